@@ -1,0 +1,41 @@
+/* One Markdown file read from disk: its identity (size, mtime, raw hash) and
+ * its chunks. This is the unit the indexer hands to storage. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "chunker.h"
+
+#define DOCUMENT_MAX_BYTES_DEFAULT (16u * 1024 * 1024)
+
+struct document_options {
+        struct chunker_options chunker;
+        uint64_t max_file_bytes; /* larger files are refused with -EFBIG; 0 = default */
+};
+
+struct document {
+        int64_t size;     /* from fstat before reading */
+        int64_t mtime_ns; /* from fstat before reading */
+        char file_hash[HASH_HEX_LEN]; /* XXH3-128 of the raw bytes */
+        char *text;       /* owned: normalized text the chunks point into */
+        size_t text_len;
+        struct chunk_list chunks;
+};
+
+/* Read path (relative to dirfd, or absolute) without following a final
+ * symlink and without blocking on FIFOs. Returns 0, or:
+ *   -EMEDIUMTYPE  binary: the file holds a NUL byte
+ *   -EFBIG        larger than max_file_bytes
+ *   -EINVAL       not a regular file (FIFO, socket, device, directory)
+ *   -ELOOP        a symlink
+ *   other -errno  from open/read (ENOENT, EACCES, EIO, ...)
+ * On error *ret is left zeroed and nothing needs freeing. */
+int document_load(int dirfd, const char *path, const struct document_options *opts,
+                  struct document *ret);
+
+/* The same from memory (tests, fuzzing): size is len, mtime_ns 0. */
+int document_parse(const char *raw, size_t len, const struct document_options *opts,
+                   struct document *ret);
+
+void document_done(struct document *doc);
