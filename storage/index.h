@@ -1,0 +1,50 @@
+/* Keeping the rows of one file equal to its current chunks: the per-file
+ * diff of DESIGN.md section 1, deletes, and the list of indexed files that
+ * a scan is compared against. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "document.h"
+#include "store.h"
+
+struct index_stats {
+        unsigned files_new;
+        unsigned files_changed;   /* content differed: chunks diffed */
+        unsigned files_touched;   /* same bytes, new mtime or size: files row only */
+        unsigned files_unchanged; /* nothing written */
+        unsigned files_deleted;
+        unsigned chunks_inserted;
+        unsigned chunks_moved;   /* same content at other lines: id and counters kept */
+        unsigned chunks_deleted;
+};
+
+/* One file's new state: its document, or NULL when its rows must go
+ * (the file is gone or no longer a note). */
+struct index_item {
+        const char *path;
+        const struct document *doc;
+};
+
+/* Make the rows of each item's (ns, path) match it, all in one BEGIN
+ * IMMEDIATE transaction (retried while busy; see store_transact). A file
+ * whose files row already has the document's size, mtime and hash gets no
+ * write at all. stats is added to only when the transaction commits. */
+int store_apply(struct store *s, const char *ns, const struct index_item *items, size_t n_items,
+                struct index_stats *stats);
+
+struct file_row {
+        char *path; /* owned */
+        int64_t size;
+        int64_t mtime_ns;
+};
+
+/* The files rows of ns strictly below directory dir, sorted by path in
+ * byte order. *ret is owned by the caller: free with file_rows_free(). */
+int store_list_files(struct store *s, const char *ns, const char *dir, struct file_row **ret, size_t *n_ret);
+void file_rows_free(struct file_row *rows, size_t n);
+
+/* Size and mtime of (ns, path) as indexed: 1 and the values if present,
+ * 0 if not indexed, negative errno on failure. */
+int store_file_lookup(struct store *s, const char *ns, const char *path, int64_t *size, int64_t *mtime_ns);

@@ -1,0 +1,243 @@
+/* The schema of the storage contract (DESIGN.md section 1) and the one
+ * migration that brings a legacy database to it: collapse duplicate chunks
+ * to their most-used row, then install the unique index that keeps them
+ * from coming back. Safe against a peer doing the same at the same time. */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "log.h"
+#include "store-internal.h"
+
+/* Names, trigger bodies and the tokenizer are shared by every writer:
+ * this text is the contract, byte for byte where it matters. */
+static const char schema_tables_sql[] =
+        "CREATE TABLE IF NOT EXISTS files(\n"
+        "  namespace    TEXT NOT NULL,\n"
+        "  path         TEXT NOT NULL,\n"
+        "  size         INTEGER NOT NULL,\n"
+        "  mtime_ns     INTEGER NOT NULL,\n"
+        "  file_hash    TEXT NOT NULL,\n"
+        "  indexed_at   TEXT NOT NULL,\n"
+        "  PRIMARY KEY (namespace, path));\n"
+        "CREATE TABLE IF NOT EXISTS chunks(\n"
+        "  seq               INTEGER PRIMARY KEY,\n"
+        "  id                TEXT NOT NULL UNIQUE,\n"
+        "  namespace         TEXT NOT NULL DEFAULT 'default',\n"
+        "  source_file       TEXT NOT NULL,\n"
+        "  content           TEXT NOT NULL,\n"
+        "  content_hash      TEXT NOT NULL,\n"
+        "  heading_hierarchy TEXT NOT NULL DEFAULT '[]',\n"
+        "  start_line        INTEGER NOT NULL,\n"
+        "  end_line          INTEGER NOT NULL,\n"
+        "  created_at        TEXT NOT NULL,\n"
+        "  updated_at        TEXT NOT NULL,\n"
+        "  access_count      INTEGER NOT NULL DEFAULT 0,\n"
+        "  use_count         INTEGER NOT NULL DEFAULT 0);\n";
+
+static const char schema_fts_sql[] =
+        "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(\n"
+        "  content, source_file, heading_hierarchy,\n"
+        "  content='chunks', content_rowid='seq',\n"
+        "  tokenize='unicode61 remove_diacritics 2');\n";
+
+static const char schema_index_sql[] =
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_chunks_unique_content\n"
+        "  ON chunks(namespace, source_file, content_hash, start_line);\n";
+
+static const char schema_triggers_sql[] =
+        "CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN\n"
+        "  INSERT INTO chunks_fts(rowid, content, source_file, heading_hierarchy)\n"
+        "  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);\n"
+        "END;\n"
+        "CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN\n"
+        "  INSERT INTO chunks_fts(chunks_fts, rowid, content, source_file, heading_hierarchy)\n"
+        "  VALUES ('delete', old.seq, old.content, old.source_file, old.heading_hierarchy);\n"
+        "END;\n"
+        "CREATE TRIGGER IF NOT EXISTS chunks_au\n"
+        "AFTER UPDATE OF content, source_file, heading_hierarchy ON chunks BEGIN\n"
+        "  INSERT INTO chunks_fts(chunks_fts, rowid, content, source_file, heading_hierarchy)\n"
+        "  VALUES ('delete', old.seq, old.content, old.source_file, old.heading_hierarchy);\n"
+        "  INSERT INTO chunks_fts(rowid, content, source_file, heading_hierarchy)\n"
+        "  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);\n"
+        "END;\n";
+
+/* The losers of each duplicate group: everything but the most-used row,
+ * then the oldest, then the smallest id. */
+static const char delete_duplicates_sql[] =
+        "DELETE FROM chunks WHERE seq IN (\n"
+        "  SELECT seq FROM (\n"
+        "    SELECT seq, ROW_NUMBER() OVER (\n"
+        "      PARTITION BY namespace, source_file, content_hash, start_line\n"
+        "      ORDER BY access_count + use_count DESC, created_at ASC, id ASC) AS rank\n"
+        "    FROM chunks)\n"
+        "  WHERE rank > 1);\n";
+
+/* What a database at the current version has; one row from sqlite_schema. */
+struct schema_state {
+        int version;
+        bool has_files, has_chunks, has_fts, has_unique_index;
+        int n_triggers;
+};
+
+static int read_state(struct store *s, struct schema_state *st) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *q = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT (SELECT user_version FROM pragma_user_version),"
+                                " count(*) FILTER (WHERE type = 'table' AND name = 'files'),"
+                                " count(*) FILTER (WHERE type = 'table' AND name = 'chunks'),"
+                                " count(*) FILTER (WHERE type = 'table' AND name = 'chunks_fts'),"
+                                " count(*) FILTER (WHERE type = 'index' AND name = 'idx_chunks_unique_content'),"
+                                " count(*) FILTER (WHERE type = 'trigger' AND name IN ('chunks_ai','chunks_ad','chunks_au'))"
+                                " FROM sqlite_schema",
+                                -1, &q, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+                return store_fail(s, rc, "read the schema");
+        *st = (struct schema_state){
+                .version = sqlite3_column_int(q, 0),
+                .has_files = sqlite3_column_int(q, 1) > 0,
+                .has_chunks = sqlite3_column_int(q, 2) > 0,
+                .has_fts = sqlite3_column_int(q, 3) > 0,
+                .has_unique_index = sqlite3_column_int(q, 4) > 0,
+                .n_triggers = sqlite3_column_int(q, 5),
+        };
+        return 0;
+}
+
+static bool state_is_current(const struct schema_state *st) {
+        return st->version == STORE_SCHEMA_VERSION && st->has_files && st->has_chunks && st->has_fts &&
+               st->has_unique_index && st->n_triggers == 3;
+}
+
+static int refuse_newer(struct store *s, int version) {
+        return log_error_errno(EPROTONOSUPPORT,
+                               "Refusing to open %s: schema version %d is newer than this quire understands (%d); "
+                               "left untouched",
+                               s->path, version, STORE_SCHEMA_VERSION);
+}
+
+/* Legacy chunks tables without seq cannot carry the external-content FTS
+ * index; rebuilding such a table is a different migration, not this one. */
+static int check_chunks_has_seq(struct store *s) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *q = NULL;
+        int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = 'seq' AND pk = 1",
+                                    -1, &q, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+                return store_fail(s, rc, "inspect the chunks table");
+        if (sqlite3_column_int(q, 0) != 1)
+                return log_error_errno(EPROTONOSUPPORT,
+                                       "Refusing to migrate %s: its chunks table has no 'seq INTEGER PRIMARY KEY'; "
+                                       "left untouched",
+                                       s->path);
+        return 0;
+}
+
+static int migrate_tx(struct store *s, void *userdata) {
+        struct schema_state st;
+        int r;
+
+        /* Re-check under the write lock: a peer may have migrated while we
+         * waited for it, and then there is nothing left to do. */
+        r = read_state(s, &st);
+        if (r < 0)
+                return r;
+        if (st.version > STORE_SCHEMA_VERSION)
+                return refuse_newer(s, st.version);
+        if (state_is_current(&st))
+                return 0;
+
+        if (st.has_chunks) {
+                r = check_chunks_has_seq(s);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Rows written while a trigger was missing may be absent from (or
+         * stale in) the FTS index. Then the index is rebuilt from chunks at
+         * the end, and the triggers must not run before that: an FTS
+         * 'delete' of a row the index does not hold corrupts it. */
+        bool must_rebuild_fts = !st.has_fts || st.n_triggers != 3;
+        if (must_rebuild_fts && st.n_triggers > 0) {
+                r = store_exec(s,
+                               "DROP TRIGGER IF EXISTS chunks_ai; DROP TRIGGER IF EXISTS chunks_ad;"
+                               " DROP TRIGGER IF EXISTS chunks_au;",
+                               "drop incomplete triggers");
+                if (r < 0)
+                        return r;
+        }
+
+        r = store_exec(s, schema_tables_sql, "create tables");
+        if (r < 0)
+                return r;
+        r = store_exec(s, schema_fts_sql, "create the FTS index");
+        if (r < 0)
+                return r;
+
+        if (!st.has_unique_index) {
+                /* With the triggers in place, chunks_ad removes each loser's
+                 * FTS entry; never delete from chunks_fts by hand as well. */
+                r = store_exec(s, delete_duplicates_sql, "collapse duplicate chunks");
+                if (r < 0)
+                        return r;
+                int64_t n_losers = sqlite3_changes64(s->db);
+                if (n_losers > 0)
+                        log_info("Collapsed %lld duplicate chunks in %s", (long long) n_losers, s->path);
+        }
+        r = store_exec(s, schema_index_sql, "create the unique index");
+        if (r < 0)
+                return r;
+        r = store_exec(s, schema_triggers_sql, "create the FTS triggers");
+        if (r < 0)
+                return r;
+        if (must_rebuild_fts) {
+                r = store_exec(s, "INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild')", "rebuild the FTS index");
+                if (r < 0)
+                        return r;
+        }
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+        return store_exec(s, sql, "set the schema version");
+}
+
+int schema_ensure(struct store *s) {
+        struct schema_state st;
+        int r;
+
+        r = read_state(s, &st);
+        if (r == -EBUSY) {
+                /* A peer in the middle of creating the schema holds the lock
+                 * longer than the busy handler waits; take the slow path,
+                 * which retries. */
+                st = (struct schema_state){ 0 };
+        } else if (r < 0)
+                return r;
+        if (st.version > STORE_SCHEMA_VERSION)
+                return refuse_newer(s, st.version);
+        if (state_is_current(&st))
+                return 0;
+        if (s->flags & STORE_READONLY) {
+                if (!st.has_chunks || !st.has_fts)
+                        return log_error_errno(ENOENT, "No index in %s (run 'quire index DIR' first)", s->path);
+                /* A legacy database can still be searched; the next writer
+                 * migrates it. */
+                return 0;
+        }
+        return store_transact(s, migrate_tx, NULL);
+}
+
+int schema_create_staging(struct store *s) {
+        return store_exec(s,
+                          "PRAGMA temp_store = MEMORY;"
+                          "CREATE TEMP TABLE IF NOT EXISTS staged_deletes(seq INTEGER PRIMARY KEY);"
+                          "CREATE TEMP TABLE IF NOT EXISTS staged_inserts("
+                          " id TEXT NOT NULL, namespace TEXT NOT NULL, source_file TEXT NOT NULL,"
+                          " content TEXT NOT NULL, content_hash TEXT NOT NULL, heading_hierarchy TEXT NOT NULL,"
+                          " start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, created_at TEXT NOT NULL)",
+                          "create the staging tables");
+}

@@ -1,0 +1,65 @@
+/* What the storage files share and nobody else sees: the connection, its
+ * cached statements and the SQLite-to-errno boundary. */
+#pragma once
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+enum store_stmt_id {
+        STMT_FILE_GET,
+        STMT_FILE_UPSERT,
+        STMT_FILE_TOUCH,
+        STMT_FILE_DELETE,
+        STMT_FILES_UNDER,
+        STMT_CHUNKS_OF_FILE,
+        STMT_STAGE_INSERT,
+        STMT_STAGE_DELETE,
+        STMT_STAGE_DELETE_FILE,
+        STMT_FLUSH_INSERTS,
+        STMT_FLUSH_DELETES,
+        STMT_CHUNK_MOVE,
+        STMT_CHUNK_MOVE_HEADING,
+        _STMT_MAX,
+};
+
+struct store {
+        sqlite3 *db;
+        char *path;
+        unsigned flags;
+        unsigned lock_timeout_ms;
+        sqlite3_stmt *stmts[_STMT_MAX];
+};
+
+/* The cached statement, prepared on first use; reset it after use (the
+ * _cleanup_stmt_reset_ helper does). NULL on failure, logged. */
+sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id);
+
+static inline void stmt_resetp(sqlite3_stmt **st) {
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
+}
+static inline void stmt_finalizep(sqlite3_stmt **st) {
+        sqlite3_finalize(*st);
+}
+#define _cleanup_stmt_reset_ __attribute__((cleanup(stmt_resetp)))
+#define _cleanup_stmt_finalize_ __attribute__((cleanup(stmt_finalizep)))
+
+/* SQLite result code -> negative errno (SQLITE_BUSY -> -EBUSY, corrupt or
+ * not a database -> -EBADMSG, ...). */
+int store_errno(int rc);
+
+/* Map rc to an errno and log once, with SQLite's own message, as
+ * "Failed to <what> in <db>: <message>". Busy is not logged: the caller
+ * retries it. */
+int store_fail(struct store *s, int rc, const char *what);
+
+/* Run one or more statements that return no rows. */
+int store_exec(struct store *s, const char *sql, const char *what);
+
+/* schema.c: create or migrate to STORE_SCHEMA_VERSION; see DESIGN.md 1. */
+int schema_ensure(struct store *s);
+/* schema.c: this connection's TEMP staging tables (see index.c). */
+int schema_create_staging(struct store *s);

@@ -1,0 +1,49 @@
+/* The shared store: one SQLite database under the storage contract of
+ * DESIGN.md section 1. Every writer (this library, the daemon, the CLI, a
+ * foreign program) follows the same schema, triggers and INSERT OR IGNORE
+ * rule, so concurrent writers never create duplicate rows. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store;
+
+enum store_open_flags {
+        STORE_READONLY = 1 << 0, /* search/status: never write, never migrate */
+};
+
+struct store_options {
+        unsigned flags;
+        /* How long a writer keeps retrying a busy database in all, across
+         * SQLite's own busy handler and our backoff. 0 = the default (30 s,
+         * or QUIRE_LOCK_TIMEOUT_MS from the environment). */
+        unsigned lock_timeout_ms;
+};
+
+/* Open (creating if needed) and migrate the database at path. On failure
+ * logs one line naming path and the cause and returns:
+ *   -EBADMSG                 not a SQLite database, or corrupt
+ *   -EPROTONOSUPPORT         schema newer than this build understands
+ *   -EROFS                   read-only database for a writer
+ *   -EBUSY                   locked longer than the lock timeout
+ *   -ENOENT                  STORE_READONLY and no database there
+ * The file is never modified on these errors. */
+int store_open(const char *path, const struct store_options *opts, struct store **ret);
+struct store *store_close(struct store *s);
+
+const char *store_path(const struct store *s);
+/* Number of rows changed by this connection so far (sqlite3_total_changes). */
+int64_t store_total_changes(struct store *s);
+
+/* Run fn inside a BEGIN IMMEDIATE transaction and commit. When any step
+ * reports -EBUSY the transaction is rolled back and the whole of fn is run
+ * again after a backoff, until the lock timeout: fn must be safe to repeat.
+ * Any other error from fn rolls back and is returned. */
+int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata);
+
+/* The default database path: $QUIRE_DB, else $XDG_DATA_HOME/quire/index.db,
+ * else ~/.local/share/quire/index.db. Returns a newly allocated string. */
+char *store_default_path(void);

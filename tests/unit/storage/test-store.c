@@ -1,0 +1,488 @@
+/* The per-file diff and the no-duplicates guarantee, against real SQLite
+ * files in a temporary directory: twins collapse, moved chunks keep their
+ * ids and counters, an unchanged re-index writes nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "document.h"
+#include "index.h"
+#include "search.h"
+#include "store.h"
+#include "log.h"
+#include "util.h"
+
+static char tmpdir[] = "/tmp/quire-test-store-XXXXXX";
+static char db_path[512];
+static int n_db;
+
+/* A fresh database file for each test. */
+static struct store *open_fresh(void) {
+        struct store *s = NULL;
+
+        snprintf(db_path, sizeof db_path, "%s/t%d.db", tmpdir, ++n_db);
+        if (store_open(db_path, NULL, &s) < 0)
+                return NULL;
+        return s;
+}
+
+static void parse(const char *text, int64_t mtime_ns, struct document *doc) {
+        int r = document_parse(text, strlen(text), NULL, doc);
+        if (r < 0) {
+                fprintf(stderr, "document_parse failed: %d\n", r);
+                abort();
+        }
+        doc->mtime_ns = mtime_ns;
+}
+
+static int apply_one(struct store *s, const char *path, const struct document *doc, struct index_stats *stats) {
+        struct index_item it = { .path = path, .doc = doc };
+        struct index_stats ignored = { 0 };
+        return store_apply(s, "default", &it, 1, stats ? stats : &ignored);
+}
+
+/* A side connection for assertions, so checks never go through the code
+ * under test. */
+static sqlite3 *raw_open(void) {
+        sqlite3 *db = NULL;
+        if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+                abort();
+        return db;
+}
+
+static long long raw_int(sqlite3 *db, const char *sql) {
+        sqlite3_stmt *st = NULL;
+        long long v = -1;
+
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        else
+                fprintf(stderr, "    query failed: %s: %s\n", sql, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return v;
+}
+
+static char *raw_text(sqlite3 *db, const char *sql) {
+        sqlite3_stmt *st = NULL;
+        char *v = NULL;
+
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                v = strdup((const char *) sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return v ? v : strdup("");
+}
+
+static bool fts_integrity_ok(sqlite3 *db) {
+        return sqlite3_exec(db, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)", NULL, NULL,
+                            NULL) == SQLITE_OK;
+}
+
+static long long fts_hits(sqlite3 *db, const char *word) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH '%s'", word);
+        return raw_int(db, sql);
+}
+
+static long long duplicate_groups(sqlite3 *db) {
+        return raw_int(db, "SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY namespace, source_file,"
+                           " content_hash, start_line HAVING count(*) > 1)");
+}
+
+/* Big enough that the two sections become two chunks (min 256 bytes). */
+#define SECTION_A "# Alpha\n\nAlpha words about apricots. " \
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore " \
+        "et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut " \
+        "aliquip ex ea commodo consequat.\n"
+#define SECTION_B "\n# Beta\n\nBeta words about blueberries. " \
+        "Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla pariatur. " \
+        "Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia deserunt mollit anim id est " \
+        "laborum.\n"
+
+static void test_sequential_twins_collapse(void) {
+        struct store *s = open_fresh();
+        struct document doc;
+        REQUIRE(s);
+        parse(SECTION_A SECTION_B, 1, &doc);
+
+        CHECK_INT_EQ(apply_one(s, "/notes/a.md", &doc, NULL), 0);
+        /* A second writer with its own connection indexes the same file. */
+        struct store *peer = NULL;
+        REQUIRE(store_open(db_path, NULL, &peer) == 0);
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(apply_one(peer, "/notes/a.md", &doc, &stats), 0);
+        CHECK_INT_EQ(stats.chunks_inserted, 0);
+        CHECK_INT_EQ(stats.files_unchanged, 1);
+
+        sqlite3 *db = raw_open();
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks"), 2);
+        CHECK_INT_EQ(duplicate_groups(db), 0);
+        CHECK(fts_integrity_ok(db));
+        sqlite3_close(db);
+        store_close(peer);
+        store_close(s);
+        document_done(&doc);
+}
+
+static void test_within_batch_twins_collapse(void) {
+        struct store *s = open_fresh();
+        struct document doc, doc_later;
+        REQUIRE(s);
+        parse(SECTION_A SECTION_B, 1, &doc);
+        parse(SECTION_A SECTION_B, 2, &doc_later); /* same bytes, touched */
+
+        struct index_item items[] = {
+                { .path = "/notes/a.md", .doc = &doc },
+                { .path = "/notes/a.md", .doc = &doc },
+                { .path = "/notes/a.md", .doc = &doc_later },
+        };
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(store_apply(s, "default", items, 3, &stats), 0);
+        CHECK_INT_EQ(stats.files_new, 1);
+        CHECK_INT_EQ(stats.chunks_inserted, 2);
+
+        sqlite3 *db = raw_open();
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks"), 2);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files"), 1);
+        CHECK_INT_EQ(raw_int(db, "SELECT mtime_ns FROM files"), 2);
+        CHECK_INT_EQ(duplicate_groups(db), 0);
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 1);
+        CHECK(fts_integrity_ok(db));
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&doc);
+        document_done(&doc_later);
+}
+
+/* The same path changed twice inside one batch: the last state wins and
+ * nothing of the first survives. */
+static void test_within_batch_change_keeps_last_state(void) {
+        struct store *s = open_fresh();
+        struct document v1, v2;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &v1);
+        parse(SECTION_B, 2, &v2);
+
+        struct index_item items[] = {
+                { .path = "/notes/a.md", .doc = &v1 },
+                { .path = "/notes/a.md", .doc = &v2 },
+        };
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(store_apply(s, "default", items, 2, &stats), 0);
+
+        sqlite3 *db = raw_open();
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks"), 1);
+        CHECK_INT_EQ(fts_hits(db, "blueberries"), 1);
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 0);
+        CHECK(fts_integrity_ok(db));
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&v1);
+        document_done(&v2);
+}
+
+static void test_moved_chunk_keeps_id_and_counters(void) {
+        struct store *s = open_fresh();
+        struct document v1, v2;
+        REQUIRE(s);
+        parse(SECTION_A SECTION_B, 1, &v1);
+        /* Section B moves down by three lines and A changes. */
+        parse("# Alpha\n\nAlpha rewritten entirely, now about avocados and nothing else at all. "
+              "Sed ut perspiciatis unde omnis iste natus error sit voluptatem accusantium doloremque laudantium, "
+              "totam rem aperiam, eaque ipsa quae ab illo inventore veritatis et quasi architecto beatae vitae.\n"
+              "\nAn extra paragraph.\n\n" SECTION_B,
+              2, &v2);
+
+        REQUIRE(apply_one(s, "/notes/a.md", &v1, NULL) == 0);
+        sqlite3 *db = raw_open();
+        char *id_before = raw_text(db, "SELECT id FROM chunks WHERE content LIKE '%blueberries%'");
+        long long start_before = raw_int(db, "SELECT start_line FROM chunks WHERE content LIKE '%blueberries%'");
+        long long seq_before = raw_int(db, "SELECT seq FROM chunks WHERE content LIKE '%blueberries%'");
+        REQUIRE(sqlite3_exec(db, "UPDATE chunks SET access_count = 7, use_count = 3 WHERE content LIKE '%blueberries%'",
+                             NULL, NULL, NULL) == SQLITE_OK);
+
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(apply_one(s, "/notes/a.md", &v2, &stats), 0);
+        CHECK_INT_EQ(stats.files_changed, 1);
+        CHECK_INT_EQ(stats.chunks_moved, 1);
+
+        char *id_after = raw_text(db, "SELECT id FROM chunks WHERE content LIKE '%blueberries%'");
+        CHECK_STR_EQ(id_after, id_before);
+        CHECK_INT_EQ(raw_int(db, "SELECT seq FROM chunks WHERE content LIKE '%blueberries%'"), seq_before);
+        CHECK_INT_EQ(raw_int(db, "SELECT access_count FROM chunks WHERE content LIKE '%blueberries%'"), 7);
+        CHECK_INT_EQ(raw_int(db, "SELECT use_count FROM chunks WHERE content LIKE '%blueberries%'"), 3);
+        CHECK_INT_EQ(raw_int(db, "SELECT start_line FROM chunks WHERE content LIKE '%blueberries%'"),
+                     start_before + 3);
+        /* The old Alpha chunk is gone, row and FTS entry; the new one is in. */
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE content LIKE '%apricots%'"), 0);
+        CHECK_INT_EQ(fts_hits(db, "avocados"), 1);
+        CHECK_INT_EQ(fts_hits(db, "blueberries"), 1);
+        CHECK_INT_EQ(duplicate_groups(db), 0);
+        CHECK(fts_integrity_ok(db));
+        free(id_before);
+        free(id_after);
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&v1);
+        document_done(&v2);
+}
+
+static void test_unchanged_reindex_writes_nothing(void) {
+        struct store *s = open_fresh();
+        struct document doc;
+        REQUIRE(s);
+        parse(SECTION_A SECTION_B, 1, &doc);
+        REQUIRE(apply_one(s, "/notes/a.md", &doc, NULL) == 0);
+
+        int64_t before = store_total_changes(s);
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(apply_one(s, "/notes/a.md", &doc, &stats), 0);
+        CHECK_INT_EQ(store_total_changes(s) - before, 0);
+        CHECK_INT_EQ(stats.files_unchanged, 1);
+        CHECK_INT_EQ(stats.chunks_inserted + stats.chunks_deleted + stats.chunks_moved, 0);
+        store_close(s);
+        document_done(&doc);
+}
+
+static void test_touch_updates_files_row_only(void) {
+        struct store *s = open_fresh();
+        struct document doc, touched;
+        REQUIRE(s);
+        parse(SECTION_A SECTION_B, 1, &doc);
+        parse(SECTION_A SECTION_B, 99, &touched);
+        REQUIRE(apply_one(s, "/notes/a.md", &doc, NULL) == 0);
+        sqlite3 *db = raw_open();
+        char *ids_before = raw_text(db, "SELECT group_concat(id) FROM (SELECT id FROM chunks ORDER BY id)");
+
+        int64_t before = store_total_changes(s);
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(apply_one(s, "/notes/a.md", &touched, &stats), 0);
+        CHECK_INT_EQ(stats.files_touched, 1);
+        CHECK_INT_EQ(store_total_changes(s) - before, 1); /* the files row */
+        CHECK_INT_EQ(raw_int(db, "SELECT mtime_ns FROM files"), 99);
+        char *ids_after = raw_text(db, "SELECT group_concat(id) FROM (SELECT id FROM chunks ORDER BY id)");
+        CHECK_STR_EQ(ids_after, ids_before);
+        free(ids_before);
+        free(ids_after);
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&doc);
+        document_done(&touched);
+}
+
+static void test_repeated_paragraph_kept_twice(void) {
+        struct store *s = open_fresh();
+        struct document doc;
+        REQUIRE(s);
+        /* Two identical sections, each big enough to be its own chunk:
+         * same content, different lines. */
+        parse(SECTION_A SECTION_A, 1, &doc);
+        REQUIRE(apply_one(s, "/notes/twice.md", &doc, NULL) == 0);
+
+        sqlite3 *db = raw_open();
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks"), 2);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(DISTINCT content_hash) FROM chunks"), 1);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(DISTINCT start_line) FROM chunks"), 2);
+        CHECK_INT_EQ(duplicate_groups(db), 0);
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&doc);
+}
+
+static void test_delete_removes_rows_and_fts(void) {
+        struct store *s = open_fresh();
+        struct document a, b;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        parse(SECTION_B, 1, &b);
+        REQUIRE(apply_one(s, "/notes/a.md", &a, NULL) == 0);
+        REQUIRE(apply_one(s, "/notes/b.md", &b, NULL) == 0);
+
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(apply_one(s, "/notes/a.md", NULL, &stats), 0);
+        CHECK_INT_EQ(stats.files_deleted, 1);
+        CHECK_INT_EQ(stats.chunks_deleted, 1);
+
+        sqlite3 *db = raw_open();
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file = '/notes/a.md'"), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files WHERE path = '/notes/a.md'"), 0);
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file = '/notes/b.md'"), 1);
+        CHECK_INT_EQ(fts_hits(db, "blueberries"), 1);
+        CHECK(fts_integrity_ok(db));
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&a);
+        document_done(&b);
+}
+
+static void test_list_files_is_sorted_and_bounded(void) {
+        struct store *s = open_fresh();
+        struct document doc;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &doc);
+        const char *paths[] = { "/n/z.md", "/n/a/b.md", "/n-other/x.md", "/n.md", "/n/a.md", "/nn/y.md" };
+        for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+                REQUIRE(apply_one(s, paths[i], &doc, NULL) == 0);
+
+        struct file_row *rows = NULL;
+        size_t n = 0;
+        REQUIRE(store_list_files(s, "default", "/n", &rows, &n) == 0);
+        REQUIRE_INT_EQ(n, 3);
+        CHECK_STR_EQ(rows[0].path, "/n/a.md");
+        CHECK_STR_EQ(rows[1].path, "/n/a/b.md");
+        CHECK_STR_EQ(rows[2].path, "/n/z.md");
+        file_rows_free(rows, n);
+        store_close(s);
+        document_done(&doc);
+}
+
+static int count_hit(const struct search_hit *h, void *u) {
+        (*(int *) u)++;
+        return strstr(h->snippet, "dolor") ? 0 : -EBADMSG;
+}
+
+static void test_search_ranks_and_filters_namespace(void) {
+        struct store *s = open_fresh();
+        struct document a, b;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        parse(SECTION_B, 1, &b);
+        struct index_item it = { .path = "/notes/a.md", .doc = &a };
+        struct index_stats st = { 0 };
+        REQUIRE(store_apply(s, "work", &it, 1, &st) == 0);
+        it = (struct index_item){ .path = "/notes/b.md", .doc = &b };
+        REQUIRE(store_apply(s, "home", &it, 1, &st) == 0);
+
+        int n_hits = 0;
+        struct search_query q = { .match = "dolor", .limit = 10 };
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), 0);
+        CHECK_INT_EQ(n_hits, 2);
+        n_hits = 0;
+        q.namespace = "home";
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), 0);
+        CHECK_INT_EQ(n_hits, 1);
+        q.match = "\"unterminated";
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), -EINVAL);
+        store_close(s);
+        document_done(&a);
+        document_done(&b);
+}
+
+static void write_file(const char *path, const void *data, size_t len) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || write(fd, data, len) != (ssize_t) len)
+                abort();
+        close(fd);
+}
+
+static bool file_equals(const char *path, const void *data, size_t len) {
+        char buf[4096];
+        int fd = open(path, O_RDONLY);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf);
+        if (fd >= 0)
+                close(fd);
+        return n == (ssize_t) len && memcmp(buf, data, len) == 0;
+}
+
+static void test_open_refuses_foreign_file_untouched(void) {
+        static const char garbage[] = "this is not a database, it is a note\n";
+        char path[300];
+        struct store *s = NULL;
+
+        snprintf(path, sizeof path, "%s/garbage.db", tmpdir);
+        write_file(path, garbage, sizeof garbage - 1);
+        CHECK_INT_EQ(store_open(path, NULL, &s), -EBADMSG);
+        CHECK(s == NULL);
+        CHECK(file_equals(path, garbage, sizeof garbage - 1));
+        CHECK_INT_EQ(store_open(path, &(struct store_options){ .flags = STORE_READONLY }, &s), -EBADMSG);
+        CHECK(file_equals(path, garbage, sizeof garbage - 1));
+}
+
+static void test_open_refuses_newer_schema(void) {
+        struct store *s = open_fresh();
+        REQUIRE(s);
+        store_close(s);
+        sqlite3 *db = raw_open();
+        REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(db);
+
+        struct stat before, after;
+        REQUIRE(stat(db_path, &before) == 0);
+        CHECK_INT_EQ(store_open(db_path, NULL, &s), -EPROTONOSUPPORT);
+        REQUIRE(stat(db_path, &after) == 0);
+        CHECK_INT_EQ(after.st_size, before.st_size);
+        CHECK_INT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+        db = raw_open();
+        CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), 2);
+        sqlite3_close(db);
+}
+
+static void test_empty_file_is_a_new_database(void) {
+        char path[300];
+        struct store *s = NULL;
+
+        snprintf(path, sizeof path, "%s/empty.db", tmpdir);
+        write_file(path, "", 0);
+        CHECK_INT_EQ(store_open(path, NULL, &s), 0);
+        store_close(s);
+        struct stat st;
+        REQUIRE(stat(path, &st) == 0);
+        CHECK(st.st_size > 0);
+}
+
+static void test_new_database_mode_and_version(void) {
+        char path[300];
+        struct store *s = NULL;
+
+        snprintf(path, sizeof path, "%s/deep/er/new.db", tmpdir);
+        REQUIRE(store_open(path, NULL, &s) == 0);
+        store_close(s);
+        struct stat st;
+        REQUIRE(stat(path, &st) == 0);
+        CHECK_INT_EQ(st.st_mode & 0777, 0600);
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/deep/er", tmpdir);
+        REQUIRE(stat(dir, &st) == 0);
+        CHECK_INT_EQ(st.st_mode & 0777, 0700);
+        snprintf(db_path, sizeof db_path, "%s", path);
+        sqlite3 *db = raw_open();
+        CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'idx_chunks_unique_content'"), 1);
+        char *mode = raw_text(db, "PRAGMA journal_mode");
+        CHECK_STR_EQ(mode, "wal");
+        free(mode);
+        sqlite3_close(db);
+}
+
+int main(void) {
+        if (!mkdtemp(tmpdir)) {
+                perror("mkdtemp");
+                return 1;
+        }
+        log_setup("test-store");
+        RUN(test_sequential_twins_collapse);
+        RUN(test_within_batch_twins_collapse);
+        RUN(test_within_batch_change_keeps_last_state);
+        RUN(test_moved_chunk_keeps_id_and_counters);
+        RUN(test_unchanged_reindex_writes_nothing);
+        RUN(test_touch_updates_files_row_only);
+        RUN(test_repeated_paragraph_kept_twice);
+        RUN(test_delete_removes_rows_and_fts);
+        RUN(test_list_files_is_sorted_and_bounded);
+        RUN(test_search_ranks_and_filters_namespace);
+        RUN(test_open_refuses_foreign_file_untouched);
+        RUN(test_open_refuses_newer_schema);
+        RUN(test_empty_file_is_a_new_database);
+        RUN(test_new_database_mode_and_version);
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+        return check_summary();
+}
