@@ -1,0 +1,23 @@
+/* The quire command: one file per subcommand, this header for what they
+ * share. Exit codes: 0 success, 1 failure, 2 usage error. */
+#pragma once
+
+#include <stdbool.h>
+
+#define EXIT_USAGE 2
+
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
+/* "quire: <message> (see 'quire <cmd> --help')" on stderr; returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Report getopt's complaint about argv[optind - 1] as a usage error. */
+int usage_bad_option(const char *cmd, int opt, char **argv);
+
+/* --db if given, else the XDG default (QUIRE_DB first). Newly allocated. */
+char *db_path_or_default(const char *arg);
+
+/* Parse a positive integer option value; false if it is not one. */
+bool parse_unsigned(const char *s, unsigned *ret);
