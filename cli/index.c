@@ -29,11 +29,13 @@
 
 /* A batch commits at whichever bound it reaches first: big enough that
  * FTS5 flushes few segments, short enough that a peer waiting for the
- * write lock is not kept waiting long. */
+ * write lock is not kept waiting long. The queue holds more than a batch so
+ * that readers keep loading while the writer commits (with a smaller queue
+ * they stalled on it and the two took turns). */
 #define BATCH_MAX_FILES 4000
 #define BATCH_MAX_BYTES (16u << 20)
 #define BATCH_MAX_USEC 250000
-#define QUEUE_MAX_FILES 256
+#define QUEUE_MAX_FILES 8192
 #define WAKE_WRITER_FILES 64
 #define QUEUE_MAX_BYTES (32u << 20)
 #define PROGRESS_INTERVAL_USEC 100000

@@ -8,7 +8,7 @@
  * flushes its pending terms into a new segment at every statement
  * savepoint, and each row-by-row INSERT through the chunks_ai trigger is
  * such a statement. One statement per batch lets FTS5 write one segment
- * instead of thousands (measured: 3x faster cold index). */
+ * instead of thousands (cold index of the tldr corpus: 2.2 s -> 1.3 s). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
