@@ -33,6 +33,7 @@
  * that readers keep loading while the writer commits (with a smaller queue
  * they stalled on it and the two took turns). */
 #define BATCH_MAX_FILES 4000
+#define BATCH_FIRST_FILES 250
 #define BATCH_MAX_BYTES (16u << 20)
 #define BATCH_MAX_USEC 250000
 #define QUEUE_MAX_FILES 8192
@@ -118,6 +119,9 @@ static void *reader_thread(void *userdata) {
 struct batch {
         struct result items[BATCH_MAX_FILES];
         size_t n;
+        /* Starts small and doubles with each commit, so the writer starts
+         * while the readers are still filling the first big batch. */
+        size_t target;
         size_t bytes;
         uint64_t started_usec;
 };
@@ -202,6 +206,7 @@ static int flush_batch(struct index_run *run) {
                 document_done(&run->batch.items[i].doc);
         run->n_done += run->batch.n;
         run->batch.n = 0;
+        run->batch.target = run->batch.target * 2 < BATCH_MAX_FILES ? run->batch.target * 2 : BATCH_MAX_FILES;
         run->batch.bytes = 0;
         print_progress(run, false);
         return r;
@@ -220,7 +225,7 @@ static void batch_add(struct index_run *run, struct result res) {
 }
 
 static bool batch_is_due(const struct batch *b) {
-        return b->n == BATCH_MAX_FILES || b->bytes >= BATCH_MAX_BYTES ||
+        return b->n >= b->target || b->bytes >= BATCH_MAX_BYTES ||
                (b->n > 0 && now_monotonic_usec() - b->started_usec >= BATCH_MAX_USEC);
 }
 
@@ -488,6 +493,7 @@ int cmd_index(int argc, char **argv) {
         if (!run)
                 return 1;
         run->ns = "default";
+        run->batch.target = BATCH_FIRST_FILES;
         opterr = 0;
         while ((opt = getopt_long(argc, argv, ":n:j:h", options, NULL)) >= 0) {
                 switch (opt) {

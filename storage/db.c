@@ -31,6 +31,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
          * and it walks the primary key in the same byte order as our scan. */
         [STMT_FILES_UNDER] = "SELECT path, size, mtime_ns FROM files WHERE namespace = ?1 "
                              "AND path >= ?2 || '/' AND path < ?2 || '0' ORDER BY path",
+        [STMT_RANGE_IS_EMPTY] = "SELECT NOT EXISTS (SELECT 1 FROM files WHERE namespace = ?1 AND path BETWEEN ?2 AND ?3)"
+                                " AND NOT EXISTS (SELECT 1 FROM chunks WHERE namespace = ?1"
+                                " AND source_file BETWEEN ?2 AND ?3)",
         [STMT_CHUNKS_OF_FILE] = "SELECT seq, content_hash, start_line, end_line, heading_hierarchy "
                                 "FROM chunks WHERE namespace = ?1 AND source_file = ?2",
         [STMT_STAGE_INSERT] =

@@ -260,15 +260,18 @@ static int file_touch(struct store *s, const char *ns, const char *path, const s
         return step_done(s, st, "update a file");
 }
 
-static int diff_chunks(struct store *s, const char *ns, const char *path, const struct document *doc,
+/* has_rows false: the caller knows the file has no rows yet. */
+static int diff_chunks(struct store *s, const char *ns, const char *path, const struct document *doc, bool has_rows,
                        const char *now, struct index_stats *stats) {
         _cleanup_(old_chunks_free) struct old_chunks old = { 0 };
         const struct chunk_list *new = &doc->chunks;
         int r;
 
-        r = load_old_chunks(s, ns, path, &old);
-        if (r < 0)
-                return r;
+        if (has_rows) {
+                r = load_old_chunks(s, ns, path, &old);
+                if (r < 0)
+                        return r;
+        }
         _cleanup_free_ size_t *match_of_new = malloc((new->n_items + 1) * sizeof *match_of_new);
         _cleanup_free_ bool *old_is_kept = calloc(old.n + 1, sizeof *old_is_kept);
         if (!match_of_new || !old_is_kept)
@@ -309,17 +312,18 @@ static int diff_chunks(struct store *s, const char *ns, const char *path, const 
         return 0;
 }
 
+/* is_new: the caller checked, under the write lock, that (ns, path) has
+ * neither a files row nor chunks. */
 static int index_document(struct store *s, const char *ns, const char *path, const struct document *doc,
-                          struct index_stats *stats) {
-        char old_hash[HASH_HEX_LEN] = "", now[UTC_TIMESTAMP_LEN];
+                          bool is_new, const char *now, struct index_stats *stats) {
+        char old_hash[HASH_HEX_LEN] = "";
         int64_t old_size = -1, old_mtime = -1;
         int r;
 
-        r = file_get(s, ns, path, &old_size, &old_mtime, old_hash);
+        r = is_new ? 0 : file_get(s, ns, path, &old_size, &old_mtime, old_hash);
         if (r < 0)
                 return r;
         bool is_known = r > 0;
-        utc_timestamp_now(now);
 
         if (is_known && strcmp(old_hash, doc->file_hash) == 0) {
                 if (old_size == doc->size && old_mtime == doc->mtime_ns) {
@@ -330,7 +334,7 @@ static int index_document(struct store *s, const char *ns, const char *path, con
                 return file_touch(s, ns, path, doc, now);
         }
 
-        r = diff_chunks(s, ns, path, doc, now, stats);
+        r = diff_chunks(s, ns, path, doc, !is_new, now, stats);
         if (r < 0)
                 return r;
         r = file_upsert(s, ns, path, doc, now);
@@ -393,14 +397,37 @@ struct apply_args {
         const struct index_item *items;
         size_t n_items;
         const bool *is_repeat;
+        const char *first_path, *last_path; /* of all items, in byte order */
         struct index_stats stats; /* of the attempt in progress */
 };
 
+/* Whether no files row and no chunk of ns lies in [first, last]: then
+ * every file of a batch within those paths is new, and two index range
+ * probes replace two lookups per file (a cold index is all new files). */
+static int range_is_empty(struct store *s, const char *ns, const char *first, const char *last) {
+        _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_RANGE_IS_EMPTY);
+        if (!st)
+                return -EIO;
+        bind_text(st, 1, ns);
+        bind_text(st, 2, first);
+        bind_text(st, 3, last);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return store_fail(s, rc, "probe for indexed files");
+        return sqlite3_column_int(st, 0);
+}
+
 static int apply_tx(struct store *s, void *userdata) {
         struct apply_args *a = userdata;
+        char now[UTC_TIMESTAMP_LEN];
         int r;
 
         a->stats = (struct index_stats){ 0 };
+        utc_timestamp_now(now);
+        r = range_is_empty(s, a->ns, a->first_path, a->last_path);
+        if (r < 0)
+                return r;
+        bool all_new = r > 0;
         for (size_t i = 0; i < a->n_items; i++) {
                 const struct index_item *it = &a->items[i];
                 /* A path seen before in this batch must see the rows its
@@ -410,7 +437,8 @@ static int apply_tx(struct store *s, void *userdata) {
                         if (r < 0)
                                 return r;
                 }
-                r = it->doc ? index_document(s, a->ns, it->path, it->doc, &a->stats)
+                r = it->doc ? index_document(s, a->ns, it->path, it->doc, all_new && !a->is_repeat[i], now,
+                                             &a->stats)
                             : delete_file(s, a->ns, it->path, &a->stats);
                 if (r < 0)
                         return r;
@@ -439,7 +467,16 @@ int store_apply(struct store *s, const char *ns, const struct index_item *items,
         for (size_t i = 1; i < n_items; i++)
                 is_repeat[order[i]] = strcmp(items[order[i]].path, items[order[i - 1]].path) == 0;
 
-        struct apply_args a = { .ns = ns, .items = items, .n_items = n_items, .is_repeat = is_repeat };
+        if (n_items == 0)
+                return 0;
+        struct apply_args a = {
+                .ns = ns,
+                .items = items,
+                .n_items = n_items,
+                .is_repeat = is_repeat,
+                .first_path = items[order[0]].path,
+                .last_path = items[order[n_items - 1]].path,
+        };
         r = store_transact(s, apply_tx, &a);
         if (r < 0)
                 return r;

@@ -12,6 +12,7 @@ enum store_stmt_id {
         STMT_FILE_TOUCH,
         STMT_FILE_DELETE,
         STMT_FILES_UNDER,
+        STMT_RANGE_IS_EMPTY,
         STMT_CHUNKS_OF_FILE,
         STMT_STAGE_INSERT,
         STMT_STAGE_DELETE,
