@@ -245,9 +245,6 @@ static int pragma_with_retry(struct store *s, const char *sql, const char *what)
 static int configure_connection(struct store *s) {
         int r;
 
-        sqlite3_extended_result_codes(s->db, 1);
-        sqlite3_busy_timeout(s->db, (int) (s->lock_timeout_ms < BUSY_HANDLER_MS_MAX ? s->lock_timeout_ms
-                                                                                     : BUSY_HANDLER_MS_MAX));
         /* Readers map the file instead of pread()ing each page into the
          * page cache: a search touches a few hundred pages once. */
         if (s->flags & STORE_READONLY)
@@ -298,6 +295,12 @@ int store_open(const char *path, const struct store_options *opts, struct store 
                                     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
                 goto fail;
         }
+        sqlite3_extended_result_codes(s->db, 1);
+        sqlite3_busy_timeout(s->db, (int) (s->lock_timeout_ms < BUSY_HANDLER_MS_MAX ? s->lock_timeout_ms
+                                                                                    : BUSY_HANDLER_MS_MAX));
+        r = schema_check(s);
+        if (r < 0)
+                goto fail;
         r = configure_connection(s);
         if (r < 0)
                 goto fail;

@@ -130,8 +130,10 @@ static int match_chunks(const struct old_chunks *old, const struct chunk_list *n
                 ni[i] = i;
                 match_of_new[i] = SIZE_MAX;
         }
-        qsort_r(oi, old->n, sizeof *oi, cmp_old, old->items);
-        qsort_r(ni, new->n_items, sizeof *ni, cmp_new, new->items);
+        if (old->n > 1)
+                qsort_r(oi, old->n, sizeof *oi, cmp_old, old->items);
+        if (new->n_items > 1)
+                qsort_r(ni, new->n_items, sizeof *ni, cmp_new, new->items);
 
         size_t a = 0, b = 0;
         while (a < old->n && b < new->n_items) {
@@ -455,10 +457,12 @@ static int cmp_item_path(const void *a, const void *b, void *items) {
 
 int store_apply(struct store *s, const char *ns, const struct index_item *items, size_t n_items,
                 struct index_stats *stats) {
-        _cleanup_free_ size_t *order = malloc((n_items + 1) * sizeof *order);
-        _cleanup_free_ bool *is_repeat = calloc(n_items + 1, sizeof *is_repeat);
         int r;
 
+        if (n_items == 0)
+                return 0;
+        _cleanup_free_ size_t *order = malloc(n_items * sizeof *order);
+        _cleanup_free_ bool *is_repeat = calloc(n_items, sizeof *is_repeat);
         if (!order || !is_repeat)
                 return -ENOMEM;
         for (size_t i = 0; i < n_items; i++)
@@ -467,8 +471,6 @@ int store_apply(struct store *s, const char *ns, const struct index_item *items,
         for (size_t i = 1; i < n_items; i++)
                 is_repeat[order[i]] = strcmp(items[order[i]].path, items[order[i - 1]].path) == 0;
 
-        if (n_items == 0)
-                return 0;
         struct apply_args a = {
                 .ns = ns,
                 .items = items,

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "store-internal.h"
+#include "util.h"
 
 /* Names, trigger bodies and the tokenizer are shared by every writer:
  * this text is the contract, byte for byte where it matters. */
@@ -205,17 +207,48 @@ static int migrate_tx(struct store *s, void *userdata) {
         return store_exec(s, sql, "set the schema version");
 }
 
+/* Read the schema state, waiting out a peer that holds the database
+ * exclusively (rollback-journal writers and locking_mode=EXCLUSIVE block
+ * even readers) until the lock timeout. */
+static int read_state_patiently(struct store *s, struct schema_state *st) {
+        uint64_t deadline = now_monotonic_usec() + (uint64_t) s->lock_timeout_ms * 1000u;
+        unsigned backoff_ms = 5;
+
+        for (;;) {
+                int r = read_state(s, st);
+                if (r != -EBUSY)
+                        return r;
+                if (now_monotonic_usec() >= deadline)
+                        return log_error_errno(EBUSY, "Failed to open %s: database is locked (waited %u ms)", s->path,
+                                               s->lock_timeout_ms);
+                nanosleep(&(struct timespec){ .tv_nsec = (long) backoff_ms * 1000000L }, NULL);
+                backoff_ms = backoff_ms < 200 ? backoff_ms * 2 : 200;
+        }
+}
+
+int schema_check(struct store *s) {
+        struct schema_state st;
+        int r;
+
+        r = read_state_patiently(s, &st);
+        if (r < 0)
+                return r;
+        if (st.version > STORE_SCHEMA_VERSION)
+                return refuse_newer(s, st.version);
+        if (st.has_chunks) {
+                r = check_chunks_has_seq(s);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int schema_ensure(struct store *s) {
         struct schema_state st;
         int r;
 
-        r = read_state(s, &st);
-        if (r == -EBUSY) {
-                /* A peer in the middle of creating the schema holds the lock
-                 * longer than the busy handler waits; take the slow path,
-                 * which retries. */
-                st = (struct schema_state){ 0 };
-        } else if (r < 0)
+        r = read_state_patiently(s, &st);
+        if (r < 0)
                 return r;
         if (st.version > STORE_SCHEMA_VERSION)
                 return refuse_newer(s, st.version);

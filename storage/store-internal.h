@@ -60,6 +60,9 @@ int store_fail(struct store *s, int rc, const char *what);
 /* Run one or more statements that return no rows. */
 int store_exec(struct store *s, const char *sql, const char *what);
 
+/* schema.c: refuse what this build must not touch (a newer version, a
+ * chunks table without seq) before anything is written, WAL included. */
+int schema_check(struct store *s);
 /* schema.c: create or migrate to STORE_SCHEMA_VERSION; see DESIGN.md 1. */
 int schema_ensure(struct store *s);
 /* schema.c: this connection's TEMP staging tables (see index.c). */
