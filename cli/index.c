@@ -11,7 +11,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,32 +73,138 @@ struct skip_counts {
         unsigned binary, too_large, unreadable, not_regular;
 };
 
+/* A directory argument: the files rows under it, sorted, looked up by the
+ * scan as it finds notes; rows never seen are the candidates for removal. */
+struct root_plan {
+        char *root; /* realpath, owned */
+        struct file_row *rows;
+        size_t n_rows;
+        bool *is_seen;
+};
+
+/* Jobs flow from the planner thread (which walks the roots) to the reader
+ * threads (which load and chunk files) to this thread (which writes), all
+ * three at once: the first files are written while the walk goes on. */
 struct pipeline {
-        char **paths; /* borrowed */
-        size_t n_paths;
         const struct document_options *doc_opts;
-        atomic_size_t next_path;
+        struct root_plan *roots;
+        size_t n_roots;
+        char **single_files; /* file arguments, borrowed */
+        size_t n_single_files;
 
         pthread_mutex_t lock;
-        pthread_cond_t not_empty, not_full;
+        pthread_cond_t has_jobs;  /* readers wait for jobs */
+        pthread_cond_t not_empty; /* the writer waits for results */
+        pthread_cond_t not_full;  /* readers wait for room */
+        char **jobs;              /* owned paths, taken in order */
+        size_t n_jobs, cap_jobs, next_job;
+        bool are_jobs_complete;
+        bool is_cancelled;
+        int plan_error;
         struct result ring[QUEUE_MAX_FILES];
         size_t head, n_queued, queued_bytes;
         unsigned readers_running;
+
+        /* Written by the planner only, read after it is joined. */
+        struct scan_counts scan_skipped;
+        unsigned n_unchanged_by_stat;
 };
+
+static int job_add(struct pipeline *p, const char *path) {
+        char *copy = strdup(path);
+        int r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        pthread_mutex_lock(&p->lock);
+        if (p->n_jobs == p->cap_jobs) {
+                size_t cap = p->cap_jobs ? p->cap_jobs * 2 : 1024;
+                char **j = realloc(p->jobs, cap * sizeof *j);
+                if (!j)
+                        r = -ENOMEM;
+                else {
+                        p->jobs = j;
+                        p->cap_jobs = cap;
+                }
+        }
+        if (r == 0) {
+                p->jobs[p->n_jobs++] = copy;
+                if (p->n_jobs - p->next_job == 1 || p->n_jobs % 64 == 0)
+                        pthread_cond_broadcast(&p->has_jobs);
+        } else
+                free(copy);
+        pthread_mutex_unlock(&p->lock);
+        return r;
+}
+
+static int cmp_row_path(const void *key, const void *row) {
+        return strcmp(key, ((const struct file_row *) row)->path);
+}
+
+struct root_scan {
+        struct pipeline *pipeline;
+        struct root_plan *plan;
+};
+
+/* A note found by the scan: a job unless its size and mtime match what is
+ * indexed. */
+static int on_note(const char *path, const struct stat *st, void *userdata) {
+        struct root_scan *rs = userdata;
+        struct root_plan *plan = rs->plan;
+        const struct file_row *row =
+                plan->n_rows > 0 ? bsearch(path, plan->rows, plan->n_rows, sizeof *plan->rows, cmp_row_path) : NULL;
+
+        if (row) {
+                plan->is_seen[row - plan->rows] = true;
+                if (row->size == st->st_size &&
+                    row->mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec) {
+                        rs->pipeline->n_unchanged_by_stat++;
+                        return 0;
+                }
+        }
+        return job_add(rs->pipeline, path);
+}
+
+static void *planner_thread(void *userdata) {
+        struct pipeline *p = userdata;
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < p->n_single_files; i++)
+                r = job_add(p, p->single_files[i]);
+        for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
+                struct root_scan rs = { .pipeline = p, .plan = &p->roots[i] };
+                r = scan_tree(p->roots[i].root, on_note, &rs, &p->scan_skipped);
+        }
+        pthread_mutex_lock(&p->lock);
+        p->plan_error = r;
+        p->are_jobs_complete = true;
+        pthread_cond_broadcast(&p->has_jobs);
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
 
 static void *reader_thread(void *userdata) {
         struct pipeline *p = userdata;
 
+        pthread_mutex_lock(&p->lock);
         for (;;) {
-                size_t i = atomic_fetch_add(&p->next_path, 1);
-                if (i >= p->n_paths)
+                while (p->next_job == p->n_jobs && !p->are_jobs_complete && !p->is_cancelled)
+                        pthread_cond_wait(&p->has_jobs, &p->lock);
+                if (p->is_cancelled || p->next_job == p->n_jobs)
                         break;
-                struct result res = { .path = p->paths[i] };
+                struct result res = { .path = p->jobs[p->next_job++] };
+                pthread_mutex_unlock(&p->lock);
+
                 res.error = document_load(AT_FDCWD, res.path, p->doc_opts, &res.doc);
 
                 pthread_mutex_lock(&p->lock);
-                while (p->n_queued == QUEUE_MAX_FILES || (p->n_queued > 0 && p->queued_bytes >= QUEUE_MAX_BYTES))
+                while (!p->is_cancelled &&
+                       (p->n_queued == QUEUE_MAX_FILES || (p->n_queued > 0 && p->queued_bytes >= QUEUE_MAX_BYTES)))
                         pthread_cond_wait(&p->not_full, &p->lock);
+                if (p->is_cancelled) {
+                        document_done(&res.doc);
+                        break;
+                }
                 p->ring[(p->head + p->n_queued) % QUEUE_MAX_FILES] = res;
                 p->n_queued++;
                 p->queued_bytes += res.doc.text_len;
@@ -107,9 +212,7 @@ static void *reader_thread(void *userdata) {
                  * a wakeup per file costs more than the file. */
                 if (p->n_queued >= WAKE_WRITER_FILES || p->queued_bytes >= QUEUE_MAX_BYTES / 2)
                         pthread_cond_signal(&p->not_empty);
-                pthread_mutex_unlock(&p->lock);
         }
-        pthread_mutex_lock(&p->lock);
         p->readers_running--;
         pthread_cond_signal(&p->not_empty);
         pthread_mutex_unlock(&p->lock);
@@ -133,9 +236,7 @@ struct index_run {
         struct index_stats totals;
         struct index_item items[BATCH_MAX_FILES];
         struct skip_counts skipped;
-        struct scan_counts scan_skipped;
-        unsigned n_unchanged_by_stat;
-        size_t n_done, n_total;
+        size_t n_done;
         uint64_t started_usec, last_progress_usec;
         bool show_progress;
 };
@@ -169,7 +270,7 @@ static bool load_error_drops_rows(struct index_run *run, const struct result *re
         }
 }
 
-static void print_progress(struct index_run *run, bool force) {
+static void print_progress(struct index_run *run, size_t n_known, bool is_total, bool force) {
         uint64_t now = now_monotonic_usec();
 
         if (!run->show_progress || (!force && now - run->last_progress_usec < PROGRESS_INTERVAL_USEC))
@@ -177,20 +278,24 @@ static void print_progress(struct index_run *run, bool force) {
         run->last_progress_usec = now;
         double secs = (now - run->started_usec) / 1e6;
         double rate = secs > 0 ? run->n_done / secs : 0;
-        double eta = rate > 0 ? (run->n_total - run->n_done) / rate : 0;
-        unsigned percent = run->n_total ? (unsigned) (100.0 * run->n_done / run->n_total) : 100;
+        if (!is_total) {
+                fprintf(stderr, "\r\033[K%zu/%zu+ files  %.0f files/s  (still scanning)", run->n_done, n_known, rate);
+                return;
+        }
+        double eta = rate > 0 ? (n_known - run->n_done) / rate : 0;
+        unsigned percent = n_known ? (unsigned) (100.0 * run->n_done / n_known) : 100;
         char bar[21];
         for (unsigned i = 0; i < 20; i++)
                 bar[i] = i < percent / 5 ? '#' : '.';
         bar[20] = '\0';
         fprintf(stderr, "\r\033[K[%s] %3u%%  %zu/%zu files  %.0f files/s  ETA %.0fs", bar, percent, run->n_done,
-                run->n_total, rate, eta);
+                n_known, rate, eta);
 }
 
 static int flush_batch(struct index_run *run) {
+        size_t n_items = 0;
         int r = 0;
 
-        size_t n_items = 0;
         for (size_t i = 0; i < run->batch.n; i++) {
                 const struct result *res = &run->batch.items[i];
                 if (res->action == RESULT_KEEP_ROWS)
@@ -206,9 +311,8 @@ static int flush_batch(struct index_run *run) {
                 document_done(&run->batch.items[i].doc);
         run->n_done += run->batch.n;
         run->batch.n = 0;
-        run->batch.target = run->batch.target * 2 < BATCH_MAX_FILES ? run->batch.target * 2 : BATCH_MAX_FILES;
         run->batch.bytes = 0;
-        print_progress(run, false);
+        run->batch.target = run->batch.target * 2 < BATCH_MAX_FILES ? run->batch.target * 2 : BATCH_MAX_FILES;
         return r;
 }
 
@@ -229,87 +333,101 @@ static bool batch_is_due(const struct batch *b) {
                (b->n > 0 && now_monotonic_usec() - b->started_usec >= BATCH_MAX_USEC);
 }
 
-static int run_pipeline(struct index_run *run, char **paths, size_t n_paths, unsigned n_readers,
-                        const struct document_options *doc_opts) {
-        struct pipeline p = {
-                .paths = paths,
-                .n_paths = n_paths,
-                .doc_opts = doc_opts,
-                .lock = PTHREAD_MUTEX_INITIALIZER,
-                .not_empty = PTHREAD_COND_INITIALIZER,
-                .not_full = PTHREAD_COND_INITIALIZER,
-        };
-        pthread_t threads[64];
+static void timespec_in_msec(struct timespec *ts, long msec) {
+        clock_gettime(CLOCK_REALTIME, ts);
+        ts->tv_nsec += msec * 1000000L;
+        if (ts->tv_nsec >= 1000000000L) {
+                ts->tv_sec++;
+                ts->tv_nsec -= 1000000000L;
+        }
+}
+
+/* The writer's side of the pipeline, on this thread. */
+static int write_results(struct index_run *run, struct pipeline *p) {
         int r = 0;
 
-        if (n_paths == 0)
-                return 0;
-        if (n_readers > n_paths)
-                n_readers = (unsigned) n_paths;
+        pthread_mutex_lock(&p->lock);
+        for (;;) {
+                while (p->n_queued == 0 && p->readers_running > 0 && !batch_is_due(&run->batch)) {
+                        struct timespec until;
+                        timespec_in_msec(&until, 50);
+                        pthread_cond_timedwait(&p->not_empty, &p->lock, &until);
+                }
+                while (p->n_queued > 0 && run->batch.n < BATCH_MAX_FILES) {
+                        struct result res = p->ring[p->head];
+                        p->head = (p->head + 1) % QUEUE_MAX_FILES;
+                        p->n_queued--;
+                        p->queued_bytes -= res.doc.text_len;
+                        batch_add(run, res);
+                }
+                pthread_cond_broadcast(&p->not_full);
+                bool is_last = p->n_queued == 0 && p->readers_running == 0;
+                size_t n_known = p->n_jobs;
+                bool is_total = p->are_jobs_complete;
+                pthread_mutex_unlock(&p->lock);
+
+                if (is_last || batch_is_due(&run->batch)) {
+                        r = flush_batch(run);
+                        print_progress(run, n_known, is_total, false);
+                }
+                if (r < 0 || is_last)
+                        return r;
+                pthread_mutex_lock(&p->lock);
+        }
+}
+
+/* Stop readers and planner early (after a write failed): they drop what
+ * they hold instead of waiting for room that will never come. */
+static void cancel_pipeline(struct pipeline *p) {
+        pthread_mutex_lock(&p->lock);
+        p->is_cancelled = true;
+        while (p->n_queued > 0) {
+                document_done(&p->ring[p->head].doc);
+                p->head = (p->head + 1) % QUEUE_MAX_FILES;
+                p->n_queued--;
+        }
+        p->queued_bytes = 0;
+        pthread_cond_broadcast(&p->has_jobs);
+        pthread_cond_broadcast(&p->not_full);
+        pthread_mutex_unlock(&p->lock);
+}
+
+static int run_pipeline(struct index_run *run, struct pipeline *p, unsigned n_readers) {
+        pthread_t planner, readers[64];
+        unsigned n_started = 0;
+        int r;
+
+        r = -pthread_create(&planner, NULL, planner_thread, p);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the planner thread: %m");
         /* Count them in before any starts: a fast reader may finish (and
          * count itself out) before the next one is created. */
-        unsigned n_started = 0;
-        p.readers_running = n_readers;
+        p->readers_running = n_readers;
         for (; n_started < n_readers; n_started++) {
-                r = -pthread_create(&threads[n_started], NULL, reader_thread, &p);
+                r = -pthread_create(&readers[n_started], NULL, reader_thread, p);
                 if (r < 0)
                         break;
         }
-        if (n_started == 0)
-                return log_error_errno(r, "Failed to start reader threads: %m");
-        pthread_mutex_lock(&p.lock);
-        p.readers_running -= n_readers - n_started;
-        pthread_mutex_unlock(&p.lock);
-        r = 0;
+        pthread_mutex_lock(&p->lock);
+        p->readers_running -= n_readers - n_started;
+        pthread_mutex_unlock(&p->lock);
 
-        pthread_mutex_lock(&p.lock);
-        for (;;) {
-                while (p.n_queued == 0 && p.readers_running > 0 && !batch_is_due(&run->batch)) {
-                        struct timespec until;
-                        clock_gettime(CLOCK_REALTIME, &until);
-                        until.tv_nsec += 50 * 1000000L;
-                        if (until.tv_nsec >= 1000000000L) {
-                                until.tv_sec++;
-                                until.tv_nsec -= 1000000000L;
-                        }
-                        pthread_cond_timedwait(&p.not_empty, &p.lock, &until);
-                }
-                while (p.n_queued > 0 && run->batch.n < BATCH_MAX_FILES) {
-                        struct result res = p.ring[p.head];
-                        p.head = (p.head + 1) % QUEUE_MAX_FILES;
-                        p.n_queued--;
-                        p.queued_bytes -= res.doc.text_len;
-                        batch_add(run, res);
-                }
-                pthread_cond_broadcast(&p.not_full);
-                bool is_last = p.n_queued == 0 && p.readers_running == 0;
-                pthread_mutex_unlock(&p.lock);
-
-                if (r == 0 && (is_last || batch_is_due(&run->batch)))
-                        r = flush_batch(run);
-                if (r < 0) {
-                        /* Stop the readers early: nothing more can be written. */
-                        atomic_store(&p.next_path, n_paths);
-                }
-                pthread_mutex_lock(&p.lock);
-                if (is_last)
-                        break;
-                if (r < 0) {
-                        /* Drain without writing so readers never block. */
-                        while (p.n_queued > 0) {
-                                document_done(&p.ring[p.head].doc);
-                                p.head = (p.head + 1) % QUEUE_MAX_FILES;
-                                p.n_queued--;
-                        }
-                        p.queued_bytes = 0;
-                        for (size_t i = 0; i < run->batch.n; i++)
-                                document_done(&run->batch.items[i].doc);
-                        run->batch.n = 0;
-                }
+        if (n_started == 0) {
+                log_error_errno(r, "Failed to start reader threads: %m");
+                cancel_pipeline(p);
+        } else {
+                r = write_results(run, p);
+                if (r < 0)
+                        cancel_pipeline(p);
         }
-        pthread_mutex_unlock(&p.lock);
+        pthread_join(planner, NULL);
         for (unsigned i = 0; i < n_started; i++)
-                pthread_join(threads[i], NULL);
+                pthread_join(readers[i], NULL);
+        /* Results of readers that finished after a cancel. */
+        for (; p->n_queued > 0; p->n_queued--, p->head = (p->head + 1) % QUEUE_MAX_FILES)
+                document_done(&p->ring[p->head].doc);
+        if (r == 0)
+                r = p->plan_error;
         return r;
 }
 
@@ -324,92 +442,48 @@ static bool is_really_gone(const char *path) {
         return !S_ISREG(st.st_mode);
 }
 
-struct path_list {
-        char **items;
-        size_t n, cap;
-};
+/* Rows of the roots that the scan did not see and whose files are gone,
+ * removed in batches. */
+static int remove_gone(struct index_run *run, const struct pipeline *p) {
+        size_t n = 0;
+        int r = 0;
 
-static int path_list_add(struct path_list *l, char *path) {
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 1024;
-                char **p = realloc(l->items, cap * sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                l->items = p;
-                l->cap = cap;
-        }
-        l->items[l->n++] = path;
-        return 0;
-}
-
-/* Merge the sorted scan of root with the sorted files rows under it: new
- * or changed files become jobs, rows without a file become gone
- * candidates. Both lists are in strcmp order, which is SQLite's BINARY
- * order for these strings. */
-static int plan_root(struct index_run *run, const char *root, struct scan_result *scan, struct path_list *jobs,
-                     struct path_list *gone) {
-        struct file_row *rows = NULL;
-        size_t n_rows = 0, a = 0, b = 0;
-        int r;
-
-        r = store_list_files(run->store, run->ns, root, &rows, &n_rows);
-        if (r < 0)
-                return r;
-        while (r == 0 && (a < scan->n_entries || b < n_rows)) {
-                int c = a == scan->n_entries ? 1 : b == n_rows ? -1 : strcmp(scan->entries[a].path, rows[b].path);
-                if (c < 0) {
-                        r = path_list_add(jobs, scan->entries[a].path);
-                        scan->entries[a++].path = NULL;
-                } else if (c > 0) {
-                        if (is_really_gone(rows[b].path)) {
-                                r = path_list_add(gone, rows[b].path);
-                                rows[b].path = NULL;
+        for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
+                const struct root_plan *plan = &p->roots[i];
+                for (size_t k = 0; r == 0 && k < plan->n_rows; k++) {
+                        if (plan->is_seen[k] || !is_really_gone(plan->rows[k].path))
+                                continue;
+                        run->items[n++] = (struct index_item){ .path = plan->rows[k].path };
+                        if (n == BATCH_MAX_FILES) {
+                                r = store_apply(run->store, run->ns, run->items, n, &run->totals);
+                                n = 0;
                         }
-                        b++;
-                } else {
-                        const struct scan_entry *e = &scan->entries[a];
-                        if (e->size == rows[b].size && e->mtime_ns == rows[b].mtime_ns)
-                                run->n_unchanged_by_stat++;
-                        else {
-                                r = path_list_add(jobs, scan->entries[a].path);
-                                scan->entries[a].path = NULL;
-                        }
-                        a++, b++;
                 }
         }
-        file_rows_free(rows, n_rows);
+        if (r == 0 && n > 0)
+                r = store_apply(run->store, run->ns, run->items, n, &run->totals);
         return r;
 }
 
-static void scan_counts_add(struct scan_counts *a, const struct scan_counts *b) {
-        a->hidden += b->hidden;
-        a->editor_temp += b->editor_temp;
-        a->not_markdown += b->not_markdown;
-        a->symlinks += b->symlinks;
-        a->special += b->special;
-        a->unreadable += b->unreadable;
-}
-
-/* Turn one PATH argument into jobs: a directory is scanned and merged,
- * a file is a job of its own. */
-static int plan_argument(struct index_run *run, const char *arg, struct path_list *jobs, struct path_list *gone) {
+/* Check one PATH argument before anything is written: a directory gets a
+ * root plan with its indexed rows, a file becomes a job of its own. */
+static int plan_argument(struct index_run *run, struct pipeline *p, const char *arg) {
         struct stat st;
         int r;
 
         if (stat(arg, &st) < 0)
                 return log_error_errno(errno, "Failed to index %s: %m", arg);
         if (S_ISDIR(st.st_mode)) {
-                _cleanup_free_ char *root = realpath(arg, NULL);
-                struct scan_result scan;
-                if (!root)
+                struct root_plan *plan = &p->roots[p->n_roots];
+                plan->root = realpath(arg, NULL);
+                if (!plan->root)
                         return log_error_errno(errno, "Failed to resolve %s: %m", arg);
-                r = scan_tree(root, &scan);
+                p->n_roots++;
+                r = store_list_files(run->store, run->ns, plan->root, &plan->rows, &plan->n_rows);
                 if (r < 0)
                         return r;
-                scan_counts_add(&run->scan_skipped, &scan.skipped);
-                r = plan_root(run, root, &scan, jobs, gone);
-                scan_result_done(&scan);
-                return r;
+                plan->is_seen = calloc(plan->n_rows + 1, sizeof *plan->is_seen);
+                return plan->is_seen ? 0 : -ENOMEM;
         }
         if (!S_ISREG(st.st_mode))
                 return log_error_errno(EINVAL, "Failed to index %s: not a directory or regular file", arg);
@@ -424,10 +498,23 @@ static int plan_argument(struct index_run *run, const char *arg, struct path_lis
         char *path;
         if (asprintf(&path, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, basename(copy2)) < 0)
                 return -ENOMEM;
-        r = path_list_add(jobs, path);
-        if (r < 0)
-                free(path);
-        return r;
+        p->single_files[p->n_single_files++] = path;
+        return 0;
+}
+
+static void pipeline_done(struct pipeline *p) {
+        for (size_t i = 0; i < p->n_roots; i++) {
+                free(p->roots[i].root);
+                file_rows_free(p->roots[i].rows, p->roots[i].n_rows);
+                free(p->roots[i].is_seen);
+        }
+        free(p->roots);
+        for (size_t i = 0; i < p->n_single_files; i++)
+                free(p->single_files[i]);
+        free(p->single_files);
+        for (size_t i = 0; i < p->n_jobs; i++)
+                free(p->jobs[i]);
+        free(p->jobs);
 }
 
 static bool parse_size(const char *s, uint64_t *ret) {
@@ -451,12 +538,12 @@ static bool parse_size(const char *s, uint64_t *ret) {
         return true;
 }
 
-static void print_summary(const struct index_run *run) {
+static void print_summary(const struct index_run *run, const struct pipeline *p) {
         const struct index_stats *t = &run->totals;
         double secs = (now_monotonic_usec() - run->started_usec) / 1e6;
-        unsigned unchanged = run->n_unchanged_by_stat + t->files_unchanged + t->files_touched;
+        unsigned unchanged = p->n_unchanged_by_stat + t->files_unchanged + t->files_touched;
         const struct skip_counts *k = &run->skipped;
-        const struct scan_counts *c = &run->scan_skipped;
+        const struct scan_counts *c = &p->scan_skipped;
 
         printf("indexed %u files in %.2f s: %u new, %u changed, %u unchanged, %u removed; "
                "chunks: %u added, %u moved, %u removed\n",
@@ -537,35 +624,32 @@ int cmd_index(int argc, char **argv) {
         run->started_usec = run->last_progress_usec = now_monotonic_usec();
         run->show_progress = isatty(STDERR_FILENO) && !getenv("CI");
 
-        struct path_list jobs = { 0 }, gone = { 0 };
+        struct pipeline p = {
+                .doc_opts = &doc_opts,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .has_jobs = PTHREAD_COND_INITIALIZER,
+                .not_empty = PTHREAD_COND_INITIALIZER,
+                .not_full = PTHREAD_COND_INITIALIZER,
+                .roots = calloc(argc - optind, sizeof *p.roots),
+                .single_files = calloc(argc - optind, sizeof *p.single_files),
+        };
         _cleanup_free_ char *db_path = db_path_or_default(db_arg);
-        r = db_path ? store_open(db_path, NULL, &run->store) : -ENOMEM;
+        r = db_path && p.roots && p.single_files ? store_open(db_path, NULL, &run->store) : -ENOMEM;
         for (int i = optind; r == 0 && i < argc; i++)
-                r = plan_argument(run, argv[i], &jobs, &gone);
-        if (r == 0) {
-                run->n_total = jobs.n;
-                r = run_pipeline(run, jobs.items, jobs.n, n_readers, &doc_opts);
-        }
-        for (size_t i = 0; r == 0 && i < gone.n; i += BATCH_MAX_FILES) {
-                size_t n = gone.n - i < BATCH_MAX_FILES ? gone.n - i : BATCH_MAX_FILES;
-                for (size_t k = 0; k < n; k++)
-                        run->items[k] = (struct index_item){ .path = gone.items[i + k] };
-                r = store_apply(run->store, run->ns, run->items, n, &run->totals);
-        }
-        if (run->show_progress && run->n_total > 0) {
-                print_progress(run, true);
+                r = plan_argument(run, &p, argv[i]);
+        if (r == 0)
+                r = run_pipeline(run, &p, n_readers);
+        if (r == 0)
+                r = remove_gone(run, &p);
+        if (run->show_progress && p.n_jobs > 0) {
+                print_progress(run, p.n_jobs, true, true);
                 fputs("\r\033[K", stderr);
         }
         if (r == 0)
-                print_summary(run);
+                print_summary(run, &p);
 
-        bool had_unreadable = run->skipped.unreadable + run->scan_skipped.unreadable > 0;
-        for (size_t i = 0; i < jobs.n; i++)
-                free(jobs.items[i]);
-        free(jobs.items);
-        for (size_t i = 0; i < gone.n; i++)
-                free(gone.items[i]);
-        free(gone.items);
+        bool had_unreadable = run->skipped.unreadable + p.scan_skipped.unreadable > 0;
+        pipeline_done(&p);
         store_close(run->store);
         free(run);
         return r < 0 || had_unreadable ? 1 : 0;

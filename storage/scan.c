@@ -1,6 +1,8 @@
 /* See scan.h. Directories are walked by path from an explicit stack, not
  * by recursion holding a descriptor per level, so deep trees cannot run
- * us out of file descriptors or stack. */
+ * us out of file descriptors or stack. Each directory's entries are sorted
+ * so notes come out in byte order of their paths, the order of the files
+ * table: batches then cover narrow key ranges and B-tree inserts append. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,48 +47,61 @@ bool scan_name_is_markdown(const char *name) {
         return false;
 }
 
-struct path_stack {
-        char **items;
-        size_t n, cap;
+/* What is still to do, deepest last: notes to report and directories to
+ * list. Pushed in reverse order, popped in byte order of their paths. */
+struct pending {
+        char *path; /* owned */
+        bool is_dir;
+        struct stat st; /* notes only */
 };
 
-static int push_path(struct path_stack *st, char *path) {
-        if (st->n == st->cap) {
-                size_t cap = st->cap ? st->cap * 2 : 64;
-                char **p = realloc(st->items, cap * sizeof *p);
+struct scan {
+        scan_note_cb note_cb;
+        void *userdata;
+        struct scan_counts *skipped;
+        struct pending *todo;
+        size_t n_todo, cap_todo;
+};
+
+static int push_pending(struct scan *sc, char *path, bool is_dir, const struct stat *st) {
+        if (sc->n_todo == sc->cap_todo) {
+                size_t cap = sc->cap_todo ? sc->cap_todo * 2 : 256;
+                struct pending *p = realloc(sc->todo, cap * sizeof *p);
                 if (!p)
                         return -ENOMEM;
-                st->items = p;
-                st->cap = cap;
+                sc->todo = p;
+                sc->cap_todo = cap;
         }
-        st->items[st->n++] = path;
+        sc->todo[sc->n_todo++] = (struct pending){ .path = path, .is_dir = is_dir, .st = is_dir ? (struct stat){ 0 } : *st };
         return 0;
 }
 
-static int add_entry(struct scan_result *r, size_t *cap, char *path, const struct stat *st) {
-        if (r->n_entries == *cap) {
-                size_t c = *cap ? *cap * 2 : 1024;
-                struct scan_entry *p = realloc(r->entries, c * sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                r->entries = p;
-                *cap = c;
-        }
-        r->entries[r->n_entries++] = (struct scan_entry){
-                .path = path,
-                .size = st->st_size,
-                .mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
-        };
-        return 0;
+struct entry {
+        char *name; /* owned */
+        bool is_dir;
+        struct stat st;
+};
+
+/* Byte order of the full paths these names end: a directory's name is
+ * followed by the '/' of its children's paths, so "a.md" < "a/" < "a0". */
+static int cmp_entry(const void *x, const void *y) {
+        const struct entry *a = x, *b = y;
+        const unsigned char *p = (const unsigned char *) a->name, *q = (const unsigned char *) b->name;
+
+        while (*p && *p == *q)
+                p++, q++;
+        unsigned ca = *p ? *p : a->is_dir ? '/' : 0;
+        unsigned cb = *q ? *q : b->is_dir ? '/' : 0;
+        return (ca > cb) - (ca < cb);
 }
 
-static char *path_join(const char *dir, const char *name) {
-        char *p;
-        return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
-}
+/* The entries of dir worth keeping, classified; skipped ones counted. */
+static int read_dir(struct scan *sc, const char *dir, struct entry **ret, size_t *n_ret) {
+        struct scan_counts *skipped = sc->skipped;
+        struct entry *entries = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0;
 
-/* List one directory: files go to r, subdirectories onto the stack. */
-static int scan_dir(const char *dir, struct scan_result *r, size_t *cap, struct path_stack *todo) {
         int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
                 /* Gone since its parent was listed: a rename or delete raced
@@ -94,10 +109,10 @@ static int scan_dir(const char *dir, struct scan_result *r, size_t *cap, struct 
                 if (errno == ENOENT || errno == ENOTDIR)
                         return 0;
                 if (errno == ELOOP) {
-                        r->skipped.symlinks++;
+                        skipped->symlinks++;
                         return 0;
                 }
-                r->skipped.unreadable++;
+                skipped->unreadable++;
                 log_warning_errno(errno, "Failed to read directory %s: %m (skipped)", dir);
                 return 0;
         }
@@ -107,7 +122,6 @@ static int scan_dir(const char *dir, struct scan_result *r, size_t *cap, struct 
                 return -errno;
         }
 
-        int ret = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
                 const char *name = de->d_name;
@@ -116,7 +130,7 @@ static int scan_dir(const char *dir, struct scan_result *r, size_t *cap, struct 
                 if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                         continue;
                 if (scan_name_is_hidden(name)) {
-                        r->skipped.hidden++;
+                        skipped->hidden++;
                         continue;
                 }
                 unsigned char type = de->d_type;
@@ -135,87 +149,89 @@ static int scan_dir(const char *dir, struct scan_result *r, size_t *cap, struct 
                         }
                 }
                 if (type == DT_LNK) {
-                        r->skipped.symlinks++;
+                        skipped->symlinks++;
                         continue;
                 }
-                if (type == DT_DIR) {
-                        char *sub = path_join(dir, name);
-                        if (!sub || push_path(todo, sub) < 0) {
-                                free(sub);
-                                ret = -ENOMEM;
+                if (type != DT_DIR) {
+                        if (scan_name_is_editor_temp(name)) {
+                                skipped->editor_temp++;
+                                continue;
+                        }
+                        if (!scan_name_is_markdown(name)) {
+                                skipped->not_markdown++;
+                                continue;
+                        }
+                        if (type != DT_REG || (!have_stat && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) ||
+                            !S_ISREG(st.st_mode)) {
+                                skipped->special++;
+                                continue;
+                        }
+                }
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        struct entry *e = realloc(entries, cap * sizeof *e);
+                        if (!e) {
+                                r = -ENOMEM;
                                 break;
                         }
-                        continue;
+                        entries = e;
                 }
-                if (scan_name_is_editor_temp(name)) {
-                        r->skipped.editor_temp++;
-                        continue;
-                }
-                if (!scan_name_is_markdown(name)) {
-                        r->skipped.not_markdown++;
-                        continue;
-                }
-                if (type != DT_REG) {
-                        r->skipped.special++;
-                        continue;
-                }
-                if (!have_stat && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        continue;
-                if (!S_ISREG(st.st_mode)) {
-                        r->skipped.special++;
-                        continue;
-                }
-                char *path = path_join(dir, name);
-                if (!path || add_entry(r, cap, path, &st) < 0) {
-                        free(path);
-                        ret = -ENOMEM;
+                entries[n] = (struct entry){ .name = strdup(name), .is_dir = type == DT_DIR };
+                if (!entries[n].name) {
+                        r = -ENOMEM;
                         break;
                 }
+                if (type != DT_DIR)
+                        entries[n].st = st;
+                n++;
         }
         closedir(d);
-        return ret;
+        *ret = entries;
+        *n_ret = n;
+        return r;
 }
 
-static int cmp_entry(const void *a, const void *b) {
-        return strcmp(((const struct scan_entry *) a)->path, ((const struct scan_entry *) b)->path);
+/* List one directory and queue its notes and subdirectories, in order. */
+static int scan_dir(struct scan *sc, const char *dir) {
+        struct entry *entries = NULL;
+        size_t n = 0;
+        int r;
+
+        r = read_dir(sc, dir, &entries, &n);
+        if (r == 0 && n > 0)
+                qsort(entries, n, sizeof *entries, cmp_entry);
+        for (size_t i = n; r == 0 && i > 0; i--) {
+                char *path;
+                if (asprintf(&path, "%s/%s", dir, entries[i - 1].name) < 0)
+                        r = -ENOMEM;
+                else if ((r = push_pending(sc, path, entries[i - 1].is_dir, &entries[i - 1].st)) < 0)
+                        free(path);
+        }
+        for (size_t i = 0; i < n; i++)
+                free(entries[i].name);
+        free(entries);
+        return r;
 }
 
-int scan_tree(const char *root, struct scan_result *ret) {
-        struct path_stack todo = { 0 };
-        size_t cap = 0;
-        int r = 0;
-
-        *ret = (struct scan_result){ 0 };
+int scan_tree(const char *root, scan_note_cb note_cb, void *userdata, struct scan_counts *counts) {
+        struct scan sc = { .note_cb = note_cb, .userdata = userdata, .skipped = counts };
         struct stat st;
+        int r;
+
         if (stat(root, &st) < 0)
                 return log_error_errno(errno, "Failed to scan %s: %m", root);
         if (!S_ISDIR(st.st_mode))
                 return log_error_errno(ENOTDIR, "Failed to scan %s: %m", root);
 
-        char *first = strdup(root);
-        if (!first || push_path(&todo, first) < 0) {
-                free(first);
-                free(todo.items);
-                return -ENOMEM;
-        }
-        while (todo.n > 0) {
-                char *dir = todo.items[--todo.n];
+        r = scan_dir(&sc, root);
+        while (sc.n_todo > 0) {
+                struct pending next = sc.todo[--sc.n_todo];
                 if (r == 0)
-                        r = scan_dir(dir, ret, &cap, &todo);
-                free(dir);
+                        r = next.is_dir ? scan_dir(&sc, next.path) : note_cb(next.path, &next.st, userdata);
+                free(next.path);
         }
-        free(todo.items);
-        if (r < 0) {
-                scan_result_done(ret);
+        free(sc.todo);
+        if (r == -ENOMEM)
                 return log_error_errno(r, "Failed to scan %s: %m", root);
-        }
-        qsort(ret->entries, ret->n_entries, sizeof *ret->entries, cmp_entry);
-        return 0;
-}
-
-void scan_result_done(struct scan_result *r) {
-        for (size_t i = 0; i < r->n_entries; i++)
-                free(r->entries[i].path);
-        free(r->entries);
-        *r = (struct scan_result){ 0 };
+        return r;
 }
