@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Databases quire must not (or cannot) use: foreign files, newer schemas,
+locked, read-only and missing databases. Each is refused with one clear
+line, and whatever was on disk is left as it was."""
+
+import os
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import quiretest as qt  # noqa: E402
+from quiretest import section  # noqa: E402
+
+SIDECARS = ("-wal", "-shm", "-journal")
+
+# Short enough that a test waiting on a lock is quick, long enough that
+# quire does wait (it must retry, not fail on the first SQLITE_BUSY).
+LOCK_TIMEOUT_MS = "500"
+
+
+class BadDatabaseTests(qt.QuireTestCase):
+    def setUp(self):
+        super().setUp()
+        self.notes = os.path.join(self.tmp, "notes")
+        self.write("first.md", "# First\n\n" + section("Body", ["firstword"]))
+
+    def commands(self, db):
+        """Every subcommand that opens the database, as (name, args)."""
+        return [("index", ("index", self.notes)), ("search", ("search", "firstword")),
+                ("status", ("status",)), ("status --json", ("status", "--json"))]
+
+    def assertRefused(self, db, args, expect_in=(), env=None, **kwargs):
+        p = self.quire(*args, db=db, env=env, **kwargs)
+        self.assertEqual(p.returncode, 1, f"{args}: {p.stderr}")
+        self.assertOneLine(p.stderr)
+        self.assertIn(db, p.stderr)
+        for text in expect_in:
+            self.assertIn(text, p.stderr)
+        self.assertEqual(p.stdout, "")
+        return p
+
+    def assertNoSidecars(self, db):
+        for suffix in SIDECARS:
+            self.assertFalse(os.path.exists(db + suffix), f"{db + suffix} was created")
+
+    def test_foreign_files_are_refused_and_left_untouched(self):
+        contents = {
+            "random bytes": b"\x7fELF" + os.urandom(64 * 1024),
+            "a Markdown note": b"# Not a database\n\nJust notes.\n" * 50,
+            "shorter than a header": b"hi\n",
+            "SQLite magic, then garbage": b"SQLite format 3\x00" + os.urandom(8192),
+        }
+        for name, data in contents.items():
+            db = os.path.join(self.tmp, "db", name.replace(" ", "-").replace(",", ""))
+            with open(db, "wb") as f:
+                f.write(data)
+            for command, args in self.commands(db):
+                with self.subTest(file=name, command=command):
+                    self.assertRefused(db, args)
+                    with open(db, "rb") as f:
+                        self.assertEqual(f.read(), data, "the file was modified")
+                    self.assertNoSidecars(db)
+
+    def test_directory_as_database_is_refused(self):
+        db = os.path.join(self.tmp, "db", "a-directory")
+        os.mkdir(db)
+        for command, args in self.commands(db):
+            with self.subTest(command=command):
+                self.assertRefused(db, args)
+                self.assertEqual(os.listdir(db), [])
+
+    def test_empty_file_is_a_new_database(self):
+        open(self.db, "wb").close()
+        # Readers find no index in it, and leave it empty.
+        self.assertRefused(self.db, ("search", "firstword"), expect_in=("No index",))
+        self.assertRefused(self.db, ("status",), expect_in=("No index",))
+        self.assertEqual(os.path.getsize(self.db), 0)
+        # A writer takes it as a new database.
+        self.index(self.notes)
+        self.assertEqual(qt.user_version(self.db), 1)
+        self.assertEqual(qt.file_count(self.db), 1)
+        self.assertHealthy(self.db)
+
+    def make_newer_database(self, journal_mode):
+        self.index(self.notes)
+        with qt.connect(self.db) as con:
+            con.execute(f"PRAGMA journal_mode={journal_mode}")
+            con.execute("PRAGMA user_version = 2")
+        qt.checkpoint(self.db)
+
+    def check_newer_is_refused(self):
+        for command, args in self.commands(self.db):
+            with self.subTest(command=command):
+                with open(self.db, "rb") as f:
+                    data = f.read()
+                self.write("first.md", "# First\n\n" + section("Body", ["changedword"]))
+                self.assertRefused(self.db, args, expect_in=("version",))
+                with open(self.db, "rb") as f:
+                    self.assertEqual(f.read(), data, "the database file was modified")
+        self.assertEqual(qt.user_version(self.db), 2)
+        self.assertEqual(qt.fts_match_rowids(self.db, "changedword"), [])
+
+    def test_newer_schema_version_is_refused_and_left_untouched(self):
+        self.make_newer_database("WAL")
+        self.check_newer_is_refused()
+
+    def test_newer_schema_in_rollback_journal_mode_is_left_untouched(self):
+        # Not even switched to WAL: that rewrites the file header.
+        self.make_newer_database("DELETE")
+        self.check_newer_is_refused()
+        self.assertEqual(qt.scalar(self.db, "PRAGMA journal_mode"), "delete")
+
+    def test_write_locked_database_fails_with_locked_error(self):
+        self.index(self.notes)
+        before = qt.dump(self.db)
+        self.write("second.md", "# Second\n\n" + section("Body", ["secondword"]))
+        env = self.env(QUIRE_LOCK_TIMEOUT_MS=LOCK_TIMEOUT_MS)
+        holder = sqlite3.connect(self.db, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")  # in WAL mode: the write lock; readers go on
+            p = self.assertRefused(self.db, ("index", self.notes), expect_in=("locked",), env=env, timeout=60)
+            self.assertNotIn("No index", p.stderr)
+            # Readers are not blocked by a writer.
+            hits = self.quire("search", "firstword", env=env, expect=0, timeout=60).stdout
+            self.assertIn("first.md", hits)
+            self.quire("status", env=env, expect=0, timeout=60)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        self.assertEqual(qt.dump(self.db), before, "rows changed while the lock was held")
+        # The next run, with the lock gone, does the work.
+        self.assertEqual(self.index(self.notes, env=env)["new"], 1)
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "secondword"), [])
+        self.assertHealthy(self.db)
+
+    def test_exclusively_locked_database_fails_with_locked_error(self):
+        self.index(self.notes)
+        before = qt.dump(self.db)
+        self.write("second.md", "# Second\n\n" + section("Body", ["secondword"]))
+        env = self.env(QUIRE_LOCK_TIMEOUT_MS=LOCK_TIMEOUT_MS)
+        holder = sqlite3.connect(self.db, isolation_level=None)
+        try:
+            # After a write under locking_mode=EXCLUSIVE the connection keeps
+            # the file lock: no other connection may even read.
+            holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+            holder.execute("BEGIN IMMEDIATE")
+            holder.execute("UPDATE files SET indexed_at = indexed_at")
+            holder.execute("COMMIT")
+            for command, args in self.commands(self.db):
+                with self.subTest(command=command):
+                    p = self.assertRefused(self.db, args, expect_in=("locked",), env=env, timeout=60)
+                    self.assertNotIn("No index", p.stderr)
+        finally:
+            holder.close()
+        self.assertEqual(qt.dump(self.db), before, "rows changed while the lock was held")
+        self.assertEqual(self.index(self.notes, env=env)["new"], 1)
+        self.assertHealthy(self.db)
+
+    def test_read_only_database_refuses_writes_and_serves_reads(self):
+        run_as = {}
+        if qt.is_root():
+            ids = qt.nobody_ids()
+            if ids is None:
+                self.skipTest("running as root (read-only modes do not bind root) and no 'nobody' account")
+            run_as = {"user": ids[0], "group": ids[1], "extra_groups": []}
+            os.chmod(self.tmp, 0o755)
+        self.index(self.notes)
+        qt.checkpoint(self.db)
+        self.write("second.md", "# Second\n\n" + section("Body", ["secondword"]))
+        if run_as:
+            qt.chown_tree(self.tmp, run_as["user"], run_as["group"])
+        os.chmod(self.db, 0o444)
+        digest = qt.file_digest(self.db)
+
+        self.assertRefused(self.db, ("index", self.notes), expect_in=("read-only",), **run_as)
+        self.assertEqual(qt.file_digest(self.db), digest)
+        self.assertIn("first.md", self.quire("search", "firstword", expect=0, **run_as).stdout)
+        self.assertIn("files:", self.quire("status", expect=0, **run_as).stdout)
+        self.assertEqual(qt.file_digest(self.db), digest)
+        self.assertEqual(qt.fts_match_rowids(self.db, "secondword"), [])
+
+    def test_missing_database_is_not_created_by_readers(self):
+        in_missing_dir = os.path.join(self.tmp, "no-such-dir", "sub", "index.db")
+        in_existing_dir = os.path.join(self.tmp, "db", "missing.db")
+        for db in (in_missing_dir, in_existing_dir):
+            for command, args in self.commands(db)[1:]:
+                with self.subTest(db=db, command=command):
+                    self.assertRefused(db, args, expect_in=("No index",))
+                    self.assertFalse(os.path.exists(db))
+                    self.assertNoSidecars(db)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "no-such-dir")))
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "db")), [])
+        # Nor by readers of the default database.
+        p = self.quire("status", db=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("No index", p.stderr)
+        self.assertFalse(os.path.exists(self.xdg))
+
+
+if __name__ == "__main__":
+    qt.main()

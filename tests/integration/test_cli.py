@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""The quire command line: usage errors, index/search/status behaviour on
+small real trees, what is skipped, and where the database goes."""
+
+import json
+import os
+import re
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import quiretest as qt  # noqa: E402
+from quiretest import section  # noqa: E402
+
+
+def doc(title, *sections):
+    return f"# {title}\n\n" + "\n".join(sections)
+
+
+def chunk_table(db, path=None):
+    """Every column of the chunks (of one file), keyed by id."""
+    sql = "SELECT * FROM chunks" + (" WHERE source_file = ?" if path else "")
+    with qt.connect(db) as con:
+        con.row_factory = sqlite3.Row
+        return {r["id"]: dict(r) for r in con.execute(sql, (path,) if path else ())}
+
+
+def files_table(db):
+    with qt.connect(db) as con:
+        con.row_factory = sqlite3.Row
+        return {(r["namespace"], r["path"]): dict(r) for r in con.execute("SELECT * FROM files")}
+
+
+class NotesTestCase(qt.QuireTestCase):
+    def setUp(self):
+        super().setUp()
+        self.notes = os.path.join(self.tmp, "notes")
+        os.mkdir(self.notes)
+        self.root = os.path.realpath(self.notes)
+
+    def path(self, rel):
+        """The source_file quire stores for a note (realpath of the root + rel)."""
+        return os.path.join(self.root, rel)
+
+    def chunk_with(self, word, db=None):
+        """The one chunk row whose content contains word."""
+        found = [c for c in chunk_table(db or self.db).values() if word in c["content"]]
+        self.assertEqual(len(found), 1, f"chunks containing {word!r}")
+        return found[0]
+
+
+class UsageTests(NotesTestCase):
+    def test_help_and_version_exit_0(self):
+        for args in (["--help"], ["-h"], ["help"], ["--version"], ["-V"],
+                     ["index", "--help"], ["search", "--help"], ["status", "--help"]):
+            with self.subTest(args=args):
+                p = self.quire(*args, db=False, expect=0)
+                self.assertTrue(p.stdout.strip(), "help/version text on stdout")
+                self.assertEqual(p.stderr, "")
+        self.assertRegex(self.quire("--version", db=False).stdout, r"^quire \d+\.\d+")
+        self.assertFalse(os.path.exists(self.xdg), "help created a database directory")
+
+    def test_usage_errors_exit_2_with_one_line(self):
+        cases = {
+            "no command": ([], False),
+            "unknown command": (["frobnicate"], False),
+            "unknown top-level option": (["--bogus"], False),
+            "unknown index option": (["index", "--bogus", self.notes], True),
+            "unknown search option": (["search", "--bogus", "word"], True),
+            "unknown status option": (["status", "--bogus"], True),
+            "unknown short option": (["search", "-x", "word"], True),
+            "missing --limit value": (["search", "word", "--limit"], True),
+            "missing --namespace value": (["index", self.notes, "--namespace"], True),
+            "--limit 0": (["search", "--limit", "0", "word"], True),
+            "--limit not a number": (["search", "--limit", "many", "word"], True),
+            "--limit negative": (["search", "--limit", "-3", "word"], True),
+            "--jobs 0": (["index", "--jobs", "0", self.notes], True),
+            "--max-file-size not a size": (["index", "--max-file-size", "lots", self.notes], True),
+            "empty --namespace": (["index", "--namespace", "", self.notes], True),
+            "missing QUERY": (["search"], True),
+            "empty QUERY": (["search", ""], True),
+            "two QUERY words": (["search", "two", "words"], True),
+            "missing PATH": (["index"], True),
+            "status argument": (["status", "extra"], True),
+        }
+        for name, (args, with_db) in cases.items():
+            with self.subTest(name):
+                p = self.quire(*args, db=with_db, expect=2)
+                self.assertOneLine(p.stderr)
+                self.assertTrue(p.stderr.startswith("quire: "), p.stderr)
+                self.assertEqual(p.stdout, "")
+                self.assertFalse(os.path.exists(self.db), "a usage error created the database")
+                self.assertFalse(os.path.exists(self.xdg), "a usage error created the default database")
+
+    def test_index_of_missing_path_fails_with_one_line(self):
+        missing = os.path.join(self.tmp, "no-such-dir")
+        p = self.quire("index", missing, expect=1)
+        self.assertOneLine(p.stderr)
+        self.assertIn(missing, p.stderr)
+        self.assertEqual(p.stdout, "")
+
+
+class IndexTests(NotesTestCase):
+    def write_three(self):
+        for name, word in (("a.md", "aardvark"), ("b.md", "bumblebee"), ("sub/c.md", "capybara")):
+            self.write(name, doc(name, section("First", [word, "first"]), section("Second", [word, "second"]),
+                                 section("Third", [word, "third"])))
+
+    def test_index_prints_summary_and_no_progress_when_not_a_tty(self):
+        self.write_three()
+        p = self.quire("index", self.notes, expect=0)
+        summary = qt.parse_summary(p.stdout)
+        self.assertEqual((summary["files"], summary["new"], summary["changed"], summary["removed"]), (3, 3, 0, 0))
+        self.assertEqual(summary["added"], qt.chunk_count(self.db))
+        self.assertNotIn("\r", p.stdout + p.stderr)
+        self.assertNotIn("\033", p.stdout + p.stderr)
+        self.assertEqual(p.stderr, "")
+        self.assertEqual(sorted(f[1] for f in files_table(self.db)),
+                         [self.path("a.md"), self.path("b.md"), self.path("sub/c.md")])
+        self.assertEqual({c["source_file"] for c in chunk_table(self.db).values()},
+                         {self.path("a.md"), self.path("b.md"), self.path("sub/c.md")})
+        self.assertHealthy(self.db)
+
+    def test_index_a_single_file_argument(self):
+        self.write_three()
+        self.index(os.path.join(self.notes, "b.md"))
+        self.assertEqual(list(files_table(self.db)), [("default", self.path("b.md"))])
+        self.assertEqual({c["source_file"] for c in chunk_table(self.db).values()}, {self.path("b.md")})
+
+    def test_reindex_of_unchanged_tree_writes_nothing(self):
+        self.write_three()
+        self.index(self.notes)
+        chunks, files = chunk_table(self.db), files_table(self.db)
+        with qt.connect(self.db) as watcher:
+            # data_version changes for this connection when any other
+            # connection commits a change to the database file.
+            version = watcher.execute("PRAGMA data_version").fetchone()[0]
+            summary = self.index(self.notes)
+            self.assertEqual(watcher.execute("PRAGMA data_version").fetchone()[0], version,
+                             "an unchanged re-index committed a write")
+        self.assertEqual((summary["new"], summary["changed"], summary["unchanged"], summary["removed"]),
+                         (0, 0, 3, 0))
+        self.assertEqual((summary["added"], summary["moved"], summary["chunks_removed"]), (0, 0, 0))
+        self.assertEqual(chunk_table(self.db), chunks)
+        self.assertEqual(files_table(self.db), files)
+
+    def test_touched_file_keeps_its_chunks(self):
+        self.write_three()
+        self.index(self.notes)
+        chunks, files = chunk_table(self.db), files_table(self.db)
+        st = os.stat(self.path("b.md"))
+        os.utime(self.path("b.md"), ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+        summary = self.index(self.notes)
+        self.assertEqual((summary["changed"], summary["unchanged"], summary["added"], summary["chunks_removed"]),
+                         (0, 3, 0, 0))
+        self.assertEqual(chunk_table(self.db), chunks)
+        key = ("default", self.path("b.md"))
+        after = files_table(self.db)
+        self.assertEqual(after[key]["mtime_ns"], st.st_mtime_ns + 5_000_000_000)
+        self.assertEqual(after[key]["file_hash"], files[key]["file_hash"])
+        del after[key], files[key]
+        self.assertEqual(after, files)
+
+    def test_modified_file_changes_only_its_own_rows(self):
+        self.write_three()
+        self.write("b.md", doc("b.md", section("First", ["bumblebee", "first"]), section("Second", ["oldword"]),
+                               section("Third", ["bumblebee", "third"])))
+        self.index(self.notes)
+        before = chunk_table(self.db)
+        old_b = chunk_table(self.db, self.path("b.md"))
+        old_second = self.chunk_with("oldword")
+
+        self.write("b.md", doc("b.md", section("First", ["bumblebee", "first"]), section("Second", ["newword"]),
+                               section("Third", ["bumblebee", "third"])))
+        summary = self.index(self.notes)
+
+        self.assertEqual((summary["new"], summary["changed"], summary["unchanged"]), (0, 1, 2))
+        self.assertEqual((summary["added"], summary["moved"], summary["chunks_removed"]), (1, 0, 1))
+        after = chunk_table(self.db)
+        # Other files: every column of every row as it was.
+        for cid, row in before.items():
+            if row["source_file"] != self.path("b.md"):
+                self.assertEqual(after.get(cid), row)
+        # b.md: the unchanged sections kept their rows, the edited one was replaced.
+        new_b = chunk_table(self.db, self.path("b.md"))
+        self.assertEqual(set(new_b) & set(old_b), set(old_b) - {old_second["id"]})
+        for cid in set(old_b) - {old_second["id"]}:
+            self.assertEqual(new_b[cid], old_b[cid])
+        self.assertNotIn(old_second["id"], after)
+        self.assertIn("newword", self.chunk_with("newword")["content"])
+        self.assertEqual(qt.fts_match_rowids(self.db, "oldword"), [])
+        self.assertEqual(self.quire("search", "oldword", expect=0).stdout, "")
+        self.assertIn(self.path("b.md"), self.quire("search", "newword", expect=0).stdout)
+        self.assertHealthy(self.db)
+
+    def test_moved_section_keeps_its_id_and_counters(self):
+        self.write("m.md", doc("m.md", section("Alpha", ["alphaword"]), section("Bravo", ["bravoword"]),
+                               section("Charlie", ["charlieword"])))
+        self.index(self.notes)
+        bravo = self.chunk_with("bravoword")
+        with qt.connect(self.db) as con:
+            con.execute("UPDATE chunks SET access_count = 5, use_count = 2 WHERE id = ?", (bravo["id"],))
+        inserted = section("Inserted", ["insertedword"])
+        self.write("m.md", doc("m.md", section("Alpha", ["alphaword"]), inserted, section("Bravo", ["bravoword"]),
+                               section("Charlie", ["charlieword"])))
+        summary = self.index(self.notes)
+
+        shift = inserted.count("\n") + 1  # the section and the blank line joining it
+        moved = self.chunk_with("bravoword")
+        self.assertEqual(moved["id"], bravo["id"])
+        self.assertEqual(moved["seq"], bravo["seq"])
+        self.assertEqual((moved["access_count"], moved["use_count"]), (5, 2))
+        self.assertEqual(moved["created_at"], bravo["created_at"])
+        self.assertEqual((moved["start_line"], moved["end_line"]),
+                         (bravo["start_line"] + shift, bravo["end_line"] + shift))
+        self.assertEqual(qt.query(self.db, "SELECT count(*) FROM chunks WHERE start_line = ? AND content_hash = ?",
+                                  (bravo["start_line"], bravo["content_hash"])), [(0,)])
+        self.assertEqual((summary["added"], summary["moved"], summary["chunks_removed"]), (1, 2, 0))
+        out = self.quire("search", "bravoword", expect=0).stdout
+        self.assertTrue(out.startswith(f"{self.path('m.md')}:{moved['start_line']}-{moved['end_line']}"), out)
+        self.assertHealthy(self.db)
+
+    def test_deleted_file_loses_its_rows_and_search_hits(self):
+        self.write_three()
+        self.write("gone.md", doc("gone", section("Only", ["vanishingword"])))
+        self.index(self.notes)
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "vanishingword"), [])
+        kept = {k: v for k, v in chunk_table(self.db).items() if v["source_file"] != self.path("gone.md")}
+
+        os.unlink(os.path.join(self.notes, "gone.md"))
+        summary = self.index(self.notes)
+
+        self.assertEqual(summary["removed"], 1)
+        self.assertEqual(chunk_table(self.db, self.path("gone.md")), {})
+        self.assertNotIn(("default", self.path("gone.md")), files_table(self.db))
+        self.assertEqual(qt.fts_match_rowids(self.db, "vanishingword"), [])
+        self.assertEqual(self.quire("search", "vanishingword", expect=0).stdout, "")
+        self.assertEqual(chunk_table(self.db), kept)
+        self.assertHealthy(self.db)
+
+    def test_deleted_directory_loses_its_rows(self):
+        self.write_three()
+        self.write("dir/one.md", doc("one", section("One", ["dirword"])))
+        self.write("dir/deeper/two.md", doc("two", section("Two", ["dirword"])))
+        self.index(self.notes)
+        qt.rmtree(os.path.join(self.notes, "dir"))
+        summary = self.index(self.notes)
+        self.assertEqual(summary["removed"], 2)
+        self.assertEqual(sorted(p for _, p in files_table(self.db)),
+                         [self.path("a.md"), self.path("b.md"), self.path("sub/c.md")])
+        self.assertEqual(qt.fts_match_rowids(self.db, "dirword"), [])
+        self.assertHealthy(self.db)
+
+    def test_binary_file_is_skipped_with_a_log_line(self):
+        self.write_three()
+        self.write("x.md", b"# looks like a note\n\x00\x01binaryword\x00\n")
+        p = self.quire("index", self.notes, expect=0)
+        self.assertOneLine(p.stderr)
+        self.assertIn(self.path("x.md"), p.stderr)
+        self.assertIn("binary", p.stderr)
+        self.assertRegex(p.stdout, r"\b1 binary\b")
+        self.assertEqual(qt.parse_summary(p.stdout)["new"], 3)
+        self.assertNotIn(("default", self.path("x.md")), files_table(self.db))
+        self.assertEqual(chunk_table(self.db, self.path("x.md")), {})
+        self.assertEqual(qt.fts_match_rowids(self.db, "binaryword"), [])
+        self.assertEqual(len(files_table(self.db)), 3)
+
+    def test_note_that_turns_binary_leaves_the_index(self):
+        self.write_three()
+        self.write("x.md", doc("x", section("Text", ["textword"])))
+        self.index(self.notes)
+        self.assertNotEqual(chunk_table(self.db, self.path("x.md")), {})
+        self.write("x.md", b"\x00\x00now binary\x00")
+        p = self.quire("index", self.notes, expect=0)
+        self.assertIn(self.path("x.md"), p.stderr)
+        self.assertEqual(chunk_table(self.db, self.path("x.md")), {})
+        self.assertNotIn(("default", self.path("x.md")), files_table(self.db))
+        self.assertEqual(qt.fts_match_rowids(self.db, "textword"), [])
+        self.assertHealthy(self.db)
+
+    def test_hidden_temp_and_non_markdown_files_are_not_indexed(self):
+        self.write("keep.md", doc("keep", section("Keep", ["keepword"])))
+        self.write("sub/real.md", doc("real", section("Real", ["realword"])))
+        ignored = {
+            ".git/notes.md": "gitword",
+            ".obsidian/workspace.md": "obsidianword",
+            ".hidden.md": "hiddenword",
+            "sub/.secret/deep/x.md": "secretword",
+            "readme.txt": "txtword",
+            "image.png": "pngword",
+            "foo.swp": "swapword",
+            "foo.md.swp": "mdswapword",
+            "foo.md~": "backupword",
+            "#foo.md#": "emacsword",
+            "4913": "vimprobeword",
+        }
+        for rel, word in ignored.items():
+            self.write(rel, doc(rel, section("Ignored", [word])))
+        p = self.quire("index", self.notes, expect=0)
+        self.assertEqual(sorted(p for _, p in files_table(self.db)), [self.path("keep.md"), self.path("sub/real.md")])
+        self.assertEqual({c["source_file"] for c in chunk_table(self.db).values()},
+                         {self.path("keep.md"), self.path("sub/real.md")})
+        for rel, word in ignored.items():
+            with self.subTest(rel):
+                self.assertEqual(qt.fts_match_rowids(self.db, word), [])
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "keepword"), [])
+        self.assertEqual(p.stderr, "")
+
+    def test_note_moved_into_a_hidden_directory_leaves_the_index(self):
+        self.write("keep.md", doc("keep", section("Keep", ["keepword"])))
+        self.write("trashed.md", doc("trashed", section("Trashed", ["trashword"])))
+        self.index(self.notes)
+        os.mkdir(os.path.join(self.notes, ".trash"))
+        os.rename(os.path.join(self.notes, "trashed.md"), os.path.join(self.notes, ".trash", "trashed.md"))
+        summary = self.index(self.notes)
+        self.assertEqual(summary["removed"], 1)
+        self.assertEqual(sorted(p for _, p in files_table(self.db)), [self.path("keep.md")])
+        self.assertEqual(qt.fts_match_rowids(self.db, "trashword"), [])
+        self.assertHealthy(self.db)
+
+
+class UnreadableTests(NotesTestCase):
+    """File permissions do not bind root, so as root these run quire as
+    'nobody' over a tree that nobody owns."""
+
+    def setUp(self):
+        super().setUp()
+        self.run_as = {}
+        if qt.is_root():
+            ids = qt.nobody_ids()
+            if ids is None:
+                self.skipTest("running as root and there is no 'nobody' account to drop to")
+            self.run_as = {"user": ids[0], "group": ids[1], "extra_groups": []}
+            os.chmod(self.tmp, 0o755)
+
+    def as_user(self, *args, **kwargs):
+        if self.run_as:
+            qt.chown_tree(self.tmp, self.run_as["user"], self.run_as["group"])
+        return self.quire(*args, **self.run_as, **kwargs)
+
+    def test_unreadable_file_keeps_its_rows(self):
+        self.write("a.md", doc("a", section("A", ["readableword"])))
+        self.write("locked.md", doc("locked", section("Locked", ["lockedword"])))
+        self.as_user("index", self.notes, expect=0)
+        locked_rows = chunk_table(self.db, self.path("locked.md"))
+        self.assertNotEqual(locked_rows, {})
+
+        # Changed on disk (so its stat says: read it again), but unreadable.
+        self.write("locked.md", doc("locked", section("Locked", ["replacementword"])))
+        os.chmod(os.path.join(self.notes, "locked.md"), 0)
+        self.write("a.md", doc("a", section("A", ["changedword"])))
+        p = self.as_user("index", self.notes)
+
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        self.assertIn(self.path("locked.md"), p.stderr)
+        self.assertEqual(chunk_table(self.db, self.path("locked.md")), locked_rows)
+        self.assertIn(("default", self.path("locked.md")), files_table(self.db))
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "lockedword"), [])
+        self.assertEqual(qt.fts_match_rowids(self.db, "replacementword"), [])
+        # The rest of the tree was still indexed.
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "changedword"), [])
+        self.assertEqual(qt.fts_match_rowids(self.db, "readableword"), [])
+        self.assertHealthy(self.db)
+
+    def test_unreadable_directory_keeps_its_rows(self):
+        self.write("a.md", doc("a", section("A", ["readableword"])))
+        self.write("private/p.md", doc("p", section("P", ["privateword"])))
+        self.as_user("index", self.notes, expect=0)
+        private_rows = chunk_table(self.db, self.path("private/p.md"))
+        self.assertNotEqual(private_rows, {})
+        os.chmod(os.path.join(self.notes, "private"), 0)
+        p = self.as_user("index", self.notes)
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        self.assertIn(self.path("private"), p.stderr)
+        self.assertEqual(chunk_table(self.db, self.path("private/p.md")), private_rows)
+        self.assertIn(("default", self.path("private/p.md")), files_table(self.db))
+        self.assertHealthy(self.db)
+
+
+class SearchTests(NotesTestCase):
+    def setUp(self):
+        super().setUp()
+        self.write("guide.md", doc("Guide", section("Setup", ["install", "configure"]),
+                                   section("Usage", ["run", "xylophonic"]), section("Notes", ["remember"])))
+        for i in range(5):
+            self.write(f"common{i}.md", doc(f"Common {i}", section("Body", ["sharedterm", f"filler{i}"])))
+        self.index(self.notes)
+
+    def test_search_finds_a_unique_word_with_file_and_line_range(self):
+        p = self.quire("search", "xylophonic", expect=0)
+        lines = p.stdout.splitlines()
+        self.assertEqual(len(lines), 2, p.stdout)  # the location line, then the snippet
+        row = self.chunk_with("xylophonic")
+        self.assertTrue(lines[0].startswith(f"{self.path('guide.md')}:{row['start_line']}-{row['end_line']}"),
+                        lines[0])
+        self.assertIn("Guide > Usage", lines[0])
+        self.assertIn("**xylophonic**", lines[1])
+        with open(os.path.join(self.notes, "guide.md"), encoding="utf-8") as f:
+            hit_lines = [i for i, line in enumerate(f, 1) if "xylophonic" in line]
+        self.assertTrue(all(row["start_line"] <= n <= row["end_line"] for n in hit_lines))
+        self.assertEqual(p.stderr, "")
+
+    def test_search_json_lines_carry_the_hit_fields(self):
+        hits = self.search_json("sharedterm OR xylophonic")
+        self.assertEqual(len(hits), 6)
+        ids = chunk_table(self.db)
+        for h in hits:
+            self.assertLessEqual({"id", "source_file", "start_line", "end_line", "heading_hierarchy", "score",
+                                  "snippet"}, set(h))
+            self.assertIsInstance(h["heading_hierarchy"], list)
+            self.assertTrue(all(isinstance(x, str) for x in h["heading_hierarchy"]))
+            self.assertIsInstance(h["score"], (int, float))
+            self.assertRegex(h["id"], r"^[0-9a-f]{32}$")
+            row = ids[h["id"]]
+            self.assertEqual((h["source_file"], h["start_line"], h["end_line"]),
+                             (row["source_file"], row["start_line"], row["end_line"]))
+            self.assertEqual(h["heading_hierarchy"], json.loads(row["heading_hierarchy"]))
+        scores = [h["score"] for h in hits]
+        self.assertEqual(scores, sorted(scores, reverse=True), "hits are best first")
+
+    def test_search_limit_caps_the_hits(self):
+        self.assertEqual(len(self.search_json("sharedterm", "--limit", "2")), 2)
+        self.assertEqual(len(self.search_json("sharedterm", "-l", "1")), 1)
+        self.assertEqual(len(self.search_json("sharedterm")), 5)
+
+    def test_search_without_hits_prints_nothing(self):
+        p = self.quire("search", "nosuchwordanywhere", expect=0)
+        self.assertEqual((p.stdout, p.stderr), ("", ""))
+
+    def test_malformed_query_is_a_usage_error(self):
+        for query in ('foo"', "AND", "(", "NEAR(", "foo AND", "x:y"):
+            with self.subTest(query=query):
+                p = self.quire("search", query, expect=2)
+                self.assertOneLine(p.stderr)
+                self.assertTrue(p.stderr.startswith("quire: "), p.stderr)
+                self.assertNotIn("Traceback", p.stderr)
+                self.assertEqual(p.stdout, "")
+
+
+class NamespaceTests(NotesTestCase):
+    def setUp(self):
+        super().setUp()
+        self.alpha = os.path.join(self.tmp, "alpha")
+        self.beta = os.path.join(self.tmp, "beta")
+        self.write("a1.md", doc("a1", section("A", ["sharedword", "alphaonly"])), root=self.alpha)
+        self.write("a2.md", doc("a2", section("A", ["sharedword", "alphaonly"])), root=self.alpha)
+        self.write("b1.md", doc("b1", section("B", ["sharedword", "betaonly"])), root=self.beta)
+        self.index("--namespace", "alpha", self.alpha)
+        self.index("-n", "beta", self.beta)
+
+    def test_namespace_separates_search_results(self):
+        alpha_hits = self.search_json("sharedword", "--namespace", "alpha")
+        beta_hits = self.search_json("sharedword", "-n", "beta")
+        all_hits = self.search_json("sharedword")
+        self.assertEqual(sorted(h["source_file"] for h in alpha_hits),
+                         [os.path.join(os.path.realpath(self.alpha), f) for f in ("a1.md", "a2.md")])
+        self.assertEqual([h["source_file"] for h in beta_hits], [os.path.join(os.path.realpath(self.beta), "b1.md")])
+        self.assertEqual({h["namespace"] for h in alpha_hits}, {"alpha"})
+        self.assertEqual(len(all_hits), 3)
+        self.assertEqual(self.search_json("betaonly", "-n", "alpha"), [])
+        self.assertEqual(self.search_json("sharedword", "-n", "gamma"), [])
+
+    def test_same_tree_in_two_namespaces_has_independent_rows(self):
+        self.index("-n", "beta", self.alpha)
+        alpha_rows = [r for r in qt.rows_with_namespace(self.db) if r[0] == "alpha"]
+        beta_alpha_rows = [r for r in qt.rows_with_namespace(self.db) if r[0] == "beta" and "/alpha/" in r[1]]
+        self.assertEqual([r[1:] for r in alpha_rows], [r[1:] for r in beta_alpha_rows])
+        self.assertEqual(qt.duplicate_groups(self.db), 0)
+
+        # Deleting a note and re-indexing one namespace leaves the other's rows.
+        os.unlink(os.path.join(self.alpha, "a2.md"))
+        self.index("-n", "alpha", self.alpha)
+        a2 = os.path.join(os.path.realpath(self.alpha), "a2.md")
+        self.assertEqual(qt.query(self.db, "SELECT count(*) FROM chunks WHERE namespace = 'alpha' AND source_file = ?",
+                                  (a2,)), [(0,)])
+        self.assertNotEqual(qt.query(self.db, "SELECT count(*) FROM chunks WHERE namespace = 'beta' "
+                                              "AND source_file = ?", (a2,)), [(0,)])
+        self.assertEqual([h["source_file"] for h in self.search_json("alphaonly", "-n", "alpha")],
+                         [os.path.join(os.path.realpath(self.alpha), "a1.md")])
+        self.assertHealthy(self.db)
+
+
+class StatusTests(NotesTestCase):
+    def setUp(self):
+        super().setUp()
+        for i in range(3):
+            self.write(f"n{i}.md", doc(f"n{i}", section("One", [f"word{i}"]), section("Two", [f"other{i}"])))
+        self.write("other.md", doc("other", section("Other", ["elsewhere"])), root=os.path.join(self.tmp, "work"))
+        self.index(self.notes)
+        self.index("-n", "work", os.path.join(self.tmp, "work"))
+
+    def test_status_reports_counts(self):
+        p = self.quire("status", expect=0)
+        self.assertEqual(p.stderr, "")
+        text = p.stdout
+        self.assertRegex(text, rf"(?m)^database: +{re.escape(self.db)}$")
+        self.assertRegex(text, r"(?m)^schema version: +1$")
+        self.assertRegex(text, r"(?m)^files: +4$")
+        self.assertRegex(text, rf"(?m)^chunks: +{qt.chunk_count(self.db)}$")
+        self.assertRegex(text, r"(?m)^duplicate groups: +0$")
+        self.assertRegex(text, r"(?m)^namespaces: +2$")
+        self.assertRegex(text, r"(?m)^ +default +3 files")
+        self.assertRegex(text, r"(?m)^ +work +1 files")
+
+    def test_status_json(self):
+        p = self.quire("status", "--json", expect=0)
+        st = json.loads(p.stdout)
+        self.assertEqual(st["database"], self.db)
+        self.assertEqual(st["schema_version"], 1)
+        self.assertEqual(st["files"], 4)
+        self.assertEqual(st["chunks"], qt.chunk_count(self.db))
+        self.assertEqual(st["duplicate_groups"], 0)
+        by_name = {n["name"]: n for n in st["namespaces"]}
+        self.assertEqual(sorted(by_name), ["default", "work"])
+        self.assertEqual(by_name["default"]["files"], 3)
+        self.assertEqual(by_name["work"]["files"], 1)
+        self.assertEqual(by_name["default"]["chunks"] + by_name["work"]["chunks"], st["chunks"])
+
+
+class DatabaseLocationTests(NotesTestCase):
+    def setUp(self):
+        super().setUp()
+        self.write("n.md", doc("n", section("One", ["locationword"])))
+
+    def run_umask0(self, *args, env):
+        """Under umask 0, so that modes are quire's and not the umask's."""
+        return self.quire(*args, db=False, env=env, expect=0, preexec_fn=lambda: os.umask(0))
+
+    def test_quire_db_variable_is_honoured(self):
+        env_db = os.path.join(self.tmp, "from-env", "env.db")
+        env = self.env(QUIRE_DB=env_db)
+        self.quire("index", self.notes, db=False, env=env, expect=0)
+        self.assertTrue(os.path.isfile(env_db))
+        self.assertFalse(os.path.exists(self.xdg))
+        self.assertEqual(qt.file_count(env_db), 1)
+        self.assertIn(self.path("n.md"), self.quire("search", "locationword", db=False, env=env, expect=0).stdout)
+        self.assertEqual(json.loads(self.quire("status", "--json", db=False, env=env).stdout)["database"], env_db)
+
+        # --db wins over QUIRE_DB.
+        digest = qt.file_digest(env_db)
+        self.quire("index", self.notes, db=self.db, env=env, expect=0)
+        self.assertEqual(qt.file_count(self.db), 1)
+        self.assertEqual(qt.file_digest(env_db), digest)
+
+    def test_default_database_is_private_under_xdg_data_home(self):
+        self.run_umask0("index", self.notes, env=self.env())
+        path = os.path.join(self.xdg, "quire", "index.db")
+        self.assertTrue(os.path.isfile(path))
+        self.assertEqual(os.stat(os.path.dirname(path)).st_mode & 0o7777, 0o700)
+        self.assertEqual(os.stat(path).st_mode & 0o7777, 0o600)
+        self.assertEqual(qt.file_count(path), 1)
+        self.assertFalse(os.path.exists(os.path.join(self.home, ".local")))
+        st = json.loads(self.quire("status", "--json", db=False).stdout)
+        self.assertEqual(st["database"], path)
+
+    def test_default_database_falls_back_to_home(self):
+        self.run_umask0("index", self.notes, env=self.env(XDG_DATA_HOME=None))
+        path = os.path.join(self.home, ".local", "share", "quire", "index.db")
+        self.assertTrue(os.path.isfile(path))
+        self.assertEqual(os.stat(os.path.dirname(path)).st_mode & 0o7777, 0o700)
+        self.assertEqual(os.stat(path).st_mode & 0o7777, 0o600)
+        self.assertFalse(os.path.exists(self.xdg))
+
+    def test_relative_xdg_data_home_is_ignored(self):
+        # The XDG spec: a relative path in XDG_DATA_HOME is invalid.
+        cwd = os.path.join(self.tmp, "cwd")
+        os.mkdir(cwd)
+        self.quire("index", self.notes, db=False, env=self.env(XDG_DATA_HOME="relative/data"), cwd=cwd, expect=0)
+        self.assertTrue(os.path.isfile(os.path.join(self.home, ".local", "share", "quire", "index.db")))
+        self.assertEqual(os.listdir(cwd), [])
+
+
+if __name__ == "__main__":
+    qt.main()

@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Another program writing the same database by the storage contract
+(BEGIN IMMEDIATE, INSERT OR IGNORE, the shared schema) while quire indexes
+the same tree: neither fails, and the rows stay unique with an FTS index
+that holds exactly one entry per chunk.
+
+The foreign writer is this file run with --writer: it inserts, with fresh
+ids, the very rows quire computes for the tree (read from a reference
+index), so every insert races quire for the same unique key."""
+
+import json
+import os
+import random
+import secrets
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import quiretest as qt  # noqa: E402
+
+CORPUS_PART = ["tldr/pages/linux", "tldr/pages.ja", "tldr/pages.ru"]
+BATCH_ROWS = 100
+MIN_PASSES = 2
+# A pause between the writer's transactions: a pace like a real program's,
+# which leaves quire room to commit in between (for the interleaving; no
+# outcome depends on it).
+WRITER_PAUSE = 0.005
+
+# The schema every writer installs (DESIGN.md section 1), idempotently.
+CONTRACT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files(
+  namespace    TEXT NOT NULL,
+  path         TEXT NOT NULL,
+  size         INTEGER NOT NULL,
+  mtime_ns     INTEGER NOT NULL,
+  file_hash    TEXT NOT NULL,
+  indexed_at   TEXT NOT NULL,
+  PRIMARY KEY (namespace, path));
+CREATE TABLE IF NOT EXISTS chunks(
+  seq               INTEGER PRIMARY KEY,
+  id                TEXT NOT NULL UNIQUE,
+  namespace         TEXT NOT NULL DEFAULT 'default',
+  source_file       TEXT NOT NULL,
+  content           TEXT NOT NULL,
+  content_hash      TEXT NOT NULL,
+  heading_hierarchy TEXT NOT NULL DEFAULT '[]',
+  start_line        INTEGER NOT NULL,
+  end_line          INTEGER NOT NULL,
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL,
+  access_count      INTEGER NOT NULL DEFAULT 0,
+  use_count         INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_chunks_unique_content
+  ON chunks(namespace, source_file, content_hash, start_line);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+  content, source_file, heading_hierarchy,
+  content='chunks', content_rowid='seq',
+  tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, content, source_file, heading_hierarchy)
+  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, content, source_file, heading_hierarchy)
+  VALUES ('delete', old.seq, old.content, old.source_file, old.heading_hierarchy);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_au
+AFTER UPDATE OF content, source_file, heading_hierarchy ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, content, source_file, heading_hierarchy)
+  VALUES ('delete', old.seq, old.content, old.source_file, old.heading_hierarchy);
+  INSERT INTO chunks_fts(rowid, content, source_file, heading_hierarchy)
+  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);
+END;
+"""
+
+
+# --- the foreign writer (a child process) -------------------------------
+
+def split_statements(script):
+    """Complete SQL statements of script, one at a time (executescript()
+    would commit the transaction they must run in)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement.strip()
+            statement = ""
+    assert not statement.strip(), "trailing incomplete statement"
+
+
+class Writer:
+    """A contract-following writer: WAL, busy timeout, BEGIN IMMEDIATE,
+    and on SQLITE_BUSY a retry with backoff, never a dropped write."""
+
+    GIVE_UP_AFTER = 120.0
+
+    def __init__(self, db):
+        self.db = db
+        self.retries = 0
+        self.con = sqlite3.connect(db, timeout=5.0, isolation_level=None)
+        self.retry(lambda: self.con.execute("PRAGMA journal_mode=WAL"))
+        self.con.execute("PRAGMA synchronous=NORMAL")
+        self.con.execute("PRAGMA foreign_keys=ON")
+
+    def retry(self, fn):
+        deadline = time.monotonic() + self.GIVE_UP_AFTER
+        backoff = 0.005
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if self.con.in_transaction:
+                    self.con.execute("ROLLBACK")
+                if time.monotonic() >= deadline:
+                    raise
+                self.retries += 1
+                time.sleep(backoff * (0.5 + random.random() / 2))
+                backoff = min(backoff * 2, 0.2)
+
+    def transaction(self, body):
+        def attempt():
+            self.con.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(self.con)
+                self.con.execute("COMMIT")
+                return result
+            except BaseException:
+                if self.con.in_transaction:
+                    self.con.execute("ROLLBACK")
+                raise
+        return self.retry(attempt)
+
+    def ensure_schema(self):
+        def body(con):
+            for statement in split_statements(CONTRACT_SCHEMA):
+                con.execute(statement)
+            if con.execute("PRAGMA user_version").fetchone()[0] == 0:
+                con.execute("PRAGMA user_version = 1")
+        self.transaction(body)
+
+    def insert(self, batch):
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+        def body(con):
+            n = 0
+            for ns, path, content, content_hash, hierarchy, start, end in batch:
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO chunks(id, namespace, source_file, content, content_hash,"
+                    " heading_hierarchy, start_line, end_line, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (secrets.token_hex(16), ns, path, content, content_hash, hierarchy, start, end, now, now))
+                n += cur.rowcount
+            return n
+        return self.transaction(body)
+
+
+def writer_main(db, rows_json, signal_dir):
+    """Signals through files in signal_dir: it creates 'loaded' once it has
+    its rows and 'ready' after its first commit; it starts writing when
+    'go' exists and stops (after MIN_PASSES) when 'stop' exists."""
+    def signal(name):
+        return os.path.join(signal_dir, name)
+
+    with open(rows_json, encoding="utf-8") as f:
+        all_rows = json.load(f)
+    open(signal("loaded"), "w").close()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(signal("go")):
+        if time.monotonic() > deadline:
+            print("no 'go' within 120 s", file=sys.stderr)
+            return 1
+        time.sleep(0.001)
+    w = Writer(db)
+    w.ensure_schema()
+    inserted = passes = 0
+    # Opposite orders on alternate passes, so that the writer meets quire
+    # (which goes through the tree in path order) somewhere in the middle.
+    while passes < MIN_PASSES or not os.path.exists(signal("stop")):
+        order = all_rows[::-1] if passes % 2 == 0 else all_rows
+        for i in range(0, len(order), BATCH_ROWS):
+            inserted += w.insert(order[i:i + BATCH_ROWS])
+            if not os.path.exists(signal("ready")):
+                open(signal("ready"), "w").close()
+            time.sleep(WRITER_PAUSE)
+        passes += 1
+    print(json.dumps({"passes": passes, "inserted": inserted, "retries": w.retries}))
+    return 0
+
+
+# --- the tests ------------------------------------------------------------
+
+class ForeignWriterTests(qt.QuireTestCase):
+    def setUp(self):
+        super().setUp()
+        self.tree = qt.copy_tree(qt.unpack_corpus(CORPUS_PART), os.path.join(self.tmp, "tree"))
+        self.ref = os.path.join(self.tmp, "ref.db")
+        self.rng = random.Random(20240501)
+
+    def reference_rows(self):
+        """Index the tree as it is now, alone, into a fresh database: the
+        rows every writer must end up agreeing on."""
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.ref + suffix):
+                os.unlink(self.ref + suffix)
+        self.index(self.tree, db=self.ref)
+        rows = qt.query(self.ref, "SELECT namespace, source_file, content, content_hash, heading_hierarchy,"
+                                  " start_line, end_line FROM chunks ORDER BY source_file, start_line")
+        path = os.path.join(self.tmp, "rows.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(rows, f)
+        return path
+
+    def race(self, db, rows_json, writer_first):
+        """Run quire index and the foreign writer at the same time (or, with
+        writer_first, start quire once the writer has committed once)."""
+        signals = qt.make_tempdir("quire-signals-")
+        self.addCleanup(qt.rmtree, signals)
+
+        def signal(name):
+            return os.path.join(signals, name)
+
+        writer = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--writer", db, rows_json, signals],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            qt.wait_for(lambda: os.path.exists(signal("loaded")) or writer.poll() is not None, timeout=120,
+                        what="the foreign writer to load its rows")
+            open(signal("go"), "w").close()
+            if writer_first:
+                qt.wait_for(lambda: os.path.exists(signal("ready")) or writer.poll() is not None, timeout=120,
+                            what="the foreign writer's first commit")
+            quire = self.popen("index", self.tree, db=db)
+            try:
+                q_out, q_err = quire.communicate(timeout=qt.RUN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                quire.kill()
+                quire.communicate()
+                raise
+        finally:
+            open(signal("stop"), "w").close()
+            try:
+                w_out, w_err = writer.communicate(timeout=qt.RUN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                writer.kill()
+                writer.communicate()
+                raise
+        self.assertEqual(writer.returncode, 0, f"foreign writer failed:\n{w_err}")
+        self.assertEqual(quire.returncode, 0, f"quire index failed:\n{q_err}")
+        self.assertNotIn("locked", q_err)
+        summary = qt.parse_summary(q_out)
+        stats = json.loads(w_out)
+        # How the race went, for the log: which writer wins each key is up
+        # to the scheduler, so it is reported, not asserted.
+        print(f"\n  foreign writer: {stats}; quire: {summary}", file=sys.stderr)
+        return stats
+
+    def check(self, db):
+        self.assertHealthy(db)
+        self.assertEqual(qt.rows(db), qt.rows(self.ref))
+        self.assertEqual(qt.user_version(db), 1)
+
+    def modify_some_files(self, n_changed=40, n_deleted=10, n_added=10):
+        files = qt.markdown_files(self.tree)
+        self.rng.shuffle(files)
+        for path in files[:n_changed]:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"\n## Added\n\nA paragraph added by the test, {secrets.token_hex(4)}.\n")
+        for path in files[n_changed:n_changed + n_deleted]:
+            os.unlink(path)
+        for i in range(n_added):
+            self.write(f"added/note{i}.md", f"# Added {i}\n\nA new note, number {i}.\n", root=self.tree)
+
+    def test_fresh_database_racing_a_foreign_writer(self):
+        rows_json = self.reference_rows()
+        for i, writer_first in enumerate((False, True, False, True)):
+            with self.subTest(round=i, writer_first=writer_first):
+                db = os.path.join(self.tmp, "db", f"fresh{i}.db")
+                stats = self.race(db, rows_json, writer_first)
+                self.assertGreaterEqual(stats["passes"], MIN_PASSES)
+                self.check(db)
+
+    def test_reindex_racing_a_foreign_writer(self):
+        self.index(self.tree)
+        for i in range(3):
+            with self.subTest(round=i):
+                self.modify_some_files()
+                rows_json = self.reference_rows()
+                self.race(self.db, rows_json, writer_first=i % 2 == 1)
+                self.check(self.db)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--writer"]:
+        sys.exit(writer_main(*sys.argv[2:5]))
+    qt.main()

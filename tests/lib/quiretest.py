@@ -1,0 +1,374 @@
+"""Helpers for quire's integration and stress tests.
+
+Each test file is a unittest module run as a script by meson, with the
+binary under test in $QUIRE and the corpus archive in $QUIRE_CORPUS.
+Every quire run here gets its own --db in a temporary directory and a
+temporary HOME and XDG_DATA_HOME, so no test can touch a real index.
+Standard library only.
+"""
+
+import atexit
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SOURCE_ROOT = os.environ.get("QUIRE_SOURCE_ROOT") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+QUIRE = os.environ.get("QUIRE") or os.path.join(SOURCE_ROOT, "build", "cli", "quire")
+CORPUS = os.environ.get("QUIRE_CORPUS") or os.path.join(
+    SOURCE_ROOT, "..", "shared", "corpus", "tldr-pages.tar.xz")
+
+# A quire run that takes longer than this is hung, not slow.
+RUN_TIMEOUT = 300
+
+# Environment variables of the caller that would change which database
+# quire opens or how it logs; tests set what they need explicitly.
+_SCRUBBED_ENV = ("QUIRE_DB", "QUIRE_LOCK_TIMEOUT_MS", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
+                 "XDG_CACHE_HOME", "XDG_STATE_HOME", "JOURNAL_STREAM", "NO_COLOR")
+
+SUMMARY_RE = re.compile(
+    r"indexed (?P<files>\d+) files in [\d.]+ s: (?P<new>\d+) new, (?P<changed>\d+) changed, "
+    r"(?P<unchanged>\d+) unchanged, (?P<removed>\d+) removed; chunks: (?P<added>\d+) added, "
+    r"(?P<moved>\d+) moved, (?P<chunks_removed>\d+) removed")
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def nobody_ids():
+    """(uid, gid) of an unprivileged account, for tests that need file
+    permissions to bite while the suite runs as root; None if there is none."""
+    import pwd
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+    return pw.pw_uid, pw.pw_gid
+
+
+def chown_tree(path, uid, gid):
+    os.chown(path, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+
+def rmtree(path):
+    """shutil.rmtree that also removes directories a test made unreadable."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    # Top-down: each directory is opened up before the walk descends into it.
+    for dirpath, dirnames, _ in os.walk(path):
+        for d in dirnames:
+            sub = os.path.join(dirpath, d)
+            if not os.path.islink(sub):
+                with contextlib.suppress(OSError):
+                    os.chmod(sub, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def make_tempdir(prefix="quire-test-"):
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+# --- the corpus -----------------------------------------------------------
+
+_corpus_dirs = {}
+
+
+def unpack_corpus(members=None):
+    """Unpack the tldr-pages corpus once per process (per member list) into
+    a temporary directory; returns the path of its 'tldr' directory.
+    members: archive paths to extract (e.g. ['tldr/pages/common']), or all.
+    Raises unittest.SkipTest when the archive is not there."""
+    key = tuple(members or ())
+    if key in _corpus_dirs:
+        return _corpus_dirs[key]
+    if not os.path.isfile(CORPUS):
+        raise unittest.SkipTest(f"corpus archive not found at {CORPUS}")
+    dest = make_tempdir("quire-corpus-")
+    atexit.register(rmtree, dest)
+    if shutil.which("tar") and shutil.which("xz"):
+        subprocess.run(["tar", "-xJf", CORPUS, "-C", dest, *key], check=True)
+    else:
+        import tarfile
+        with tarfile.open(CORPUS, "r:xz") as tar:
+            if key:
+                chosen = [m for m in tar.getmembers()
+                          if any(m.name == k or m.name.startswith(k.rstrip("/") + "/") for k in key)]
+                tar.extractall(dest, members=chosen)
+            else:
+                tar.extractall(dest)
+    root = os.path.join(dest, "tldr")
+    if not os.path.isdir(root):
+        raise RuntimeError(f"{CORPUS} did not unpack into tldr/")
+    _corpus_dirs[key] = root
+    return root
+
+
+def copy_tree(src, dst):
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def markdown_files(root):
+    """Every path quire indexes under root: *.md not below a hidden name."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if f.endswith(".md") and not f.startswith("."):
+                out.append(os.path.join(dirpath, f))
+    return out
+
+
+# --- reading a database ---------------------------------------------------
+
+@contextlib.contextmanager
+def connect(db, timeout=30.0):
+    """A plain connection in autocommit mode, closed on exit."""
+    con = sqlite3.connect(db, timeout=timeout, isolation_level=None)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def query(db, sql, params=()):
+    with connect(db) as con:
+        return con.execute(sql, params).fetchall()
+
+
+def scalar(db, sql, params=()):
+    return query(db, sql, params)[0][0]
+
+
+def rows(db):
+    """The identity of every chunk: sorted (source_file, content_hash, start_line)."""
+    return sorted(query(db, "SELECT source_file, content_hash, start_line FROM chunks"))
+
+
+def rows_with_namespace(db):
+    return sorted(query(db, "SELECT namespace, source_file, content_hash, start_line FROM chunks"))
+
+
+def chunk_count(db):
+    return scalar(db, "SELECT count(*) FROM chunks")
+
+
+def file_count(db):
+    return scalar(db, "SELECT count(*) FROM files")
+
+
+def duplicate_groups(db):
+    """Groups of chunks sharing the unique key; must always be 0."""
+    return scalar(db, "SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY namespace, source_file,"
+                      " content_hash, start_line HAVING count(*) > 1)")
+
+
+def fts_docsize_count(db):
+    """Rows the FTS index holds. (count(*) on an external-content FTS table
+    would count the content table instead.)"""
+    return scalar(db, "SELECT count(*) FROM chunks_fts_docsize")
+
+
+def fts_rowids(db):
+    return sorted(r[0] for r in query(db, "SELECT id FROM chunks_fts_docsize"))
+
+
+def chunk_seqs(db):
+    return sorted(r[0] for r in query(db, "SELECT seq FROM chunks"))
+
+
+def fts_match_rowids(db, match):
+    """Rowids the FTS index itself returns for a query (no join with chunks)."""
+    return sorted(r[0] for r in query(db, "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                      (match,)))
+
+
+def fts_integrity_error(db):
+    """None if the FTS index agrees with itself and with the chunks table
+    (rank 1 checks against the content table), else the error text."""
+    try:
+        with connect(db) as con:
+            con.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)")
+    except sqlite3.DatabaseError as e:
+        return str(e)
+    return None
+
+
+def fts_integrity_ok(db):
+    return fts_integrity_error(db) is None
+
+
+def sqlite_integrity(db):
+    return [r[0] for r in query(db, "PRAGMA integrity_check")]
+
+
+def user_version(db):
+    return scalar(db, "PRAGMA user_version")
+
+
+def schema_names(db, kind):
+    return sorted(r[0] for r in query(db, "SELECT name FROM sqlite_schema WHERE type = ?", (kind,)))
+
+
+def dump(db):
+    """Everything in the database as SQL text (plus user_version, which
+    iterdump leaves out), for before/after comparisons."""
+    with connect(db) as con:
+        lines = list(con.iterdump())
+        lines.append(f"-- user_version {con.execute('PRAGMA user_version').fetchone()[0]}")
+    return lines
+
+
+def file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def checkpoint(db):
+    """Move everything into the main file so its bytes say it all."""
+    with connect(db) as con:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def wait_for(predicate, timeout=60.0, interval=0.02, what="condition"):
+    """Poll predicate until it is true; fail after the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- running quire --------------------------------------------------------
+
+class QuireTestCase(unittest.TestCase):
+    """Per test: self.tmp (a temporary directory removed afterwards),
+    self.db (a database path inside it, not created), self.home and
+    self.xdg (HOME and XDG_DATA_HOME for quire)."""
+
+    maxDiff = 4000
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(QUIRE, os.X_OK):
+            self.fail(f"quire binary not found at {QUIRE} (set $QUIRE)")
+        self.tmp = make_tempdir()
+        self.addCleanup(rmtree, self.tmp)
+        self.home = os.path.join(self.tmp, "home")
+        self.xdg = os.path.join(self.tmp, "xdg-data")
+        os.mkdir(self.home)
+        self.db = os.path.join(self.tmp, "db", "index.db")
+        os.mkdir(os.path.dirname(self.db))
+
+    def env(self, **extra):
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+        env.update(HOME=self.home, XDG_DATA_HOME=self.xdg, LC_ALL="C.UTF-8")
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        return env
+
+    def command(self, *args, db=True):
+        """argv for 'quire ARGS': with --db self.db (or db, if a path)
+        right after the subcommand, unless db is False."""
+        args = [str(a) for a in args]
+        if db is not False and args:
+            path = self.db if db is True else str(db)
+            args = [args[0], "--db", path, *args[1:]]
+        return [QUIRE, *args]
+
+    def quire(self, *args, db=True, env=None, expect=None, timeout=RUN_TIMEOUT, **popen_kwargs):
+        """Run quire to completion; returns the CompletedProcess (text).
+        expect: the exit code it must have (None: any)."""
+        argv = self.command(*args, db=db)
+        p = subprocess.run(argv, env=env if env is not None else self.env(), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, errors="replace", timeout=timeout,
+                           **popen_kwargs)
+        if expect is not None and p.returncode != expect:
+            self.fail(f"{' '.join(argv)} exited {p.returncode}, expected {expect}\n"
+                      f"--- stdout\n{p.stdout}--- stderr\n{p.stderr}")
+        return p
+
+    def popen(self, *args, db=True, env=None, **popen_kwargs):
+        """Start quire without waiting; stdout and stderr are pipes."""
+        return subprocess.Popen(self.command(*args, db=db), env=env if env is not None else self.env(),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, errors="replace", **popen_kwargs)
+
+    def index(self, *paths, db=True, **kwargs):
+        """quire index PATHS, which must succeed; returns the parsed summary."""
+        p = self.quire("index", *paths, db=db, expect=kwargs.pop("expect", 0), **kwargs)
+        return parse_summary(p.stdout)
+
+    def search_json(self, query, *args, db=True, **kwargs):
+        p = self.quire("search", "--json", *args, query, db=db, expect=0, **kwargs)
+        return [json.loads(line) for line in p.stdout.splitlines()]
+
+    # --- assertions
+
+    def assertOneLine(self, text, msg=None):
+        """Exactly one non-empty line, newline-terminated."""
+        self.assertTrue(text.endswith("\n") and text.count("\n") == 1 and text.strip(),
+                        msg or f"expected exactly one line, got {text!r}")
+
+    def assertHealthy(self, db):
+        """The invariants every writer keeps: no duplicate chunks, and an
+        FTS index holding exactly one entry per chunk."""
+        self.assertEqual(duplicate_groups(db), 0, "duplicate chunk groups")
+        self.assertEqual(fts_integrity_error(db), None, "FTS integrity-check")
+        self.assertEqual(fts_docsize_count(db), chunk_count(db), "FTS rows vs chunks")
+        self.assertEqual(fts_rowids(db), chunk_seqs(db), "FTS rowids vs chunk seqs")
+        self.assertEqual(sqlite_integrity(db), ["ok"], "PRAGMA integrity_check")
+
+    def write(self, relpath, text, root=None):
+        """Write a note (text, or bytes) below root (default self.tmp/notes)."""
+        path = os.path.join(root or os.path.join(self.tmp, "notes"), relpath)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode("utf-8"))
+        return path
+
+
+def parse_summary(stdout):
+    m = SUMMARY_RE.search(stdout)
+    if not m:
+        raise AssertionError(f"no index summary in output: {stdout!r}")
+    return {k: int(v) for k, v in m.groupdict().items()}
+
+
+def section(title, words, n_lines=6):
+    """A Markdown section big enough (over the chunker's 256-byte minimum)
+    to be a chunk of its own: a heading and a paragraph using words."""
+    body = " ".join(words)
+    para = "\n".join(f"{body} line {i} of the {title.lower()} section, written for a test." for i in range(n_lines))
+    return f"## {title}\n\n{para}\n"
+
+
+def main():
+    """Run the module's tests; exit 0 if all passed, 77 (meson's skip)
+    if every test was skipped, 1 otherwise."""
+    prog = unittest.main(module="__main__", exit=False, verbosity=2)
+    result = prog.result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.skipped and len(result.skipped) >= result.testsRun:
+        sys.exit(77)
+    sys.exit(0)
