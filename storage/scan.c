@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,16 +37,86 @@ bool scan_name_is_editor_temp(const char *name) {
         return false;
 }
 
-bool scan_name_is_markdown(const char *name) {
-        static const char *const extensions[] = { ".md", ".markdown", ".mdown", ".mkd", ".mkdn" };
+static bool has_extension(const char *name, size_t n, const char *ext) {
+        size_t e = strlen(ext);
+        return n > e + 1 && name[n - e - 1] == '.' && strcasecmp(name + n - e, ext) == 0;
+}
+
+bool scan_name_is_markdown(const struct scan_rules *rules, const char *name) {
+        static const char *const builtin[] = { "md", "markdown", "mdown", "mkd", "mkdn" };
         size_t n = strlen(name);
 
-        for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
-                size_t e = strlen(extensions[i]);
-                if (n > e && strcasecmp(name + n - e, extensions[i]) == 0)
+        if (rules && rules->n_extensions > 0) {
+                for (size_t i = 0; i < rules->n_extensions; i++)
+                        if (has_extension(name, n, rules->extensions[i]))
+                                return true;
+                return false;
+        }
+        for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
+                if (has_extension(name, n, builtin[i]))
                         return true;
+        return false;
+}
+
+static bool is_ignored(const struct scan_rules *rules, const char *rel, const char *name) {
+        if (!rules)
+                return false;
+        for (size_t i = 0; i < rules->n_ignore_globs; i++) {
+                const char *glob = rules->ignore_globs[i];
+                size_t n = strlen(glob);
+                if (!strchr(glob, '/')) {
+                        if (fnmatch(glob, name, 0) == 0)
+                                return true;
+                        continue;
+                }
+                if (fnmatch(glob, rel, FNM_PATHNAME) == 0)
+                        return true;
+                /* A trailing slash-star-star: the directory itself goes,
+                 * and with it its subtree. */
+                if (n > 3 && strcmp(glob + n - 3, "/**") == 0) {
+                        char prefix[PATH_MAX];
+                        if (n - 3 < sizeof prefix) {
+                                memcpy(prefix, glob, n - 3);
+                                prefix[n - 3] = '\0';
+                                if (fnmatch(prefix, rel, FNM_PATHNAME) == 0)
+                                        return true;
+                        }
+                }
         }
         return false;
+}
+
+/* The verdict on one entry whose parents were already kept. */
+static enum scan_verdict classify_entry(const struct scan_rules *rules, const char *rel, const char *name,
+                                        bool is_dir) {
+        if (scan_name_is_hidden(name))
+                return SCAN_HIDDEN;
+        if (!is_dir && scan_name_is_editor_temp(name))
+                return SCAN_EDITOR_TEMP;
+        if (is_ignored(rules, rel, name))
+                return SCAN_IGNORED;
+        if (!is_dir && !scan_name_is_markdown(rules, name))
+                return SCAN_NOT_MARKDOWN;
+        return SCAN_KEEP;
+}
+
+enum scan_verdict scan_classify(const struct scan_rules *rules, const char *rel, bool is_dir) {
+        char prefix[PATH_MAX];
+        const char *name = rel;
+
+        /* Every directory on the way must have been kept, too. */
+        for (const char *slash = strchr(rel, '/'); slash; slash = strchr(name, '/')) {
+                size_t n = (size_t) (slash - rel);
+                if (n >= sizeof prefix)
+                        return SCAN_IGNORED;
+                memcpy(prefix, rel, n);
+                prefix[n] = '\0';
+                enum scan_verdict v = classify_entry(rules, prefix, prefix + (name - rel), true);
+                if (v != SCAN_KEEP)
+                        return v;
+                name = slash + 1;
+        }
+        return classify_entry(rules, rel, name, is_dir);
 }
 
 /* What is still to do, deepest last: notes to report and directories to
@@ -56,6 +128,8 @@ struct pending {
 };
 
 struct scan {
+        const char *root;
+        const struct scan_rules *rules;
         scan_note_cb note_cb;
         void *userdata;
         struct scan_counts *skipped;
@@ -135,32 +209,44 @@ static int read_dir(struct scan *sc, const char *dir, struct entry **ret, size_t
                 }
                 unsigned char type = de->d_type;
                 bool have_stat = false;
-                if (type == DT_UNKNOWN || type == DT_REG) {
-                        if (type == DT_REG && (scan_name_is_editor_temp(name) || !scan_name_is_markdown(name))) {
-                                /* Decided by name alone: no stat needed. */
-                        } else {
-                                if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                                        continue; /* vanished under us */
-                                have_stat = true;
-                                type = S_ISDIR(st.st_mode)   ? DT_DIR
-                                       : S_ISREG(st.st_mode) ? DT_REG
-                                       : S_ISLNK(st.st_mode) ? DT_LNK
-                                                             : DT_FIFO;
-                        }
+                if (type == DT_UNKNOWN) {
+                        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                continue; /* vanished under us */
+                        have_stat = true;
+                        type = S_ISDIR(st.st_mode)   ? DT_DIR
+                               : S_ISREG(st.st_mode) ? DT_REG
+                               : S_ISLNK(st.st_mode) ? DT_LNK
+                                                     : DT_FIFO;
                 }
                 if (type == DT_LNK) {
                         skipped->symlinks++;
                         continue;
                 }
+                /* Decided by name (and the path below the root) first: most
+                 * skipped entries need no stat at all. */
+                char rel[PATH_MAX];
+                size_t n_root = strlen(sc->root);
+                int k = dir[n_root] ? snprintf(rel, sizeof rel, "%s/%s", dir + n_root + 1, name)
+                                    : snprintf(rel, sizeof rel, "%s", name);
+                if (k < 0 || (size_t) k >= sizeof rel)
+                        continue;
+                switch (classify_entry(sc->rules, rel, name, type == DT_DIR)) {
+                case SCAN_KEEP:
+                        break;
+                case SCAN_HIDDEN:
+                        skipped->hidden++;
+                        continue;
+                case SCAN_EDITOR_TEMP:
+                        skipped->editor_temp++;
+                        continue;
+                case SCAN_IGNORED:
+                        skipped->ignored++;
+                        continue;
+                case SCAN_NOT_MARKDOWN:
+                        skipped->not_markdown++;
+                        continue;
+                }
                 if (type != DT_DIR) {
-                        if (scan_name_is_editor_temp(name)) {
-                                skipped->editor_temp++;
-                                continue;
-                        }
-                        if (!scan_name_is_markdown(name)) {
-                                skipped->not_markdown++;
-                                continue;
-                        }
                         if (type != DT_REG || (!have_stat && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) ||
                             !S_ISREG(st.st_mode)) {
                                 skipped->special++;
@@ -213,8 +299,9 @@ static int scan_dir(struct scan *sc, const char *dir) {
         return r;
 }
 
-int scan_tree(const char *root, scan_note_cb note_cb, void *userdata, struct scan_counts *counts) {
-        struct scan sc = { .note_cb = note_cb, .userdata = userdata, .skipped = counts };
+int scan_tree(const char *root, const struct scan_rules *rules, scan_note_cb note_cb, void *userdata,
+              struct scan_counts *counts) {
+        struct scan sc = { .root = root, .rules = rules, .note_cb = note_cb, .userdata = userdata, .skipped = counts };
         struct stat st;
         int r;
 

@@ -8,9 +8,36 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+/* What a tree holds beyond the built-in rules (hidden paths and editor
+ * temp files are always skipped). */
+struct scan_rules {
+        char **extensions; /* without the dot, matched case-insensitively;
+                            * none: md markdown mdown mkd mkdn */
+        size_t n_extensions;
+        char **ignore_globs; /* fnmatch(3) globs on the path relative to the
+                              * root; a glob without a slash matches any
+                              * name, one ending in slash-star-star a whole
+                              * subtree */
+        size_t n_ignore_globs;
+};
+
+enum scan_verdict {
+        SCAN_KEEP,        /* a note, or a directory to walk */
+        SCAN_HIDDEN,      /* a component starts with '.' */
+        SCAN_EDITOR_TEMP, /* *.swp, *~, #*#, 4913, ... */
+        SCAN_IGNORED,     /* an ignore glob */
+        SCAN_NOT_MARKDOWN,
+};
+
+/* The verdict on rel, a path relative to its root (no leading '/'), by
+ * name alone: every component is checked for hidden names. rules may be
+ * NULL for the built-in rules. */
+enum scan_verdict scan_classify(const struct scan_rules *rules, const char *rel, bool is_dir);
+
 struct scan_counts {
         unsigned hidden;       /* a component starts with '.' */
         unsigned editor_temp;  /* *.swp, *~, 4913, ... */
+        unsigned ignored;      /* matched an ignore glob */
         unsigned not_markdown;
         unsigned symlinks;     /* never followed */
         unsigned special;      /* FIFOs, sockets, devices */
@@ -27,8 +54,9 @@ typedef int (*scan_note_cb)(const char *path, const struct stat *st, void *userd
  * symlinks; skipped entries are added to *counts. Unreadable directories
  * are counted and logged, not fatal. Returns 0 or -errno (-ENOMEM, the
  * root itself cannot be opened, or what note_cb returned). */
-int scan_tree(const char *root, scan_note_cb note_cb, void *userdata, struct scan_counts *counts);
+int scan_tree(const char *root, const struct scan_rules *rules, scan_note_cb note_cb, void *userdata,
+              struct scan_counts *counts);
 
 bool scan_name_is_hidden(const char *name);
 bool scan_name_is_editor_temp(const char *name);
-bool scan_name_is_markdown(const char *name);
+bool scan_name_is_markdown(const struct scan_rules *rules, const char *name);

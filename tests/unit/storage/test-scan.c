@@ -46,7 +46,7 @@ static void test_notes_come_in_byte_order_and_skips_are_counted(void) {
         struct scan_counts counts = { 0 };
         struct seen seen = { .n = 0 };
 
-        REQUIRE(scan_tree(root, collect, &seen, &counts) == 0);
+        REQUIRE(scan_tree(root, NULL, collect, &seen, &counts) == 0);
         static const char *const expected[] = {
                 "/a b.md", "/a.d/z.md", "/a.md", "/a/b/y.md", "/a/x.MD", "/a0.md", "/b.markdown",
         };
@@ -64,6 +64,42 @@ static void test_notes_come_in_byte_order_and_skips_are_counted(void) {
                 free(seen.paths[i]);
 }
 
+static void test_rules_pick_extensions_and_ignore_globs(void) {
+        char *extensions[] = { "MD", "markdown" };
+        char *globs[] = { "a.d/**", "*0.md", "a/b/y.md" };
+        struct scan_rules rules = {
+                .extensions = extensions, .n_extensions = 2, .ignore_globs = globs, .n_ignore_globs = 3,
+        };
+        struct scan_counts counts = { 0 };
+        struct seen seen = { .n = 0 };
+
+        REQUIRE(scan_tree(root, &rules, collect, &seen, &counts) == 0);
+        static const char *const expected[] = { "/a b.md", "/a.md", "/a/x.MD", "/b.markdown" };
+        REQUIRE_INT_EQ(seen.n, sizeof expected / sizeof expected[0]);
+        for (size_t i = 0; i < seen.n; i++)
+                CHECK_STR_EQ(seen.paths[i], expected[i]);
+        CHECK_INT_EQ(counts.ignored, 3); /* the a.d directory, a0.md, a/b/y.md */
+        for (size_t i = 0; i < seen.n; i++)
+                free(seen.paths[i]);
+}
+
+static void test_classify_checks_every_component(void) {
+        char *globs[] = { "drafts/**", "*.tmp.md" };
+        struct scan_rules rules = { .ignore_globs = globs, .n_ignore_globs = 2 };
+
+        CHECK_INT_EQ(scan_classify(&rules, "notes/a.md", false), SCAN_KEEP);
+        CHECK_INT_EQ(scan_classify(&rules, "notes", true), SCAN_KEEP);
+        CHECK_INT_EQ(scan_classify(&rules, ".git/a.md", false), SCAN_HIDDEN);
+        CHECK_INT_EQ(scan_classify(&rules, "notes/.obsidian/x.md", false), SCAN_HIDDEN);
+        CHECK_INT_EQ(scan_classify(&rules, "notes/a.md.swp", false), SCAN_EDITOR_TEMP);
+        CHECK_INT_EQ(scan_classify(&rules, "notes/4913", false), SCAN_EDITOR_TEMP);
+        CHECK_INT_EQ(scan_classify(&rules, "drafts", true), SCAN_IGNORED);
+        CHECK_INT_EQ(scan_classify(&rules, "drafts/deep/a.md", false), SCAN_IGNORED);
+        CHECK_INT_EQ(scan_classify(&rules, "x/y.tmp.md", false), SCAN_IGNORED);
+        CHECK_INT_EQ(scan_classify(&rules, "notes/a.txt", false), SCAN_NOT_MARKDOWN);
+        CHECK_INT_EQ(scan_classify(NULL, "notes/a.MARKDOWN", false), SCAN_KEEP);
+}
+
 static int stop_at_second(const char *path, const struct stat *st, void *userdata) {
         return ++*(int *) userdata == 2 ? -ECANCELED : 0;
 }
@@ -72,7 +108,7 @@ static void test_callback_error_stops_the_walk(void) {
         struct scan_counts counts = { 0 };
         int calls = 0;
 
-        CHECK_INT_EQ(scan_tree(root, stop_at_second, &calls, &counts), -ECANCELED);
+        CHECK_INT_EQ(scan_tree(root, NULL, stop_at_second, &calls, &counts), -ECANCELED);
         CHECK_INT_EQ(calls, 2);
 }
 
@@ -82,7 +118,7 @@ static void test_missing_root_is_an_error(void) {
         char path[512];
 
         snprintf(path, sizeof path, "%s/no-such-dir", root);
-        CHECK_INT_EQ(scan_tree(path, collect, &seen, &counts), -ENOENT);
+        CHECK_INT_EQ(scan_tree(path, NULL, collect, &seen, &counts), -ENOENT);
         CHECK_INT_EQ(seen.n, 0);
 }
 
@@ -122,6 +158,8 @@ int main(void) {
                 return 1;
 
         RUN(test_notes_come_in_byte_order_and_skips_are_counted);
+        RUN(test_rules_pick_extensions_and_ignore_globs);
+        RUN(test_classify_checks_every_component);
         RUN(test_callback_error_stops_the_walk);
         RUN(test_missing_root_is_an_error);
 

@@ -1,0 +1,543 @@
+/* See sync.h. Three kinds of thread share one pipeline: the planner walks
+ * the trees and turns changed notes into jobs as it finds them, readers load
+ * and chunk the jobs, and the calling thread writes the results. The first
+ * files are written while the walk goes on; memory is bounded by the queue,
+ * not by the tree. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sync.h"
+#include "util.h"
+
+/* A batch commits at whichever bound it reaches first: big enough that
+ * FTS5 flushes few segments, short enough that a peer waiting for the
+ * write lock is not kept waiting long. The queue holds more than a batch so
+ * that readers keep loading while the writer commits (with a smaller queue
+ * they stalled on it and the two took turns). */
+#define BATCH_MAX_FILES 4000
+#define BATCH_FIRST_FILES 250
+#define BATCH_MAX_BYTES (16u << 20)
+#define BATCH_MAX_USEC 250000
+#define QUEUE_MAX_FILES 8192
+#define WAKE_WRITER_FILES 64
+#define QUEUE_MAX_BYTES (32u << 20)
+
+/* What a loaded file does to the index. */
+enum result_action {
+        RESULT_INDEX,     /* diff its chunks in */
+        RESULT_DROP_ROWS, /* gone or no longer a note */
+        RESULT_KEEP_ROWS, /* unreadable for now: touch nothing */
+};
+
+struct result {
+        const char *path;
+        int error;
+        enum result_action action;
+        struct document doc;
+};
+
+/* A directory to walk: the files rows under it, sorted, looked up by the
+ * walk as it finds notes; rows never seen are the candidates for removal. */
+struct root_plan {
+        char *root; /* owned */
+        struct file_row *rows;
+        size_t n_rows;
+        bool *is_seen;
+};
+
+/* A single path: what the files table says of it, looked up before the
+ * planner starts (the planner has no connection of its own). */
+struct path_plan {
+        const char *path; /* borrowed */
+        bool has_row;
+        int64_t size, mtime_ns;
+};
+
+/* Jobs flow from the planner thread (which walks) to the reader threads
+ * (which load and chunk) to the calling thread (which writes), all at
+ * once. */
+struct pipeline {
+        const struct document_options *doc_opts;
+        const struct scan_rules *rules;
+        struct root_plan *roots;
+        size_t n_roots;
+        struct path_plan *paths;
+        size_t n_paths;
+
+        pthread_mutex_t lock;
+        pthread_cond_t has_jobs;  /* readers wait for jobs */
+        pthread_cond_t not_empty; /* the writer waits for results */
+        pthread_cond_t not_full;  /* readers wait for room */
+        char **jobs;              /* owned paths, taken in order */
+        size_t n_jobs, cap_jobs, next_job;
+        bool are_jobs_complete;
+        bool is_cancelled;
+        int plan_error;
+        struct result ring[QUEUE_MAX_FILES];
+        size_t head, n_queued, queued_bytes;
+        unsigned readers_running;
+
+        /* Written by the planner only, read after it is joined. */
+        struct scan_counts walk_skipped;
+        unsigned n_unchanged_by_stat;
+        const char **gone_paths; /* single paths found gone, borrowed */
+        size_t n_gone_paths;
+};
+
+static int job_add(struct pipeline *p, const char *path) {
+        char *copy = strdup(path);
+        int r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        pthread_mutex_lock(&p->lock);
+        if (p->n_jobs == p->cap_jobs) {
+                size_t cap = p->cap_jobs ? p->cap_jobs * 2 : 1024;
+                char **j = realloc(p->jobs, cap * sizeof *j);
+                if (!j)
+                        r = -ENOMEM;
+                else {
+                        p->jobs = j;
+                        p->cap_jobs = cap;
+                }
+        }
+        if (r == 0) {
+                p->jobs[p->n_jobs++] = copy;
+                if (p->n_jobs - p->next_job == 1 || p->n_jobs % 64 == 0)
+                        pthread_cond_broadcast(&p->has_jobs);
+        } else
+                free(copy);
+        pthread_mutex_unlock(&p->lock);
+        return r;
+}
+
+static bool stat_matches(const struct stat *st, int64_t size, int64_t mtime_ns) {
+        return size == st->st_size && mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static int cmp_row_path(const void *key, const void *row) {
+        return strcmp(key, ((const struct file_row *) row)->path);
+}
+
+struct root_walk {
+        struct pipeline *pipeline;
+        struct root_plan *plan;
+};
+
+/* A note found by the walk: a job unless its size and mtime match what is
+ * indexed. */
+static int on_note(const char *path, const struct stat *st, void *userdata) {
+        struct root_walk *rw = userdata;
+        struct root_plan *plan = rw->plan;
+        const struct file_row *row =
+                plan->n_rows > 0 ? bsearch(path, plan->rows, plan->n_rows, sizeof *plan->rows, cmp_row_path) : NULL;
+
+        if (row) {
+                plan->is_seen[row - plan->rows] = true;
+                if (stat_matches(st, row->size, row->mtime_ns)) {
+                        rw->pipeline->n_unchanged_by_stat++;
+                        return 0;
+                }
+        }
+        return job_add(rw->pipeline, path);
+}
+
+/* A row is deleted only when its file is really gone or is no longer a
+ * regular file: a file under a directory we could not list keeps its rows. */
+static bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st) {
+        if (lstat_result < 0)
+                return lstat_errno == ENOENT || lstat_errno == ENOTDIR;
+        return !S_ISREG(st->st_mode);
+}
+
+static void plan_path(struct pipeline *p, const struct path_plan *pp, int *r) {
+        struct stat st;
+        int k = lstat(pp->path, &st);
+
+        if (lstat_says_gone(k, errno, &st)) {
+                if (pp->has_row)
+                        p->gone_paths[p->n_gone_paths++] = pp->path;
+        } else if (k == 0 && pp->has_row && stat_matches(&st, pp->size, pp->mtime_ns))
+                p->n_unchanged_by_stat++;
+        else
+                *r = job_add(p, pp->path);
+}
+
+static void *planner_thread(void *userdata) {
+        struct pipeline *p = userdata;
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < p->n_paths; i++)
+                plan_path(p, &p->paths[i], &r);
+        for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
+                struct root_walk rw = { .pipeline = p, .plan = &p->roots[i] };
+                r = scan_tree(p->roots[i].root, p->rules, on_note, &rw, &p->walk_skipped);
+        }
+        pthread_mutex_lock(&p->lock);
+        p->plan_error = r;
+        p->are_jobs_complete = true;
+        pthread_cond_broadcast(&p->has_jobs);
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+static void *reader_thread(void *userdata) {
+        struct pipeline *p = userdata;
+
+        pthread_mutex_lock(&p->lock);
+        for (;;) {
+                while (p->next_job == p->n_jobs && !p->are_jobs_complete && !p->is_cancelled)
+                        pthread_cond_wait(&p->has_jobs, &p->lock);
+                if (p->is_cancelled || p->next_job == p->n_jobs)
+                        break;
+                struct result res = { .path = p->jobs[p->next_job++] };
+                pthread_mutex_unlock(&p->lock);
+
+                res.error = document_load(AT_FDCWD, res.path, p->doc_opts, &res.doc);
+
+                pthread_mutex_lock(&p->lock);
+                while (!p->is_cancelled &&
+                       (p->n_queued == QUEUE_MAX_FILES || (p->n_queued > 0 && p->queued_bytes >= QUEUE_MAX_BYTES)))
+                        pthread_cond_wait(&p->not_full, &p->lock);
+                if (p->is_cancelled) {
+                        document_done(&res.doc);
+                        break;
+                }
+                p->ring[(p->head + p->n_queued) % QUEUE_MAX_FILES] = res;
+                p->n_queued++;
+                p->queued_bytes += res.doc.text_len;
+                /* Wake the writer for a handful of files, not for each:
+                 * a wakeup per file costs more than the file. */
+                if (p->n_queued >= WAKE_WRITER_FILES || p->queued_bytes >= QUEUE_MAX_BYTES / 2)
+                        pthread_cond_signal(&p->not_empty);
+        }
+        p->readers_running--;
+        pthread_cond_signal(&p->not_empty);
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+struct batch {
+        struct result items[BATCH_MAX_FILES];
+        size_t n;
+        /* Starts small and doubles with each commit, so the writer starts
+         * while the readers are still filling the first big batch. */
+        size_t target;
+        size_t bytes;
+        uint64_t started_usec;
+};
+
+struct writer {
+        struct store *store;
+        const struct sync_options *opts;
+        struct sync_stats *stats;
+        struct batch batch;
+        struct index_item items[BATCH_MAX_FILES];
+        size_t n_done;
+};
+
+/* What a failed load means for the rows of that file: files that are
+ * really gone, or no longer notes at all (binary, too large, a FIFO),
+ * leave the index; a file we merely cannot read right now keeps what it
+ * had. Logs one line for each file it skips. */
+static bool load_error_drops_rows(struct sync_stats *stats, const struct result *res) {
+        switch (res->error) {
+        case -ENOENT:
+        case -ENOTDIR:
+                return true;
+        case -EMEDIUMTYPE:
+                stats->binary++;
+                log_warning("Skipping %s: binary file (contains NUL bytes)", res->path);
+                return true;
+        case -EFBIG:
+                stats->too_large++;
+                log_warning("Skipping %s: larger than the maximum file size", res->path);
+                return true;
+        case -EINVAL:
+        case -ELOOP:
+                stats->not_regular++;
+                log_warning("Skipping %s: not a regular file", res->path);
+                return true;
+        default:
+                stats->unreadable++;
+                log_warning_errno(res->error, "Failed to read %s: %m (its index entries are kept)", res->path);
+                return false;
+        }
+}
+
+static int flush_batch(struct writer *w) {
+        size_t n_items = 0;
+        int r = 0;
+
+        for (size_t i = 0; i < w->batch.n; i++) {
+                const struct result *res = &w->batch.items[i];
+                if (res->action == RESULT_KEEP_ROWS)
+                        continue;
+                w->items[n_items++] = (struct index_item){
+                        .path = res->path,
+                        .doc = res->action == RESULT_INDEX ? &res->doc : NULL,
+                };
+        }
+        if (n_items > 0)
+                r = store_apply(w->store, w->opts->namespace, w->items, n_items, &w->stats->index);
+        for (size_t i = 0; i < w->batch.n; i++)
+                document_done(&w->batch.items[i].doc);
+        w->n_done += w->batch.n;
+        w->batch.n = 0;
+        w->batch.bytes = 0;
+        w->batch.target = w->batch.target * 2 < BATCH_MAX_FILES ? w->batch.target * 2 : BATCH_MAX_FILES;
+        return r;
+}
+
+/* Take one loaded file into the batch, deciding what its result means. */
+static void batch_add(struct writer *w, struct result res) {
+        w->stats->n_read++;
+        if (res.error == 0)
+                res.action = RESULT_INDEX;
+        else
+                res.action = load_error_drops_rows(w->stats, &res) ? RESULT_DROP_ROWS : RESULT_KEEP_ROWS;
+        if (w->batch.n == 0)
+                w->batch.started_usec = now_monotonic_usec();
+        w->batch.items[w->batch.n++] = res;
+        w->batch.bytes += res.doc.text_len;
+}
+
+static bool batch_is_due(const struct batch *b) {
+        return b->n >= b->target || b->bytes >= BATCH_MAX_BYTES ||
+               (b->n > 0 && now_monotonic_usec() - b->started_usec >= BATCH_MAX_USEC);
+}
+
+static void timespec_in_msec(struct timespec *ts, long msec) {
+        clock_gettime(CLOCK_REALTIME, ts);
+        ts->tv_nsec += msec * 1000000L;
+        if (ts->tv_nsec >= 1000000000L) {
+                ts->tv_sec++;
+                ts->tv_nsec -= 1000000000L;
+        }
+}
+
+/* The writer's side of the pipeline, on the calling thread. */
+static int write_results(struct writer *w, struct pipeline *p) {
+        int r = 0;
+
+        pthread_mutex_lock(&p->lock);
+        for (;;) {
+                while (p->n_queued == 0 && p->readers_running > 0 && !batch_is_due(&w->batch)) {
+                        struct timespec until;
+                        timespec_in_msec(&until, 50);
+                        pthread_cond_timedwait(&p->not_empty, &p->lock, &until);
+                }
+                while (p->n_queued > 0 && w->batch.n < BATCH_MAX_FILES) {
+                        struct result res = p->ring[p->head];
+                        p->head = (p->head + 1) % QUEUE_MAX_FILES;
+                        p->n_queued--;
+                        p->queued_bytes -= res.doc.text_len;
+                        batch_add(w, res);
+                }
+                pthread_cond_broadcast(&p->not_full);
+                bool is_last = p->n_queued == 0 && p->readers_running == 0;
+                size_t n_known = p->n_jobs;
+                bool is_total = p->are_jobs_complete;
+                pthread_mutex_unlock(&p->lock);
+
+                if (is_last || batch_is_due(&w->batch)) {
+                        r = flush_batch(w);
+                        if (w->opts->progress_cb)
+                                w->opts->progress_cb(w->n_done, n_known, is_total, w->opts->userdata);
+                }
+                if (r < 0 || is_last)
+                        return r;
+                pthread_mutex_lock(&p->lock);
+        }
+}
+
+/* Stop readers and planner early (after a write failed): they drop what
+ * they hold instead of waiting for room that will never come. */
+static void cancel_pipeline(struct pipeline *p) {
+        pthread_mutex_lock(&p->lock);
+        p->is_cancelled = true;
+        while (p->n_queued > 0) {
+                document_done(&p->ring[p->head].doc);
+                p->head = (p->head + 1) % QUEUE_MAX_FILES;
+                p->n_queued--;
+        }
+        p->queued_bytes = 0;
+        pthread_cond_broadcast(&p->has_jobs);
+        pthread_cond_broadcast(&p->not_full);
+        pthread_mutex_unlock(&p->lock);
+}
+
+static unsigned default_readers(void) {
+        /* One CPU stays with the writer, which is the bottleneck. */
+        long n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        return n_cpus > 2 ? (unsigned) n_cpus - 1 : 1;
+}
+
+static int run_pipeline(struct writer *w, struct pipeline *p) {
+        unsigned n_readers = w->opts->n_readers ? w->opts->n_readers : default_readers();
+        pthread_t planner, readers[64];
+        unsigned n_started = 0;
+        int r;
+
+        if (n_readers > 64)
+                n_readers = 64;
+        r = -pthread_create(&planner, NULL, planner_thread, p);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the planner thread: %m");
+        /* Count them in before any starts: a fast reader may finish (and
+         * count itself out) before the next one is created. */
+        p->readers_running = n_readers;
+        for (; n_started < n_readers; n_started++) {
+                r = -pthread_create(&readers[n_started], NULL, reader_thread, p);
+                if (r < 0)
+                        break;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->readers_running -= n_readers - n_started;
+        pthread_mutex_unlock(&p->lock);
+
+        if (n_started == 0) {
+                log_error_errno(r, "Failed to start reader threads: %m");
+                cancel_pipeline(p);
+        } else {
+                r = write_results(w, p);
+                if (r < 0)
+                        cancel_pipeline(p);
+        }
+        pthread_join(planner, NULL);
+        for (unsigned i = 0; i < n_started; i++)
+                pthread_join(readers[i], NULL);
+        /* Results of readers that finished after a cancel. */
+        for (; p->n_queued > 0; p->n_queued--, p->head = (p->head + 1) % QUEUE_MAX_FILES)
+                document_done(&p->ring[p->head].doc);
+        if (r == 0)
+                r = p->plan_error;
+        return r;
+}
+
+static int remove_batch_add(struct writer *w, size_t *n, const char *path) {
+        w->items[(*n)++] = (struct index_item){ .path = path };
+        if (*n < BATCH_MAX_FILES)
+                return 0;
+        *n = 0;
+        return store_apply(w->store, w->opts->namespace, w->items, BATCH_MAX_FILES, &w->stats->index);
+}
+
+/* Rows of walked roots the walk did not see, and single paths found gone,
+ * whose files are really gone: removed in batches. */
+static int remove_gone(struct writer *w, const struct pipeline *p) {
+        size_t n = 0;
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < p->n_gone_paths; i++)
+                r = remove_batch_add(w, &n, p->gone_paths[i]);
+        for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
+                const struct root_plan *plan = &p->roots[i];
+                for (size_t k = 0; r == 0 && k < plan->n_rows; k++) {
+                        struct stat st;
+                        if (plan->is_seen[k])
+                                continue;
+                        int l = lstat(plan->rows[k].path, &st);
+                        if (lstat_says_gone(l, errno, &st))
+                                r = remove_batch_add(w, &n, plan->rows[k].path);
+                }
+        }
+        if (r == 0 && n > 0)
+                r = store_apply(w->store, w->opts->namespace, w->items, n, &w->stats->index);
+        return r;
+}
+
+static int plan_root(struct store *s, const char *ns, struct pipeline *p, const char *dir) {
+        struct root_plan *plan = &p->roots[p->n_roots];
+        int r;
+
+        plan->root = strdup(dir);
+        if (!plan->root)
+                return -ENOMEM;
+        p->n_roots++;
+        r = store_list_files(s, ns, plan->root, &plan->rows, &plan->n_rows);
+        if (r < 0)
+                return r;
+        plan->is_seen = calloc(plan->n_rows + 1, sizeof *plan->is_seen);
+        return plan->is_seen ? 0 : -ENOMEM;
+}
+
+static void pipeline_done(struct pipeline *p) {
+        for (size_t i = 0; i < p->n_roots; i++) {
+                free(p->roots[i].root);
+                file_rows_free(p->roots[i].rows, p->roots[i].n_rows);
+                free(p->roots[i].is_seen);
+        }
+        free(p->roots);
+        free(p->paths);
+        free(p->gone_paths);
+        for (size_t i = 0; i < p->n_jobs; i++)
+                free(p->jobs[i]);
+        free(p->jobs);
+}
+
+static void add_walk_counts(struct scan_counts *a, const struct scan_counts *b) {
+        a->hidden += b->hidden;
+        a->editor_temp += b->editor_temp;
+        a->ignored += b->ignored;
+        a->not_markdown += b->not_markdown;
+        a->symlinks += b->symlinks;
+        a->special += b->special;
+        a->unreadable += b->unreadable;
+}
+
+int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs, size_t n_dirs,
+             char *const *paths, size_t n_paths, struct sync_stats *stats) {
+        struct pipeline p = {
+                .doc_opts = &opts->doc,
+                .rules = opts->rules,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .has_jobs = PTHREAD_COND_INITIALIZER,
+                .not_empty = PTHREAD_COND_INITIALIZER,
+                .not_full = PTHREAD_COND_INITIALIZER,
+                .roots = calloc(n_dirs + n_paths + 1, sizeof *p.roots),
+                .paths = calloc(n_paths + 1, sizeof *p.paths),
+                .gone_paths = calloc(n_paths + 1, sizeof *p.gone_paths),
+        };
+        struct writer *w = calloc(1, sizeof *w);
+        int r = 0;
+
+        if (!w || !p.roots || !p.paths || !p.gone_paths) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        *w = (struct writer){ .store = s, .opts = opts, .stats = stats, .batch.target = BATCH_FIRST_FILES };
+
+        for (size_t i = 0; r == 0 && i < n_dirs; i++)
+                r = plan_root(s, opts->namespace, &p, dirs[i]);
+        for (size_t i = 0; r == 0 && i < n_paths; i++) {
+                struct stat st;
+                if (lstat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+                        r = plan_root(s, opts->namespace, &p, paths[i]);
+                        continue;
+                }
+                struct path_plan *pp = &p.paths[p.n_paths++];
+                pp->path = paths[i];
+                r = store_file_lookup(s, opts->namespace, paths[i], &pp->size, &pp->mtime_ns);
+                pp->has_row = r > 0;
+                r = r < 0 ? r : 0;
+        }
+        if (r == 0)
+                r = run_pipeline(w, &p);
+        if (r == 0)
+                r = remove_gone(w, &p);
+        stats->n_unchanged_by_stat += p.n_unchanged_by_stat;
+        add_walk_counts(&stats->walk, &p.walk_skipped);
+finish:
+        pipeline_done(&p);
+        free(w);
+        return r;
+}
