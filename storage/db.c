@@ -56,6 +56,16 @@ static const char *const stmt_sql[_STMT_MAX] = {
          * chunks_au (an FTS delete + insert) even when the value is equal. */
         [STMT_CHUNK_MOVE] = "UPDATE chunks SET start_line = ?2, end_line = ?3, updated_at = ?4 "
                             "WHERE seq = ?1",
+        /* Renames. source_file is in chunks_au's column list, so the FTS
+         * index follows; the unique key cannot collide because the target
+         * path's rows were deleted first (file) or the target directory is
+         * new (tree: rename(2) onto a non-empty directory fails). */
+        [STMT_MOVE_FILE_CHUNKS] = "UPDATE chunks SET source_file = ?3 WHERE namespace = ?1 AND source_file = ?2",
+        [STMT_MOVE_FILE_FILES] = "UPDATE files SET path = ?3 WHERE namespace = ?1 AND path = ?2",
+        [STMT_MOVE_TREE_CHUNKS] = "UPDATE chunks SET source_file = ?3 || substr(source_file, length(?2) + 1) "
+                                  "WHERE namespace = ?1 AND source_file >= ?2 || '/' AND source_file < ?2 || '0'",
+        [STMT_MOVE_TREE_FILES] = "UPDATE files SET path = ?3 || substr(path, length(?2) + 1) "
+                                 "WHERE namespace = ?1 AND path >= ?2 || '/' AND path < ?2 || '0'",
         [STMT_CHUNK_MOVE_HEADING] = "UPDATE chunks SET start_line = ?2, end_line = ?3, updated_at = ?4, "
                                     "heading_hierarchy = ?5 WHERE seq = ?1",
 };

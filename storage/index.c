@@ -493,6 +493,74 @@ int store_apply(struct store *s, const char *ns, const struct index_item *items,
         return 0;
 }
 
+struct move_args {
+        const char *ns, *old_path, *new_path;
+        bool is_dir;
+        unsigned n_moved;
+};
+
+static int move_tx(struct store *s, void *userdata) {
+        struct move_args *m = userdata;
+        struct index_stats ignored = { 0 };
+        int r;
+
+        m->n_moved = 0;
+        if (!m->is_dir) {
+                /* Renamed over an existing note: that file is gone. */
+                r = delete_file(s, m->ns, m->new_path, &ignored);
+                if (r == 0)
+                        r = flush_staged(s, &ignored);
+                if (r < 0)
+                        return r;
+        }
+        for (int which = 0; which < 2; which++) {
+                _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(
+                        s, m->is_dir ? (which ? STMT_MOVE_TREE_FILES : STMT_MOVE_TREE_CHUNKS)
+                                     : (which ? STMT_MOVE_FILE_FILES : STMT_MOVE_FILE_CHUNKS));
+                if (!st)
+                        return -EIO;
+                bind_text(st, 1, m->ns);
+                bind_text(st, 2, m->old_path);
+                bind_text(st, 3, m->new_path);
+                r = step_done(s, st, "move rows to a new path");
+                if (r < 0)
+                        return r;
+                if (which)
+                        m->n_moved = (unsigned) sqlite3_changes(s->db);
+        }
+        return 0;
+}
+
+int store_move(struct store *s, const char *ns, const char *old_path, const char *new_path, bool is_dir,
+               struct index_stats *stats) {
+        struct move_args m = { .ns = ns, .old_path = old_path, .new_path = new_path, .is_dir = is_dir };
+        int r = store_transact(s, move_tx, &m);
+        if (r < 0)
+                return r;
+        stats->files_moved += m.n_moved;
+        return 0;
+}
+
+int store_delete_tree(struct store *s, const char *ns, const char *dir, struct index_stats *stats) {
+        struct file_row *rows = NULL;
+        size_t n_rows = 0;
+        int r;
+
+        r = store_list_files(s, ns, dir, &rows, &n_rows);
+        if (r < 0)
+                return r;
+        _cleanup_free_ struct index_item *items = calloc(n_rows + 1, sizeof *items);
+        if (!items) {
+                file_rows_free(rows, n_rows);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n_rows; i++)
+                items[i].path = rows[i].path;
+        r = store_apply(s, ns, items, n_rows, stats);
+        file_rows_free(rows, n_rows);
+        return r;
+}
+
 void file_rows_free(struct file_row *rows, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(rows[i].path);

@@ -3,6 +3,7 @@
  * a scan is compared against. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@ struct index_stats {
         unsigned files_touched;   /* same bytes, new mtime or size: files row only */
         unsigned files_unchanged; /* nothing written */
         unsigned files_deleted;
+        unsigned files_moved;     /* renames applied without reading */
         unsigned chunks_inserted;
         unsigned chunks_moved;   /* same content at other lines: id and counters kept */
         unsigned chunks_deleted;
@@ -33,6 +35,19 @@ struct index_item {
  * write at all. stats is added to only when the transaction commits. */
 int store_apply(struct store *s, const char *ns, const struct index_item *items, size_t n_items,
                 struct index_stats *stats);
+
+/* A rename seen by a watcher: the rows of old_path (a file, or with
+ * is_dir every file below the directory) now belong to new_path, keeping
+ * ids and counters; rows new_path had (a file renamed over) are dropped
+ * first. Nothing is read: the caller syncs new_path afterwards, which costs
+ * a stat when size and mtime survived the rename, as they do. One
+ * transaction. Adds the moved files to stats->files_moved. */
+int store_move(struct store *s, const char *ns, const char *old_path, const char *new_path, bool is_dir,
+               struct index_stats *stats);
+
+/* Drop the rows of every file below directory dir (gone, or no longer
+ * watched). One transaction per batch of files. */
+int store_delete_tree(struct store *s, const char *ns, const char *dir, struct index_stats *stats);
 
 struct file_row {
         char *path; /* owned */

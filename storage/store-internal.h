@@ -20,6 +20,10 @@ enum store_stmt_id {
         STMT_FLUSH_INSERTS,
         STMT_FLUSH_DELETES,
         STMT_CHUNK_MOVE,
+        STMT_MOVE_FILE_CHUNKS,
+        STMT_MOVE_FILE_FILES,
+        STMT_MOVE_TREE_CHUNKS,
+        STMT_MOVE_TREE_FILES,
         STMT_CHUNK_MOVE_HEADING,
         _STMT_MAX,
 };

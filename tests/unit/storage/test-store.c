@@ -374,6 +374,68 @@ static void test_search_ranks_and_filters_namespace(void) {
         document_done(&b);
 }
 
+static void test_move_file_keeps_ids_and_replaces_target(void) {
+        struct store *s = open_fresh();
+        struct document a, b;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        parse(SECTION_B, 1, &b);
+        REQUIRE(apply_one(s, "/notes/old.md", &a, NULL) == 0);
+        REQUIRE(apply_one(s, "/notes/target.md", &b, NULL) == 0);
+        sqlite3 *db = raw_open();
+        char *id_before = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/notes/old.md'");
+
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(store_move(s, "default", "/notes/old.md", "/notes/target.md", false, &stats), 0);
+        CHECK_INT_EQ(stats.files_moved, 1);
+        char *id_after = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/notes/target.md'");
+        CHECK_STR_EQ(id_after, id_before);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file = '/notes/old.md'"), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files WHERE path = '/notes/old.md'"), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files WHERE path = '/notes/target.md'"), 1);
+        /* The overwritten note's content is gone, and FTS knows the new path. */
+        CHECK_INT_EQ(fts_hits(db, "blueberries"), 0);
+        CHECK_INT_EQ(fts_hits(db, "apricots AND target"), 1);
+        CHECK(fts_integrity_ok(db));
+        free(id_before);
+        free(id_after);
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&a);
+        document_done(&b);
+}
+
+static void test_move_tree_rewrites_only_that_prefix(void) {
+        struct store *s = open_fresh();
+        struct document a;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        const char *paths[] = { "/n/dir/a.md", "/n/dir/sub/b.md", "/n/dir2/c.md", "/n/dir.md" };
+        for (size_t i = 0; i < 4; i++)
+                REQUIRE(apply_one(s, paths[i], &a, NULL) == 0);
+
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(store_move(s, "default", "/n/dir", "/n/renamed", true, &stats), 0);
+        CHECK_INT_EQ(stats.files_moved, 2);
+        sqlite3 *db = raw_open();
+        char *files = raw_text(db, "SELECT group_concat(path, ' ') FROM (SELECT path FROM files ORDER BY path)");
+        CHECK_STR_EQ(files, "/n/dir.md /n/dir2/c.md /n/renamed/a.md /n/renamed/sub/b.md");
+        char *chunks = raw_text(db, "SELECT group_concat(source_file, ' ') FROM (SELECT source_file FROM chunks"
+                                    " ORDER BY source_file)");
+        CHECK_STR_EQ(chunks, files);
+        CHECK(fts_integrity_ok(db));
+        free(files);
+        free(chunks);
+
+        CHECK_INT_EQ(store_delete_tree(s, "default", "/n/renamed", &stats), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files"), 2);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file LIKE '/n/renamed/%'"), 0);
+        CHECK(fts_integrity_ok(db));
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&a);
+}
+
 static void write_file(const char *path, const void *data, size_t len) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd < 0 || write(fd, data, len) != (ssize_t) len)
@@ -476,6 +538,8 @@ int main(void) {
         RUN(test_delete_removes_rows_and_fts);
         RUN(test_list_files_is_sorted_and_bounded);
         RUN(test_search_ranks_and_filters_namespace);
+        RUN(test_move_file_keeps_ids_and_replaces_target);
+        RUN(test_move_tree_rewrites_only_that_prefix);
         RUN(test_open_refuses_foreign_file_untouched);
         RUN(test_open_refuses_newer_schema);
         RUN(test_empty_file_is_a_new_database);
