@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "config.h"
 #include "log.h"
 #include "store.h"
+#include "version.h"
 
 static const char main_help[] =
         "Usage: quire COMMAND [OPTIONS] [ARGS]\n"

@@ -352,6 +352,8 @@ static int write_results(struct writer *w, struct pipeline *p) {
                         r = flush_batch(w);
                         if (w->opts->progress_cb)
                                 w->opts->progress_cb(w->n_done, n_known, is_total, w->opts->userdata);
+                        if (r == 0 && !is_last && w->opts->cancel && atomic_load(w->opts->cancel))
+                                r = -ECANCELED;
                 }
                 if (r < 0 || is_last)
                         return r;

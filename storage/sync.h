@@ -6,6 +6,7 @@
  * index through here, so they write exactly the same rows. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,6 +24,9 @@ struct sync_options {
          * the walk goes on; is_total says it has finished. */
         void (*progress_cb)(size_t n_done, size_t n_known, bool is_total, void *userdata);
         void *userdata;
+        /* When set (by another thread), stop after the batch being written
+         * commits and return -ECANCELED. May be NULL. */
+        const atomic_bool *cancel;
 };
 
 struct sync_stats {

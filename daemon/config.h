@@ -1,0 +1,54 @@
+/* quired's settings: $XDG_CONFIG_HOME/quire/config.ini, then command-line
+ * flags on top (flags beat the file). Bad input is one line naming the
+ * file, line and key (or the flag), and exit status 2. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum watch_backend_kind {
+        WATCH_BACKEND_INOTIFY,  /* Linux default: one inotify fd under uv_poll */
+        WATCH_BACKEND_FS_EVENT, /* libuv's uv_fs_event_t per directory (kqueue/FSEvents elsewhere) */
+};
+
+#define CONFIG_SETTLE_MS_DEFAULT 30
+#define CONFIG_MAX_DELAY_MS_DEFAULT 1000
+#define CONFIG_RESCAN_INTERVAL_S_DEFAULT 300
+
+struct root_config {
+        char *path;      /* owned; as written, ~ expanded */
+        char *namespace; /* owned */
+};
+
+struct config {
+        char *db_path;    /* owned; NULL: the store's default */
+        char *config_path; /* owned; the file that was read, NULL if none */
+        struct root_config *roots; /* owned */
+        size_t n_roots;
+        char **ignore_globs; /* owned; gitignore-ish globs on the path relative to its root */
+        size_t n_ignore_globs;
+        char **extensions; /* owned; without dot, e.g. "md"; empty = the built-in list */
+        size_t n_extensions;
+        unsigned settle_ms;
+        unsigned max_delay_ms;
+        unsigned rescan_interval_s; /* periodic rescan of what could not be watched */
+        uint64_t max_file_bytes;
+        enum watch_backend_kind backend;
+        int log_level; /* syslog level: LOG_INFO default, --verbose LOG_DEBUG, --quiet LOG_WARNING */
+        bool is_help;    /* --help was given: print usage, exit 0 */
+        bool is_version; /* --version */
+};
+
+/* Fill cfg from the command line and the config file it names (--config
+ * FILE, else $XDG_CONFIG_HOME/quire/config.ini or ~/.config/quire/config.ini
+ * when that exists). DIR arguments are roots in namespace --namespace (or
+ * "default"); when any DIR is given the file's roots are not used. Returns
+ * 0, or -EINVAL after printing one line saying what is wrong (caller exits
+ * 2), or another -errno (e.g. -ENOMEM, or --config FILE unreadable). */
+int config_load(int argc, char **argv, struct config *cfg);
+
+void config_done(struct config *cfg);
+
+/* The usage text of quired. */
+extern const char config_usage[];

@@ -1,0 +1,463 @@
+/* See indexer.h. Operations are a FIFO under one mutex; the thread takes
+ * the whole queue at once and runs it in order, merging consecutive path
+ * syncs of one namespace into one sync_run(), so a burst of settled paths
+ * is one transaction batch rather than one per file. */
+#include "indexer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum op_kind {
+        OP_SYNC_PATHS,
+        OP_SYNC_DIR,
+        OP_MOVE,
+        OP_RECONCILE,
+        OP_SET_RULES,
+};
+
+struct op {
+        struct op *next;
+        enum op_kind kind;
+        char *ns;
+        char **paths; /* SYNC_PATHS: the paths; RECONCILE: roots; MOVE: old, new */
+        char **namespaces; /* RECONCILE */
+        size_t n_paths;
+        bool is_dir; /* MOVE */
+        struct scan_rules rules; /* SET_RULES */
+};
+
+struct indexer {
+        uv_loop_t *loop;
+        uv_async_t async;
+        pthread_t thread;
+        struct store *store;
+        struct document_options doc;
+        struct scan_rules rules;
+        indexer_report_cb report_cb;
+        void *userdata;
+
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        struct op *head, **tail;
+        size_t n_queued;
+        bool is_stopping;
+        atomic_bool stop_requested; /* read by sync_run between batches */
+
+        /* Filled by the thread, drained by the loop; under lock. */
+        struct indexer_report pending;
+        char *pending_last_path;
+        bool has_pending;
+};
+
+static void free_strv(char **v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+static void rules_done(struct scan_rules *r) {
+        free_strv(r->extensions, r->n_extensions);
+        free_strv(r->ignore_globs, r->n_ignore_globs);
+        *r = (struct scan_rules){ 0 };
+}
+
+static int strv_copy(char *const *v, size_t n, char ***ret) {
+        char **c = calloc(n + 1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(v[i]))) {
+                        free_strv(c, i);
+                        return -ENOMEM;
+                }
+        *ret = c;
+        return 0;
+}
+
+static int rules_copy(const struct scan_rules *from, struct scan_rules *to) {
+        *to = (struct scan_rules){ .n_extensions = from->n_extensions, .n_ignore_globs = from->n_ignore_globs };
+        if (strv_copy(from->extensions, from->n_extensions, &to->extensions) < 0 ||
+            strv_copy(from->ignore_globs, from->n_ignore_globs, &to->ignore_globs) < 0) {
+                rules_done(to);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static void op_free(struct op *op) {
+        free(op->ns);
+        free_strv(op->paths, op->n_paths);
+        free_strv(op->namespaces, op->kind == OP_RECONCILE ? op->n_paths : 0);
+        rules_done(&op->rules);
+        free(op);
+}
+
+static int enqueue(struct indexer *ix, struct op *op) {
+        pthread_mutex_lock(&ix->lock);
+        if (ix->is_stopping) {
+                pthread_mutex_unlock(&ix->lock);
+                op_free(op);
+                return -ESHUTDOWN;
+        }
+        *ix->tail = op;
+        ix->tail = &op->next;
+        ix->n_queued++;
+        pthread_cond_signal(&ix->wake);
+        pthread_mutex_unlock(&ix->lock);
+        return 0;
+}
+
+static struct op *op_new(enum op_kind kind, const char *ns) {
+        struct op *op = calloc(1, sizeof *op);
+        if (!op)
+                return NULL;
+        op->kind = kind;
+        if (ns && !(op->ns = strdup(ns))) {
+                free(op);
+                return NULL;
+        }
+        return op;
+}
+
+int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths) {
+        struct op *op = op_new(OP_SYNC_PATHS, ns);
+        if (!op) {
+                free_strv(paths, n_paths);
+                return -ENOMEM;
+        }
+        op->paths = paths;
+        op->n_paths = n_paths;
+        return enqueue(ix, op);
+}
+
+int indexer_sync_dir(struct indexer *ix, const char *ns, const char *dir) {
+        struct op *op = op_new(OP_SYNC_DIR, ns);
+        if (!op || strv_copy((char *const[]){ (char *) dir }, 1, &op->paths) < 0) {
+                free(op ? op->ns : NULL);
+                free(op);
+                return -ENOMEM;
+        }
+        op->n_paths = 1;
+        return enqueue(ix, op);
+}
+
+int indexer_move(struct indexer *ix, const char *ns, const char *old_path, const char *new_path, bool is_dir) {
+        struct op *op = op_new(OP_MOVE, ns);
+        if (!op || strv_copy((char *const[]){ (char *) old_path, (char *) new_path }, 2, &op->paths) < 0) {
+                free(op ? op->ns : NULL);
+                free(op);
+                return -ENOMEM;
+        }
+        op->n_paths = 2;
+        op->is_dir = is_dir;
+        return enqueue(ix, op);
+}
+
+int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *const *namespaces, size_t n_roots) {
+        struct op *op = op_new(OP_RECONCILE, NULL);
+        if (!op)
+                return -ENOMEM;
+        op->n_paths = n_roots;
+        if (strv_copy((char *const *) roots, n_roots, &op->paths) < 0 ||
+            strv_copy((char *const *) namespaces, n_roots, &op->namespaces) < 0) {
+                op_free(op);
+                return -ENOMEM;
+        }
+        return enqueue(ix, op);
+}
+
+int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules) {
+        struct op *op = op_new(OP_SET_RULES, NULL);
+        if (!op)
+                return -ENOMEM;
+        if (rules_copy(rules, &op->rules) < 0) {
+                op_free(op);
+                return -ENOMEM;
+        }
+        return enqueue(ix, op);
+}
+
+size_t indexer_queue_length(struct indexer *ix) {
+        pthread_mutex_lock(&ix->lock);
+        size_t n = ix->n_queued;
+        pthread_mutex_unlock(&ix->lock);
+        return n;
+}
+
+static void add_stats(struct sync_stats *a, const struct sync_stats *b) {
+        const struct index_stats *x = &b->index;
+        a->index.files_new += x->files_new;
+        a->index.files_changed += x->files_changed;
+        a->index.files_touched += x->files_touched;
+        a->index.files_unchanged += x->files_unchanged;
+        a->index.files_deleted += x->files_deleted;
+        a->index.files_moved += x->files_moved;
+        a->index.chunks_inserted += x->chunks_inserted;
+        a->index.chunks_moved += x->chunks_moved;
+        a->index.chunks_deleted += x->chunks_deleted;
+        a->walk.hidden += b->walk.hidden;
+        a->walk.editor_temp += b->walk.editor_temp;
+        a->walk.ignored += b->walk.ignored;
+        a->walk.not_markdown += b->walk.not_markdown;
+        a->walk.symlinks += b->walk.symlinks;
+        a->walk.special += b->walk.special;
+        a->walk.unreadable += b->walk.unreadable;
+        a->binary += b->binary;
+        a->too_large += b->too_large;
+        a->not_regular += b->not_regular;
+        a->unreadable += b->unreadable;
+        a->n_unchanged_by_stat += b->n_unchanged_by_stat;
+        a->n_read += b->n_read;
+}
+
+/* Hand what was done to the loop thread; several reports between two
+ * loop iterations merge into one. */
+static void report(struct indexer *ix, const struct sync_stats *stats, unsigned n_ops, bool was_reconcile,
+                   const char *last_path, int error) {
+        pthread_mutex_lock(&ix->lock);
+        add_stats(&ix->pending.stats, stats);
+        ix->pending.n_ops += n_ops;
+        ix->pending.was_reconcile |= was_reconcile;
+        ix->pending.queue_length = ix->n_queued;
+        if (error < 0)
+                ix->pending.error = error;
+        if (last_path) {
+                free(ix->pending_last_path);
+                ix->pending_last_path = strdup(last_path);
+        }
+        ix->has_pending = true;
+        pthread_mutex_unlock(&ix->lock);
+        uv_async_send(&ix->async);
+}
+
+static void async_cb(uv_async_t *a) {
+        struct indexer *ix = a->data;
+        struct indexer_report r;
+        char *last_path;
+
+        pthread_mutex_lock(&ix->lock);
+        if (!ix->has_pending) {
+                pthread_mutex_unlock(&ix->lock);
+                return;
+        }
+        r = ix->pending;
+        last_path = ix->pending_last_path;
+        ix->pending = (struct indexer_report){ 0 };
+        ix->pending_last_path = NULL;
+        ix->has_pending = false;
+        pthread_mutex_unlock(&ix->lock);
+
+        r.last_path = last_path;
+        ix->report_cb(&r, ix->userdata);
+        free(last_path);
+}
+
+static struct sync_options options_for(struct indexer *ix, const char *ns) {
+        return (struct sync_options){
+                .namespace = ns, .doc = ix->doc, .rules = &ix->rules, .cancel = &ix->stop_requested,
+        };
+}
+
+/* A directory event: walk it if it is there, drop its rows if not. */
+static int run_sync_dir(struct indexer *ix, const char *ns, const char *dir, struct sync_stats *stats) {
+        struct sync_options opts = options_for(ix, ns);
+        struct stat st;
+
+        if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+                return sync_run(ix->store, &opts, (char *const[]){ (char *) dir }, 1, NULL, 0, stats);
+        return store_delete_tree(ix->store, ns, dir, &stats->index);
+}
+
+/* Run ops in order; consecutive path syncs of one namespace go as one. */
+static void run_ops(struct indexer *ix, struct op *ops) {
+        while (ops) {
+                if (atomic_load(&ix->stop_requested)) {
+                        struct op *next = ops->next;
+                        op_free(ops);
+                        ops = next;
+                        continue;
+                }
+                struct sync_stats stats = { 0 };
+                struct op *op = ops;
+                const char *last_path = NULL;
+                unsigned n_ops = 1;
+                bool was_reconcile = false;
+                int r = 0;
+
+                switch (op->kind) {
+                case OP_SYNC_PATHS: {
+                        /* Gather the run of path syncs for this namespace. */
+                        size_t n = 0;
+                        struct op *end = op;
+                        for (; end && end->kind == OP_SYNC_PATHS && strcmp(end->ns, op->ns) == 0; end = end->next)
+                                n += end->n_paths;
+                        char **all = calloc(n + 1, sizeof *all);
+                        if (!all) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        size_t k = 0;
+                        n_ops = 0;
+                        for (struct op *o = op; o != end; o = o->next, n_ops++)
+                                for (size_t i = 0; i < o->n_paths; i++)
+                                        all[k++] = o->paths[i];
+                        struct sync_options opts = options_for(ix, op->ns);
+                        r = sync_run(ix->store, &opts, NULL, 0, all, n, &stats);
+                        last_path = n > 0 ? all[n - 1] : NULL;
+                        if (r == 0 && n == 1)
+                                log_debug("Indexed %s (%u read)", all[0], stats.n_read);
+                        free(all);
+                        /* Free the merged ops here; the last one below. */
+                        while (ops->next != end) {
+                                struct op *next = ops->next;
+                                ops->next = NULL;
+                                op_free(ops);
+                                ops = next;
+                        }
+                        op = ops;
+                        break;
+                }
+                case OP_SYNC_DIR:
+                        r = run_sync_dir(ix, op->ns, op->paths[0], &stats);
+                        break;
+                case OP_MOVE: {
+                        /* Rows first, then a sync of the new path: a stat when
+                         * the rename kept size and mtime, a diff (ids kept)
+                         * when the file also changed. */
+                        r = store_move(ix->store, op->ns, op->paths[0], op->paths[1], op->is_dir, &stats.index);
+                        if (r == 0 && op->is_dir)
+                                r = run_sync_dir(ix, op->ns, op->paths[1], &stats);
+                        else if (r == 0) {
+                                struct sync_options opts = options_for(ix, op->ns);
+                                r = sync_run(ix->store, &opts, NULL, 0, &op->paths[1], 1, &stats);
+                        }
+                        last_path = op->paths[1];
+                        break;
+                }
+                case OP_RECONCILE:
+                        for (size_t i = 0; r == 0 && i < op->n_paths; i++) {
+                                struct sync_stats root_stats = { 0 };
+                                r = run_sync_dir(ix, op->namespaces[i], op->paths[i], &root_stats);
+                                if (r == 0)
+                                        log_info("Reconciled %s: %u files checked, %u read, %u new, %u changed, "
+                                                 "%u removed",
+                                                 op->paths[i],
+                                                 root_stats.n_unchanged_by_stat + root_stats.n_read,
+                                                 root_stats.n_read, root_stats.index.files_new,
+                                                 root_stats.index.files_changed, root_stats.index.files_deleted);
+                                add_stats(&stats, &root_stats);
+                        }
+                        was_reconcile = true;
+                        break;
+                case OP_SET_RULES:
+                        rules_done(&ix->rules);
+                        ix->rules = op->rules;
+                        op->rules = (struct scan_rules){ 0 };
+                        break;
+                }
+                if (r == -ECANCELED)
+                        r = 0; /* stopping: the last batch committed */
+                if (r < 0)
+                        log_warning_errno(r, "Indexing failed (will be retried on the next change or rescan): %m");
+                report(ix, &stats, n_ops, was_reconcile, last_path, r);
+
+                ops = op->next;
+                op_free(op);
+        }
+}
+
+static void *indexer_thread(void *userdata) {
+        struct indexer *ix = userdata;
+
+        pthread_mutex_lock(&ix->lock);
+        for (;;) {
+                while (!ix->head && !ix->is_stopping)
+                        pthread_cond_wait(&ix->wake, &ix->lock);
+                if (ix->is_stopping)
+                        break;
+                struct op *ops = ix->head;
+                ix->head = NULL;
+                ix->tail = &ix->head;
+                ix->n_queued = 0;
+                pthread_mutex_unlock(&ix->lock);
+                run_ops(ix, ops);
+                pthread_mutex_lock(&ix->lock);
+        }
+        pthread_mutex_unlock(&ix->lock);
+        return NULL;
+}
+
+int indexer_start(uv_loop_t *loop, struct store *store, const struct document_options *doc,
+                  const struct scan_rules *rules, indexer_report_cb report_cb, void *userdata,
+                  struct indexer **ret) {
+        struct indexer *ix = calloc(1, sizeof *ix);
+        int r;
+
+        if (!ix)
+                return -ENOMEM;
+        *ix = (struct indexer){
+                .loop = loop,
+                .store = store,
+                .doc = *doc,
+                .report_cb = report_cb,
+                .userdata = userdata,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .wake = PTHREAD_COND_INITIALIZER,
+        };
+        ix->tail = &ix->head;
+        if (rules_copy(rules, &ix->rules) < 0) {
+                free(ix);
+                return -ENOMEM;
+        }
+        r = uv_async_init(loop, &ix->async, async_cb);
+        if (r < 0) {
+                rules_done(&ix->rules);
+                free(ix);
+                return r;
+        }
+        ix->async.data = ix;
+        r = -pthread_create(&ix->thread, NULL, indexer_thread, ix);
+        if (r < 0) {
+                uv_close((uv_handle_t *) &ix->async, NULL);
+                rules_done(&ix->rules);
+                free(ix);
+                return r;
+        }
+        *ret = ix;
+        return 0;
+}
+
+static void close_cb(uv_handle_t *h) {
+        struct indexer *ix = h->data;
+        free(ix->pending_last_path);
+        free(ix);
+}
+
+void indexer_stop(struct indexer *ix) {
+        if (!ix)
+                return;
+        atomic_store(&ix->stop_requested, true);
+        pthread_mutex_lock(&ix->lock);
+        ix->is_stopping = true;
+        struct op *ops = ix->head;
+        ix->head = NULL;
+        ix->tail = &ix->head;
+        pthread_cond_signal(&ix->wake);
+        pthread_mutex_unlock(&ix->lock);
+        pthread_join(ix->thread, NULL);
+        while (ops) {
+                struct op *next = ops->next;
+                op_free(ops);
+                ops = next;
+        }
+        store_close(ix->store);
+        rules_done(&ix->rules);
+        /* A report sent after the last loop iteration: deliver it now. */
+        async_cb(&ix->async);
+        uv_close((uv_handle_t *) &ix->async, close_cb);
+}

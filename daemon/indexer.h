@@ -1,0 +1,49 @@
+/* The indexer thread: everything that touches file contents or SQLite
+ * happens here, never on the loop thread. The loop queues operations in
+ * event order; the thread runs them one after another through sync_run()
+ * and store_move(), and reports back through a uv_async_t. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "scan.h"
+#include "store.h"
+#include "sync.h"
+
+struct indexer;
+
+/* What the indexer did since the last report; delivered on the loop thread. */
+struct indexer_report {
+        struct sync_stats stats;
+        unsigned n_ops;
+        size_t queue_length;   /* operations still waiting */
+        bool was_reconcile;    /* a full reconcile finished in this report */
+        const char *last_path; /* last file indexed, or NULL; valid during the callback */
+        int error;             /* the last failure (negative errno), 0 if none */
+};
+
+typedef void (*indexer_report_cb)(const struct indexer_report *report, void *userdata);
+
+/* Start the thread. It takes over store (closing it when stopped) and uses
+ * doc and rules for every operation (copied). */
+int indexer_start(uv_loop_t *loop, struct store *store, const struct document_options *doc,
+                  const struct scan_rules *rules, indexer_report_cb report_cb, void *userdata,
+                  struct indexer **ret);
+
+/* Queue operations; all take copies of their strings except where noted. */
+int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths); /* takes paths */
+int indexer_sync_dir(struct indexer *ix, const char *ns, const char *dir);
+int indexer_move(struct indexer *ix, const char *ns, const char *old_path, const char *new_path, bool is_dir);
+/* A full reconcile of these roots (startup, overflow, reload). */
+int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *const *namespaces, size_t n_roots);
+/* Replace the rules for later operations (reload). */
+int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules);
+
+size_t indexer_queue_length(struct indexer *ix);
+
+/* Finish the operation in progress (its transaction commits), drop the
+ * rest, join the thread, close the store and the async handle. The
+ * indexer is freed once the loop has run the close callback. */
+void indexer_stop(struct indexer *ix);

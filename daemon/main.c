@@ -1,0 +1,620 @@
+/* quired: keep the index equal to the notes on disk, continuously.
+ *
+ * The libuv loop thread turns watch events into settled paths (debounce.c)
+ * and hands them to the indexer thread (indexer.c), which does all reading
+ * and SQLite work; results come back through a uv_async_t. The loop does
+ * only metadata work itself: adding watches, and listing a directory that
+ * just appeared so that nothing created in it before its watch is missed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "debounce.h"
+#include "macro.h"
+#include "indexer.h"
+#include "log.h"
+#include "scan.h"
+#include "store.h"
+#include "version.h"
+#include "watch.h"
+
+/* Past this many waiting paths, a full reconcile is cheaper than the detail. */
+#define DEBOUNCE_MAX_PATHS 65536
+
+struct root {
+        char *path; /* realpath; NULL while the root is missing */
+        const char *configured; /* as configured, borrowed from cfg */
+        const char *namespace;  /* borrowed from cfg */
+};
+
+struct daemon {
+        uv_loop_t *loop;
+        struct config cfg;
+        struct scan_rules rules; /* arrays borrowed from cfg */
+        struct root *roots;
+        size_t n_roots;
+        struct watcher *watcher;
+        struct debounce *debounce;
+        struct indexer *indexer;
+        uv_signal_t sigterm, sigint, sighup;
+        uv_timer_t rescan_timer;
+        char **unwatched; /* directories the watch limit kept us from watching */
+        size_t n_unwatched;
+        bool is_ready;
+        bool has_logged_watch_limit;
+        bool is_stopping;
+        int argc; /* kept for a reload, which parses them again */
+        char **argv;
+};
+
+/* The root that holds path, and the path below it ("" for the root). */
+static struct root *find_root(struct daemon *d, const char *path, const char **rel) {
+        struct root *best = NULL;
+        size_t best_len = 0;
+
+        for (size_t i = 0; i < d->n_roots; i++) {
+                const char *r = d->roots[i].path;
+                size_t n = r ? strlen(r) : 0;
+                if (!r || strncmp(path, r, n) != 0 || (path[n] != '/' && path[n] != '\0') || n < best_len)
+                        continue;
+                best = &d->roots[i];
+                best_len = n;
+        }
+        if (best && rel)
+                *rel = path[best_len] == '/' ? path + best_len + 1 : path + best_len;
+        return best;
+}
+
+static size_t root_index(const struct daemon *d, const struct root *r) {
+        return (size_t) (r - d->roots);
+}
+
+static void note_unwatched(struct daemon *d, const char *dir) {
+        for (size_t i = 0; i < d->n_unwatched; i++)
+                if (strcmp(d->unwatched[i], dir) == 0)
+                        return;
+        char **u = realloc(d->unwatched, (d->n_unwatched + 1) * sizeof *u);
+        char *copy = strdup(dir);
+        if (!u || !copy) {
+                free(copy);
+                if (u)
+                        d->unwatched = u;
+                return;
+        }
+        d->unwatched = u;
+        d->unwatched[d->n_unwatched++] = copy;
+}
+
+static long read_proc_long(const char *path) {
+        FILE *f = fopen(path, "re");
+        long v = -1;
+        if (f) {
+                if (fscanf(f, "%ld", &v) != 1)
+                        v = -1;
+                fclose(f);
+        }
+        return v;
+}
+
+/* One actionable line, once: which sysctl, and what to set it to. */
+static void log_watch_limit(struct daemon *d) {
+        if (d->has_logged_watch_limit)
+                return;
+        d->has_logged_watch_limit = true;
+        long limit = read_proc_long("/proc/sys/fs/inotify/max_user_watches");
+        size_t needed = watcher_count(d->watcher) + d->n_unwatched + 1024;
+        log_warning("Out of inotify watches (fs.inotify.max_user_watches = %ld): some directories are not watched "
+                    "and are rescanned every %u s instead; raise the limit, e.g. "
+                    "sysctl fs.inotify.max_user_watches=%zu",
+                    limit, d->cfg.rescan_interval_s, needed > (size_t) limit * 2 ? needed : (size_t) limit * 2);
+}
+
+static void arm_rescan(struct daemon *d);
+
+/* Watch dir and every directory below it that the rules keep: add the
+ * watch first, then list, so an entry created in between is either seen
+ * by the listing or reported by the watch. */
+static void watch_tree(struct daemon *d, struct root *root, const char *dir) {
+        char **stack = NULL;
+        size_t n = 0, cap = 0;
+        char *first = strdup(dir);
+
+        if (!first)
+                return;
+        stack = malloc(sizeof *stack);
+        if (!stack) {
+                free(first);
+                return;
+        }
+        stack[n++] = first;
+        cap = 1;
+        while (n > 0) {
+                char *path = stack[--n];
+                int r = watcher_add_dir(d->watcher, path);
+                if (r == -ENOSPC) {
+                        note_unwatched(d, path);
+                        log_watch_limit(d);
+                        arm_rescan(d);
+                } else if (r < 0 && r != -ENOENT && r != -ENOTDIR)
+                        log_warning_errno(r, "Failed to watch %s: %m", path);
+
+                DIR *dp = r == 0 || r == -ENOSPC ? opendir(path) : NULL;
+                struct dirent *de;
+                while (dp && (de = readdir(dp))) {
+                        if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+                                continue;
+                        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                                continue;
+                        char *sub;
+                        if (asprintf(&sub, "%s/%s", path, de->d_name) < 0)
+                                continue;
+                        struct stat st;
+                        const char *rel;
+                        if ((de->d_type == DT_UNKNOWN && (lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))) ||
+                            !find_root(d, sub, &rel) || scan_classify(&d->rules, rel, true) != SCAN_KEEP) {
+                                free(sub);
+                                continue;
+                        }
+                        if (n == cap) {
+                                char **s2 = realloc(stack, (cap * 2) * sizeof *s2);
+                                if (!s2) {
+                                        free(sub);
+                                        continue;
+                                }
+                                stack = s2;
+                                cap *= 2;
+                        }
+                        stack[n++] = sub;
+                }
+                if (dp)
+                        closedir(dp);
+                free(path);
+        }
+        free(stack);
+        (void) root;
+}
+
+static void reconcile_all(struct daemon *d) {
+        const char *paths[d->n_roots + 1], *namespaces[d->n_roots + 1];
+        size_t n = 0;
+
+        for (size_t i = 0; i < d->n_roots; i++) {
+                if (!d->roots[i].path)
+                        continue;
+                paths[n] = d->roots[i].path;
+                namespaces[n++] = d->roots[i].namespace;
+        }
+        int r = indexer_reconcile(d->indexer, paths, namespaces, n);
+        if (r < 0)
+                log_error_errno(r, "Failed to queue a reconcile: %m");
+}
+
+/* A directory appeared (created, moved in, or found again): watch it, then
+ * let the indexer walk it for the notes already inside. */
+static void adopt_dir(struct daemon *d, struct root *root, const char *dir) {
+        watch_tree(d, root, dir);
+        int r = indexer_sync_dir(d->indexer, root->namespace, dir);
+        if (r < 0)
+                log_error_errno(r, "Failed to queue %s: %m", dir);
+}
+
+static void mark_path(struct daemon *d, struct root *root, const char *path) {
+        int r = debounce_mark(d->debounce, root_index(d, root), path);
+        if (r < 0)
+                log_error_errno(r, "Failed to remember a change to %s: %m", path);
+}
+
+static void on_changed(struct daemon *d, const struct watch_event *ev) {
+        const char *rel;
+        struct root *root = find_root(d, ev->path, &rel);
+        bool is_dir = ev->is_dir;
+
+        if (!root)
+                return;
+        if (!is_dir && !watcher_pairs_renames(d->watcher)) {
+                /* fs-event cannot say what happened or to what kind of
+                 * entry: look (metadata only). */
+                struct stat st;
+                is_dir = lstat(ev->path, &st) == 0 && S_ISDIR(st.st_mode);
+        }
+        if (!*rel) {
+                if (is_dir) /* the root itself: rescan it */
+                        adopt_dir(d, root, root->path);
+                return;
+        }
+        if (scan_classify(&d->rules, rel, is_dir) != SCAN_KEEP)
+                return;
+        if (is_dir)
+                adopt_dir(d, root, ev->path);
+        else
+                mark_path(d, root, ev->path);
+}
+
+static void on_removed(struct daemon *d, const struct watch_event *ev) {
+        const char *rel;
+        struct root *root = find_root(d, ev->path, &rel);
+
+        if (!root || !*rel)
+                return;
+        if (ev->is_dir) {
+                watcher_remove_tree(d->watcher, ev->path);
+                int r = indexer_sync_dir(d->indexer, root->namespace, ev->path);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", ev->path);
+        } else if (scan_classify(&d->rules, rel, false) == SCAN_KEEP)
+                /* Debounced like a change: an editor that deletes and
+                 * recreates a note is one reindex, ids kept. */
+                mark_path(d, root, ev->path);
+}
+
+static void on_moved(struct daemon *d, const struct watch_event *ev) {
+        const char *old_rel, *new_rel;
+        struct root *old_root = find_root(d, ev->old_path, &old_rel);
+        struct root *new_root = find_root(d, ev->path, &new_rel);
+        bool old_kept = old_root && *old_rel && scan_classify(&d->rules, old_rel, ev->is_dir) == SCAN_KEEP;
+        bool new_kept = new_root && *new_rel && scan_classify(&d->rules, ev->path + (new_rel - ev->path), ev->is_dir) == SCAN_KEEP;
+
+        if (old_kept && new_kept && strcmp(old_root->namespace, new_root->namespace) == 0) {
+                /* A change waiting on the old name now waits on the new. */
+                bool was_dirty = !ev->is_dir && debounce_take(d->debounce, ev->old_path);
+                int r = indexer_move(d->indexer, old_root->namespace, ev->old_path, ev->path, ev->is_dir);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue a rename of %s: %m", ev->old_path);
+                if (was_dirty)
+                        mark_path(d, new_root, ev->path);
+                return;
+        }
+        /* Otherwise the two ends are unrelated: a note leaves one place
+         * (an editor's backup rename, a move to .trash) and/or arrives at
+         * another (an atomic save renaming its temp file over the note). */
+        if (old_kept) {
+                struct watch_event gone = { .kind = WATCH_REMOVED, .path = ev->old_path, .is_dir = ev->is_dir };
+                on_removed(d, &gone);
+        }
+        if (new_kept) {
+                struct watch_event came = { .kind = WATCH_CHANGED, .path = ev->path, .is_dir = ev->is_dir };
+                on_changed(d, &came);
+        } else if (ev->is_dir)
+                watcher_remove_tree(d->watcher, ev->path);
+}
+
+static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (!root->path || strcmp(root->path, ev->path) != 0)
+                        continue;
+                log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
+                            root->path, d->cfg.rescan_interval_s);
+                int r = indexer_sync_dir(d->indexer, root->namespace, root->path);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", root->path);
+                free(root->path);
+                root->path = NULL;
+                arm_rescan(d);
+        }
+}
+
+static void on_watch_event(const struct watch_event *ev, void *userdata) {
+        struct daemon *d = userdata;
+
+        if (d->is_stopping)
+                return;
+        switch (ev->kind) {
+        case WATCH_CHANGED:
+                on_changed(d, ev);
+                break;
+        case WATCH_REMOVED:
+                on_removed(d, ev);
+                break;
+        case WATCH_MOVED:
+                on_moved(d, ev);
+                break;
+        case WATCH_OVERFLOW:
+                log_warning("Watch queue overflowed: events were lost; reconciling every root");
+                debounce_clear(d->debounce);
+                for (size_t i = 0; i < d->n_roots; i++)
+                        if (d->roots[i].path)
+                                watch_tree(d, &d->roots[i], d->roots[i].path);
+                reconcile_all(d);
+                break;
+        case WATCH_DIR_GONE:
+                on_dir_gone(d, ev);
+                break;
+        }
+}
+
+static void on_settled(size_t root, char **paths, size_t n_paths, void *userdata) {
+        struct daemon *d = userdata;
+        int r = indexer_sync_paths(d->indexer, d->roots[root].namespace, paths, n_paths);
+        if (r < 0 && r != -ESHUTDOWN)
+                log_error_errno(r, "Failed to queue %zu changed paths: %m", n_paths);
+}
+
+static void on_debounce_overflow(void *userdata) {
+        struct daemon *d = userdata;
+        log_warning("More than %d changed paths waiting; reconciling every root instead", DEBOUNCE_MAX_PATHS);
+        reconcile_all(d);
+}
+
+static void on_report(const struct indexer_report *rep, void *userdata) {
+        struct daemon *d = userdata;
+        const struct index_stats *t = &rep->stats.index;
+
+        log_debug("Batch: %u operations, %u read, %u new, %u changed, %u moved, %u removed; %zu queued",
+                  rep->n_ops, rep->stats.n_read, t->files_new, t->files_changed, t->files_moved, t->files_deleted,
+                  rep->queue_length);
+        if (rep->was_reconcile && !d->is_ready) {
+                d->is_ready = true;
+                size_t n_roots = 0;
+                for (size_t i = 0; i < d->n_roots; i++)
+                        n_roots += d->roots[i].path != NULL;
+                log_info("Ready: watching %zu directories under %zu roots", watcher_count(d->watcher), n_roots);
+        }
+}
+
+/* Missing roots and unwatched directories, looked at again. */
+static void rescan_cb(uv_timer_t *t) {
+        struct daemon *d = t->data;
+        bool is_pending = false;
+
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (root->path)
+                        continue;
+                root->path = realpath(root->configured, NULL);
+                struct stat st;
+                if (root->path && stat(root->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+                        log_info("Root %s is back", root->path);
+                        adopt_dir(d, root, root->path);
+                } else {
+                        free(root->path);
+                        root->path = NULL;
+                        is_pending = true;
+                }
+        }
+        size_t n_left = 0;
+        for (size_t i = 0; i < d->n_unwatched; i++) {
+                char *dir = d->unwatched[i];
+                const char *rel;
+                struct root *root = find_root(d, dir, &rel);
+                int r = root ? watcher_add_dir(d->watcher, dir) : -ENOENT;
+                if (root)
+                        (void) indexer_sync_dir(d->indexer, root->namespace, dir);
+                if (r == -ENOSPC)
+                        d->unwatched[n_left++] = dir;
+                else
+                        free(dir);
+        }
+        d->n_unwatched = n_left;
+        if (n_left == 0)
+                d->has_logged_watch_limit = false;
+        if (!is_pending && n_left == 0)
+                uv_timer_stop(&d->rescan_timer);
+}
+
+/* The rescan timer runs only while something needs it: an idle daemon
+ * with everything watched never wakes up. */
+static void arm_rescan(struct daemon *d) {
+        if (!uv_is_active((uv_handle_t *) &d->rescan_timer)) {
+                uint64_t ms = (uint64_t) d->cfg.rescan_interval_s * 1000;
+                uv_timer_start(&d->rescan_timer, rescan_cb, ms, ms);
+        }
+}
+
+static void build_rules(struct daemon *d) {
+        d->rules = (struct scan_rules){
+                .extensions = d->cfg.extensions,
+                .n_extensions = d->cfg.n_extensions,
+                .ignore_globs = d->cfg.ignore_globs,
+                .n_ignore_globs = d->cfg.n_ignore_globs,
+        };
+}
+
+static void roots_free(struct daemon *d) {
+        for (size_t i = 0; i < d->n_roots; i++)
+                free(d->roots[i].path);
+        free(d->roots);
+        d->roots = NULL;
+        d->n_roots = 0;
+}
+
+/* Resolve the configured roots; missing ones are retried, not fatal. */
+static int roots_from_config(struct daemon *d) {
+        d->roots = calloc(d->cfg.n_roots + 1, sizeof *d->roots);
+        if (!d->roots)
+                return -ENOMEM;
+        d->n_roots = d->cfg.n_roots;
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                struct stat st;
+                root->configured = d->cfg.roots[i].path;
+                root->namespace = d->cfg.roots[i].namespace;
+                root->path = realpath(root->configured, NULL);
+                if (!root->path || stat(root->path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                        log_warning("Root %s is missing or not a directory; looking for it every %u s",
+                                    root->configured, d->cfg.rescan_interval_s);
+                        free(root->path);
+                        root->path = NULL;
+                        arm_rescan(d);
+                }
+        }
+        return 0;
+}
+
+static void watch_all_roots(struct daemon *d) {
+        for (size_t i = 0; i < d->n_roots; i++)
+                if (d->roots[i].path)
+                        watch_tree(d, &d->roots[i], d->roots[i].path);
+}
+
+static void close_handle(uv_handle_t *h) {
+        if (!uv_is_closing(h))
+                uv_close(h, NULL);
+}
+
+static void shutdown_daemon(struct daemon *d, const char *why) {
+        if (d->is_stopping)
+                return;
+        d->is_stopping = true;
+        log_info("Stopping (%s)", why);
+        /* Pending changes are not flushed: the next start's reconcile
+         * finds them by their mtime, so nothing is lost by leaving now. */
+        watcher_free(d->watcher);
+        d->watcher = NULL;
+        debounce_free(d->debounce);
+        d->debounce = NULL;
+        indexer_stop(d->indexer); /* finishes the batch in progress */
+        d->indexer = NULL;
+        close_handle((uv_handle_t *) &d->sigterm);
+        close_handle((uv_handle_t *) &d->sigint);
+        close_handle((uv_handle_t *) &d->sighup);
+        close_handle((uv_handle_t *) &d->rescan_timer);
+}
+
+static void reload(struct daemon *d) {
+        struct config cfg = { 0 };
+        int r;
+
+        log_info("Reloading %s", d->cfg.config_path ? d->cfg.config_path : "the configuration");
+        optind = 0; /* glibc: a full rescan of argv */
+        r = config_load(d->argc, d->argv, &cfg);
+        if (r < 0) {
+                log_warning("Keeping the current configuration");
+                config_done(&cfg);
+                return;
+        }
+        /* Settled changes go first, under the old rules and roots. */
+        debounce_flush_all(d->debounce);
+        for (size_t i = 0; i < d->n_roots; i++)
+                if (d->roots[i].path)
+                        watcher_remove_tree(d->watcher, d->roots[i].path);
+        roots_free(d);
+        config_done(&d->cfg);
+        d->cfg = cfg;
+        build_rules(d);
+        debounce_set_timing(d->debounce, d->cfg.settle_ms, d->cfg.max_delay_ms);
+        r = indexer_set_rules(d->indexer, &d->rules);
+        if (r == 0)
+                r = roots_from_config(d);
+        if (r < 0) {
+                log_error_errno(r, "Failed to apply the new configuration: %m");
+                return;
+        }
+        watch_all_roots(d);
+        d->is_ready = false;
+        reconcile_all(d);
+}
+
+static void signal_cb(uv_signal_t *s, int signum) {
+        struct daemon *d = s->data;
+
+        if (signum == SIGHUP)
+                reload(d);
+        else
+                shutdown_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int run(struct daemon *d) {
+        struct store *store = NULL;
+        int r;
+
+        _cleanup_free_ char *db_path = d->cfg.db_path ? strdup(d->cfg.db_path) : store_default_path();
+        if (!db_path)
+                return -ENOMEM;
+        r = store_open(db_path, NULL, &store);
+        if (r < 0)
+                return r;
+
+        build_rules(d);
+        struct document_options doc = {
+                .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT, .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
+                .max_file_bytes = d->cfg.max_file_bytes,
+        };
+        uv_timer_init(d->loop, &d->rescan_timer);
+        d->rescan_timer.data = d;
+        r = indexer_start(d->loop, store, &doc, &d->rules, on_report, d, &d->indexer);
+        if (r < 0) {
+                store_close(store);
+                return log_error_errno(r, "Failed to start the indexer thread: %m");
+        }
+        r = watcher_new(d->loop, d->cfg.backend, on_watch_event, d, &d->watcher);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up file watching: %m");
+                shutdown_daemon(d, "setup failed");
+                uv_run(d->loop, UV_RUN_DEFAULT);
+                return r;
+        }
+        r = debounce_new(d->loop, d->cfg.settle_ms, d->cfg.max_delay_ms, DEBOUNCE_MAX_PATHS, on_settled,
+                         on_debounce_overflow, d, &d->debounce);
+        if (r == 0)
+                r = roots_from_config(d);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start: %m");
+                shutdown_daemon(d, "setup failed");
+                uv_run(d->loop, UV_RUN_DEFAULT);
+                return r;
+        }
+
+        uv_signal_t *signals[] = { &d->sigterm, &d->sigint, &d->sighup };
+        int signums[] = { SIGTERM, SIGINT, SIGHUP };
+        for (size_t i = 0; i < 3; i++) {
+                uv_signal_init(d->loop, signals[i]);
+                signals[i]->data = d;
+                uv_signal_start(signals[i], signal_cb, signums[i]);
+        }
+
+        /* Watches go in before the reconcile walks: a change made during
+         * the walk is then reported, not missed. */
+        watch_all_roots(d);
+        reconcile_all(d);
+        log_info("Watching %zu directories; reconciling with %s", watcher_count(d->watcher), db_path);
+
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        struct daemon d = { .loop = uv_default_loop(), .argc = argc, .argv = argv };
+        int r;
+
+        log_setup("quired");
+        r = config_load(argc, argv, &d.cfg);
+        if (r < 0) {
+                config_done(&d.cfg);
+                return r == -EINVAL ? 2 : 1;
+        }
+        if (d.cfg.is_help) {
+                fputs(config_usage, stdout);
+                config_done(&d.cfg);
+                return 0;
+        }
+        if (d.cfg.is_version) {
+                printf("quired %s\n", QUIRE_VERSION);
+                config_done(&d.cfg);
+                return 0;
+        }
+        log_set_max_level(d.cfg.log_level);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = run(&d);
+
+        roots_free(&d);
+        for (size_t i = 0; i < d.n_unwatched; i++)
+                free(d.unwatched[i]);
+        free(d.unwatched);
+        config_done(&d.cfg);
+        int rc = uv_loop_close(d.loop);
+        if (rc < 0)
+                log_debug("Loop closed with handles left: %s", uv_strerror(rc));
+        return r < 0 ? 1 : 0;
+}
