@@ -17,13 +17,14 @@ enum watch_backend_kind {
 #define CONFIG_RESCAN_INTERVAL_S_DEFAULT 300
 
 struct root_config {
-        char *path;      /* owned; as written, ~ expanded */
+        char *path;      /* owned; a DIR argument as given; from the file ~ expanded,
+                          * relative to the file's directory, no trailing '/' */
         char *namespace; /* owned */
 };
 
 struct config {
-        char *db_path;    /* owned; NULL: the store's default */
-        char *config_path; /* owned; the file that was read, NULL if none */
+        char *db_path;    /* owned; NULL: the store's default; from the file resolved like a root */
+        char *config_path; /* owned; the file that was read (absolute), NULL if none */
         struct root_config *roots; /* owned */
         size_t n_roots;
         char **ignore_globs; /* owned; gitignore-ish globs on the path relative to its root */
@@ -45,7 +46,9 @@ struct config {
  * when that exists). DIR arguments are roots in namespace --namespace (or
  * "default"); when any DIR is given the file's roots are not used. Returns
  * 0, or -EINVAL after printing one line saying what is wrong (caller exits
- * 2), or another -errno (e.g. -ENOMEM, or --config FILE unreadable). */
+ * 2), or another -errno (e.g. -ENOMEM, or --config FILE unreadable).
+ * cfg is overwritten, not freed first; on error it is left empty. Safe to
+ * call again with the same argv (SIGHUP): getopt is restarted here. */
 int config_load(int argc, char **argv, struct config *cfg);
 
 void config_done(struct config *cfg);
