@@ -185,9 +185,14 @@ static void watch_tree(struct daemon *d, struct root *root, const char *dir) {
 }
 
 static void reconcile_all(struct daemon *d) {
-        const char *paths[d->n_roots + 1], *namespaces[d->n_roots + 1];
+        _cleanup_free_ const char **paths = calloc(d->n_roots + 1, sizeof *paths);
+        _cleanup_free_ const char **namespaces = calloc(d->n_roots + 1, sizeof *namespaces);
         size_t n = 0;
 
+        if (!paths || !namespaces) {
+                log_error("Failed to queue a reconcile: out of memory");
+                return;
+        }
         for (size_t i = 0; i < d->n_roots; i++) {
                 if (!d->roots[i].path)
                         continue;
@@ -223,9 +228,22 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                 return;
         if (!is_dir && !watcher_pairs_renames(d->watcher)) {
                 /* fs-event cannot say what happened or to what kind of
-                 * entry: look (metadata only). */
+                 * entry: look (metadata only). A path that is gone may
+                 * have been a directory of notes (renamed or deleted):
+                 * its rows go unless it is a note's name. */
                 struct stat st;
-                is_dir = lstat(ev->path, &st) == 0 && S_ISDIR(st.st_mode);
+                if (lstat(ev->path, &st) < 0) {
+                        if (*rel && scan_classify(&d->rules, rel, false) == SCAN_KEEP)
+                                mark_path(d, root, ev->path);
+                        else if (*rel && scan_classify(&d->rules, rel, true) == SCAN_KEEP) {
+                                watcher_remove_tree(d->watcher, ev->path);
+                                int r = indexer_sync_dir(d->indexer, root->namespace, ev->path);
+                                if (r < 0)
+                                        log_error_errno(r, "Failed to queue %s: %m", ev->path);
+                        }
+                        return;
+                }
+                is_dir = S_ISDIR(st.st_mode);
         }
         if (!*rel) {
                 if (is_dir) /* the root itself: rescan it */
@@ -350,6 +368,8 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
         struct daemon *d = userdata;
         const struct index_stats *t = &rep->stats.index;
 
+        if (d->is_stopping) /* the last report, from indexer_stop() */
+                return;
         log_debug("Batch: %u operations, %u read, %u new, %u changed, %u moved, %u removed; %zu queued",
                   rep->n_ops, rep->stats.n_read, t->files_new, t->files_changed, t->files_moved, t->files_deleted,
                   rep->queue_length);
