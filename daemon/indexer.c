@@ -5,6 +5,7 @@
 #include "indexer.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -353,6 +354,12 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                                 add_stats(&stats, &root_stats);
                         }
                         was_reconcile = true;
+                        /* A reconcile may have read the whole tree: hand the
+                         * pages and buffers back, the steady state is small
+                         * (reader threads leave their malloc arenas full of
+                         * free blocks otherwise). */
+                        store_release_memory(ix->store);
+                        malloc_trim(0);
                         break;
                 case OP_SET_RULES:
                         rules_done(&ix->rules);

@@ -340,6 +340,10 @@ struct store *store_close(struct store *s) {
         return NULL;
 }
 
+void store_release_memory(struct store *s) {
+        sqlite3_db_release_memory(s->db);
+}
+
 int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata) {
         uint64_t deadline = now_monotonic_usec() + (uint64_t) s->lock_timeout_ms * 1000u;
         unsigned backoff_ms = 5;

@@ -44,6 +44,10 @@ int64_t store_total_changes(struct store *s);
  * Any other error from fn rolls back and is returned. */
 int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata);
 
+/* Give back this connection's page cache (after a bulk sync, so a
+ * long-running process goes back to its small steady size). */
+void store_release_memory(struct store *s);
+
 /* The default database path: $QUIRE_DB, else $XDG_DATA_HOME/quire/index.db,
  * else ~/.local/share/quire/index.db. Returns a newly allocated string. */
 char *store_default_path(void);
