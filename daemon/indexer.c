@@ -10,8 +10,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+#include "search.h"
+#include "util.h"
 
 enum op_kind {
         OP_SYNC_PATHS,
@@ -48,6 +51,11 @@ struct indexer {
         size_t n_queued;
         bool is_stopping;
         atomic_bool stop_requested; /* read by sync_run between batches */
+        atomic_bool is_busy;
+        atomic_uint_fast64_t n_batches;
+        uint64_t counted_at_usec; /* thread only: when n_files/n_chunks were last read */
+        unsigned stall_ms;        /* QUIRE_TEST_STALL_INDEXER: test-only */
+        bool has_run;             /* thread only */
 
         /* Filled by the thread, drained by the loop; under lock. */
         struct indexer_report pending;
@@ -183,6 +191,11 @@ int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules) {
         return enqueue(ix, op);
 }
 
+void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_batches) {
+        *is_busy = atomic_load(&ix->is_busy);
+        *n_batches = atomic_load(&ix->n_batches);
+}
+
 size_t indexer_queue_length(struct indexer *ix) {
         pthread_mutex_lock(&ix->lock);
         size_t n = ix->n_queued;
@@ -220,7 +233,23 @@ static void add_stats(struct sync_stats *a, const struct sync_stats *b) {
  * loop iterations merge into one. */
 static void report(struct indexer *ix, const struct sync_stats *stats, unsigned n_ops, bool was_reconcile,
                    const char *last_path, int error) {
+        int64_t n_files = 0, n_chunks = 0;
+        bool has_counts = false;
+        uint64_t now = now_monotonic_usec();
+
+        /* Counts for STATUS=, read at most once a second: two index scans
+         * are cheap but not free under a burst of changes. */
+        if (now - ix->counted_at_usec >= 1000000 || was_reconcile) {
+                has_counts = store_count(ix->store, &n_files, &n_chunks) == 0;
+                ix->counted_at_usec = now;
+        }
+        atomic_fetch_add(&ix->n_batches, 1);
         pthread_mutex_lock(&ix->lock);
+        if (has_counts) {
+                ix->pending.has_counts = true;
+                ix->pending.n_files = n_files;
+                ix->pending.n_chunks = n_chunks;
+        }
         add_stats(&ix->pending.stats, stats);
         ix->pending.n_ops += n_ops;
         ix->pending.was_reconcile |= was_reconcile;
@@ -258,10 +287,28 @@ static void async_cb(uv_async_t *a) {
         free(last_path);
 }
 
+/* sync_run calls this after each commit: the watchdog sees progress
+ * inside a long reconcile. */
+static void on_progress(size_t n_done, size_t n_known, bool is_total, void *userdata) {
+        struct indexer *ix = userdata;
+        atomic_fetch_add(&ix->n_batches, 1);
+}
+
 static struct sync_options options_for(struct indexer *ix, const char *ns) {
         return (struct sync_options){
-                .namespace = ns, .doc = ix->doc, .rules = &ix->rules, .cancel = &ix->stop_requested,
+                .namespace = ns,
+                .doc = ix->doc,
+                .rules = &ix->rules,
+                .cancel = &ix->stop_requested,
+                .progress_cb = on_progress,
+                .userdata = ix,
         };
+}
+
+/* Test-only: a wedged indexer, to prove the watchdog notices. */
+static void stall_for_test(struct indexer *ix) {
+        for (unsigned waited = 0; waited < ix->stall_ms && !atomic_load(&ix->stop_requested); waited += 50)
+                nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000L }, NULL);
 }
 
 /* A directory event: walk it if it is there, drop its rows if not. */
@@ -391,9 +438,16 @@ static void *indexer_thread(void *userdata) {
                 ix->head = NULL;
                 ix->tail = &ix->head;
                 ix->n_queued = 0;
+                atomic_store(&ix->is_busy, true);
                 pthread_mutex_unlock(&ix->lock);
+                /* The first operations (the startup reconcile) run, so
+                 * the daemon gets ready; the next ones stall. */
+                if (ix->stall_ms && ix->has_run)
+                        stall_for_test(ix);
                 run_ops(ix, ops);
+                ix->has_run = true;
                 pthread_mutex_lock(&ix->lock);
+                atomic_store(&ix->is_busy, ix->head != NULL);
         }
         pthread_mutex_unlock(&ix->lock);
         return NULL;
@@ -417,6 +471,9 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 .wake = PTHREAD_COND_INITIALIZER,
         };
         ix->tail = &ix->head;
+        const char *stall = getenv("QUIRE_TEST_STALL_INDEXER");
+        if (stall && *stall)
+                ix->stall_ms = 24u * 3600 * 1000;
         if (rules_copy(rules, &ix->rules) < 0) {
                 free(ix);
                 return -ENOMEM;

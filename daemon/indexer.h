@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "scan.h"
@@ -22,6 +23,8 @@ struct indexer_report {
         bool was_reconcile;    /* a full reconcile finished in this report */
         const char *last_path; /* last file indexed, or NULL; valid during the callback */
         int error;             /* the last failure (negative errno), 0 if none */
+        bool has_counts;       /* n_files and n_chunks were read (at most once a second) */
+        int64_t n_files, n_chunks;
 };
 
 typedef void (*indexer_report_cb)(const struct indexer_report *report, void *userdata);
@@ -42,6 +45,11 @@ int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *
 int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules);
 
 size_t indexer_queue_length(struct indexer *ix);
+
+/* For the watchdog: whether the thread is working on something, and a
+ * counter that grows with every batch it commits. A thread that is busy
+ * and has not moved the counter since the last look is stuck. */
+void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_batches);
 
 /* Finish the operation in progress (its transaction commits), drop the
  * rest, join the thread, close the store and the async handle. The

@@ -133,6 +133,11 @@ static int read_namespaces(struct store *s, struct store_status *ret) {
         return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "read the namespaces");
 }
 
+int store_count(struct store *s, int64_t *n_files, int64_t *n_chunks) {
+        int r = query_int64(s, "SELECT count(*) FROM files", n_files);
+        return r < 0 ? r : query_int64(s, "SELECT count(*) FROM chunks", n_chunks);
+}
+
 int store_get_status(struct store *s, struct store_status *ret) {
         int64_t version = 0;
         int r;

@@ -44,4 +44,7 @@ struct store_status {
 };
 
 int store_get_status(struct store *s, struct store_status *ret);
+
+/* Just the two counts, for a daemon's STATUS line. */
+int store_count(struct store *s, int64_t *n_files, int64_t *n_chunks);
 void store_status_done(struct store_status *st);
