@@ -199,8 +199,11 @@ int cmd_index(int argc, char **argv) {
         _cleanup_free_ char *db_path = r == 0 ? db_path_or_default(db_arg) : NULL;
         if (r == 0)
                 r = db_path ? store_open(db_path, NULL, &store) : -ENOMEM;
-        if (r == 0)
+        if (r == 0) {
                 r = sync_run(store, &opts, dirs, n_dirs, files, n_files, &stats);
+                if (r == -ENOENT || r == -ENOTDIR)
+                        log_error("Failed to index: a directory vanished while it was being walked; run again");
+        }
         if (opts.progress_cb)
                 fputs("\r\033[K", stderr);
         if (r == 0)

@@ -19,6 +19,7 @@
 enum op_kind {
         OP_SYNC_PATHS,
         OP_SYNC_DIR,
+        OP_DROP_TREE,
         OP_MOVE,
         OP_RECONCILE,
         OP_SET_RULES,
@@ -144,8 +145,8 @@ int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t 
         return enqueue(ix, op);
 }
 
-int indexer_sync_dir(struct indexer *ix, const char *ns, const char *dir) {
-        struct op *op = op_new(OP_SYNC_DIR, ns);
+static int enqueue_dir_op(struct indexer *ix, enum op_kind kind, const char *ns, const char *dir) {
+        struct op *op = op_new(kind, ns);
         if (!op || strv_copy((char *const[]){ (char *) dir }, 1, &op->paths) < 0) {
                 free(op ? op->ns : NULL);
                 free(op);
@@ -153,6 +154,14 @@ int indexer_sync_dir(struct indexer *ix, const char *ns, const char *dir) {
         }
         op->n_paths = 1;
         return enqueue(ix, op);
+}
+
+int indexer_sync_dir(struct indexer *ix, const char *ns, const char *dir) {
+        return enqueue_dir_op(ix, OP_SYNC_DIR, ns, dir);
+}
+
+int indexer_drop_tree(struct indexer *ix, const char *ns, const char *dir) {
+        return enqueue_dir_op(ix, OP_DROP_TREE, ns, dir);
 }
 
 int indexer_move(struct indexer *ix, const char *ns, const char *old_path, const char *new_path, bool is_dir) {
@@ -316,8 +325,12 @@ static int run_sync_dir(struct indexer *ix, const char *ns, const char *dir, str
         struct sync_options opts = options_for(ix, ns);
         struct stat st;
 
-        if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-                return sync_run(ix->store, &opts, (char *const[]){ (char *) dir }, 1, NULL, 0, stats);
+        if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+                int r = sync_run(ix->store, &opts, (char *const[]){ (char *) dir }, 1, NULL, 0, stats);
+                /* Gone between the lstat and the walk: as if gone before. */
+                if (r != -ENOENT && r != -ENOTDIR)
+                        return r;
+        }
         return store_delete_tree(ix->store, ns, dir, &stats->index);
 }
 
@@ -372,6 +385,9 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 }
                 case OP_SYNC_DIR:
                         r = run_sync_dir(ix, op->ns, op->paths[0], &stats);
+                        break;
+                case OP_DROP_TREE:
+                        r = store_delete_tree(ix->store, op->ns, op->paths[0], &stats.index);
                         break;
                 case OP_MOVE: {
                         /* Rows first, then a sync of the new path: a stat when

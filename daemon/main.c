@@ -290,6 +290,12 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
                         log_error_errno(r, "Failed to queue a rename of %s: %m", ev->old_path);
                 if (was_dirty)
                         mark_path(d, new_root, ev->path);
+                /* A directory renamed right after it was made was never
+                 * watched under its first name (it was gone when its
+                 * creation was handled): watch it now. A no-op when the
+                 * backend already moved the watches along. */
+                if (ev->is_dir)
+                        watch_tree(d, new_root, ev->path);
                 return;
         }
         /* Otherwise the two ends are unrelated: a note leaves one place
@@ -307,6 +313,18 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
 }
 
 static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
+        const char *rel;
+        struct root *holder = find_root(d, ev->path, &rel);
+
+        /* A directory below a root: its rows go with it (a rename shows up
+         * as a change at the new name). Paired backends report the same
+         * through WATCH_REMOVED or WATCH_MOVED; a second look is harmless. */
+        if (holder && *rel) {
+                int r = indexer_sync_dir(d->indexer, holder->namespace, ev->path);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", ev->path);
+                return;
+        }
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *root = &d->roots[i];
                 if (!root->path || strcmp(root->path, ev->path) != 0)
@@ -501,6 +519,16 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->rescan_timer);
 }
 
+/* Whether cfg lists a root that resolves to path, in namespace ns. */
+static bool config_has_root(const struct config *cfg, const char *path, const char *ns) {
+        for (size_t i = 0; i < cfg->n_roots; i++) {
+                _cleanup_free_ char *resolved = realpath(cfg->roots[i].path, NULL);
+                if (resolved && strcmp(resolved, path) == 0 && strcmp(cfg->roots[i].namespace, ns) == 0)
+                        return true;
+        }
+        return false;
+}
+
 static void reload(struct daemon *d) {
         struct config cfg = { 0 };
         int r;
@@ -515,9 +543,20 @@ static void reload(struct daemon *d) {
         }
         /* Settled changes go first, under the old rules and roots. */
         debounce_flush_all(d->debounce);
-        for (size_t i = 0; i < d->n_roots; i++)
-                if (d->roots[i].path)
-                        watcher_remove_tree(d->watcher, d->roots[i].path);
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *old = &d->roots[i];
+                if (!old->path)
+                        continue;
+                watcher_remove_tree(d->watcher, old->path);
+                /* A root no longer configured (same folder, same namespace)
+                 * takes its notes out of the index with it. */
+                if (!config_has_root(&cfg, old->path, old->namespace)) {
+                        log_info("Root %s is no longer configured; dropping its notes from the index", old->path);
+                        r = indexer_drop_tree(d->indexer, old->namespace, old->path);
+                        if (r < 0)
+                                log_error_errno(r, "Failed to queue %s: %m", old->path);
+                }
+        }
         roots_free(d);
         config_done(&d->cfg);
         d->cfg = cfg;

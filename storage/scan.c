@@ -305,10 +305,12 @@ int scan_tree(const char *root, const struct scan_rules *rules, scan_note_cb not
         struct stat st;
         int r;
 
+        /* A root that is gone is the caller's news to tell (a daemon takes
+         * it as "its notes are gone"), so no error line here. */
         if (stat(root, &st) < 0)
-                return log_error_errno(errno, "Failed to scan %s: %m", root);
+                return -errno;
         if (!S_ISDIR(st.st_mode))
-                return log_error_errno(ENOTDIR, "Failed to scan %s: %m", root);
+                return -ENOTDIR;
 
         r = scan_dir(&sc, root);
         while (sc.n_todo > 0) {
