@@ -1,10 +1,11 @@
 """Helpers for quire's integration and stress tests.
 
 Each test file is a unittest module run as a script by meson, with the
-binary under test in $QUIRE and the corpus archive in $QUIRE_CORPUS.
-Every quire run here gets its own --db in a temporary directory and a
-temporary HOME and XDG_DATA_HOME, so no test can touch a real index.
-Standard library only.
+binaries under test in $QUIRE and $QUIRED and the corpus archive in
+$QUIRE_CORPUS. Every quire run here gets its own --db in a temporary
+directory and a temporary HOME and XDG_DATA_HOME, so no test can touch a
+real index; quired runs (QuiredTestCase) also get a temporary
+XDG_CONFIG_HOME. Standard library only.
 """
 
 import atexit
@@ -17,13 +18,16 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import signal
 import tempfile
+import threading
 import time
 import unittest
 
 SOURCE_ROOT = os.environ.get("QUIRE_SOURCE_ROOT") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUIRE = os.environ.get("QUIRE") or os.path.join(SOURCE_ROOT, "build", "cli", "quire")
+QUIRED = os.environ.get("QUIRED") or os.path.join(SOURCE_ROOT, "build", "daemon", "quired")
 CORPUS = os.environ.get("QUIRE_CORPUS") or os.path.join(
     SOURCE_ROOT, "..", "shared", "corpus", "tldr-pages.tar.xz")
 
@@ -32,8 +36,12 @@ RUN_TIMEOUT = 300
 
 # Environment variables of the caller that would change which database
 # quire opens or how it logs; tests set what they need explicitly.
+# The daemon's test switches and systemd's variables (a test run from a
+# service must not have quired notify that service) go too.
 _SCRUBBED_ENV = ("QUIRE_DB", "QUIRE_LOCK_TIMEOUT_MS", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
-                 "XDG_CACHE_HOME", "XDG_STATE_HOME", "JOURNAL_STREAM", "NO_COLOR")
+                 "XDG_CACHE_HOME", "XDG_STATE_HOME", "JOURNAL_STREAM", "NO_COLOR",
+                 "QUIRE_TEST_OVERFLOW_AFTER", "QUIRE_TEST_MAX_WATCHES", "QUIRE_TEST_STALL_INDEXER", "NOTIFY_SOCKET",
+                 "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
 
 SUMMARY_RE = re.compile(
     r"indexed (?P<files>\d+) files in [\d.]+ s: (?P<new>\d+) new, (?P<changed>\d+) changed, "
@@ -116,6 +124,27 @@ def unpack_corpus(members=None):
     return root
 
 
+def extract_corpus(dest, members=None):
+    """Unpack the corpus archive (or only members, as for unpack_corpus)
+    straight into dest, e.g. into a folder quired watches; returns the path
+    of the 'tldr' directory made there. Raises unittest.SkipTest when the
+    archive is not there."""
+    if not os.path.isfile(CORPUS):
+        raise unittest.SkipTest(f"corpus archive not found at {CORPUS}")
+    os.makedirs(dest, exist_ok=True)
+    members = list(members or ())
+    if shutil.which("tar") and shutil.which("xz"):
+        subprocess.run(["tar", "-xJf", CORPUS, "-C", dest, *members], check=True)
+    else:
+        import tarfile
+        with tarfile.open(CORPUS, "r:xz") as tar:
+            chosen = [m for m in tar.getmembers()
+                      if not members or any(m.name == k or m.name.startswith(k.rstrip("/") + "/")
+                                            for k in members)]
+            tar.extractall(dest, members=chosen)
+    return os.path.join(dest, "tldr")
+
+
 def copy_tree(src, dst):
     shutil.copytree(src, dst, symlinks=True)
     return dst
@@ -160,6 +189,12 @@ def rows(db):
 
 def rows_with_namespace(db):
     return sorted(query(db, "SELECT namespace, source_file, content_hash, start_line FROM chunks"))
+
+
+def files_rows(db):
+    """The identity of every file row: sorted (namespace, path, size,
+    mtime_ns, file_hash)."""
+    return sorted(query(db, "SELECT namespace, path, size, mtime_ns, file_hash FROM files"))
 
 
 def chunk_count(db):
@@ -345,6 +380,265 @@ class QuireTestCase(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         return path
+
+
+# --- running quired -------------------------------------------------------
+
+# How long a daemon may take to say something it must say (its Ready
+# line), and to make the index equal to the disk after a change. Generous:
+# the machine is shared and at times slow; a passing test waits only as
+# long as the daemon needs.
+DAEMON_TIMEOUT = float(os.environ.get("QUIRE_TEST_DAEMON_TIMEOUT", "60"))
+CONVERGE_TIMEOUT = float(os.environ.get("QUIRE_TEST_CONVERGE_TIMEOUT", "60"))
+
+BATCH_RE = re.compile(
+    r"Batch: (?P<ops>\d+) operations, (?P<read>\d+) read, (?P<new>\d+) new, (?P<changed>\d+) changed, "
+    r"(?P<moved>\d+) moved, (?P<removed>\d+) removed; (?P<queued>\d+) queued")
+RECONCILED_RE = re.compile(
+    r"Reconciled (?P<root>.+): (?P<checked>\d+) files checked, (?P<read>\d+) read, (?P<new>\d+) new, "
+    r"(?P<changed>\d+) changed, (?P<removed>\d+) removed$")
+READY_RE = re.compile(r"Ready: watching (?P<dirs>\d+) directories under (?P<roots>\d+) roots")
+
+
+def match_ints(m):
+    """The named groups of a match that are numbers, as ints."""
+    return {k: int(v) for k, v in m.groupdict().items() if v is not None and v.isdigit()}
+
+
+class Daemon:
+    """A running quired. A thread reads its output (stderr, with stdout
+    folded in) line by line into a list, so the daemon never blocks on a
+    full pipe and the test can wait for a line with a deadline."""
+
+    def __init__(self, argv, env, cwd=None):
+        self.argv = list(argv)
+        self.proc = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, errors="replace")
+        self.pid = self.proc.pid
+        self._lines = []
+        self._eof = False
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name=f"quired-{self.pid}", daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        try:
+            for line in self.proc.stdout:
+                with self._cond:
+                    self._lines.append(line.rstrip("\n"))
+                    self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    @property
+    def lines(self):
+        with self._cond:
+            return list(self._lines)
+
+    def mark(self):
+        """The number of lines so far: pass it as since= to look only at what comes later."""
+        with self._cond:
+            return len(self._lines)
+
+    def log(self, since=0):
+        return "\n".join(self.lines[since:])
+
+    def matches(self, pattern, since=0):
+        """re.search matches of pattern in the lines from since on."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        return [m for m in (rx.search(line) for line in self.lines[since:]) if m]
+
+    def wait_line(self, pattern, since=0, timeout=DAEMON_TIMEOUT):
+        """The first line from index since on in which pattern (a regex) is
+        found, as (index, match). Fails when the deadline passes or the
+        output ends (the daemon exited) first."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        i = since
+        with self._cond:
+            while True:
+                while i < len(self._lines):
+                    m = rx.search(self._lines[i])
+                    if m:
+                        return i, m
+                    i += 1
+                if self._eof:
+                    raise AssertionError(f"quired's output ended (exit status {self.proc.poll()}) "
+                                         f"without a line matching {rx.pattern!r}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out after {timeout:.0f} s waiting for a quired line "
+                                         f"matching {rx.pattern!r}")
+                self._cond.wait(left)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def send(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Send sig and wait for the exit: (exit status, seconds taken).
+        Fails, after a SIGKILL, when it takes longer than timeout."""
+        t0 = time.monotonic()
+        self.send(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"quired did not exit within {timeout:.0f} s of signal {sig}") from None
+        elapsed = time.monotonic() - t0
+        self._reader.join(5)
+        return rc, elapsed
+
+    def kill(self):
+        """End it whatever it is doing (SIGTERM, then SIGKILL after 10 s);
+        safe to call again."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+        if not self._reader.is_alive() and self.proc.stdout:
+            self.proc.stdout.close()
+
+
+def state_difference(expected, actual, limit=10):
+    """What differs between two (chunk rows, file rows) states, as text."""
+    out = []
+    for name, exp, act in (("chunks", expected[0], actual[0]), ("files", expected[1], actual[1])):
+        exp_set, act_set = set(exp), set(act)
+        missing, extra = sorted(exp_set - act_set), sorted(act_set - exp_set)
+        if missing or extra:
+            out.append(f"{name}: {len(exp)} expected, {len(act)} found; "
+                       f"{len(missing)} missing, {len(extra)} unexpected")
+            out += [f"  missing    {r}" for r in missing[:limit]]
+            out += [f"  unexpected {r}" for r in extra[:limit]]
+        elif len(exp) != len(act):
+            out.append(f"{name}: duplicate rows ({len(exp)} expected, {len(act)} found)")
+    return "\n".join(out) or "(no difference)"
+
+
+class QuiredTestCase(QuireTestCase):
+    """QuireTestCase plus the daemon: start_quired() runs quired with
+    --db self.db (stopped in cleanup: SIGTERM, then SIGKILL after 10 s),
+    its whole log is printed when the test fails, and wait_converged()
+    polls until self.db is what a fresh 'quire index' of the same tree
+    writes. Every daemon gets self.config_home as XDG_CONFIG_HOME (empty:
+    no config file unless a test passes --config)."""
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(QUIRED, os.X_OK):
+            self.fail(f"quired binary not found at {QUIRED} (set $QUIRED)")
+        self.config_home = os.path.join(self.tmp, "xdg-config")
+        os.mkdir(self.config_home)
+        self.daemons = []
+        self._n_refs = 0
+
+    def run(self, result=None):
+        if result is None:
+            return super().run(result)
+        before = len(result.failures) + len(result.errors)
+        try:
+            return super().run(result)
+        finally:
+            if len(result.failures) + len(result.errors) > before:
+                self.print_daemon_logs()
+
+    def print_daemon_logs(self, head=60, tail=400):
+        for i, d in enumerate(getattr(self, "daemons", ())):
+            lines = d.lines
+            print(f"\n--- quired #{i + 1} of {self.id()}: {' '.join(d.argv)}\n"
+                  f"--- exit status {d.proc.poll()}, {len(lines)} lines", file=sys.stderr)
+            if len(lines) > head + tail:
+                lines = lines[:head] + [f"[... {len(lines) - head - tail} lines ...]"] + lines[-tail:]
+            print("\n".join(lines), file=sys.stderr)
+        sys.stderr.flush()
+
+    def daemon_env(self, **extra):
+        return self.env(XDG_CONFIG_HOME=self.config_home, **extra)
+
+    def start_quired(self, *dirs, args=(), db=True, env=None, ready=True, timeout=DAEMON_TIMEOUT):
+        """Start 'quired --db DB ARGS DIRS' (no --db when db is False);
+        with ready, wait for its Ready line. Returns the Daemon."""
+        argv = [QUIRED]
+        if db is not False:
+            argv += ["--db", self.db if db is True else str(db)]
+        argv += [str(a) for a in args] + [str(d) for d in dirs]
+        d = Daemon(argv, env if env is not None else self.daemon_env())
+        self.daemons.append(d)
+        self.addCleanup(d.kill)
+        if ready:
+            d.wait_line(READY_RE, timeout=timeout)
+        return d
+
+    def write_config(self, text, name="quired.ini"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    # --- the index the daemon must reach
+
+    def state(self, db=None):
+        """(chunk identities with namespace, file rows) of db (default
+        self.db); empty while the database or its tables do not exist."""
+        db = db or self.db
+        if not os.path.exists(db):
+            return [], []
+        try:
+            return rows_with_namespace(db), files_rows(db)
+        except sqlite3.OperationalError:
+            return [], []
+
+    def expected_state(self, *specs, index_args=()):
+        """What a fresh 'quire index' (with index_args) writes for specs,
+        each a root path (namespace 'default') or (namespace, [paths]);
+        roots that do not exist are left out."""
+        by_ns = {}
+        for spec in specs:
+            ns, paths = ("default", [spec]) if isinstance(spec, (str, os.PathLike)) else spec
+            by_ns.setdefault(ns, []).extend(str(p) for p in paths if os.path.exists(p))
+        if not any(by_ns.values()):
+            return [], []
+        self._n_refs += 1
+        ref = os.path.join(self.tmp, "ref", f"ref{self._n_refs}.db")
+        os.makedirs(os.path.dirname(ref), exist_ok=True)
+        for ns, paths in by_ns.items():
+            if paths:
+                self.index("--namespace", ns, *index_args, *paths, db=ref)
+        return self.state(ref)
+
+    def wait_converged(self, *specs, daemon=None, timeout=CONVERGE_TIMEOUT, index_args=()):
+        """Poll until self.db holds exactly the rows (chunks and files) a
+        fresh 'quire index' of specs (see expected_state) writes; fails
+        with the difference after timeout, or at once if daemon exits.
+        The tree must be in its final state. Returns that state."""
+        expected = self.expected_state(*specs, index_args=index_args)
+        last = [None]
+
+        def same():
+            if daemon is not None and not daemon.running():
+                raise AssertionError(f"quired exited with status {daemon.proc.returncode} before the index "
+                                     f"converged\n{state_difference(expected, self.state())}")
+            last[0] = self.state()
+            return last[0] == expected
+
+        try:
+            wait_for(same, timeout=timeout, interval=0.05, what="the daemon's index to equal a fresh index")
+        except AssertionError as e:
+            if last[0] is None or daemon is not None and not daemon.running():
+                raise
+            raise AssertionError(f"{e}\n{state_difference(expected, last[0])}") from None
+        return expected
 
 
 def parse_summary(stdout):

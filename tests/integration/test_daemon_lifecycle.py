@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""quired's life cycle and its ways out of trouble: stopping and starting
+again (with and without changes in between), signals (SIGTERM, SIGINT,
+SIGHUP), 'quire index' writing the same database at the same time, a
+watch queue overflow and the watch limit (both simulated through the
+daemon's QUIRE_TEST_* switches). Each test polls until the daemon's
+database holds exactly the rows a fresh 'quire index' of the same tree
+writes; the event handling itself is in test_daemon.py."""
+
+import os
+import shutil
+import signal
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import quiretest as qt  # noqa: E402
+from test_daemon import DaemonCase, note  # noqa: E402
+
+# Corpus trees take a while to index on a loaded machine.
+BIG_TREE_TIMEOUT = max(qt.CONVERGE_TIMEOUT, 180.0)
+
+
+class LifecycleCase(DaemonCase):
+    def make_tree(self):
+        super().make_tree()
+        self.write("delta.md", note("dolphin"))
+        self.write("sub/epsilon.md", note("eagle"))
+
+    def corpus_tree(self, *members):
+        """Copy part of the corpus (e.g. 'pages/linux') below the root;
+        returns the number of notes in it."""
+        src = qt.unpack_corpus([f"tldr/{m}" for m in members])
+        for m in members:
+            qt.copy_tree(os.path.join(src, m), os.path.join(self.notes, m))
+        return len(qt.markdown_files(self.notes))
+
+    def reconciled(self, d, since=0):
+        """The numbers of the first Reconciled line from since on; it must be for the root."""
+        _, m = d.wait_line(qt.RECONCILED_RE, since=since)
+        self.assertEqual(m["root"], self.root)
+        return qt.match_ints(m)
+
+
+class RestartTests(LifecycleCase):
+    def test_restart_with_nothing_changed_reads_nothing(self):
+        self.make_tree()
+        d = self.quired()
+        self.assertEqual(self.reconciled(d), {"checked": 5, "read": 5, "new": 5, "changed": 0, "removed": 0})
+        self.assertEqual(qt.match_ints(d.wait_line(qt.READY_RE)[1]), {"dirs": 3, "roots": 1})
+        state = self.converge(d)
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.log())
+        self.assertTrue(d.matches(r"^quired: Stopping \(SIGTERM\)$"), "no Stopping line")
+
+        d2 = self.quired()
+        self.assertEqual(self.reconciled(d2), {"checked": 5, "read": 0, "new": 0, "changed": 0, "removed": 0})
+        self.assertEqual(self.converge(d2), state)
+        self.assertEqual(len(d2.matches(qt.RECONCILED_RE)), 1, "one Reconciled line per root and reconcile")
+        self.assertHealthy(self.db)
+
+    def test_changes_made_while_stopped_are_found_at_start(self):
+        self.make_tree()
+        d = self.quired()
+        self.converge(d)
+        self.assertEqual(d.stop()[0], 0, d.log())
+
+        self.write("alpha.md", note("aardvark", {1: "albatross with a longer section"}))
+        os.unlink(self.disk("sub/beta.md"))
+        self.write("sub/deeper/new.md", note("newt"))
+
+        d2 = self.quired()
+        self.assertEqual(self.reconciled(d2), {"checked": 5, "read": 2, "new": 1, "changed": 1, "removed": 1})
+        self.converge(d2)
+        self.assertEqual(self.hits("albatross"), {self.stored("alpha.md")})
+        self.assertEqual(self.hits("aardvarkpart1"), set())
+        self.assertGone(self.stored("sub/beta.md"), "bumblebee")
+        self.assertEqual(self.hits("newt"), {self.stored("sub/deeper/new.md")})
+        self.assertHealthy(self.db)
+
+    def test_changes_waiting_at_sigterm_are_found_at_the_next_start(self):
+        # Pending changes are dropped at a stop (main.c: shutdown_daemon);
+        # the next start's reconcile must find them.
+        self.make_tree()
+        d = self.quired(args=["--settle", "5000", "--max-delay", "10000"])
+        self.converge(d)
+        mark = d.mark()
+        self.write("pending.md", note("penguin"))
+        os.unlink(self.disk("delta.md"))
+        d.wait_line(r"watch: .*pending\.md", since=mark)
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.log())
+        self.assertEqual(self.hits("penguin"), set(), "indexed before the settle time")
+
+        d2 = self.quired()
+        self.assertEqual(self.reconciled(d2), {"checked": 5, "read": 1, "new": 1, "changed": 0, "removed": 1})
+        self.converge(d2)
+        self.assertEqual(self.hits("penguin"), {self.stored("pending.md")})
+        self.assertGone(self.stored("delta.md"), "dolphin")
+        self.assertHealthy(self.db)
+
+
+class StartTests(LifecycleCase):
+    def test_changes_during_the_first_reconcile_are_not_missed(self):
+        # Watches go in before the reconcile walks the tree.
+        self.corpus_tree("pages/linux")
+        files = qt.markdown_files(self.notes)
+        d = self.quired(ready=False)
+        d.wait_line(r"^quired: Watching \d+ directories")
+        for i, path in enumerate(files[-1:-400:-20]):
+            self.write(os.path.relpath(path, self.notes), note(f"duringscan{i}"))
+        for path in files[1:400:40]:
+            os.unlink(path)
+        self.write("pages/linux/zz-new-during-scan.md", note("duringscannew"))
+        d.wait_line(qt.READY_RE, timeout=BIG_TREE_TIMEOUT)
+        self.wait_converged(self.notes, daemon=d, timeout=BIG_TREE_TIMEOUT)
+        self.assertEqual(self.hits("duringscannew"), {self.stored("pages/linux/zz-new-during-scan.md")})
+        self.assertHealthy(self.db)
+
+    def test_root_missing_at_start_is_indexed_once_it_appears(self):
+        config = self.write_config("[quire]\nrescan_interval_s = 1\n")
+        later = os.path.join(self.tmp, "later")
+        d = self.quired(later, args=["--config", config])
+        self.assertTrue(d.matches(r"Root .*later is missing"), "no line about the missing root")
+        self.write("sub/first.md", note("starling"), root=later)
+        d.wait_line(r"Root .*later is back")
+        self.wait_converged(later, daemon=d)
+        self.write("sub/second.md", note("swift"), root=later)
+        self.wait_converged(later, daemon=d)
+        self.assertEqual(self.hits("swift"), {self.stored("sub/second.md", later)})
+        self.assertHealthy(self.db)
+
+
+class SignalTests(LifecycleCase):
+    def test_sigint_stops_with_status_0(self):
+        self.make_tree()
+        d = self.quired()
+        self.converge(d)
+        rc, _ = d.stop(signal.SIGINT)
+        self.assertEqual(rc, 0, d.log())
+        self.assertTrue(d.matches(r"^quired: Stopping \(SIGINT\)$"), "no Stopping line")
+        self.assertHealthy(self.db)
+
+    def test_sigterm_while_indexing_a_large_tree(self):
+        n = self.corpus_tree("pages/common", "pages/osx")
+        self.assertGreater(n, 4000)
+        d = self.quired(ready=False)
+        d.wait_line(r"^quired: Watching \d+ directories")
+        rc, elapsed = d.stop(signal.SIGTERM, timeout=10)
+        self.assertEqual(rc, 0, d.log())
+        self.assertTrue(d.matches(r"^quired: Stopping \(SIGTERM\)$"), "no Stopping line")
+        interrupted = not d.matches(qt.READY_RE)
+        print(f"\n  stopped {elapsed:.2f} s after SIGTERM; the first index was "
+              f"{'interrupted' if interrupted else 'already complete'}", file=sys.stderr)
+        if os.path.exists(self.db):
+            self.assertHealthy(self.db)
+            # What was committed is right, only possibly incomplete.
+            expected = self.expected_state(self.notes)
+            got = self.state()
+            self.assertLessEqual(set(got[0]), set(expected[0]), "chunks no fresh index has")
+            self.assertLessEqual({f[:2] for f in got[1]}, {f[:2] for f in expected[1]}, "files no fresh index has")
+
+        d2 = self.quired(timeout=BIG_TREE_TIMEOUT)
+        self.wait_converged(self.notes, daemon=d2, timeout=BIG_TREE_TIMEOUT)
+        self.assertHealthy(self.db)
+
+    def test_sighup_adds_a_root_and_keeps_the_first(self):
+        self.make_tree()
+        notes2 = os.path.join(self.tmp, "notes2")
+        self.write("one.md", note("giraffe"), root=notes2)
+        self.write("two/three.md", note("hyena"), root=notes2)
+        first = f"[quire]\nrescan_interval_s = 1\n\n[root]\npath = {self.notes}\n"
+        config = self.write_config(first)
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", config])
+        self.converge(d)
+        before = {p: self.ids(self.stored(p)) for p in ("alpha.md", "sub/deeper/gamma.md")}
+
+        self.write_config(first + f"\n[root \"second\"]\npath = {notes2}\n")
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Reloading", since=mark)
+        d.wait_line(qt.READY_RE, since=mark)
+        both = (("default", [self.notes]), ("second", [notes2]))
+        self.wait_converged(*both, daemon=d)
+        self.assertEqual(self.hits("giraffe"), {self.stored("one.md", notes2)})
+        self.assertEqual({p: self.ids(self.stored(p)) for p in before}, before, "the first root's rows changed")
+        self.assertEqual(len(self.search_json("hyena", "--namespace", "second")), 3)
+        self.assertEqual(self.search_json("hyena", "--namespace", "default"), [])
+
+        # both roots are watched after the reload
+        self.write("after.md", note("ibex"))
+        self.write("two/after2.md", note("jaguar"), root=notes2)
+        os.unlink(self.disk("delta.md"))
+        self.wait_converged(*both, daemon=d)
+        self.assertEqual(self.hits("ibex"), {self.stored("after.md")})
+        self.assertEqual(self.hits("jaguar"), {self.stored("two/after2.md", notes2)})
+        self.assertGone(self.stored("delta.md"), "dolphin")
+        self.assertTrue(d.running())
+        self.assertHealthy(self.db)
+
+
+    def test_sighup_with_a_broken_config_keeps_the_running_one(self):
+        self.make_tree()
+        good = f"[quire]\nrescan_interval_s = 1\n\n[root]\npath = {self.notes}\n"
+        config = self.write_config(good)
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", config])
+        self.converge(d)
+        self.write_config(good + "settle_ms = soon\n")
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Keeping the current configuration", since=mark)
+        self.assertTrue(d.matches(r"quired\.ini:\d+: .*settle_ms", since=mark), "no line naming the mistake")
+        self.write("after.md", note("cormorant"))
+        self.converge(d)
+        self.assertEqual(self.hits("cormorant"), {self.stored("after.md")})
+        self.assertTrue(d.running())
+
+
+class ConfigTests(LifecycleCase):
+    def test_namespace_flag(self):
+        self.make_tree()
+        d = self.quired(args=["--namespace", "work"])
+        self.wait_converged(("work", [self.notes]), daemon=d)
+        self.write("sub/more.md", note("sparrow"))
+        self.wait_converged(("work", [self.notes]), daemon=d)
+        self.assertEqual(len(self.search_json("sparrow", "--namespace", "work")), 3)
+        self.assertEqual(self.search_json("sparrow", "--namespace", "default"), [])
+
+    def test_roots_from_the_config_file_in_two_namespaces(self):
+        # relative paths in the file are taken from the file's directory
+        self.make_tree()
+        notes2 = os.path.join(self.tmp, "notes2")
+        self.write("other.md", note("tapir"), root=notes2)
+        self.write("deep/er.md", note("toucan"), root=notes2)
+        config = self.write_config('[root "one"]\npath = notes\n\n[root "two"]\npath = ./notes2/\n')
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", config])
+        both = (("one", [self.notes]), ("two", [notes2]))
+        self.wait_converged(*both, daemon=d)
+        # a note moved from one namespace's root into the other's
+        os.rename(self.disk("alpha.md"), self.disk("alpha.md", notes2))
+        os.rename(self.disk("deep", notes2), self.disk("deep"))
+        self.wait_converged(*both, daemon=d)
+        self.assertEqual([h["source_file"] for h in self.search_json("aardvark", "--namespace", "two")],
+                         [self.stored("alpha.md", notes2)] * 3)
+        self.assertEqual(self.search_json("aardvark", "--namespace", "one"), [])
+        self.assertEqual(len(self.search_json("toucan", "--namespace", "one")), 3)
+        self.assertHealthy(self.db)
+
+    def test_max_file_size_agrees_with_quire_index(self):
+        self.make_tree()
+        d = self.quired(args=["--max-file-size", "2K"])
+        self.wait_converged(self.notes, daemon=d, index_args=["--max-file-size", "2K"])
+        self.write("alpha.md", note("aardvark") + section_filler(3000))
+        self.write("small.md", note("stork"))
+        self.wait_converged(self.notes, daemon=d, index_args=["--max-file-size", "2K"])
+        self.assertEqual(self.hits("stork"), {self.stored("small.md")})
+        self.assertGone(self.stored("alpha.md"), "aardvark")
+        self.assertHealthy(self.db)
+
+
+def section_filler(n_bytes):
+    line = "filler words to make the note larger than the limit\n"
+    return "\n## Filler\n\n" + line * (n_bytes // len(line) + 1)
+
+
+class ConcurrentIndexTests(LifecycleCase):
+    def test_quire_index_beside_the_daemon(self):
+        n = self.corpus_tree("pages/linux", "pages/osx")
+        self.assertGreater(n, 2000)
+        d = self.quired(ready=False)
+        p = self.popen("index", self.notes)
+        out, err = p.communicate(timeout=qt.RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        d.wait_line(qt.READY_RE, timeout=BIG_TREE_TIMEOUT)
+        self.wait_converged(self.notes, daemon=d, timeout=BIG_TREE_TIMEOUT)
+        self.assertHealthy(self.db)
+
+        # Again while the daemon follows a burst of edits.
+        files = qt.markdown_files(self.notes)
+        for path in files[:40]:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write("\n## Appended\n\nkingfisher appended while quire index runs.\n")
+        for path in files[40:50]:
+            os.unlink(path)
+        for i in range(10):
+            self.write(f"pages/added/n{i}.md", note(f"lobster{i}"))
+        p = self.popen("index", self.notes)
+        out, err = p.communicate(timeout=qt.RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        self.wait_converged(self.notes, daemon=d, timeout=BIG_TREE_TIMEOUT)
+        self.assertEqual(len(self.search_json("kingfisher", "--limit", "100")), 40)
+        self.assertHealthy(self.db)
+
+
+class OverflowTests(LifecycleCase):
+    def test_injected_overflow_reconciles_every_root(self):
+        self.make_tree()
+        notes2 = os.path.join(self.tmp, "notes2")
+        self.write("other.md", note("macaw"), root=notes2)
+        d = self.quired(self.notes, notes2, env=self.daemon_env(QUIRE_TEST_OVERFLOW_AFTER="5"))
+        self.converge(d, self.notes, notes2)
+        mark = d.mark()
+        for i in range(50):
+            self.write(f"flood/f{i:02d}.md", note(f"floodword{i:02d}"))
+        os.unlink(self.disk("alpha.md"))
+        self.write("more.md", note("mole"), root=notes2)
+        overflow, _ = d.wait_line(r"^quired: Watch queue overflowed", since=mark)
+        mark = overflow
+        self.converge(d, self.notes, notes2)
+        for i in (0, 25, 49):
+            self.assertEqual(self.hits(f"floodword{i:02d}"), {self.stored(f"flood/f{i:02d}.md")})
+        self.assertGone(self.stored("alpha.md"), "aardvark")
+        # The events after the overflow may have done the work before the
+        # reconcile reports: wait for its line for each root, then count.
+        reconciled = set()
+        while len(reconciled) < 2:
+            i, m = d.wait_line(qt.RECONCILED_RE, since=mark)
+            reconciled.add(m["root"])
+            mark = i + 1
+        self.assertEqual(reconciled, {self.root, os.path.realpath(notes2)})
+
+        # still watching, the directory made during the overflow too
+        self.write("flood/late.md", note("nightingale"))
+        self.write("late.md", note("opossum"), root=notes2)
+        self.converge(d, self.notes, notes2)
+        self.assertEqual(self.hits("nightingale"), {self.stored("flood/late.md")})
+        self.assertEqual(self.hits("opossum"), {self.stored("late.md", notes2)})
+        self.assertEqual(len(d.matches(qt.RECONCILED_RE, since=overflow)), 2, "one Reconciled line per root")
+        self.assertEqual(len(d.matches(r"Watch queue overflowed")), 1)
+        self.assertHealthy(self.db)
+
+
+class WatchLimitTests(LifecycleCase):
+    def test_watch_limit_is_logged_once_and_unwatched_dirs_are_rescanned(self):
+        dirs = ["", "d1", "d2", "d2/d3", "d4"]  # five directories, the root too
+        for i, rel in enumerate(dirs):
+            self.write(os.path.join(rel, "first.md"), note(f"initial{i}"))
+        self.write("d5/first.md", note("initial5"))
+        config = self.write_config("[quire]\nrescan_interval_s = 1\n")
+        d = self.quired(args=["--config", config], env=self.daemon_env(QUIRE_TEST_MAX_WATCHES="2"))
+        _, ready = d.wait_line(qt.READY_RE)
+        self.assertEqual(ready["dirs"], "2")
+        self.converge(d)
+
+        # At least four of the six directories are not watched: whatever
+        # happens in them is found by the rescan.
+        dirs.append("d6")  # made now, at the limit
+        for i, rel in enumerate(dirs):
+            self.write(os.path.join(rel, "later.md"), note(f"later{i}"))
+        os.unlink(self.disk("d2/d3/first.md"))
+        shutil.rmtree(self.disk("d5"))
+        self.converge(d)
+        for i, rel in enumerate(dirs):
+            self.assertEqual(self.hits(f"later{i}"), {self.stored(os.path.join(rel, "later.md"))})
+        self.assertEqual(self.hits("initial3") | self.hits("initial5"), set())
+        self.assertNothingUnder(self.stored("d5"))
+
+        # Two more rescans, then count: the limit is said once.
+        for _ in range(2):
+            d.wait_line(qt.BATCH_RE, since=d.mark())
+        said = d.matches(r"fs\.inotify\.max_user_watches")
+        self.assertEqual(len(said), 1, "the watch limit is logged exactly once")
+        self.assertRegex(said[0].string, r"sysctl fs\.inotify\.max_user_watches=\d+")
+        self.assertTrue(d.running())
+        self.assertHealthy(self.db)
+
+
+if __name__ == "__main__":
+    qt.main()
