@@ -308,13 +308,14 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         sqlite3_extended_result_codes(s->db, 1);
         sqlite3_busy_timeout(s->db, (int) (s->lock_timeout_ms < BUSY_HANDLER_MS_MAX ? s->lock_timeout_ms
                                                                                     : BUSY_HANDLER_MS_MAX));
-        r = schema_check(s);
+        struct schema_state state;
+        r = schema_check(s, &state);
         if (r < 0)
                 goto fail;
         r = configure_connection(s);
         if (r < 0)
                 goto fail;
-        r = schema_ensure(s);
+        r = schema_ensure(s, &state);
         if (r < 0)
                 goto fail;
         if (!(s->flags & STORE_READONLY)) {

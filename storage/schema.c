@@ -75,13 +75,6 @@ static const char delete_duplicates_sql[] =
         "    FROM chunks)\n"
         "  WHERE rank > 1);\n";
 
-/* What a database at the current version has; one row from sqlite_schema. */
-struct schema_state {
-        int version;
-        bool has_files, has_chunks, has_fts, has_unique_index;
-        int n_triggers;
-};
-
 static int read_state(struct store *s, struct schema_state *st) {
         _cleanup_stmt_finalize_ sqlite3_stmt *q = NULL;
         int rc;
@@ -226,41 +219,30 @@ static int read_state_patiently(struct store *s, struct schema_state *st) {
         }
 }
 
-int schema_check(struct store *s) {
-        struct schema_state st;
+int schema_check(struct store *s, struct schema_state *ret) {
         int r;
 
-        r = read_state_patiently(s, &st);
+        r = read_state_patiently(s, ret);
         if (r < 0)
                 return r;
-        if (st.version > STORE_SCHEMA_VERSION)
-                return refuse_newer(s, st.version);
-        if (st.has_chunks) {
-                r = check_chunks_has_seq(s);
-                if (r < 0)
-                        return r;
-        }
+        if (ret->version > STORE_SCHEMA_VERSION)
+                return refuse_newer(s, ret->version);
+        if (ret->has_chunks && !state_is_current(ret))
+                return check_chunks_has_seq(s);
         return 0;
 }
 
-int schema_ensure(struct store *s) {
-        struct schema_state st;
-        int r;
-
-        r = read_state_patiently(s, &st);
-        if (r < 0)
-                return r;
-        if (st.version > STORE_SCHEMA_VERSION)
-                return refuse_newer(s, st.version);
-        if (state_is_current(&st))
+int schema_ensure(struct store *s, const struct schema_state *st) {
+        if (state_is_current(st))
                 return 0;
         if (s->flags & STORE_READONLY) {
-                if (!st.has_chunks || !st.has_fts)
+                if (!st->has_chunks || !st->has_fts)
                         return log_error_errno(ENOENT, "No index in %s (run 'quire index DIR' first)", s->path);
                 /* A legacy database can still be searched; the next writer
                  * migrates it. */
                 return 0;
         }
+        /* migrate_tx reads the state again under the write lock. */
         return store_transact(s, migrate_tx, NULL);
 }
 

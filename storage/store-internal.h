@@ -64,10 +64,19 @@ int store_fail(struct store *s, int rc, const char *what);
 /* Run one or more statements that return no rows. */
 int store_exec(struct store *s, const char *sql, const char *what);
 
-/* schema.c: refuse what this build must not touch (a newer version, a
- * chunks table without seq) before anything is written, WAL included. */
-int schema_check(struct store *s);
-/* schema.c: create or migrate to STORE_SCHEMA_VERSION; see DESIGN.md 1. */
-int schema_ensure(struct store *s);
+/* What a database has of the current schema; one row from sqlite_schema. */
+struct schema_state {
+        int version;
+        bool has_files, has_chunks, has_fts, has_unique_index;
+        int n_triggers;
+};
+
+/* schema.c: read the state, and refuse what this build must not touch (a
+ * newer version, a chunks table without seq) before anything is written,
+ * WAL included. */
+int schema_check(struct store *s, struct schema_state *ret);
+/* schema.c: create or migrate to STORE_SCHEMA_VERSION (DESIGN.md 1) from
+ * the state schema_check() read. */
+int schema_ensure(struct store *s, const struct schema_state *st);
 /* schema.c: this connection's TEMP staging tables (see index.c). */
 int schema_create_staging(struct store *s);
