@@ -179,14 +179,33 @@ static int make_parent_dirs(const char *path) {
         return 0;
 }
 
+/* The fields of the 100-byte header that SQLite itself insists on
+ * (fileformat.html, "The Database Header"): checked before SQLite sees the
+ * file, because a header that claims WAL mode makes SQLite create -wal and
+ * -shm files beside it even for a read, and a foreign file must be left as
+ * it was found. */
+static bool is_sqlite_header(const unsigned char *h, size_t n) {
+        static const char magic[16] = "SQLite format 3";
+
+        if (n < 100 || memcmp(h, magic, sizeof magic) != 0)
+                return false;
+        unsigned page_size = (unsigned) h[16] << 8 | h[17];
+        if (page_size == 1)
+                page_size = 65536;
+        if (page_size < 512 || (page_size & (page_size - 1)) != 0)
+                return false;
+        if ((h[18] != 1 && h[18] != 2) || (h[19] != 1 && h[19] != 2))
+                return false; /* file format write/read versions */
+        return h[21] == 64 && h[22] == 32 && h[23] == 32; /* payload fractions */
+}
+
 /* The contract: a 0-byte file is a new database (someone may have just
  * created it); a file that is neither empty nor a SQLite file is refused
  * and left untouched. A missing file is created here, mode 0600, so the
  * mode is ours and not the umask's. */
 static int check_database_file(const char *path, bool may_create) {
-        static const char magic[16] = "SQLite format 3";
         _cleanup_close_ int fd = -1;
-        char header[16];
+        unsigned char header[100];
         struct stat st;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -211,7 +230,7 @@ static int check_database_file(const char *path, bool may_create) {
         ssize_t n = pread(fd, header, sizeof header, 0);
         if (n < 0)
                 return log_error_errno(errno, "Failed to read database %s: %m", path);
-        if (n < (ssize_t) sizeof header || memcmp(header, magic, sizeof magic) != 0)
+        if (!is_sqlite_header(header, (size_t) n))
                 return log_error_errno(EBADMSG, "Refusing to open %s: not a SQLite database (left untouched)",
                                        path);
         return 0;
