@@ -3,8 +3,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "daemon-state.h"
 #include "log.h"
 #include "search.h"
 #include "util.h"
@@ -13,14 +15,54 @@ static const char status_help[] =
         "Usage: quire status [OPTIONS]\n"
         "\n"
         "Show files, chunks and namespaces in the index, its size and schema\n"
-        "version, and the number of duplicate chunk groups (always 0).\n"
+        "version, the number of duplicate chunk groups (always 0), and whether\n"
+        "a quired runs on the database (its pid, state and last heartbeat).\n"
         "\n"
         "Options:\n"
         "      --db PATH   database (default: $QUIRE_DB or the XDG data dir)\n"
         "      --json      one JSON object\n"
         "  -h, --help      show this help\n";
 
-static void print_json(const char *path, const struct store_status *st) {
+/* The daemon part: r is daemon_state_read()'s answer. */
+static void print_daemon_json(int r, const struct daemon_state_info *d) {
+        if (r < 0) {
+                fputs(",\"daemon\":{\"running\":null,\"error\":", stdout);
+                json_write_string(stdout, strerror(-r));
+                fputc('}', stdout);
+        } else if (r == 0)
+                fputs(",\"daemon\":{\"running\":false}", stdout);
+        else {
+                if (d->pid > 0)
+                        printf(",\"daemon\":{\"running\":true,\"pid\":%ld,\"state\":", d->pid);
+                else /* held, but not written yet */
+                        fputs(",\"daemon\":{\"running\":true,\"pid\":null,\"state\":", stdout);
+                json_write_string(stdout, d->state);
+                fputs(",\"heartbeat\":", stdout);
+                if (d->heartbeat[0])
+                        json_write_string(stdout, d->heartbeat);
+                else
+                        fputs("null", stdout);
+                printf(",\"queue\":%zu}", d->queue_length);
+        }
+}
+
+static void print_daemon_text(int r, const struct daemon_state_info *d) {
+        if (r < 0)
+                printf("daemon:           unknown (%s)\n", strerror(-r));
+        else if (r == 0)
+                printf("daemon:           not running\n");
+        else if (d->pid <= 0)
+                printf("daemon:           running (starting)\n");
+        else {
+                printf("daemon:           running (pid %ld, %s, heartbeat %s", d->pid, d->state, d->heartbeat);
+                if (d->queue_length > 0)
+                        printf(", queue %zu", d->queue_length);
+                fputs(")\n", stdout);
+        }
+}
+
+static void print_json(const char *path, const struct store_status *st, int daemon_r,
+                       const struct daemon_state_info *daemon) {
         fputs("{\"database\":", stdout);
         json_write_string(stdout, path);
         printf(",\"schema_version\":%d,\"files\":%lld,\"chunks\":%lld,\"duplicate_groups\":%lld,"
@@ -33,10 +75,13 @@ static void print_json(const char *path, const struct store_status *st) {
                 printf(",\"files\":%lld,\"chunks\":%lld}", (long long) st->namespaces[i].files,
                        (long long) st->namespaces[i].chunks);
         }
-        fputs("]}\n", stdout);
+        fputc(']', stdout);
+        print_daemon_json(daemon_r, daemon);
+        fputs("}\n", stdout);
 }
 
-static void print_text(const char *path, const struct store_status *st) {
+static void print_text(const char *path, const struct store_status *st, int daemon_r,
+                       const struct daemon_state_info *daemon) {
         printf("database:         %s\n", path);
         printf("schema version:   %d\n", st->schema_version);
         printf("size:             %.1f MiB (+ %.1f MiB WAL)\n", st->db_bytes / 1048576.0, st->wal_bytes / 1048576.0);
@@ -47,6 +92,7 @@ static void print_text(const char *path, const struct store_status *st) {
         for (size_t i = 0; i < st->n_namespaces; i++)
                 printf("  %-16s %lld files, %lld chunks\n", st->namespaces[i].name,
                        (long long) st->namespaces[i].files, (long long) st->namespaces[i].chunks);
+        print_daemon_text(daemon_r, daemon);
 }
 
 int cmd_status(int argc, char **argv) {
@@ -91,10 +137,14 @@ int cmd_status(int argc, char **argv) {
         store_close(s);
         if (r < 0)
                 return 1;
+        /* Whether a daemon runs is an answer of its own, not a failure of
+         * status: an unreadable state file prints as "unknown". */
+        struct daemon_state_info daemon = { 0 };
+        int daemon_r = daemon_state_read(db_path, &daemon);
         if (json)
-                print_json(db_path, &st);
+                print_json(db_path, &st, daemon_r, &daemon);
         else
-                print_text(db_path, &st);
+                print_text(db_path, &st, daemon_r, &daemon);
         store_status_done(&st);
         return 0;
 }
