@@ -246,9 +246,14 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
         bool has_counts = false;
         uint64_t now = now_monotonic_usec();
 
-        /* Counts for STATUS=, read at most once a second: two index scans
-         * are cheap but not free under a burst of changes. */
-        if (now - ix->counted_at_usec >= 1000000 || was_reconcile) {
+        /* Counts for STATUS=: two index scans, cheap but not free, so
+         * under a burst of changes at most once a second, and always when
+         * the queue has run dry (the figure the status then keeps showing
+         * must be the final one). */
+        pthread_mutex_lock(&ix->lock);
+        bool is_drained = ix->head == NULL;
+        pthread_mutex_unlock(&ix->lock);
+        if (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained) {
                 has_counts = store_count(ix->store, &n_files, &n_chunks) == 0;
                 ix->counted_at_usec = now;
         }

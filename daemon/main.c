@@ -19,17 +19,26 @@
 #include <uv.h>
 
 #include "config.h"
+#include "daemon-state.h"
 #include "debounce.h"
-#include "macro.h"
 #include "indexer.h"
 #include "log.h"
+#include "macro.h"
+#include "notify.h"
 #include "scan.h"
 #include "store.h"
+#include "util.h"
 #include "version.h"
 #include "watch.h"
 
 /* Past this many waiting paths, a full reconcile is cheaper than the detail. */
 #define DEBOUNCE_MAX_PATHS 65536
+/* STATUS= at most four times a second; the state file at most once. */
+#define STATUS_INTERVAL_USEC 250000
+#define STATE_FILE_INTERVAL_USEC 1000000
+/* While the first reconcile runs, ask systemd for this much more time,
+ * every second. */
+#define EXTEND_TIMEOUT_USEC 5000000
 
 struct root {
         char *path; /* realpath; NULL while the root is missing */
@@ -55,6 +64,17 @@ struct daemon {
         bool is_stopping;
         int argc; /* kept for a reload, which parses them again */
         char **argv;
+
+        struct daemon_state_file *state_file;
+        const char *state; /* "starting", "reconciling", "watching", "reloading", "stopping" */
+        uint64_t state_written_usec;
+        uv_timer_t watchdog_timer, extend_timer, status_timer;
+        uint64_t watchdog_usec;
+        uint64_t batches_at_last_ping;
+        bool has_logged_stall;
+        int64_t n_files, n_chunks;
+        char *last_path;
+        size_t queue_length;
 };
 
 /* The root that holds path, and the path below it ("" for the root). */
@@ -382,6 +402,78 @@ static void on_debounce_overflow(void *userdata) {
         reconcile_all(d);
 }
 
+static size_t roots_present(const struct daemon *d) {
+        size_t n = 0;
+        for (size_t i = 0; i < d->n_roots; i++)
+                n += d->roots[i].path != NULL;
+        return n;
+}
+
+static void status_timer_cb(uv_timer_t *t);
+
+/* STATUS= for systemd, rate-limited; a status held back by the limit goes
+ * out when the interval is over (a one-shot timer, armed only then). */
+static void send_status(struct daemon *d) {
+        struct notify_status st = {
+                .n_roots = roots_present(d),
+                .n_files = (uint64_t) d->n_files,
+                .n_chunks = (uint64_t) d->n_chunks,
+                .queue_length = d->queue_length,
+                .last_path = d->last_path,
+                .state = d->state,
+        };
+        if (!notify_status(&st, now_monotonic_usec(), STATUS_INTERVAL_USEC) &&
+            !uv_is_active((uv_handle_t *) &d->status_timer))
+                uv_timer_start(&d->status_timer, status_timer_cb, STATUS_INTERVAL_USEC / 1000, 0);
+}
+
+static void status_timer_cb(uv_timer_t *t) {
+        send_status(t->data);
+}
+
+static void write_state_file(struct daemon *d, bool is_forced) {
+        uint64_t now = now_monotonic_usec();
+        if (!d->state_file || (!is_forced && now - d->state_written_usec < STATE_FILE_INTERVAL_USEC))
+                return;
+        d->state_written_usec = now;
+        int r = daemon_state_update(d->state_file, d->state, d->queue_length);
+        if (r < 0)
+                log_debug_errno(r, "Failed to update the daemon state file: %m");
+}
+
+static void set_state(struct daemon *d, const char *state) {
+        d->state = state;
+        write_state_file(d, true);
+        send_status(d);
+}
+
+/* The watchdog ping depends on the indexer: idle, or moved on since the
+ * last look. A loop that stalls never gets here; an indexer wedged in one
+ * operation stops the pings; either way systemd restarts us. */
+static void watchdog_cb(uv_timer_t *t) {
+        struct daemon *d = t->data;
+        bool is_busy;
+        uint64_t n_batches;
+
+        indexer_progress(d->indexer, &is_busy, &n_batches);
+        if (is_busy && n_batches == d->batches_at_last_ping) {
+                if (!d->has_logged_stall)
+                        log_warning("The indexer has made no progress for %llu ms; not pinging the watchdog",
+                                    (unsigned long long) d->watchdog_usec / 2000);
+                d->has_logged_stall = true;
+                return;
+        }
+        d->has_logged_stall = false;
+        d->batches_at_last_ping = n_batches;
+        notify_watchdog_ping();
+        write_state_file(d, false);
+}
+
+static void extend_cb(uv_timer_t *t) {
+        notify_extend_timeout(EXTEND_TIMEOUT_USEC);
+        (void) t;
+}
+
 static void on_report(const struct indexer_report *rep, void *userdata) {
         struct daemon *d = userdata;
         const struct index_stats *t = &rep->stats.index;
@@ -391,13 +483,29 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
         log_debug("Batch: %u operations, %u read, %u new, %u changed, %u moved, %u removed; %zu queued",
                   rep->n_ops, rep->stats.n_read, t->files_new, t->files_changed, t->files_moved, t->files_deleted,
                   rep->queue_length);
+        d->queue_length = rep->queue_length;
+        if (rep->has_counts) {
+                d->n_files = rep->n_files;
+                d->n_chunks = rep->n_chunks;
+        }
+        if (rep->last_path) {
+                char *copy = strdup(rep->last_path);
+                if (copy) {
+                        free(d->last_path);
+                        d->last_path = copy;
+                }
+        }
         if (rep->was_reconcile && !d->is_ready) {
                 d->is_ready = true;
-                size_t n_roots = 0;
-                for (size_t i = 0; i < d->n_roots; i++)
-                        n_roots += d->roots[i].path != NULL;
-                log_info("Ready: watching %zu directories under %zu roots", watcher_count(d->watcher), n_roots);
+                uv_timer_stop(&d->extend_timer);
+                log_info("Ready: watching %zu directories under %zu roots", watcher_count(d->watcher),
+                         roots_present(d));
+                set_state(d, "watching");
+                notify_ready();
+                return;
         }
+        write_state_file(d, false);
+        send_status(d);
 }
 
 /* Missing roots and unwatched directories, looked at again. */
@@ -505,6 +613,9 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
                 return;
         d->is_stopping = true;
         log_info("Stopping (%s)", why);
+        notify_stopping();
+        d->state = "stopping";
+        write_state_file(d, true);
         /* Pending changes are not flushed: the next start's reconcile
          * finds them by their mtime, so nothing is lost by leaving now. */
         watcher_free(d->watcher);
@@ -517,6 +628,9 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->sigint);
         close_handle((uv_handle_t *) &d->sighup);
         close_handle((uv_handle_t *) &d->rescan_timer);
+        close_handle((uv_handle_t *) &d->watchdog_timer);
+        close_handle((uv_handle_t *) &d->extend_timer);
+        close_handle((uv_handle_t *) &d->status_timer);
 }
 
 /* Whether cfg lists a root that resolves to path, in namespace ns. */
@@ -534,11 +648,15 @@ static void reload(struct daemon *d) {
         int r;
 
         log_info("Reloading %s", d->cfg.config_path ? d->cfg.config_path : "the configuration");
+        notify_reloading();
+        set_state(d, "reloading");
         optind = 0; /* glibc: a full rescan of argv */
         r = config_load(d->argc, d->argv, &cfg);
         if (r < 0) {
                 log_warning("Keeping the current configuration");
                 config_done(&cfg);
+                set_state(d, "watching");
+                notify_ready();
                 return;
         }
         /* Settled changes go first, under the old rules and roots. */
@@ -593,14 +711,29 @@ static int run(struct daemon *d) {
         r = store_open(db_path, NULL, &store);
         if (r < 0)
                 return r;
+        /* One daemon per database: two would index every change twice. */
+        long other_pid = 0;
+        r = daemon_state_open(db_path, &d->state_file, &other_pid);
+        if (r == -EBUSY) {
+                store_close(store);
+                return log_error_errno(r, "Another quired (pid %ld) is running on %s", other_pid, db_path);
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to create the daemon state file of %s (quire status will not see "
+                                     "this daemon): %m", db_path);
+        d->state = "starting";
+        write_state_file(d, true);
 
         build_rules(d);
         struct document_options doc = {
                 .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT, .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
                 .max_file_bytes = d->cfg.max_file_bytes,
         };
-        uv_timer_init(d->loop, &d->rescan_timer);
-        d->rescan_timer.data = d;
+        uv_timer_t *timers[] = { &d->rescan_timer, &d->watchdog_timer, &d->extend_timer, &d->status_timer };
+        for (size_t i = 0; i < ELEMENTSOF(timers); i++) {
+                uv_timer_init(d->loop, timers[i]);
+                timers[i]->data = d;
+        }
         r = indexer_start(d->loop, store, &doc, &d->rules, on_report, d, &d->indexer);
         if (r < 0) {
                 store_close(store);
@@ -637,6 +770,17 @@ static int run(struct daemon *d) {
         watch_all_roots(d);
         reconcile_all(d);
         log_info("Watching %zu directories; reconciling with %s", watcher_count(d->watcher), db_path);
+        set_state(d, "reconciling");
+
+        /* Timers that run only under systemd: without NOTIFY_SOCKET and
+         * WATCHDOG_USEC an idle daemon has nothing that wakes it. */
+        if (getenv("NOTIFY_SOCKET"))
+                uv_timer_start(&d->extend_timer, extend_cb, 0, 1000);
+        d->watchdog_usec = notify_watchdog_usec();
+        if (d->watchdog_usec > 0) {
+                uint64_t ms = d->watchdog_usec / 2000;
+                uv_timer_start(&d->watchdog_timer, watchdog_cb, ms ? ms : 1, ms ? ms : 1);
+        }
 
         uv_run(d->loop, UV_RUN_DEFAULT);
         return 0;
@@ -667,6 +811,8 @@ int main(int argc, char **argv) {
 
         r = run(&d);
 
+        daemon_state_close(d.state_file);
+        free(d.last_path);
         roots_free(&d);
         for (size_t i = 0; i < d.n_unwatched; i++)
                 free(d.unwatched[i]);
