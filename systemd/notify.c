@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 
 #include "log.h"
+#include "util.h"
 
 /* Long enough for any path plus the counters; a longer STATUS= is cut. */
 #define STATUS_MAX 4400
@@ -35,12 +35,6 @@ static void send_message(const char *msg) {
                 log_debug_errno(r, "Failed to notify the service manager (%.40s): %m", msg);
 }
 
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 void notify_ready(void) {
         send_message("READY=1");
 }
@@ -50,7 +44,7 @@ void notify_reloading(void) {
 
         /* MONOTONIC_USEC lets a manager that knows the reload protocol
          * (systemd >= 253) tell this reload from an earlier one. */
-        snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, monotonic_usec());
+        snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_monotonic_usec());
         send_message(msg);
 }
 
