@@ -61,6 +61,7 @@ struct daemon {
         size_t n_unwatched;
         bool is_ready;
         bool has_logged_watch_limit;
+        bool needs_reconcile; /* the last one failed (a lock held too long): retry on the rescan timer */
         bool is_stopping;
         int argc; /* kept for a reload, which parses them again */
         char **argv;
@@ -495,6 +496,11 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
                         d->last_path = copy;
                 }
         }
+        if (rep->was_reconcile && rep->error < 0 && !d->needs_reconcile) {
+                log_warning("Reconcile failed; retrying in %u s", d->cfg.rescan_interval_s);
+                d->needs_reconcile = true;
+                arm_rescan(d);
+        }
         if (rep->was_reconcile && !d->is_ready) {
                 d->is_ready = true;
                 uv_timer_stop(&d->extend_timer);
@@ -513,6 +519,10 @@ static void rescan_cb(uv_timer_t *t) {
         struct daemon *d = t->data;
         bool is_pending = false;
 
+        if (d->needs_reconcile) {
+                d->needs_reconcile = false;
+                reconcile_all(d);
+        }
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *root = &d->roots[i];
                 if (root->path)

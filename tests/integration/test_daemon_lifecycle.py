@@ -10,6 +10,7 @@ writes; the event handling itself is in test_daemon.py."""
 import os
 import shutil
 import signal
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -127,6 +128,31 @@ class StartTests(LifecycleCase):
         self.write("sub/second.md", note("swift"), root=later)
         self.wait_converged(later, daemon=d)
         self.assertEqual(self.hits("swift"), {self.stored("sub/second.md", later)})
+        self.assertHealthy(self.db)
+
+
+    def test_a_reconcile_that_failed_on_a_lock_is_retried(self):
+        # The database exists with the current schema, so opening it only
+        # reads; then a peer holds the write lock past the daemon's lock
+        # timeout, and the first reconcile fails. Nothing on disk changes
+        # afterwards: only the retry can bring the notes in.
+        self.make_tree()
+        empty = os.path.join(self.tmp, "empty")
+        os.makedirs(empty)
+        self.quire("index", empty)
+        peer = sqlite3.connect(self.db, isolation_level=None, timeout=10)
+        peer.execute("BEGIN IMMEDIATE")
+        try:
+            config = self.write_config("[quire]\nrescan_interval_s = 1\n")
+            d = self.quired(args=["--config", config], ready=False,
+                            env=self.daemon_env(QUIRE_LOCK_TIMEOUT_MS="300"))
+            d.wait_line(r"Reconcile failed; retrying in 1 s")
+            self.assertEqual(qt.query(self.db, "SELECT count(*) FROM files"), [(0,)])
+        finally:
+            peer.execute("ROLLBACK")
+            peer.close()
+        self.converge(d)
+        self.assertEqual(self.hits("dolphin"), {self.stored("delta.md")})
         self.assertHealthy(self.db)
 
 
