@@ -726,7 +726,8 @@ static int run(struct daemon *d) {
         r = daemon_state_open(db_path, &d->state_file, &other_pid);
         if (r == -EBUSY) {
                 store_close(store);
-                return log_error_errno(r, "Another quired (pid %ld) is running on %s", other_pid, db_path);
+                log_error("Another quired (pid %ld) is running on %s", other_pid, db_path);
+                return -EALREADY;
         }
         if (r < 0)
                 log_warning_errno(r, "Failed to create the daemon state file of %s (quire status will not see "
@@ -831,5 +832,7 @@ int main(int argc, char **argv) {
         int rc = uv_loop_close(d.loop);
         if (rc < 0)
                 log_debug("Loop closed with handles left: %s", uv_strerror(rc));
-        return r < 0 ? 1 : 0;
+        /* 3: another daemon has the database; the unit does not restart
+         * on it (RestartPreventExitStatus), it would only fail again. */
+        return r == -EALREADY ? 3 : r < 0 ? 1 : 0;
 }
