@@ -24,8 +24,6 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "ON CONFLICT(namespace, path) DO UPDATE SET size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, file_hash = excluded.file_hash, "
                 "indexed_at = excluded.indexed_at",
-        [STMT_FILE_TOUCH] = "UPDATE files SET size = ?3, mtime_ns = ?4, indexed_at = ?5 "
-                            "WHERE namespace = ?1 AND path = ?2",
         [STMT_FILE_DELETE] = "DELETE FROM files WHERE namespace = ?1 AND path = ?2",
         /* '/' + 1 == '0': the half-open range is exactly the paths below dir,
          * and it walks the primary key in the same byte order as our scan. */

@@ -249,19 +249,6 @@ static int file_upsert(struct store *s, const char *ns, const char *path, const 
         return step_done(s, st, "record a file");
 }
 
-static int file_touch(struct store *s, const char *ns, const char *path, const struct document *doc,
-                      const char *now) {
-        _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_FILE_TOUCH);
-        if (!st)
-                return -EIO;
-        bind_text(st, 1, ns);
-        bind_text(st, 2, path);
-        sqlite3_bind_int64(st, 3, doc->size);
-        sqlite3_bind_int64(st, 4, doc->mtime_ns);
-        bind_text(st, 5, now);
-        return step_done(s, st, "update a file");
-}
-
 /* has_rows false: the caller knows the file has no rows yet. */
 static int diff_chunks(struct store *s, const char *ns, const char *path, const struct document *doc, bool has_rows,
                        const char *now, struct index_stats *stats) {
@@ -332,8 +319,10 @@ static int index_document(struct store *s, const char *ns, const char *path, con
                         stats->files_unchanged++;
                         return 0;
                 }
+                /* Same bytes: the upsert rewrites size, mtime and
+                 * indexed_at and leaves the hash as it was. */
                 stats->files_touched++;
-                return file_touch(s, ns, path, doc, now);
+                return file_upsert(s, ns, path, doc, now);
         }
 
         r = diff_chunks(s, ns, path, doc, !is_new, now, stats);

@@ -9,7 +9,6 @@
 enum store_stmt_id {
         STMT_FILE_GET,
         STMT_FILE_UPSERT,
-        STMT_FILE_TOUCH,
         STMT_FILE_DELETE,
         STMT_FILES_UNDER,
         STMT_RANGE_IS_EMPTY,
