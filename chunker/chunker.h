@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "derive.h"
 #include "hash.h"
 
 /* Defaults: see docs/CHUNKER.md for why these sizes suit notes. */
@@ -28,6 +29,11 @@ struct chunk {
         size_t content_len;
         char content_hash[HASH_HEX_LEN]; /* XXH3-128 of content, 32 hex + NUL */
         char *heading_hierarchy;         /* owned: JSON array of strings, e.g. ["A","B"] */
+        /* Filled by chunk_derive() (document_parse and document_load call it,
+         * on the reader threads, so the writer only stores the results): */
+        struct derived derived; /* owned: tags and links in content */
+        char *cjk_content;      /* owned: cjk_index_text() of content, NULL unless content */
+        char *cjk_heading;      /*   or heading_hierarchy holds CJK; the same of heading_hierarchy */
 };
 
 struct chunk_list {
@@ -42,3 +48,10 @@ int chunker_split(const char *text, size_t len, const struct chunker_options *op
                   struct chunk_list *ret);
 
 void chunk_list_free(struct chunk_list *list);
+
+/* Fill the derived fields of c from its content, start_line and
+ * heading_hierarchy (which must be set; heading_hierarchy may be NULL for
+ * "[]"). Returns 0 or -ENOMEM (then c holds no derived data). */
+int chunk_derive(struct chunk *c);
+/* Free what chunk_derive() filled in; c keeps its other fields. */
+void chunk_derived_done(struct chunk *c);

@@ -31,7 +31,15 @@ static int document_fill(const char *raw, size_t len, const struct document_opti
         r = text_normalize(raw, len, &doc->text, &doc->text_len);
         if (r < 0)
                 return r;
-        return chunker_split(doc->text, doc->text_len, opts ? &opts->chunker : NULL, &doc->chunks);
+        r = chunker_split(doc->text, doc->text_len, opts ? &opts->chunker : NULL, &doc->chunks);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < doc->chunks.n_items; i++) {
+                r = chunk_derive(&doc->chunks.items[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 /* Read fd to EOF into a new buffer. A file may grow after fstat, so the cap is

@@ -173,7 +173,7 @@ static int emit(struct splitter *s, uint32_t a, uint32_t b, const struct buf *hi
         }
 
         struct chunk *c = &out->items[out->n_items];
-        c->heading_hierarchy = strdup(hier->data);
+        *c = (struct chunk){ .heading_hierarchy = strdup(hier->data) };
         if (!c->heading_hierarchy)
                 return -ENOMEM;
         c->start_line = a;
@@ -611,8 +611,10 @@ int chunker_split(const char *text, size_t len, const struct chunker_options *op
 void chunk_list_free(struct chunk_list *list) {
         if (!list)
                 return;
-        for (size_t i = 0; i < list->n_items; i++)
+        for (size_t i = 0; i < list->n_items; i++) {
                 free(list->items[i].heading_hierarchy);
+                chunk_derived_done(&list->items[i]);
+        }
         free(list->items);
         *list = (struct chunk_list) { .items = NULL };
 }

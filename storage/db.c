@@ -66,6 +66,44 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                  "WHERE namespace = ?1 AND path >= ?2 || '/' AND path < ?2 || '0'",
         [STMT_CHUNK_MOVE_HEADING] = "UPDATE chunks SET start_line = ?2, end_line = ?3, updated_at = ?4, "
                                     "heading_hierarchy = ?5 WHERE seq = ?1",
+        /* Derived rows (derived.c). Staged rows find their chunk by the
+         * unique key, so they reach the row whoever inserted it. */
+        [STMT_DERIVE_MARK_GET] = "SELECT seq FROM derive_mark WHERE id = 0",
+        /* Writes only when the mark moves: a transaction that changed
+         * nothing must write nothing. */
+        [STMT_DERIVE_MARK_SET] = "UPDATE derive_mark SET seq = (SELECT coalesce(max(seq), 0) FROM chunks) "
+                                 "WHERE id = 0 AND seq IS NOT (SELECT coalesce(max(seq), 0) FROM chunks)",
+        [STMT_DERIVE_PENDING] = "SELECT namespace, source_file, content, content_hash, start_line, "
+                                "heading_hierarchy FROM chunks WHERE seq > ?1 ORDER BY seq",
+        [STMT_STAGE_TAG] = "INSERT INTO temp.staged_tags VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        [STMT_STAGE_LINK] = "INSERT INTO temp.staged_links VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        [STMT_STAGE_CJK] = "INSERT INTO temp.staged_cjk VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+#define STAGED_CHUNK_JOIN                                                                         \
+        " JOIN chunks c ON c.namespace = t.namespace AND c.source_file = t.source_file"          \
+        " AND c.content_hash = t.content_hash AND c.start_line = t.start_line"
+        [STMT_FLUSH_TAGS] = "INSERT OR IGNORE INTO chunk_tags(seq, tag, is_file_level) "
+                            "SELECT c.seq, t.tag, t.is_file_level FROM temp.staged_tags t" STAGED_CHUNK_JOIN,
+        [STMT_FLUSH_LINKS] = "INSERT OR IGNORE INTO links(seq, ord, kind, target, fragment, line_offset, "
+                             "target_path, target_name) SELECT c.seq, t.ord, t.kind, t.target, t.fragment, "
+                             "t.line_offset, t.target_path, t.target_name FROM temp.staged_links t" STAGED_CHUNK_JOIN,
+        /* One statement for the batch: FTS5 writes one segment per statement. */
+        [STMT_FLUSH_CJK] = "INSERT INTO chunks_cjk(rowid, content, source_file, heading_hierarchy) "
+                           "SELECT c.seq, t.content, t.path_text, t.heading_hierarchy FROM temp.staged_cjk t"
+                           STAGED_CHUNK_JOIN " WHERE NOT EXISTS (SELECT 1 FROM chunks_cjk k WHERE k.rowid = c.seq)",
+#undef STAGED_CHUNK_JOIN
+        [STMT_FORGET_TAGS] = "DELETE FROM chunk_tags WHERE seq = ?1",
+        [STMT_FORGET_LINKS] = "DELETE FROM links WHERE seq = ?1",
+        [STMT_FORGET_CJK] = "DELETE FROM chunks_cjk WHERE rowid = ?1",
+#define DERIVED_ROWS_WHERE                                                                        \
+        " AND (EXISTS (SELECT 1 FROM links l WHERE l.seq = chunks.seq)"                          \
+        " OR EXISTS (SELECT 1 FROM chunks_cjk k WHERE k.rowid = chunks.seq))"
+        [STMT_DERIVED_OF_FILE] = "SELECT seq FROM chunks WHERE namespace = ?1 AND source_file = ?2"
+                                 DERIVED_ROWS_WHERE,
+        [STMT_DERIVED_OF_TREE] = "SELECT seq FROM chunks WHERE namespace = ?1 "
+                                 "AND source_file >= ?2 || '/' AND source_file < ?2 || '0'" DERIVED_ROWS_WHERE,
+        [STMT_CHUNK_TO_DERIVE] = "SELECT namespace, source_file, content, content_hash, start_line, "
+                                 "heading_hierarchy FROM chunks WHERE seq = ?1",
+#undef DERIVED_ROWS_WHERE
 };
 
 int store_errno(int rc) {
@@ -335,6 +373,9 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         r = schema_ensure(s, &state);
         if (r < 0)
                 goto fail;
+        /* A writer has just brought the schema to the current version; a
+         * reader searches what is there. */
+        s->has_derived = !(s->flags & STORE_READONLY) || state.has_derived;
         if (!(s->flags & STORE_READONLY)) {
                 r = schema_create_staging(s);
                 if (r < 0)

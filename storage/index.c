@@ -197,8 +197,21 @@ static int chunk_stage_delete(struct store *s, int64_t seq) {
         return step_done(s, st, "stage a chunk delete");
 }
 
-static int chunk_move(struct store *s, const struct old_chunk *o, const struct chunk *c, const char *now) {
+static int chunk_move(struct store *s, const char *ns, const char *path, const struct old_chunk *o,
+                      const struct chunk *c, const char *now) {
         bool heading_changed = strcmp(o->heading_hierarchy, c->heading_hierarchy) != 0;
+        int r;
+
+        /* What is derived from a chunk depends on its content, its heading
+         * (the CJK row holds it) and whether it starts the file (front
+         * matter), not on its lines: links keep their offset in the chunk. */
+        if (heading_changed || (o->start_line == 1) != (c->start_line == 1)) {
+                r = derived_forget(s, o->seq);
+                if (r == 0)
+                        r = derived_stage(s, ns, path, c);
+                if (r < 0)
+                        return r;
+        }
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, heading_changed ? STMT_CHUNK_MOVE_HEADING
                                                                               : STMT_CHUNK_MOVE);
         if (!st)
@@ -232,7 +245,10 @@ static int chunk_stage_insert(struct store *s, const char *ns, const char *path,
         sqlite3_bind_int64(st, 7, c->start_line);
         sqlite3_bind_int64(st, 8, c->end_line);
         bind_text(st, 9, now);
-        return step_done(s, st, "stage a chunk insert");
+        r = step_done(s, st, "stage a chunk insert");
+        if (r < 0)
+                return r;
+        return derived_stage(s, ns, path, c);
 }
 
 static int file_upsert(struct store *s, const char *ns, const char *path, const struct document *doc,
@@ -286,7 +302,7 @@ static int diff_chunks(struct store *s, const char *ns, const char *path, const 
                 if (o->start_line == c->start_line && o->end_line == c->end_line &&
                     strcmp(o->heading_hierarchy, c->heading_hierarchy) == 0)
                         continue;
-                r = chunk_move(s, o, c, now);
+                r = chunk_move(s, ns, path, o, c, now);
                 if (r < 0)
                         return r;
                 stats->chunks_moved++;
@@ -379,6 +395,9 @@ static int flush_staged(struct store *s, struct index_stats *stats) {
         if (r < 0)
                 return r;
         stats->chunks_inserted += (unsigned) sqlite3_changes(s->db);
+        r = derived_flush(s);
+        if (r < 0)
+                return r;
         return store_exec(s, "DELETE FROM temp.staged_deletes; DELETE FROM temp.staged_inserts",
                           "clear the staging tables");
 }
@@ -415,6 +434,9 @@ static int apply_tx(struct store *s, void *userdata) {
 
         a->stats = (struct index_stats){ 0 };
         utc_timestamp_now(now);
+        r = derived_catch_up(s);
+        if (r < 0)
+                return r;
         r = range_is_empty(s, a->ns, a->first_path, a->last_path);
         if (r < 0)
                 return r;
@@ -434,7 +456,10 @@ static int apply_tx(struct store *s, void *userdata) {
                 if (r < 0)
                         return r;
         }
-        return flush_staged(s, &a->stats);
+        r = flush_staged(s, &a->stats);
+        if (r < 0)
+                return r;
+        return derived_mark_written(s);
 }
 
 static int cmp_item_path(const void *a, const void *b, void *items) {
@@ -494,6 +519,9 @@ static int move_tx(struct store *s, void *userdata) {
         int r;
 
         m->n_moved = 0;
+        r = derived_catch_up(s);
+        if (r < 0)
+                return r;
         if (!m->is_dir) {
                 /* Renamed over an existing note: that file is gone. */
                 r = delete_file(s, m->ns, m->new_path, &ignored);
@@ -517,7 +545,12 @@ static int move_tx(struct store *s, void *userdata) {
                 if (which)
                         m->n_moved = (unsigned) sqlite3_changes(s->db);
         }
-        return 0;
+        r = derived_after_move(s, m->ns, m->new_path, m->is_dir);
+        if (r == 0)
+                r = flush_staged(s, &ignored);
+        if (r < 0)
+                return r;
+        return derived_mark_written(s);
 }
 
 int store_move(struct store *s, const char *ns, const char *old_path, const char *new_path, bool is_dir,

@@ -64,6 +64,56 @@ static const char schema_triggers_sql[] =
         "  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);\n"
         "END;\n";
 
+/* Version 2: what quire derives from each chunk's content (tags, links,
+ * the CJK bigram index; chunker/derive.h). Only quire writes these tables,
+ * keyed by chunks.seq; the one trigger below is plain SQL, so a foreign
+ * writer that deletes a chunk (and knows nothing of them) still takes its
+ * derived rows with it. Rows a foreign writer inserts are found by
+ * derive_mark: every chunk with a seq above it has not been derived yet,
+ * and quire's next write transaction derives them (storage/derived.c). The
+ * trigger lowers the mark when the highest chunk goes, because SQLite
+ * hands the next insert max(seq) + 1, which may then be at or below it.
+ * roots records the directories quire indexed or watched, so that a later
+ * `quire search --sync` without a daemon knows what to bring up to date. */
+static const char schema_derived_sql[] =
+        "CREATE TABLE IF NOT EXISTS derive_mark(\n"
+        "  id  INTEGER PRIMARY KEY CHECK (id = 0),\n"
+        "  seq INTEGER NOT NULL);\n"
+        "INSERT OR IGNORE INTO derive_mark(id, seq) VALUES (0, 0);\n"
+        "CREATE TABLE IF NOT EXISTS chunk_tags(\n"
+        "  seq           INTEGER NOT NULL,\n"
+        "  tag           TEXT NOT NULL,\n"
+        "  is_file_level INTEGER NOT NULL,\n"
+        "  PRIMARY KEY (seq, tag)) WITHOUT ROWID;\n"
+        "CREATE INDEX IF NOT EXISTS idx_chunk_tags_tag ON chunk_tags(tag COLLATE NOCASE);\n"
+        "CREATE TABLE IF NOT EXISTS links(\n"
+        "  seq         INTEGER NOT NULL,\n"
+        "  ord         INTEGER NOT NULL,\n"
+        "  kind        TEXT NOT NULL,\n"
+        "  target      TEXT NOT NULL,\n"
+        "  fragment    TEXT,\n"
+        "  line_offset INTEGER NOT NULL,\n"
+        "  target_path TEXT,\n"
+        "  target_name TEXT,\n"
+        "  PRIMARY KEY (seq, ord)) WITHOUT ROWID;\n"
+        "CREATE INDEX IF NOT EXISTS idx_links_target_path ON links(target_path) WHERE target_path IS NOT NULL;\n"
+        "CREATE INDEX IF NOT EXISTS idx_links_target_name ON links(target_name) WHERE target_name IS NOT NULL;\n"
+        "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_cjk USING fts5(\n"
+        "  content, source_file, heading_hierarchy,\n"
+        "  tokenize='unicode61 remove_diacritics 2');\n"
+        "CREATE TABLE IF NOT EXISTS roots(\n"
+        "  namespace  TEXT NOT NULL,\n"
+        "  path       TEXT NOT NULL,\n"
+        "  indexed_at TEXT NOT NULL,\n"
+        "  PRIMARY KEY (namespace, path));\n"
+        "CREATE TRIGGER IF NOT EXISTS chunks_derived_ad AFTER DELETE ON chunks BEGIN\n"
+        "  DELETE FROM chunk_tags WHERE seq = old.seq;\n"
+        "  DELETE FROM links WHERE seq = old.seq;\n"
+        "  DELETE FROM chunks_cjk WHERE rowid = old.seq;\n"
+        "  UPDATE derive_mark SET seq = (SELECT coalesce(max(seq), 0) FROM chunks)\n"
+        "    WHERE seq >= old.seq AND old.seq > (SELECT coalesce(max(seq), 0) FROM chunks);\n"
+        "END;\n";
+
 /* The losers of each duplicate group: everything but the most-used row,
  * then the oldest, then the smallest id. */
 static const char delete_duplicates_sql[] =
@@ -85,7 +135,9 @@ static int read_state(struct store *s, struct schema_state *st) {
                                 " count(*) FILTER (WHERE type = 'table' AND name = 'chunks'),"
                                 " count(*) FILTER (WHERE type = 'table' AND name = 'chunks_fts'),"
                                 " count(*) FILTER (WHERE type = 'index' AND name = 'idx_chunks_unique_content'),"
-                                " count(*) FILTER (WHERE type = 'trigger' AND name IN ('chunks_ai','chunks_ad','chunks_au'))"
+                                " count(*) FILTER (WHERE type = 'trigger' AND name IN ('chunks_ai','chunks_ad','chunks_au')),"
+                                " count(*) FILTER (WHERE name IN ('derive_mark','chunk_tags','links','chunks_cjk',"
+                                "  'roots','chunks_derived_ad'))"
                                 " FROM sqlite_schema",
                                 -1, &q, NULL);
         if (rc == SQLITE_OK)
@@ -99,13 +151,14 @@ static int read_state(struct store *s, struct schema_state *st) {
                 .has_fts = sqlite3_column_int(q, 3) > 0,
                 .has_unique_index = sqlite3_column_int(q, 4) > 0,
                 .n_triggers = sqlite3_column_int(q, 5),
+                .has_derived = sqlite3_column_int(q, 6) == 6,
         };
         return 0;
 }
 
 static bool state_is_current(const struct schema_state *st) {
         return st->version == STORE_SCHEMA_VERSION && st->has_files && st->has_chunks && st->has_fts &&
-               st->has_unique_index && st->n_triggers == 3;
+               st->has_unique_index && st->n_triggers == 3 && st->has_derived;
 }
 
 static int refuse_newer(struct store *s, int version) {
@@ -195,6 +248,11 @@ static int migrate_tx(struct store *s, void *userdata) {
                 if (r < 0)
                         return r;
         }
+        /* Created with the mark at 0: the first write transaction derives
+         * every chunk already there, so nothing more is rebuilt here. */
+        r = store_exec(s, schema_derived_sql, "create the derived tables");
+        if (r < 0)
+                return r;
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
         return store_exec(s, sql, "set the schema version");
@@ -253,6 +311,13 @@ int schema_create_staging(struct store *s) {
                           "CREATE TEMP TABLE IF NOT EXISTS staged_inserts("
                           " id TEXT NOT NULL, namespace TEXT NOT NULL, source_file TEXT NOT NULL,"
                           " content TEXT NOT NULL, content_hash TEXT NOT NULL, heading_hierarchy TEXT NOT NULL,"
-                          " start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, created_at TEXT NOT NULL)",
+                          " start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, created_at TEXT NOT NULL);"
+                          "CREATE TEMP TABLE IF NOT EXISTS staged_tags("
+                          " namespace, source_file, content_hash, start_line, tag, is_file_level);"
+                          "CREATE TEMP TABLE IF NOT EXISTS staged_links("
+                          " namespace, source_file, content_hash, start_line, ord, kind, target, fragment,"
+                          " line_offset, target_path, target_name);"
+                          "CREATE TEMP TABLE IF NOT EXISTS staged_cjk("
+                          " namespace, source_file, content_hash, start_line, content, path_text, heading_hierarchy)",
                           "create the staging tables");
 }

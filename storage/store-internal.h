@@ -24,6 +24,21 @@ enum store_stmt_id {
         STMT_MOVE_TREE_CHUNKS,
         STMT_MOVE_TREE_FILES,
         STMT_CHUNK_MOVE_HEADING,
+        STMT_DERIVE_MARK_GET,
+        STMT_DERIVE_MARK_SET,
+        STMT_DERIVE_PENDING,
+        STMT_STAGE_TAG,
+        STMT_STAGE_LINK,
+        STMT_STAGE_CJK,
+        STMT_FLUSH_TAGS,
+        STMT_FLUSH_LINKS,
+        STMT_FLUSH_CJK,
+        STMT_FORGET_TAGS,
+        STMT_FORGET_LINKS,
+        STMT_FORGET_CJK,
+        STMT_DERIVED_OF_FILE,
+        STMT_DERIVED_OF_TREE,
+        STMT_CHUNK_TO_DERIVE,
         _STMT_MAX,
 };
 
@@ -32,6 +47,7 @@ struct store {
         char *path;
         unsigned flags;
         unsigned lock_timeout_ms;
+        bool has_derived; /* schema version 2 is there (a reader may see version 1) */
         sqlite3_stmt *stmts[_STMT_MAX];
 };
 
@@ -68,6 +84,7 @@ struct schema_state {
         int version;
         bool has_files, has_chunks, has_fts, has_unique_index;
         int n_triggers;
+        bool has_derived; /* version 2: tags, links, CJK index, their trigger */
 };
 
 /* schema.c: read the state, and refuse what this build must not touch (a
@@ -79,3 +96,29 @@ int schema_check(struct store *s, struct schema_state *ret);
 int schema_ensure(struct store *s, const struct schema_state *st);
 /* schema.c: this connection's TEMP staging tables (see index.c). */
 int schema_create_staging(struct store *s);
+
+/* derived.c: the rows derived from chunks (schema version 2), kept in step
+ * inside every write transaction of index.c:
+ *   derived_catch_up()      first: derive chunks other writers inserted;
+ *   derived_stage()         for each chunk inserted or re-derived;
+ *   derived_flush()         after the chunk inserts: staged rows -> tables;
+ *   derived_mark_written()  last: every chunk now has its derived rows. */
+struct chunk;
+int derived_catch_up(struct store *s);
+int derived_stage(struct store *s, const char *ns, const char *path, const struct chunk *c);
+int derived_flush(struct store *s);
+int derived_mark_written(struct store *s);
+/* Drop the derived rows of one chunk before it is derived again. */
+int derived_forget(struct store *s, int64_t seq);
+/* After a rename moved chunks to new_path (a file, or every file below the
+ * directory new_path): re-derive those whose derived rows depend on their
+ * path (Markdown links relative to it, the CJK row's path column). Links
+ * from other notes are resolved when they are read, not here, so the rows
+ * stay exactly what a fresh index of the tree would write. */
+int derived_after_move(struct store *s, const char *ns, const char *new_path, bool is_dir);
+/* The absolute path a Markdown link in source_file names (lexically
+ * resolved), and the name a wiki link target is matched by (its last
+ * component, ASCII-lowercased, without ".md"). Newly allocated; NULL on
+ * -ENOMEM. */
+char *derived_link_path(const char *source_file, const char *target);
+char *derived_note_name(const char *target);

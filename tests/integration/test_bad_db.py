@@ -77,7 +77,7 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertEqual(os.path.getsize(self.db), 0)
         # A writer takes it as a new database.
         self.index(self.notes)
-        self.assertEqual(qt.user_version(self.db), 1)
+        self.assertEqual(qt.user_version(self.db), qt.SCHEMA_VERSION)
         self.assertEqual(qt.file_count(self.db), 1)
         self.assertHealthy(self.db)
 
@@ -85,7 +85,7 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.index(self.notes)
         with qt.connect(self.db) as con:
             con.execute(f"PRAGMA journal_mode={journal_mode}")
-            con.execute("PRAGMA user_version = 2")
+            con.execute(f"PRAGMA user_version = {qt.SCHEMA_VERSION + 1}")
         qt.checkpoint(self.db)
 
     def check_newer_is_refused(self):
@@ -97,7 +97,7 @@ class BadDatabaseTests(qt.QuireTestCase):
                 self.assertRefused(self.db, args, expect_in=("version",))
                 with open(self.db, "rb") as f:
                     self.assertEqual(f.read(), data, "the database file was modified")
-        self.assertEqual(qt.user_version(self.db), 2)
+        self.assertEqual(qt.user_version(self.db), qt.SCHEMA_VERSION + 1)
         self.assertEqual(qt.fts_match_rowids(self.db, "changedword"), [])
 
     def test_newer_schema_version_is_refused_and_left_untouched(self):

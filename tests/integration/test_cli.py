@@ -494,7 +494,7 @@ class StatusTests(NotesTestCase):
         self.assertEqual(p.stderr, "")
         text = p.stdout
         self.assertRegex(text, rf"(?m)^database: +{re.escape(self.db)}$")
-        self.assertRegex(text, r"(?m)^schema version: +1$")
+        self.assertRegex(text, rf"(?m)^schema version: +{qt.SCHEMA_VERSION}$")
         self.assertRegex(text, r"(?m)^files: +4$")
         self.assertRegex(text, rf"(?m)^chunks: +{qt.chunk_count(self.db)}$")
         self.assertRegex(text, r"(?m)^duplicate groups: +0$")
@@ -506,7 +506,7 @@ class StatusTests(NotesTestCase):
         p = self.quire("status", "--json", expect=0)
         st = json.loads(p.stdout)
         self.assertEqual(st["database"], self.db)
-        self.assertEqual(st["schema_version"], 1)
+        self.assertEqual(st["schema_version"], qt.SCHEMA_VERSION)
         self.assertEqual(st["files"], 4)
         self.assertEqual(st["chunks"], qt.chunk_count(self.db))
         self.assertEqual(st["duplicate_groups"], 0)

@@ -260,7 +260,7 @@ class ForeignWriterTests(qt.QuireTestCase):
     def check(self, db):
         self.assertHealthy(db)
         self.assertEqual(qt.rows(db), qt.rows(self.ref))
-        self.assertEqual(qt.user_version(db), 1)
+        self.assertEqual(qt.user_version(db), qt.SCHEMA_VERSION)
 
     def modify_some_files(self, n_changed=40, n_deleted=10, n_added=10):
         files = qt.markdown_files(self.tree)

@@ -179,8 +179,9 @@ class MigrationTestCase(qt.QuireTestCase):
         self.assertEqual(qt.fts_match_rowids(db, "charlieword"), seqs_of(before, [cid("c1")]))
         self.assertEqual(qt.fts_match_rowids(db, "golfword"), seqs_of(before, [cid("ff")]))
         self.assertIn("idx_chunks_unique_content", qt.schema_names(db, "index"))
-        self.assertEqual(qt.schema_names(db, "trigger"), ["chunks_ad", "chunks_ai", "chunks_au"])
-        self.assertEqual(qt.user_version(db), 1)
+        self.assertEqual(qt.schema_names(db, "trigger"),
+                         ["chunks_ad", "chunks_ai", "chunks_au", "chunks_derived_ad"])
+        self.assertEqual(qt.user_version(db), qt.SCHEMA_VERSION)
         self.assertHealthy(db)
 
 
@@ -208,7 +209,7 @@ class MigrationTests(MigrationTestCase):
         self.migrate()
         self.assertMigrated(self.db, before)
         status = json.loads(self.quire("status", "--json", expect=0).stdout)
-        self.assertEqual((status["schema_version"], status["duplicate_groups"]), (1, 0))
+        self.assertEqual((status["schema_version"], status["duplicate_groups"]), (qt.SCHEMA_VERSION, 0))
 
     def test_second_open_changes_nothing(self):
         build_legacy(self.db)
@@ -255,7 +256,7 @@ class MigrationTests(MigrationTestCase):
         before = chunk_rows(self.db)
         self.migrate()
         self.assertEqual(chunk_rows(self.db), before)
-        self.assertEqual(qt.user_version(self.db), 1)
+        self.assertEqual(qt.user_version(self.db), qt.SCHEMA_VERSION)
         self.assertHealthy(self.db)
 
     def test_writer_indexes_into_a_migrated_database(self):
@@ -263,7 +264,7 @@ class MigrationTests(MigrationTestCase):
         notes = os.path.join(self.tmp, "notes")
         self.write("new.md", "# New\n\nfreshword in a note written after the migration.\n", root=notes)
         self.index(notes)
-        self.assertEqual(qt.user_version(self.db), 1)
+        self.assertEqual(qt.user_version(self.db), qt.SCHEMA_VERSION)
         self.assertEqual(len(self.search_json("freshword")), 1)
         self.assertEqual(len(self.search_json("bravoword")), 1)
         self.assertHealthy(self.db)

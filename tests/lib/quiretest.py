@@ -31,6 +31,9 @@ QUIRED = os.environ.get("QUIRED") or os.path.join(SOURCE_ROOT, "build", "daemon"
 CORPUS = os.environ.get("QUIRE_CORPUS") or os.path.join(
     SOURCE_ROOT, "..", "shared", "corpus", "tldr-pages.tar.xz")
 
+# PRAGMA user_version of the schema this quire writes (storage/store.h).
+SCHEMA_VERSION = 2
+
 # A quire run that takes longer than this is hung, not slow.
 RUN_TIMEOUT = 300
 
@@ -191,6 +194,44 @@ def rows_with_namespace(db):
     return sorted(query(db, "SELECT namespace, source_file, content_hash, start_line FROM chunks"))
 
 
+def derived_rows(db):
+    """Everything quire derives from chunks (schema version 2), each row
+    named by its chunk's identity instead of its seq, sorted: tags, links
+    and the CJK index. Empty for a database without those tables."""
+    key = "c.namespace, c.source_file, c.content_hash, c.start_line"
+    with connect(db) as con:
+        if con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'chunk_tags'").fetchone()[0] == 0:
+            return []
+        out = [("tag",) + r for r in con.execute(
+            f"SELECT {key}, t.tag, t.is_file_level FROM chunk_tags t JOIN chunks c ON c.seq = t.seq")]
+        out += [("link",) + r for r in con.execute(
+            f"SELECT {key}, l.ord, l.kind, l.target, l.fragment, l.line_offset, l.target_path, l.target_name"
+            " FROM links l JOIN chunks c ON c.seq = l.seq")]
+        out += [("cjk",) + r for r in con.execute(
+            f"SELECT {key}, k.content, k.source_file, k.heading_hierarchy"
+            " FROM chunks_cjk k JOIN chunks c ON c.seq = k.rowid")]
+        # Derived rows whose chunk is gone would be missed by the joins.
+        out += [("orphan",)] * _derived_orphans(con)
+    return sorted(out, key=repr)
+
+
+def _derived_orphans(con):
+    return con.execute(
+        "SELECT (SELECT count(*) FROM chunk_tags WHERE seq NOT IN (SELECT seq FROM chunks))"
+        " + (SELECT count(*) FROM links WHERE seq NOT IN (SELECT seq FROM chunks))"
+        " + (SELECT count(*) FROM chunks_cjk WHERE rowid NOT IN (SELECT seq FROM chunks))").fetchone()[0]
+
+
+def derived_orphans(db):
+    """Derived rows (tags, links, CJK) whose chunk is gone: always 0, the
+    chunks_derived_ad trigger removes them with the chunk, whoever deletes
+    it. None for a database without the derived tables."""
+    with connect(db) as con:
+        if con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'chunk_tags'").fetchone()[0] == 0:
+            return None
+        return _derived_orphans(con)
+
+
 def files_rows(db):
     """The identity of every file row: sorted (namespace, path, size,
     mtime_ns, file_hash)."""
@@ -237,6 +278,9 @@ def fts_integrity_error(db):
     try:
         with connect(db) as con:
             con.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)")
+            # The CJK index (schema version 2) keeps its own content.
+            if con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'chunks_cjk'").fetchone()[0]:
+                con.execute("INSERT INTO chunks_cjk(chunks_cjk) VALUES('integrity-check')")
     except sqlite3.DatabaseError as e:
         return str(e)
     return None
@@ -372,6 +416,7 @@ class QuireTestCase(unittest.TestCase):
         self.assertEqual(fts_docsize_count(db), chunk_count(db), "FTS rows vs chunks")
         self.assertEqual(fts_rowids(db), chunk_seqs(db), "FTS rowids vs chunk seqs")
         self.assertEqual(sqlite_integrity(db), ["ok"], "PRAGMA integrity_check")
+        self.assertIn(derived_orphans(db), (0, None), "derived rows of deleted chunks")
 
     def write(self, relpath, text, root=None):
         """Write a note (text, or bytes) below root (default self.tmp/notes)."""
@@ -511,9 +556,10 @@ class Daemon:
 
 
 def state_difference(expected, actual, limit=10):
-    """What differs between two (chunk rows, file rows) states, as text."""
+    """What differs between two (chunk rows, file rows, derived rows)
+    states, as text."""
     out = []
-    for name, exp, act in (("chunks", expected[0], actual[0]), ("files", expected[1], actual[1])):
+    for name, exp, act in zip(("chunks", "files", "derived rows"), expected, actual):
         exp_set, act_set = set(exp), set(act)
         missing, extra = sorted(exp_set - act_set), sorted(act_set - exp_set)
         if missing or extra:
@@ -589,15 +635,16 @@ class QuiredTestCase(QuireTestCase):
     # --- the index the daemon must reach
 
     def state(self, db=None):
-        """(chunk identities with namespace, file rows) of db (default
-        self.db); empty while the database or its tables do not exist."""
+        """(chunk identities with namespace, file rows, derived rows) of db
+        (default self.db); empty while the database or its tables do not
+        exist."""
         db = db or self.db
         if not os.path.exists(db):
-            return [], []
+            return [], [], []
         try:
-            return rows_with_namespace(db), files_rows(db)
+            return rows_with_namespace(db), files_rows(db), derived_rows(db)
         except sqlite3.OperationalError:
-            return [], []
+            return [], [], []
 
     def expected_state(self, *specs, index_args=()):
         """What a fresh 'quire index' (with index_args) writes for specs,
@@ -608,7 +655,7 @@ class QuiredTestCase(QuireTestCase):
             ns, paths = ("default", [spec]) if isinstance(spec, (str, os.PathLike)) else spec
             by_ns.setdefault(ns, []).extend(str(p) for p in paths if os.path.exists(p))
         if not any(by_ns.values()):
-            return [], []
+            return [], [], []
         self._n_refs += 1
         ref = os.path.join(self.tmp, "ref", f"ref{self._n_refs}.db")
         os.makedirs(os.path.dirname(ref), exist_ok=True)
@@ -618,8 +665,8 @@ class QuiredTestCase(QuireTestCase):
         return self.state(ref)
 
     def wait_converged(self, *specs, daemon=None, timeout=CONVERGE_TIMEOUT, index_args=()):
-        """Poll until self.db holds exactly the rows (chunks and files) a
-        fresh 'quire index' of specs (see expected_state) writes; fails
+        """Poll until self.db holds exactly the rows (chunks, files and
+        derived rows) a fresh 'quire index' of specs (see expected_state) writes; fails
         with the difference after timeout, or at once if daemon exits.
         The tree must be in its final state. Returns that state."""
         expected = self.expected_state(*specs, index_args=index_args)

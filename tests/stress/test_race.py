@@ -100,7 +100,7 @@ class RaceTests(qt.QuireTestCase):
 
                 self.assertHealthy(db)
                 self.assertEqual(qt.rows(db), qt.rows(ref))
-                self.assertEqual(qt.user_version(db), 1)
+                self.assertEqual(qt.user_version(db), qt.SCHEMA_VERSION)
                 self.assertEqual(sorted(r[0] for r in qt.query(db, "SELECT path FROM files")),
                                  sorted(r[0] for r in qt.query(ref, "SELECT path FROM files")))
                 if kind == "new database":

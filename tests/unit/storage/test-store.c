@@ -471,7 +471,9 @@ static void test_open_refuses_newer_schema(void) {
         REQUIRE(s);
         store_close(s);
         sqlite3 *db = raw_open();
-        REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL) == SQLITE_OK);
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION + 1);
+        REQUIRE(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
         sqlite3_close(db);
 
         struct stat before, after;
@@ -481,7 +483,7 @@ static void test_open_refuses_newer_schema(void) {
         CHECK_INT_EQ(after.st_size, before.st_size);
         CHECK_INT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
         db = raw_open();
-        CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), 2);
+        CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
         sqlite3_close(db);
 }
 
