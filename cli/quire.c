@@ -23,6 +23,8 @@ static const char main_help[] =
         "  index PATH...     index (or re-index) notes under each PATH\n"
         "  search QUERY      search the index, best hits first\n"
         "  status            what the index holds\n"
+        "  links FILE        the links written in a note, resolved\n"
+        "  backlinks FILE    the notes that link to a note\n"
         "\n"
         "Options:\n"
         "  -h, --help        show this help (or 'quire COMMAND --help')\n"
@@ -82,6 +84,8 @@ int main(int argc, char **argv) {
                 { "index", cmd_index },
                 { "search", cmd_search },
                 { "status", cmd_status },
+                { "links", cmd_links },
+                { "backlinks", cmd_backlinks },
         };
 
         log_setup("quire");

@@ -182,7 +182,8 @@ class DerivedRowsTests(qt.QuireTestCase):
         # What a contract-1 writer leaves: no derived tables, version 1.
         with qt.connect(self.db) as con:
             con.executescript("DROP TRIGGER chunks_derived_ad; DROP TABLE chunk_tags; DROP TABLE links;"
-                              " DROP TABLE chunks_cjk; DROP TABLE derive_mark; PRAGMA user_version = 1;")
+                              " DROP TABLE chunks_cjk; DROP TABLE derive_mark; DROP TABLE roots;"
+                              " PRAGMA user_version = 1;")
         self.assertEqual(qt.derived_orphans(self.db), None)
         # A reader searches it as it is, without writing.
         self.assertEqual(len(self.search_json("gamma")), 1)

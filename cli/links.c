@@ -1,0 +1,158 @@
+/* quire links / quire backlinks: the links a note writes, and the notes
+ * that link to it, each with its line and the file it resolves to. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "links.h"
+#include "log.h"
+#include "macro.h"
+#include "util.h"
+
+static const char links_help[] =
+        "Usage: quire links [OPTIONS] FILE\n"
+        "       quire backlinks [OPTIONS] FILE\n"
+        "\n"
+        "links: the links written in FILE, in order, each with the file it\n"
+        "resolves to. backlinks: the links in other notes (and FILE itself)\n"
+        "that resolve to FILE. Wiki links ([[Note]], [[Note#Heading|alias]],\n"
+        "![[embed]]) resolve by note name, ignoring case, preferring a note in\n"
+        "the linking note's folder, then the shortest path; Markdown links\n"
+        "([text](other.md)) by the path they spell. Web links are not kept.\n"
+        "\n"
+        "Options:\n"
+        "      --db PATH         database (default: $QUIRE_DB or the XDG data dir)\n"
+        "  -n, --namespace NS    only links in namespace NS\n"
+        "      --json            one JSON object per link and line\n"
+        "  -h, --help            show this help\n";
+
+struct links_output {
+        bool json;
+        bool is_backlinks;
+        unsigned n_links;
+};
+
+/* The link as it reads in a note. */
+static void print_link_spelling(const struct link_hit *h) {
+        const char *hash = h->fragment ? "#" : "", *fragment = h->fragment ? h->fragment : "";
+
+        if (strcmp(h->kind, "markdown") == 0)
+                printf("(%s%s%s)", h->target, hash, fragment);
+        else
+                printf("%s[[%s%s%s]]", strcmp(h->kind, "embed") == 0 ? "!" : "", h->target, hash, fragment);
+}
+
+static int print_link(const struct link_hit *h, void *userdata) {
+        struct links_output *out = userdata;
+
+        out->n_links++;
+        if (out->json) {
+                fputs("{\"namespace\":", stdout);
+                json_write_string(stdout, h->namespace);
+                fputs(",\"source_file\":", stdout);
+                json_write_string(stdout, h->source_file);
+                printf(",\"line\":%lld,\"kind\":", (long long) h->line);
+                json_write_string(stdout, h->kind);
+                fputs(",\"target\":", stdout);
+                json_write_string(stdout, h->target);
+                fputs(",\"fragment\":", stdout);
+                if (h->fragment)
+                        json_write_string(stdout, h->fragment);
+                else
+                        fputs("null", stdout);
+                fputs(",\"resolved\":", stdout);
+                if (h->resolved)
+                        json_write_string(stdout, h->resolved);
+                else
+                        fputs("null", stdout);
+                fputs("}\n", stdout);
+                return 0;
+        }
+        printf("%s:%lld  ", h->source_file, (long long) h->line);
+        print_link_spelling(h);
+        if (!out->is_backlinks)
+                printf("  -> %s", h->resolved ? h->resolved : "(not found)");
+        fputc('\n', stdout);
+        return 0;
+}
+
+/* FILE as the index names it: the realpath of its directory and its name,
+ * so a note that is gone (or a link target never written) still has a
+ * path to ask about. Newly allocated. */
+static int note_path(const char *arg, char **ret) {
+        _cleanup_free_ char *copy1 = strdup(arg), *copy2 = strdup(arg);
+        if (!copy1 || !copy2)
+                return log_error_errno(ENOMEM, "Out of memory");
+        _cleanup_free_ char *dir = realpath(dirname(copy1), NULL);
+        if (!dir)
+                return log_error_errno(errno, "Failed to resolve %s: %m", arg);
+        const char *base = basename(copy2);
+        if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+                return log_error_errno(EISDIR, "Failed to look up %s: not a note", arg);
+        return asprintf(ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) < 0 ? log_error_errno(ENOMEM, "Out of memory") : 0;
+}
+
+static int run(int argc, char **argv, bool is_backlinks) {
+        const char *cmd = is_backlinks ? "backlinks" : "links";
+        enum { OPT_DB = 0x100, OPT_JSON };
+        static const struct option options[] = {
+                { "db", required_argument, NULL, OPT_DB },
+                { "namespace", required_argument, NULL, 'n' },
+                { "json", no_argument, NULL, OPT_JSON },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        struct links_output out = { .is_backlinks = is_backlinks };
+        const char *db_arg = NULL, *ns = NULL;
+        int opt, r;
+
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":n:h", options, NULL)) >= 0) {
+                switch (opt) {
+                case OPT_DB:
+                        db_arg = optarg;
+                        break;
+                case 'n':
+                        ns = optarg;
+                        break;
+                case OPT_JSON:
+                        out.json = true;
+                        break;
+                case 'h':
+                        fputs(links_help, stdout);
+                        return 0;
+                default:
+                        return usage_bad_option(cmd, opt, argv);
+                }
+        }
+        if (optind >= argc)
+                return usage_error(cmd, "missing FILE");
+        if (optind + 1 < argc)
+                return usage_error(cmd, "one FILE expected, got '%s' too", argv[optind + 1]);
+
+        _cleanup_free_ char *path = NULL;
+        if (note_path(argv[optind], &path) < 0)
+                return 1;
+        _cleanup_free_ char *db_path = db_path_or_default(db_arg);
+        if (!db_path)
+                return 1;
+        struct store *s = NULL;
+        r = store_open(db_path, &(struct store_options){ .flags = STORE_READONLY }, &s);
+        if (r < 0)
+                return 1;
+        r = (is_backlinks ? store_links_to : store_links_from)(s, ns, path, print_link, &out);
+        store_close(s);
+        return r < 0 ? 1 : 0;
+}
+
+int cmd_links(int argc, char **argv) {
+        return run(argc, argv, false);
+}
+
+int cmd_backlinks(int argc, char **argv) {
+        return run(argc, argv, true);
+}

@@ -1,0 +1,289 @@
+/* Links between notes, read from the links table (derived.c) and resolved
+ * here, when asked, against the files table: a wiki link by note name the
+ * way Obsidian does, a Markdown link by the path it spells. Resolving on
+ * read keeps the stored rows a pure function of each chunk, and follows
+ * renames for free: [[Note]] finds Note.md wherever it has moved. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "index.h"
+#include "links.h"
+#include "store-internal.h"
+
+/* The notes of ns a wiki link named name may mean, by path. */
+struct candidates {
+        char *ns, *name; /* owned: what they were looked up by */
+        char **paths;    /* owned */
+        size_t n;
+        char *beside;    /* owned: the last attachment path tried on disk */
+};
+
+static void candidates_done(struct candidates *c) {
+        for (size_t i = 0; i < c->n; i++)
+                free(c->paths[i]);
+        free(c->paths);
+        free(c->beside);
+        free(c->ns);
+        free(c->name);
+        *c = (struct candidates){ .name = NULL };
+}
+
+static bool candidates_are_for(const struct candidates *c, const char *ns, const char *name) {
+        return c->name && strcmp(c->ns, ns) == 0 && strcmp(c->name, name) == 0;
+}
+
+/* LIKE pattern for "any path whose last component is name + suffix": '%',
+ * '_' and '\' in the name are escaped with '\'. LIKE ignores ASCII case,
+ * as note names do. */
+static char *last_component_pattern(const char *name, const char *suffix) {
+        size_t n = strlen(name), k = strlen(suffix);
+        char *p = malloc(2 * n + k + 3), *o = p;
+
+        if (!p)
+                return NULL;
+        *o++ = '%';
+        *o++ = '/';
+        for (const char *c = name; *c; c++) {
+                if (*c == '%' || *c == '_' || *c == '\\')
+                        *o++ = '\\';
+                *o++ = *c;
+        }
+        memcpy(o, suffix, k + 1);
+        return p;
+}
+
+/* Notes are found as name.md; a name may also be a whole file name
+ * ("picture.png", or a note named with a dot). */
+static int candidates_load(struct store *s, const char *ns, const char *name, struct candidates *ret) {
+        _cleanup_free_ char *as_note = last_component_pattern(name, ".md");
+        _cleanup_free_ char *as_file = last_component_pattern(name, "");
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        size_t cap = 0;
+        int rc;
+
+        candidates_done(ret);
+        ret->ns = strdup(ns);
+        ret->name = strdup(name);
+        if (!ret->ns || !ret->name || !as_note || !as_file)
+                return -ENOMEM;
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT path FROM files WHERE namespace = ?1"
+                                " AND (path LIKE ?2 ESCAPE '\\' OR path LIKE ?3 ESCAPE '\\')"
+                                " ORDER BY length(path), path",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare a note lookup");
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, as_note, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, as_file, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (ret->n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        char **p = realloc(ret->paths, cap * sizeof *p);
+                        if (!p)
+                                return -ENOMEM;
+                        ret->paths = p;
+                }
+                ret->paths[ret->n] = strdup((const char *) sqlite3_column_text(st, 0));
+                if (!ret->paths[ret->n])
+                        return -ENOMEM;
+                ret->n++;
+        }
+        return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "look up notes by name");
+}
+
+static bool ends_with_ignoring_case(const char *s, const char *suffix) {
+        size_t n = strlen(s), k = strlen(suffix);
+        return k <= n && strcasecmp(s + n - k, suffix) == 0;
+}
+
+/* Whether path is what target ("Note", "a/Note", "a/Note.md",
+ * "a/picture.png") names: path ends with "/" + target, with or without
+ * ".md" after it, ignoring ASCII case. */
+static bool path_ends_with_target(const char *path, const char *target) {
+        size_t n = strlen(path), k = strlen(target);
+
+        if (n >= k + 4 && ends_with_ignoring_case(path, ".md") &&
+            strncasecmp(path + n - 3 - k, target, k) == 0 && path[n - 4 - k] == '/')
+                return true;
+        return n >= k + 1 && strcasecmp(path + n - k, target) == 0 && path[n - 1 - k] == '/';
+}
+
+static size_t dir_len(const char *path) {
+        const char *slash = strrchr(path, '/');
+        return slash ? (size_t) (slash - path) : 0;
+}
+
+/* Which candidate [[target]] written in source means: one whose path ends
+ * with the target as written (so "[[a/Note]]" takes only a Note.md in a
+ * folder a), preferring a note in source's own folder, then the shortest
+ * path (candidates are sorted so). NULL when none fits. */
+static const char *pick_candidate(const struct candidates *c, const char *source, const char *target) {
+        const char *best = NULL;
+
+        for (size_t i = 0; i < c->n; i++) {
+                const char *p = c->paths[i];
+                if (!path_ends_with_target(p, target))
+                        continue;
+                if (dir_len(p) == dir_len(source) && strncmp(p, source, dir_len(p)) == 0)
+                        return p;
+                if (!best)
+                        best = p;
+        }
+        return best;
+}
+
+static bool file_is_indexed(struct store *s, const char *ns, const char *path) {
+        int64_t size, mtime;
+        return store_file_lookup(s, ns, path, &size, &mtime) > 0;
+}
+
+static bool exists_on_disk(const char *path) {
+        struct stat st;
+        return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+#define LINK_COLUMNS                                                                               \
+        "SELECT c.namespace, c.source_file, c.start_line + l.line_offset, l.kind, l.target, l.fragment," \
+        " l.target_path, l.target_name FROM links l JOIN chunks c ON c.seq = l.seq"
+
+struct link_row {
+        const char *ns, *source_file, *kind, *target, *fragment, *target_path, *target_name;
+        int64_t line;
+};
+
+static struct link_row link_row_read(sqlite3_stmt *st) {
+        return (struct link_row){
+                .ns = (const char *) sqlite3_column_text(st, 0),
+                .source_file = (const char *) sqlite3_column_text(st, 1),
+                .line = sqlite3_column_int64(st, 2),
+                .kind = (const char *) sqlite3_column_text(st, 3),
+                .target = (const char *) sqlite3_column_text(st, 4),
+                .fragment = (const char *) sqlite3_column_text(st, 5),
+                .target_path = (const char *) sqlite3_column_text(st, 6),
+                .target_name = (const char *) sqlite3_column_text(st, 7),
+        };
+}
+
+/* Where row points, or NULL; may (re)load *cands for its name. */
+static int resolve(struct store *s, const struct link_row *row, struct candidates *cands, const char **ret) {
+        *ret = NULL;
+        if (row->target_path) {
+                if (file_is_indexed(s, row->ns, row->target_path) || exists_on_disk(row->target_path))
+                        *ret = row->target_path;
+                return 0;
+        }
+        if (!row->target_name)
+                return 0;
+        if (!candidates_are_for(cands, row->ns, row->target_name)) {
+                int r = candidates_load(s, row->ns, row->target_name, cands);
+                if (r < 0)
+                        return r;
+        }
+        *ret = pick_candidate(cands, row->source_file, row->target);
+        if (*ret || !strchr(row->target_name, '.'))
+                return 0;
+        /* An attachment (![[pic.png]]) is not a note, so not in files: it
+         * is looked for beside the note that names it. */
+        free(cands->beside);
+        if (asprintf(&cands->beside, "%.*s/%s", (int) dir_len(row->source_file), row->source_file, row->target) < 0) {
+                cands->beside = NULL;
+                return -ENOMEM;
+        }
+        if (exists_on_disk(cands->beside))
+                *ret = cands->beside;
+        return 0;
+}
+
+static int report(const struct link_row *row, const char *resolved, link_hit_cb cb, void *userdata) {
+        struct link_hit hit = {
+                .namespace = row->ns,
+                .source_file = row->source_file,
+                .line = row->line,
+                .kind = row->kind,
+                .target = row->target,
+                .fragment = row->fragment,
+                .resolved = resolved,
+        };
+        return cb(&hit, userdata);
+}
+
+static int require_links_table(struct store *s) {
+        if (s->has_derived)
+                return 0;
+        return log_error_errno(EPROTONOSUPPORT,
+                               "No links in %s yet: it was written by an older quire; run 'quire index' once",
+                               s->path);
+}
+
+int store_links_from(struct store *s, const char *ns, const char *path, link_hit_cb cb, void *userdata) {
+        _cleanup_(candidates_done) struct candidates cands = { .name = NULL };
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        r = require_links_table(s);
+        if (r < 0)
+                return r;
+        rc = sqlite3_prepare_v2(s->db,
+                                LINK_COLUMNS " WHERE c.source_file = ?2 AND (?1 IS NULL OR c.namespace = ?1)"
+                                " ORDER BY c.namespace, c.start_line, l.ord",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare the links query");
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct link_row row = link_row_read(st);
+                const char *resolved;
+                r = resolve(s, &row, &cands, &resolved);
+                if (r == 0)
+                        r = report(&row, resolved, cb, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "read links");
+}
+
+int store_links_to(struct store *s, const char *ns, const char *path, link_hit_cb cb, void *userdata) {
+        _cleanup_(candidates_done) struct candidates cands = { .name = NULL };
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ char *name = NULL;
+        int rc, r;
+
+        r = require_links_table(s);
+        if (r < 0)
+                return r;
+        name = derived_note_name(path);
+        if (!name)
+                return -ENOMEM;
+        /* Both indexes: Markdown links by the path they spell, wiki links
+         * by the note name; which of the latter mean this very note is
+         * decided by resolve(), as for any link. */
+        rc = sqlite3_prepare_v2(s->db,
+                                LINK_COLUMNS " WHERE (l.target_path = ?2 OR l.target_name = ?3)"
+                                " AND (?1 IS NULL OR c.namespace = ?1)"
+                                " ORDER BY c.namespace, c.source_file, c.start_line + l.line_offset, l.ord",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare the backlinks query");
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct link_row row = link_row_read(st);
+                const char *resolved;
+                r = resolve(s, &row, &cands, &resolved);
+                if (r < 0)
+                        return r;
+                if (!resolved || strcmp(resolved, path) != 0)
+                        continue;
+                r = report(&row, resolved, cb, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "read backlinks");
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""quire links and quire backlinks: the links a note writes, the notes
+that link to it, and how each link resolves (by note name for wiki links,
+by path for Markdown links), through edits, renames and deletes, with and
+without quired."""
+
+import json
+import os
+import shutil
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import quiretest as qt  # noqa: E402
+
+A_NOTE = """# A
+
+Links to [[B]] and to [[B#Second part|the second part]].
+An embed: ![[pic.png]]; a path: [see c](sub/c.md#top).
+A note nobody wrote: [[Missing]]; the web: [site](https://example.com/b.md).
+"""
+
+
+class LinksTests(qt.QuiredTestCase):
+    def setUp(self):
+        super().setUp()
+        self.notes = os.path.join(self.tmp, "notes")
+        self.a = self.write("a.md", A_NOTE)
+        self.b = self.write("B.md", "# B\n\n## Second part\n\ntext\n")
+        self.sub_b = self.write("sub/B.md", "# another B\n")
+        self.c = self.write("sub/c.md", "# C\n\nBack to [a](../a.md) and [[B]].\n")
+        self.d = self.write("other/d.md", "# D\n\nAlso [[b]] here.\n")
+        self.pic = self.write("pic.png", b"\x89PNG not a note")
+
+    def links(self, path, *args, expect=0):
+        p = self.quire("links", "--json", *args, path, expect=expect)
+        return [json.loads(line) for line in p.stdout.splitlines()]
+
+    def backlinks(self, path, *args):
+        p = self.quire("backlinks", "--json", *args, path, expect=0)
+        return [(h["source_file"], h["line"], h["target"]) for h in map(json.loads, p.stdout.splitlines())]
+
+    def test_links_are_listed_in_order_with_what_they_resolve_to(self):
+        self.index(self.notes)
+        got = [(h["line"], h["kind"], h["target"], h["fragment"], h["resolved"]) for h in self.links(self.a)]
+        self.assertEqual(got, [
+            (3, "wiki", "B", None, self.b),
+            (3, "wiki", "B", "Second part", self.b),
+            (4, "embed", "pic.png", None, self.pic),
+            (4, "markdown", "sub/c.md", "top", self.c),
+            (5, "wiki", "Missing", None, None),
+        ])
+
+    def test_a_wiki_link_prefers_its_own_folder_then_the_shortest_path(self):
+        self.index(self.notes)
+        self.assertEqual([h["resolved"] for h in self.links(self.c)], [self.a, self.sub_b])
+        self.assertEqual([h["resolved"] for h in self.links(self.d)], [self.b])
+
+    def test_backlinks_are_the_links_that_resolve_to_the_note(self):
+        self.index(self.notes)
+        self.assertEqual(self.backlinks(self.b), [(self.a, 3, "B"), (self.a, 3, "B"), (self.d, 3, "b")])
+        # sub/c.md's [[B]] means sub/B.md, not B.md.
+        self.assertEqual(self.backlinks(self.sub_b), [(self.c, 3, "B")])
+        self.assertEqual(self.backlinks(self.c), [(self.a, 4, "sub/c.md")])
+        self.assertEqual(self.backlinks(self.a), [(self.c, 3, "../a.md")])
+
+    def test_text_output_is_one_line_per_link(self):
+        self.index(self.notes)
+        out = self.quire("links", self.a, expect=0).stdout.splitlines()
+        self.assertEqual(out[0], f"{self.a}:3  [[B]]  -> {self.b}")
+        self.assertEqual(out[2], f"{self.a}:4  ![[pic.png]]  -> {self.pic}")
+        self.assertEqual(out[3], f"{self.a}:4  (sub/c.md#top)  -> {self.c}")
+        self.assertEqual(out[4], f"{self.a}:5  [[Missing]]  -> (not found)")
+        back = self.quire("backlinks", self.sub_b, expect=0).stdout
+        self.assertEqual(back, f"{self.c}:3  [[B]]\n")
+
+    def test_an_edit_adds_and_removes_links(self):
+        self.index(self.notes)
+        self.write("a.md", A_NOTE.replace("[[Missing]]", "[[Created]]").replace("[[B]] and to ", ""))
+        created = self.write("Created.md", "# Created\n")
+        self.index(self.notes)
+        self.assertEqual(self.backlinks(created), [(self.a, 5, "Created")])
+        self.assertEqual(self.backlinks(self.b), [(self.a, 3, "B"), (self.d, 3, "b")])
+
+    def test_a_deleted_note_has_no_backlinks_and_its_links_find_the_next(self):
+        self.index(self.notes)
+        os.unlink(self.b)
+        self.index(self.notes)
+        self.assertEqual(self.backlinks(self.b), [])
+        # [[B]] in a.md now means the only B left.
+        self.assertEqual(self.links(self.a)[0]["resolved"], self.sub_b)
+
+    def test_a_note_moved_under_the_daemon_keeps_its_backlinks(self):
+        d = self.start_quired(self.notes)
+        self.wait_converged(self.notes, daemon=d)
+        archive = os.path.join(self.notes, "archive")
+        os.mkdir(archive)
+        moved = os.path.join(archive, "B.md")
+        os.rename(self.b, moved)
+        shutil.rmtree(os.path.join(self.notes, "sub"))
+        self.wait_converged(self.notes, daemon=d)
+        self.assertEqual(self.backlinks(moved), [(self.a, 3, "B"), (self.a, 3, "B"), (self.d, 3, "b")])
+        self.assertEqual(self.backlinks(self.b), [])
+        self.assertHealthy(self.db)
+
+    def test_namespace_option_limits_the_links(self):
+        self.index("--namespace", "work", self.notes)
+        self.assertEqual(len(self.links(self.a, "--namespace", "work")), 5)
+        self.assertEqual(self.links(self.a, "--namespace", "home"), [])
+
+    def test_usage_errors_exit_2(self):
+        for args in (("links",), ("links", "a", "b"), ("backlinks", "--bogus", "a")):
+            with self.subTest(args=args):
+                p = self.quire(*args, expect=2)
+                self.assertOneLine(p.stderr)
+
+    def test_a_database_without_an_index_is_an_error(self):
+        p = self.quire("links", self.a, expect=1)
+        self.assertOneLine(p.stderr)
+
+
+if __name__ == "__main__":
+    qt.main()
