@@ -330,13 +330,14 @@ class QuireTestCase(unittest.TestCase):
             args = [args[0], "--db", path, *args[1:]]
         return [QUIRE, *args]
 
-    def quire(self, *args, db=True, env=None, expect=None, timeout=RUN_TIMEOUT, **popen_kwargs):
-        """Run quire to completion; returns the CompletedProcess (text).
-        expect: the exit code it must have (None: any)."""
+    def quire(self, *args, db=True, env=None, expect=None, timeout=RUN_TIMEOUT, text=True, **popen_kwargs):
+        """Run quire to completion; returns the CompletedProcess (text, or
+        bytes when text is False). expect: the exit code it must have
+        (None: any)."""
         argv = self.command(*args, db=db)
         p = subprocess.run(argv, env=env if env is not None else self.env(), stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, errors="replace", timeout=timeout,
-                           **popen_kwargs)
+                           capture_output=True, text=text, errors="replace" if text else None,
+                           timeout=timeout, **popen_kwargs)
         if expect is not None and p.returncode != expect:
             self.fail(f"{' '.join(argv)} exited {p.returncode}, expected {expect}\n"
                       f"--- stdout\n{p.stdout}--- stderr\n{p.stderr}")
