@@ -363,7 +363,9 @@ static char *absolute_path_glob(const char *pattern) {
                 log_error_errno(ENOMEM, "Failed to read --path: %m");
                 return NULL;
         }
-        for (size_t n = strlen(trimmed); n > 1 && trimmed[n - 1] == '/'; n--)
+        /* "/" becomes "", which matches no file but, by the directory
+         * rule, everything under "/". */
+        for (size_t n = strlen(trimmed); n > 0 && trimmed[n - 1] == '/'; n--)
                 trimmed[n - 1] = '\0';
 
         FILE *f = open_memstream(&glob, &len);
@@ -371,7 +373,7 @@ static char *absolute_path_glob(const char *pattern) {
                 log_error_errno(errno, "Failed to read --path: %m");
                 return NULL;
         }
-        if (trimmed[0] == '/')
+        if (pattern[0] == '/')
                 fputs(trimmed, f);
         else if (strcmp(trimmed, ".") == 0 || strcmp(trimmed, "..") == 0 || strncmp(trimmed, "./", 2) == 0 ||
                  strncmp(trimmed, "../", 3) == 0) {

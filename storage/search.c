@@ -91,8 +91,10 @@ static void write_source_select(FILE *f, const struct ranked_source *src, const 
                 fputs(", NULL, NULL", f);
         /* CROSS JOIN keeps the FTS table the outer loop: it yields rows in
          * rank order, so LIMIT stops the join early and snippets are made
-         * for shown rows only. Left to itself, the planner may prefer the
-         * chunks index for a namespace or path filter, and then sort. */
+         * for shown rows only. The planner picks that order today for
+         * bound filters, but given the same filters as literals it started
+         * from idx_chunks_unique_content and sorted every match; CROSS JOIN
+         * is SQLite's documented way to keep it from doing so. */
         fprintf(f,
                 " FROM %s CROSS JOIN chunks AS c ON c.seq = %s.rowid"
                 " LEFT JOIN files AS fl ON fl.namespace = c.namespace AND fl.path = c.source_file"

@@ -138,6 +138,9 @@ class PathFilterTests(SearchTestCase):
         self.assertEqual(self.rel_files("sharedword", "--path", self.path("osx")), ["osx/ls.md"])
         self.assertEqual(self.rel_files("sharedword", "--path", self.path("*/ls.md")), ["linux/ls.md", "osx/ls.md"])
         self.assertEqual(self.rel_files("sharedword", "--path", "/linux"), [])
+        self.assertEqual(len(self.files("sharedword", "--path", "/", "-l", "100")), 6)
+        self.assertEqual(self.rel_files("sharedword", "--path", self.path("common") + "//"),
+                         ["common/linux.md", "common/tar.md"])
 
     def test_dot_pattern_is_relative_to_the_current_directory(self):
         self.assertEqual(self.rel_files("sharedword", "--path", "./linux", cwd=self.notes),
