@@ -12,10 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
-
-
-def doc(title, *sections):
-    return f"# {title}\n\n" + "\n".join(sections)
+from quiretest import doc  # noqa: E402
 
 
 def unquote_path(field):
@@ -72,19 +69,7 @@ def run_on_pty(argv, env, cwd=None):
 VIMGREP_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+):(?P<text>.*)$")
 
 
-class SearchTestCase(qt.QuireTestCase):
-    """self.notes: a notes folder; self.root: its realpath, the prefix of
-    every source_file."""
-
-    def setUp(self):
-        super().setUp()
-        self.notes = os.path.join(self.tmp, "notes")
-        os.mkdir(self.notes)
-        self.root = os.path.realpath(self.notes)
-
-    def path(self, rel):
-        return os.path.join(self.root, rel)
-
+class SearchTestCase(qt.NotesTestCase):
     def json_lines(self, *args, **kwargs):
         """quire search --json ARGS, each line parsed; the lines must be
         valid UTF-8 JSON."""

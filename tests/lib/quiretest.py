@@ -383,6 +383,21 @@ class QuireTestCase(unittest.TestCase):
         return path
 
 
+class NotesTestCase(QuireTestCase):
+    """QuireTestCase plus self.notes, an empty notes folder, and self.root,
+    its realpath: the prefix of every source_file quire stores for it."""
+
+    def setUp(self):
+        super().setUp()
+        self.notes = os.path.join(self.tmp, "notes")
+        os.mkdir(self.notes)
+        self.root = os.path.realpath(self.notes)
+
+    def path(self, rel):
+        """The source_file quire stores for a note (realpath of the root + rel)."""
+        return os.path.join(self.root, rel)
+
+
 # --- running quired -------------------------------------------------------
 
 # How long a daemon may take to say something it must say (its Ready
@@ -655,6 +670,11 @@ def section(title, words, n_lines=6):
     body = " ".join(words)
     para = "\n".join(f"{body} line {i} of the {title.lower()} section, written for a test." for i in range(n_lines))
     return f"## {title}\n\n{para}\n"
+
+
+def doc(title, *sections):
+    """A Markdown note: a title heading, then the sections."""
+    return f"# {title}\n\n" + "\n".join(sections)
 
 
 def main():
