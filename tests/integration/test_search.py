@@ -210,6 +210,24 @@ class HeadingFilterTests(SearchTestCase):
         self.assertEqual(self.headings("--heading", "mehr schluss"), [path])
         self.assertEqual(self.headings("--heading", "mehr schluss!"), [])
 
+    def test_heading_json_as_a_foreign_writer_may_spell_it(self):
+        # \u escapes (a surrogate pair too), and values that are not an
+        # array of strings: those have no heading path, and are no error.
+        self.write("foreign.md", "# Foreign\n\nforeignword escaped\n")
+        self.write("broken.md", "# Broken\n\nforeignword broken\n")
+        self.write("numbers.md", "# Numbers\n\nforeignword numbers\n")
+        self.index(self.notes)
+        for name, value in (("foreign.md", r'["\u00dcbersicht", "Emoji \ud83d\ude00 \"q\" \\ end"]'),
+                            ("broken.md", "not json [ at all"), ("numbers.md", "[1, 2]")):
+            qt.query(self.db, "UPDATE chunks SET heading_hierarchy = ? WHERE source_file = ?", (value, self.path(name)))
+        self.assertEqual(self.rel_files("foreignword"), ["broken.md", "foreign.md", "numbers.md"])
+        self.assertEqual(self.rel_files("foreignword", "--heading", "ÜBERSICHT > emoji \U0001F600"), ["foreign.md"])
+        self.assertEqual(self.rel_files("foreignword", "--heading", '"q" \\ end'), ["foreign.md"])
+        self.assertEqual(self.rel_files("foreignword", "--heading", "json"), [])
+        self.assertEqual(self.rel_files("foreignword", "--heading", "1"), [])
+        hits = {os.path.basename(h["source_file"]): h["heading_hierarchy"] for h in self.json_lines("foreignword")}
+        self.assertEqual(hits["broken.md"], [])
+
     def test_empty_heading_is_a_usage_error(self):
         self.assertIn("--heading", self.usage_error("--heading", "", "pickword"))
 
