@@ -312,52 +312,57 @@ static bool parse_count(const char *s, unsigned *ret) {
         return parse_unsigned(s, ret);
 }
 
-/* Escape what GLOB would take for a wildcard in a literal directory name. */
-static void write_glob_literal(FILE *f, const char *s) {
-        for (; *s; s++)
-                if (*s == '*' || *s == '?' || *s == '[')
-                        fprintf(f, "[%c]", *s);
-                else
-                        fputc(*s, f);
-}
-
-/* Join cwd (a realpath, GLOB-escaped) and a pattern that starts with "."
- * or "..", dropping "." and resolving ".." by name. */
-static void write_relative_glob(FILE *f, const char *cwd, const char *pattern) {
+/* cwd (a realpath) joined with a pattern that starts with "." or "..":
+ * its leading "." components dropped, its leading ".." ones taken off cwd
+ * by name, and what is left of cwd escaped, so that a '*', '?' or '[' in a
+ * directory name stays literal. Newly allocated; NULL when out of memory. */
+static char *relative_glob(const char *cwd, const char *pattern) {
         _cleanup_free_ char *base = strdup(cwd);
-        if (!base) {
-                fputs(cwd, f); /* the memstream fails too, and reports it */
-                return;
-        }
+        char *glob = NULL;
+        size_t len = 0;
+
+        if (!base)
+                return NULL;
         const char *p = pattern;
         while (*p) {
                 size_t n = strcspn(p, "/");
-                if (n == 1 && p[0] == '.')
-                        ;
-                else if (n == 2 && p[0] == '.' && p[1] == '.') {
+                if (n == 2 && p[0] == '.' && p[1] == '.') {
                         char *slash = strrchr(base, '/');
                         if (slash)
                                 *slash = '\0';
-                } else
+                } else if (n != 1 || p[0] != '.')
                         break;
                 p += n;
                 while (*p == '/')
                         p++;
         }
-        write_glob_literal(f, base);
+
+        FILE *f = open_memstream(&glob, &len);
+        if (!f)
+                return NULL;
+        for (const char *c = base; *c; c++)
+                if (*c == '*' || *c == '?' || *c == '[')
+                        fprintf(f, "[%c]", *c);
+                else
+                        fputc(*c, f);
         if (*p)
                 fprintf(f, "/%s", p);
+        if (fclose(f) != 0) {
+                free(glob);
+                return NULL;
+        }
+        return glob;
 }
 
 /* The glob store_search() matches against absolute paths, from what the
- * user typed: "/..." as it is; "." and "./..." or "../..." from the current
+ * user typed: "/..." as it is; ".", "./..." and "../..." from the current
  * directory (its realpath: paths are stored by realpath); anything else at
- * any depth, "*" "/" in front. A trailing '/' goes (the directory rule of
- * store_search covers what is under it). NULL on failure, logged. */
+ * any depth, with "*" "/" in front. Trailing slashes go: the directory rule
+ * of store_search() takes what is under a directory. NULL on failure,
+ * logged. */
 static char *absolute_path_glob(const char *pattern) {
-        _cleanup_free_ char *trimmed = strdup(pattern);
+        _cleanup_free_ char *trimmed = strdup(pattern), *cwd = NULL;
         char *glob = NULL;
-        size_t len = 0;
 
         if (!trimmed) {
                 log_error_errno(ENOMEM, "Failed to read --path: %m");
@@ -368,31 +373,21 @@ static char *absolute_path_glob(const char *pattern) {
         for (size_t n = strlen(trimmed); n > 0 && trimmed[n - 1] == '/'; n--)
                 trimmed[n - 1] = '\0';
 
-        FILE *f = open_memstream(&glob, &len);
-        if (!f) {
-                log_error_errno(errno, "Failed to read --path: %m");
-                return NULL;
-        }
         if (pattern[0] == '/')
-                fputs(trimmed, f);
+                glob = strdup(trimmed);
         else if (strcmp(trimmed, ".") == 0 || strcmp(trimmed, "..") == 0 || strncmp(trimmed, "./", 2) == 0 ||
                  strncmp(trimmed, "../", 3) == 0) {
-                _cleanup_free_ char *cwd = realpath(".", NULL);
+                cwd = realpath(".", NULL);
                 if (!cwd) {
                         log_error_errno(errno, "Failed to resolve the current directory for --path %s: %m",
                                         pattern);
-                        fclose(f);
-                        free(glob);
                         return NULL;
                 }
-                write_relative_glob(f, cwd, trimmed);
-        } else
-                fprintf(f, "*/%s", trimmed);
-        if (fclose(f) != 0) {
+                glob = relative_glob(cwd, trimmed);
+        } else if (asprintf(&glob, "*/%s", trimmed) < 0)
+                glob = NULL;
+        if (!glob)
                 log_error_errno(ENOMEM, "Failed to read --path: %m");
-                free(glob);
-                return NULL;
-        }
         return glob;
 }
 
