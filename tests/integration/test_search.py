@@ -7,8 +7,10 @@ import json
 import os
 import pty
 import re
+import shutil
 import subprocess
 import sys
+import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
@@ -329,6 +331,26 @@ class FormatTests(SearchTestCase):
         got = {(int(m["line"]), int(m["col"])) for m in map(VIMGREP_RE.match, lines)}
         self.assertEqual(got, {(1, 3)} | {(s, 1) for s in starts if s != 1})
         self.assertIn(f"{self.path('b.md')}:1:3:# Bravo", lines)
+
+    @unittest.skipUnless(shutil.which("vim"), "vim is not installed")
+    def test_vim_reads_vimgrep_output_as_a_quickfix_list(self):
+        qf = os.path.join(self.tmp, "qf.txt")
+        out = os.path.join(self.tmp, "qf-out.txt")
+        with open(qf, "w", encoding="utf-8") as f:
+            f.write(self.quire("search", "--vimgrep", "xylophone OR commonword", expect=0).stdout)
+        # Vim's own errorformat (-u NONE), no terminal: each entry's file,
+        # line, column and text as vim understood them.
+        subprocess.run(["vim", "-u", "NONE", "-N", "-es", "-c", f"cfile {qf}", "-c", f"redir! > {out}",
+                        "-c", "for e in getqflist() | echo e.valid bufname(e.bufnr) e.lnum e.col e.text | endfor",
+                        "-c", "redir END", "-c", "qa!"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=self.env(), timeout=60, check=False)
+        with open(out, encoding="utf-8") as f:
+            entries = [line.split(" ", 4) for line in f.read().splitlines() if line]
+        self.assertEqual(len(entries), 5)  # xylophone once, commonword in four chunks
+        self.assertIn(["1", self.path("a.md"), "4", "20", "second line: café xylophone here"], entries)
+        self.assertEqual({e[0] for e in entries}, {"1"})
+        self.assertEqual({e[1] for e in entries}, {self.path("a.md"), self.path("b.md"), self.path("c.md")})
 
     def test_files_lists_distinct_paths_best_first(self):
         hits = self.json_lines("commonword", "--limit", "50")
