@@ -1,7 +1,9 @@
-/* quire search: BM25-ranked hits, one per chunk, as text for people or
- * JSON lines for programs. */
+/* quire search: BM25-ranked hits, one per chunk, filtered by namespace,
+ * path and heading, printed for people (text), programs (JSON lines),
+ * editors (vimgrep) or pipelines (file paths). */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,75 +18,409 @@ static const char search_help[] =
         "Usage: quire search [OPTIONS] QUERY\n"
         "\n"
         "Search the index; hits are chunks, best first (BM25).\n"
-        "QUERY uses SQLite FTS5 syntax: words, \"exact phrase\", prefix*,\n"
-        "AND / OR / NOT, NEAR(a b, 5).\n"
         "\n"
-        "Options:\n"
-        "      --db PATH         database (default: $QUIRE_DB or the XDG data dir)\n"
+        "QUERY is SQLite FTS5 syntax:\n"
+        "  word1 word2          both words (AND is implied)\n"
+        "  \"exact words\"        the words next to each other, in order\n"
+        "  index*               words starting with 'index'\n"
+        "  a OR b, a NOT b, (a OR b) AND c\n"
+        "  NEAR(a b, 5)         a and b at most 5 words apart\n"
+        "  heading_hierarchy: w w in a heading (columns: content, source_file,\n"
+        "                       heading_hierarchy; {content source_file}: w)\n"
+        "  - content: w         w in a column other than content\n"
+        "Words are matched case- and accent-insensitively; quote words that\n"
+        "hold punctuation or are AND/OR/NOT/NEAR: '\"c++\"'. A QUERY that starts\n"
+        "with '-' goes after --: quire search -- '-content: w'.\n"
+        "\n"
+        "Filters (all must hold):\n"
         "  -n, --namespace NS    only hits from namespace NS\n"
-        "  -l, --limit N         at most N hits (default 10)\n"
+        "      --path GLOB       only files whose path matches GLOB, or under a\n"
+        "                        directory that does: 'linux/*' and 'linux' match\n"
+        "                        at any depth, '/abs/dir' and './rel/dir' (from the\n"
+        "                        current directory) from there; '*' also matches '/'\n"
+        "      --heading TEXT    only chunks whose heading path (\"A > B\")\n"
+        "                        contains TEXT, ignoring case\n"
+        "  -l, --limit N         at most N hits (--files: N files; default 10)\n"
+        "      --offset N        skip the N best hits (files) first\n"
+        "\n"
+        "Output (one of):\n"
+        "      (default)         file:first-last, heading path, snippet\n"
         "      --json            one JSON object per hit and line\n"
+        "      --vimgrep         file:line:column:text of each hit's first match\n"
+        "      --files           the files with hits, best first, one per line\n"
+        "      --color WHEN      auto (default: on a terminal unless NO_COLOR is\n"
+        "                        set), always or never\n"
+        "A hit whose file changed or vanished since it was indexed is marked\n"
+        "[stale] (JSON: \"stale\": true). Paths with control characters, '\"',\n"
+        "'\\' or invalid UTF-8 are printed quoted, with C escapes (like git).\n"
+        "\n"
+        "      --db PATH         database (default: $QUIRE_DB or the XDG data dir)\n"
         "  -h, --help            show this help\n";
 
-struct search_output {
-        bool json;
-        bool is_tty;
-        unsigned n_hits;
+enum output_format {
+        FORMAT_TEXT,
+        FORMAT_JSON,
+        FORMAT_VIMGREP,
+        FORMAT_FILES,
 };
 
-/* Snippets are single-line in the text format. */
-static void print_one_line(const char *s) {
+static const char *const format_options[] = {
+        [FORMAT_TEXT] = NULL,
+        [FORMAT_JSON] = "--json",
+        [FORMAT_VIMGREP] = "--vimgrep",
+        [FORMAT_FILES] = "--files",
+};
+
+/* Snippet markers the text format asks for and turns into colour or
+ * Markdown bold: control characters, so that no text in a note can pass
+ * for them once the rest of its control characters are blanked. */
+#define MARK_OPEN "\x02"
+#define MARK_CLOSE "\x03"
+
+#define COLOR_PATH "\033[35m"
+#define COLOR_LINES "\033[32m"
+#define COLOR_STALE "\033[1;33m"
+#define COLOR_MATCH "\033[1;31m"
+#define COLOR_RESET "\033[0m"
+
+#define STALE_MARKER "[stale]"
+
+/* A set of strings (owned copies), open addressing: --files meets each
+ * path once per chunk that has a hit. */
+struct path_set {
+        char **slots;
+        size_t n, cap; /* cap a power of two, at most half full */
+};
+
+static uint64_t hash_path(const char *s) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
         for (; *s; s++)
-                fputc(*s == '\n' || *s == '\t' ? ' ' : *s, stdout);
+                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
+        return h;
+}
+
+static char **path_set_slot(char **slots, size_t cap, const char *path) {
+        size_t i = (size_t) hash_path(path) & (cap - 1);
+        while (slots[i] && strcmp(slots[i], path) != 0)
+                i = (i + 1) & (cap - 1);
+        return &slots[i];
+}
+
+/* 1 if path was added, 0 if it was there, -ENOMEM. */
+static int path_set_add(struct path_set *set, const char *path) {
+        if ((set->n + 1) * 2 > set->cap) {
+                size_t cap = set->cap ? set->cap * 2 : 64;
+                char **slots = calloc(cap, sizeof *slots);
+                if (!slots)
+                        return -ENOMEM;
+                for (size_t i = 0; i < set->cap; i++)
+                        if (set->slots[i])
+                                *path_set_slot(slots, cap, set->slots[i]) = set->slots[i];
+                free(set->slots);
+                set->slots = slots;
+                set->cap = cap;
+        }
+        char **slot = path_set_slot(set->slots, set->cap, path);
+        if (*slot)
+                return 0;
+        *slot = strdup(path);
+        if (!*slot)
+                return -ENOMEM;
+        set->n++;
+        return 1;
+}
+
+static void path_set_done(struct path_set *set) {
+        for (size_t i = 0; i < set->cap; i++)
+                free(set->slots[i]);
+        free(set->slots);
+        *set = (struct path_set){ 0 };
+}
+
+struct search_output {
+        enum output_format format;
+        bool use_color;
+        /* --files: the paths seen so far, how many to skip and how many
+         * to print still. */
+        struct path_set seen_paths;
+        unsigned files_to_skip, files_left;
+};
+
+/* Whether a path must be quoted to stay one field of one line: control
+ * characters, '"' and '\' (which the quoting itself uses), invalid UTF-8. */
+static bool path_needs_quoting(const char *path) {
+        const unsigned char *p = (const unsigned char *) path;
+        size_t n = strlen(path);
+
+        for (size_t i = 0; i < n;) {
+                if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' || p[i] == '\\')
+                        return true;
+                if (p[i] < 0x80) {
+                        i++;
+                        continue;
+                }
+                int l = utf8_sequence_length(p + i, n - i);
+                if (l < 0)
+                        return true;
+                i += (size_t) l;
+        }
+        return false;
+}
+
+/* A path as one field: as it is, or (see path_needs_quoting) in double
+ * quotes with \" \\ \t \n \r and \ooo for other control bytes and for the
+ * bytes of invalid UTF-8, which is how git quotes paths (core.quotePath
+ * off: valid non-ASCII stays readable). */
+static void print_path(const char *path) {
+        if (!path_needs_quoting(path)) {
+                fputs(path, stdout);
+                return;
+        }
+        const unsigned char *p = (const unsigned char *) path;
+        size_t n = strlen(path);
+        fputc('"', stdout);
+        for (size_t i = 0; i < n;) {
+                unsigned char c = p[i];
+                if (c == '"' || c == '\\')
+                        printf("\\%c", c);
+                else if (c == '\t')
+                        fputs("\\t", stdout);
+                else if (c == '\n')
+                        fputs("\\n", stdout);
+                else if (c == '\r')
+                        fputs("\\r", stdout);
+                else if (c < 0x20 || c == 0x7f)
+                        printf("\\%03o", c);
+                else if (c >= 0x80) {
+                        int l = utf8_sequence_length(p + i, n - i);
+                        if (l > 0) {
+                                fwrite(p + i, 1, (size_t) l, stdout);
+                                i += (size_t) l;
+                        } else
+                                for (int k = 0; k < -l; k++, i++)
+                                        printf("\\%03o", p[i]);
+                        continue;
+                } else
+                        fputc(c, stdout);
+                i++;
+        }
+        fputc('"', stdout);
+}
+
+/* A snippet on one line: the markers become colour or **, every other
+ * control character (newlines, tabs, a note's own escape sequences) a
+ * space. */
+static void print_snippet(const char *s, bool use_color) {
+        for (; *s; s++) {
+                unsigned char c = (unsigned char) *s;
+                if (c == MARK_OPEN[0])
+                        fputs(use_color ? COLOR_MATCH : "**", stdout);
+                else if (c == MARK_CLOSE[0])
+                        fputs(use_color ? COLOR_RESET : "**", stdout);
+                else
+                        fputc(c < 0x20 || c == 0x7f ? ' ' : c, stdout);
+        }
+}
+
+static void print_text(const struct search_hit *h, bool is_stale, bool use_color) {
+        if (use_color)
+                fputs(COLOR_PATH, stdout);
+        print_path(h->source_file);
+        if (use_color)
+                printf(COLOR_RESET ":" COLOR_LINES "%lld-%lld" COLOR_RESET, (long long) h->start_line,
+                       (long long) h->end_line);
+        else
+                printf(":%lld-%lld", (long long) h->start_line, (long long) h->end_line);
+        if (is_stale)
+                fputs(use_color ? " " COLOR_STALE STALE_MARKER COLOR_RESET : " " STALE_MARKER, stdout);
+        if (*h->heading_path) {
+                fputs("  ", stdout);
+                print_snippet(h->heading_path, false);
+        }
+        fputs("\n    ", stdout);
+        print_snippet(h->snippet, use_color);
+        fputc('\n', stdout);
+}
+
+static void print_json(const struct search_hit *h, bool is_stale) {
+        fputs("{\"id\":", stdout);
+        json_write_string(stdout, h->id);
+        fputs(",\"namespace\":", stdout);
+        json_write_string(stdout, h->namespace);
+        fputs(",\"source_file\":", stdout);
+        json_write_string(stdout, h->source_file);
+        printf(",\"start_line\":%lld,\"end_line\":%lld,\"heading_hierarchy\":%s,\"score\":%.6f,\"snippet\":",
+               (long long) h->start_line, (long long) h->end_line, h->heading_hierarchy, h->score);
+        json_write_string(stdout, h->snippet);
+        printf(",\"stale\":%s}\n", is_stale ? "true" : "false");
+}
+
+/* ripgrep's --vimgrep line, which vim's quickfix (errorformat %f:%l:%c:%m),
+ * emacs' grep-mode and fzf read: the marker goes in front of the text, so
+ * the first three fields stay what they are. */
+static void print_vimgrep(const struct search_hit *h, bool is_stale) {
+        print_path(h->source_file);
+        printf(":%lld:%lld:%s", (long long) h->match_line, (long long) h->match_column,
+               is_stale ? STALE_MARKER " " : "");
+        fwrite(h->match_text, 1, h->match_text_len, stdout);
+        fputc('\n', stdout);
+}
+
+/* Hits come best first, so a path's first hit is its best: print it then,
+ * and skip its later ones. Returns 1 when enough files are printed. */
+static int print_file(struct search_output *out, const struct search_hit *h) {
+        int r = path_set_add(&out->seen_paths, h->source_file);
+        if (r < 0)
+                return log_error_errno(r, "Failed to remember a path: %m");
+        if (r == 0)
+                return 0;
+        if (out->files_to_skip > 0) {
+                out->files_to_skip--;
+                return 0;
+        }
+        print_path(h->source_file);
+        fputs(search_hit_is_stale(h) ? "\t" STALE_MARKER "\n" : "\n", stdout);
+        if (out->files_left > 0 && --out->files_left == 0)
+                return 1;
+        return 0;
 }
 
 static int print_hit(const struct search_hit *h, void *userdata) {
         struct search_output *out = userdata;
 
-        out->n_hits++;
-        if (out->json) {
-                fputs("{\"id\":", stdout);
-                json_write_string(stdout, h->id);
-                fputs(",\"namespace\":", stdout);
-                json_write_string(stdout, h->namespace);
-                fputs(",\"source_file\":", stdout);
-                json_write_string(stdout, h->source_file);
-                printf(",\"start_line\":%lld,\"end_line\":%lld,\"heading_hierarchy\":%s,\"score\":%.6f,\"snippet\":",
-                       (long long) h->start_line, (long long) h->end_line, h->heading_hierarchy, h->score);
-                json_write_string(stdout, h->snippet);
-                fputs("}\n", stdout);
+        switch (out->format) {
+        case FORMAT_TEXT:
+                print_text(h, search_hit_is_stale(h), out->use_color);
                 return 0;
+        case FORMAT_JSON:
+                print_json(h, search_hit_is_stale(h));
+                return 0;
+        case FORMAT_VIMGREP:
+                print_vimgrep(h, search_hit_is_stale(h));
+                return 0;
+        case FORMAT_FILES:
+                return print_file(out, h);
         }
-        if (out->is_tty)
-                printf("\033[35m%s\033[0m:\033[32m%lld-%lld\033[0m", h->source_file, (long long) h->start_line,
-                       (long long) h->end_line);
-        else
-                printf("%s:%lld-%lld", h->source_file, (long long) h->start_line, (long long) h->end_line);
-        if (*h->heading_path)
-                printf("  %s", h->heading_path);
-        fputs("\n    ", stdout);
-        print_one_line(h->snippet);
-        fputc('\n', stdout);
         return 0;
 }
 
+static bool parse_count(const char *s, unsigned *ret) {
+        if (s && strcmp(s, "0") == 0) {
+                *ret = 0;
+                return true;
+        }
+        return parse_unsigned(s, ret);
+}
+
+/* cwd (a realpath) joined with a pattern that starts with "." or "..":
+ * its leading "." components dropped, its leading ".." ones taken off cwd
+ * by name, and what is left of cwd escaped, so that a '*', '?' or '[' in a
+ * directory name stays literal. Newly allocated; NULL when out of memory. */
+static char *relative_glob(const char *cwd, const char *pattern) {
+        _cleanup_free_ char *base = strdup(cwd);
+        char *glob = NULL;
+        size_t len = 0;
+
+        if (!base)
+                return NULL;
+        const char *p = pattern;
+        while (*p) {
+                size_t n = strcspn(p, "/");
+                if (n == 2 && p[0] == '.' && p[1] == '.') {
+                        char *slash = strrchr(base, '/');
+                        if (slash)
+                                *slash = '\0';
+                } else if (n != 1 || p[0] != '.')
+                        break;
+                p += n;
+                while (*p == '/')
+                        p++;
+        }
+
+        FILE *f = open_memstream(&glob, &len);
+        if (!f)
+                return NULL;
+        for (const char *c = base; *c; c++)
+                if (*c == '*' || *c == '?' || *c == '[')
+                        fprintf(f, "[%c]", *c);
+                else
+                        fputc(*c, f);
+        if (*p)
+                fprintf(f, "/%s", p);
+        if (fclose(f) != 0) {
+                free(glob);
+                return NULL;
+        }
+        return glob;
+}
+
+/* The glob store_search() matches against absolute paths, from what the
+ * user typed: "/..." as it is; ".", "./..." and "../..." from the current
+ * directory (its realpath: paths are stored by realpath); anything else at
+ * any depth, with "*" "/" in front. Trailing slashes go: the directory rule
+ * of store_search() takes what is under a directory. NULL on failure,
+ * logged. */
+static char *absolute_path_glob(const char *pattern) {
+        _cleanup_free_ char *trimmed = strdup(pattern), *cwd = NULL;
+        char *glob = NULL;
+
+        if (!trimmed) {
+                log_error_errno(ENOMEM, "Failed to read --path: %m");
+                return NULL;
+        }
+        /* "/" becomes "", which matches no file but, by the directory
+         * rule, everything under "/". */
+        for (size_t n = strlen(trimmed); n > 0 && trimmed[n - 1] == '/'; n--)
+                trimmed[n - 1] = '\0';
+
+        if (pattern[0] == '/')
+                glob = strdup(trimmed);
+        else if (strcmp(trimmed, ".") == 0 || strcmp(trimmed, "..") == 0 || strncmp(trimmed, "./", 2) == 0 ||
+                 strncmp(trimmed, "../", 3) == 0) {
+                cwd = realpath(".", NULL);
+                if (!cwd) {
+                        log_error_errno(errno, "Failed to resolve the current directory for --path %s: %m",
+                                        pattern);
+                        return NULL;
+                }
+                glob = relative_glob(cwd, trimmed);
+        } else if (asprintf(&glob, "*/%s", trimmed) < 0)
+                glob = NULL;
+        if (!glob)
+                log_error_errno(ENOMEM, "Failed to read --path: %m");
+        return glob;
+}
+
+static bool no_color_requested(void) {
+        const char *e = getenv("NO_COLOR");
+        return e && *e; /* https://no-color.org: set and not empty */
+}
+
 int cmd_search(int argc, char **argv) {
-        enum { OPT_DB = 0x100, OPT_JSON };
+        enum { OPT_DB = 0x100, OPT_JSON, OPT_VIMGREP, OPT_FILES, OPT_PATH, OPT_HEADING, OPT_OFFSET, OPT_COLOR };
         static const struct option options[] = {
                 { "db", required_argument, NULL, OPT_DB },
                 { "namespace", required_argument, NULL, 'n' },
+                { "path", required_argument, NULL, OPT_PATH },
+                { "heading", required_argument, NULL, OPT_HEADING },
                 { "limit", required_argument, NULL, 'l' },
+                { "offset", required_argument, NULL, OPT_OFFSET },
                 { "json", no_argument, NULL, OPT_JSON },
+                { "vimgrep", no_argument, NULL, OPT_VIMGREP },
+                { "files", no_argument, NULL, OPT_FILES },
+                { "color", required_argument, NULL, OPT_COLOR },
+                { "colour", required_argument, NULL, OPT_COLOR },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const char *db_arg = NULL;
+        const char *db_arg = NULL, *path_arg = NULL, *color = "auto";
         struct search_query q = { .limit = 10 };
-        struct search_output out = { 0 };
+        struct search_output out = { .format = FORMAT_TEXT };
         int opt;
 
         opterr = 0;
         while ((opt = getopt_long(argc, argv, ":n:l:h", options, NULL)) >= 0) {
+                enum output_format format = FORMAT_TEXT;
                 switch (opt) {
                 case OPT_DB:
                         db_arg = optarg;
@@ -92,18 +428,51 @@ int cmd_search(int argc, char **argv) {
                 case 'n':
                         q.namespace = optarg;
                         break;
+                case OPT_PATH:
+                        if (!*optarg)
+                                return usage_error("search", "--path needs a pattern");
+                        path_arg = optarg;
+                        break;
+                case OPT_HEADING:
+                        if (!*optarg)
+                                return usage_error("search", "--heading needs a text");
+                        q.heading = optarg;
+                        break;
                 case 'l':
                         if (!parse_unsigned(optarg, &q.limit))
                                 return usage_error("search", "--limit needs a positive number, not '%s'", optarg);
                         break;
+                case OPT_OFFSET:
+                        if (!parse_count(optarg, &q.offset))
+                                return usage_error("search", "--offset needs a number, not '%s'", optarg);
+                        break;
                 case OPT_JSON:
-                        out.json = true;
+                        format = FORMAT_JSON;
+                        break;
+                case OPT_VIMGREP:
+                        format = FORMAT_VIMGREP;
+                        break;
+                case OPT_FILES:
+                        format = FORMAT_FILES;
+                        break;
+                case OPT_COLOR:
+                        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "always") != 0 &&
+                            strcmp(optarg, "never") != 0)
+                                return usage_error("search", "--color needs auto, always or never, not '%s'",
+                                                   optarg);
+                        color = optarg;
                         break;
                 case 'h':
                         fputs(search_help, stdout);
                         return 0;
                 default:
                         return usage_bad_option("search", opt, argv);
+                }
+                if (format != FORMAT_TEXT) {
+                        if (out.format != FORMAT_TEXT && out.format != format)
+                                return usage_error("search", "%s and %s are two output formats; choose one",
+                                                   format_options[out.format], format_options[format]);
+                        out.format = format;
                 }
         }
         if (optind >= argc)
@@ -115,11 +484,41 @@ int cmd_search(int argc, char **argv) {
         if (!*q.match)
                 return usage_error("search", "empty QUERY");
 
-        out.is_tty = !out.json && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-        /* Highlight matched words: bold red on a terminal, **word** (the
-         * Markdown spelling) everywhere else. */
-        q.highlight_open = out.is_tty ? "\033[1;31m" : "**";
-        q.highlight_close = out.is_tty ? "\033[0m" : "**";
+        _cleanup_free_ char *path_glob = NULL;
+        if (path_arg) {
+                path_glob = absolute_path_glob(path_arg);
+                if (!path_glob)
+                        return 1;
+                q.path_glob = path_glob;
+        }
+
+        switch (out.format) {
+        case FORMAT_TEXT:
+                if (strcmp(color, "auto") == 0)
+                        out.use_color = isatty(STDOUT_FILENO) && !no_color_requested();
+                else
+                        out.use_color = strcmp(color, "always") == 0;
+                q.highlight_open = MARK_OPEN;
+                q.highlight_close = MARK_CLOSE;
+                break;
+        case FORMAT_JSON:
+                /* The Markdown spelling of emphasis: readable anywhere. */
+                q.highlight_open = q.highlight_close = "**";
+                break;
+        case FORMAT_VIMGREP:
+                q.skip_snippet = true;
+                q.want_match_position = true;
+                break;
+        case FORMAT_FILES:
+                /* Paths repeat across a file's chunks: the store streams
+                 * chunks and print_file() counts distinct paths. */
+                q.skip_snippet = true;
+                out.files_to_skip = q.offset;
+                out.files_left = q.limit;
+                q.offset = 0;
+                q.limit = 0;
+                break;
+        }
 
         _cleanup_free_ char *db_path = db_path_or_default(db_arg);
         if (!db_path)
@@ -130,6 +529,7 @@ int cmd_search(int argc, char **argv) {
                 return 1;
         r = store_search(s, &q, print_hit, &out);
         store_close(s);
+        path_set_done(&out.seen_paths);
         if (r == -EINVAL)
                 return EXIT_USAGE;
         return r < 0 ? 1 : 0;

@@ -49,10 +49,42 @@ uint64_t now_monotonic_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-/* The escape for one byte, or NULL when it goes through as it is. Bytes
- * >= 0x80 pass unchanged: callers hand us valid UTF-8. */
-static const char *json_escape(unsigned char c, char tmp[7]) {
-        switch (c) {
+int utf8_sequence_length(const unsigned char *p, size_t n) {
+        unsigned char c = p[0];
+        unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+        int need;
+
+        if (c >= 0xC2 && c <= 0xDF)
+                need = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+                need = 3;
+                if (c == 0xE0)
+                        lo = 0xA0; /* overlong below U+0800 */
+                else if (c == 0xED)
+                        hi = 0x9F; /* surrogates U+D800..U+DFFF */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+                need = 4;
+                if (c == 0xF0)
+                        lo = 0x90; /* overlong below U+10000 */
+                else if (c == 0xF4)
+                        hi = 0x8F; /* above U+10FFFF */
+        } else
+                return -1; /* 80..C1, F5..FF never start a sequence */
+
+        if (n < 2 || p[1] < lo || p[1] > hi)
+                return -1;
+        for (int i = 2; i < need; i++)
+                if ((size_t) i >= n || p[i] < 0x80 || p[i] > 0xBF)
+                        return -i;
+        return need;
+}
+
+/* How the bytes at p (n > 0 available) go into a JSON string: *used of them
+ * are consumed and the returned text stands for them, or NULL when they go
+ * through as they are. */
+static const char *json_escape(const unsigned char *p, size_t n, size_t *used, char tmp[7]) {
+        *used = 1;
+        switch (*p) {
         case '"': return "\\\"";
         case '\\': return "\\\\";
         case '\n': return "\\n";
@@ -61,24 +93,33 @@ static const char *json_escape(unsigned char c, char tmp[7]) {
         case '\b': return "\\b";
         case '\f': return "\\f";
         default:
-                if (c < 0x20) {
-                        snprintf(tmp, 7, "\\u%04x", c);
+                if (*p < 0x20) {
+                        snprintf(tmp, 7, "\\u%04x", *p);
                         return tmp;
+                }
+                if (*p >= 0x80) {
+                        int l = utf8_sequence_length(p, n);
+                        *used = (size_t) (l > 0 ? l : -l);
+                        return l > 0 ? NULL : "\xEF\xBF\xBD";
                 }
                 return NULL;
         }
 }
 
 void json_write_string(FILE *f, const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t n = strlen(s), used;
         char tmp[7];
 
         fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                const char *e = json_escape(*p, tmp);
+        while (n > 0) {
+                const char *e = json_escape(p, n, &used, tmp);
                 if (e)
                         fputs(e, f);
                 else
-                        fputc(*p, f);
+                        fwrite(p, 1, used, f);
+                p += used;
+                n -= used;
         }
         fputc('"', f);
 }
@@ -98,21 +139,28 @@ static int buf_reserve(char **buf, size_t *cap, size_t need) {
 }
 
 int json_append_string(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t used;
         char tmp[7];
 
-        /* Worst case every byte becomes \u00XX; plus quotes and NUL. */
+        /* Worst case every byte becomes \u00XX (a U+FFFD is three bytes for
+         * at least one); plus quotes and NUL. */
         if (buf_reserve(buf, cap, *len + n * 6 + 3) < 0)
                 return -ENOMEM;
         char *o = *buf + *len;
         *o++ = '"';
-        for (size_t i = 0; i < n; i++) {
-                const char *e = json_escape((unsigned char) s[i], tmp);
+        while (n > 0) {
+                const char *e = json_escape(p, n, &used, tmp);
                 if (e) {
                         size_t l = strlen(e);
                         memcpy(o, e, l);
                         o += l;
-                } else
-                        *o++ = s[i];
+                } else {
+                        memcpy(o, p, used);
+                        o += used;
+                }
+                p += used;
+                n -= used;
         }
         *o++ = '"';
         *o = '\0';

@@ -16,7 +16,18 @@ int random_id(char out[RANDOM_ID_LEN]);
 
 uint64_t now_monotonic_usec(void);
 
-/* Write s as a JSON string literal (quotes included). */
+/* Length of the valid UTF-8 sequence starting with lead byte p[0] >= 0x80
+ * (n bytes available), or, when it is ill-formed, the negated length of its
+ * maximal subpart (at least 1): the longest prefix that could still begin a
+ * well-formed sequence per The Unicode Standard, Table 3-7. The storage
+ * contract replaces that prefix by one U+FFFD, which is what Python's
+ * decode('utf-8', 'replace') does. */
+int utf8_sequence_length(const unsigned char *p, size_t n);
+
+/* Write s as a JSON string literal (quotes included). JSON text must be
+ * UTF-8, and s may not be (a file name is any bytes): each ill-formed
+ * subsequence is written as one U+FFFD, as the contract's text rule does. */
 void json_write_string(FILE *f, const char *s);
-/* Append s as a JSON string literal to a growing buffer; returns 0 or -ENOMEM. */
+/* Append s as a JSON string literal to a growing buffer, with the same
+ * U+FFFD rule; returns 0 or -ENOMEM. */
 int json_append_string(char **buf, size_t *len, size_t *cap, const char *s, size_t n);

@@ -1,73 +1,427 @@
 /* Queries over the shared store. Read-only: works on a connection opened
  * with STORE_READONLY and never takes the write lock. */
 #include <errno.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <wctype.h>
 
 #include "log.h"
 #include "search.h"
 #include "store-internal.h"
+#include "util.h"
 
-/* Column weights for bm25(): a word in a heading says more about a chunk
- * than one in its body; the path matters least (every page shares a
- * directory name).
+/* A ranked source: an FTS5 table whose rowid is chunks.seq and which answers
+ * the query with a rank (smaller is better). There is one today; a second
+ * one (another tokenizer over the same chunks) becomes a second entry, and
+ * build_search_sql() then writes one SELECT per source, each with the same
+ * filters, joined by UNION ALL under one ORDER BY rank: SQLite merges the
+ * sources' already ranked streams (a MERGE, no sort) and stops at LIMIT, so
+ * snippets are still made for the shown hits only.
  *
- * FTS5 answers "ORDER BY rank LIMIT n" itself, so the inner query ranks
- * inside the index and computes snippets for the n winners only; chunks is
- * joined for those n rows, not for every match. A namespace filter has to
- * look at chunks before the limit, so it takes the join first. */
-#define SEARCH_COLUMNS                                                                          \
-        "SELECT c.id, c.namespace, c.source_file,"                                              \
-        " CASE WHEN json_valid(c.heading_hierarchy) THEN c.heading_hierarchy ELSE '[]' END,"    \
-        " CASE WHEN json_valid(c.heading_hierarchy)"                                            \
-        "  THEN (SELECT group_concat(value, ' > ') FROM json_each(c.heading_hierarchy)) END,"   \
-        " hit.snippet, c.start_line, c.end_line, -hit.rank"
-#define SEARCH_RANKED                                                                           \
-        "SELECT rowid, rank, snippet(chunks_fts, 0, ?3, ?4, '...', 16) AS snippet"              \
-        " FROM chunks_fts WHERE chunks_fts MATCH ?1 AND rank MATCH 'bm25(1.0, 0.5, 2.0)'"
+ * Column weights for bm25(): a word in a heading says more about a chunk
+ * than one in its body; the path matters least (every page shares a
+ * directory name). */
+struct ranked_source {
+        const char *table;
+        const char *rank;      /* for "rank MATCH": the ranking function */
+        int content_column;    /* for snippet() and highlight() */
+};
 
-static const char search_sql[] =
-        SEARCH_COLUMNS " FROM (" SEARCH_RANKED " ORDER BY rank LIMIT ?5) AS hit"
-        " JOIN chunks c ON c.seq = hit.rowid ORDER BY hit.rank";
+static const struct ranked_source search_sources[] = {
+        { "chunks_fts", "bm25(1.0, 0.5, 2.0)", 0 },
+};
 
-static const char search_namespace_sql[] =
-        SEARCH_COLUMNS " FROM (" SEARCH_RANKED ") AS hit"
-        " JOIN chunks c ON c.seq = hit.rowid WHERE c.namespace = ?2 ORDER BY hit.rank LIMIT ?5";
+/* The heading path of chunk c, "A > B > C"; NULL for a foreign writer's
+ * invalid JSON (json_each would fail the whole query on it). Made for the
+ * shown rows only. */
+#define HEADING_PATH_SQL                                                                        \
+        "CASE WHEN json_valid(c.heading_hierarchy)"                                             \
+        " THEN (SELECT group_concat(value, ' > ') FROM json_each(c.heading_hierarchy)) END"
+
+/* Result columns, in the order store_search() reads them. */
+enum {
+        COL_ID,
+        COL_NAMESPACE,
+        COL_SOURCE_FILE,
+        COL_HEADING_HIERARCHY,
+        COL_HEADING_PATH,
+        COL_START_LINE,
+        COL_END_LINE,
+        COL_RANK,
+        COL_FILE_SIZE,
+        COL_FILE_MTIME,
+        COL_SNIPPET,
+        COL_CONTENT,
+        COL_HIGHLIGHT,
+};
+
+/* Where the first match starts, highlight() marks it with this byte; the
+ * content before it is the content as it is. */
+#define MATCH_MARK '\x02'
+
+/* The filters of q, each an independent condition on the chunk c. They are
+ * constant SQL: what the user typed only ever reaches SQLite as a bound
+ * parameter (bind_filters()), by name, so one value serves every source. */
+static void write_filters(FILE *f, const struct search_query *q) {
+        if (q->namespace)
+                fputs(" AND c.namespace = :namespace", f);
+        if (q->path_glob)
+                fputs(" AND (c.source_file GLOB :path OR c.source_file GLOB :path || '/*')", f);
+        if (q->heading)
+                fputs(" AND quire_heading_contains(c.heading_hierarchy, :heading)", f);
+}
+
+static void write_source_select(FILE *f, const struct ranked_source *src, const struct search_query *q) {
+        const char *t = src->table;
+
+        fputs("SELECT c.id, c.namespace, c.source_file,"
+              " CASE WHEN json_valid(c.heading_hierarchy) THEN c.heading_hierarchy ELSE '[]' END, " HEADING_PATH_SQL ","
+              " c.start_line, c.end_line",
+              f);
+        fprintf(f, ", %s.rank AS rank, fl.size, fl.mtime_ns", t);
+        if (q->skip_snippet)
+                fputs(", NULL", f);
+        else
+                fprintf(f, ", snippet(%s, %d, :hl_open, :hl_close, '...', 16)", t, src->content_column);
+        if (q->want_match_position)
+                fprintf(f, ", c.content, highlight(%s, %d, char(%d), char(3))", t, src->content_column, MATCH_MARK);
+        else
+                fputs(", NULL, NULL", f);
+        /* CROSS JOIN keeps the FTS table the outer loop: it yields rows in
+         * rank order, so LIMIT stops the join early and snippets are made
+         * for shown rows only. The planner picks that order today for
+         * bound filters, but given the same filters as literals it started
+         * from idx_chunks_unique_content and sorted every match; CROSS JOIN
+         * is SQLite's documented way to keep it from doing so. */
+        fprintf(f,
+                " FROM %s CROSS JOIN chunks AS c ON c.seq = %s.rowid"
+                " LEFT JOIN files AS fl ON fl.namespace = c.namespace AND fl.path = c.source_file"
+                " WHERE %s MATCH :match AND %s.rank MATCH '%s'",
+                t, t, t, t, src->rank);
+        write_filters(f, q);
+}
+
+/* The whole statement; newly allocated, or NULL when out of memory. */
+static char *build_search_sql(const struct search_query *q) {
+        char *sql = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&sql, &len);
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(search_sources); i++) {
+                if (i > 0)
+                        fputs(" UNION ALL ", f);
+                write_source_select(f, &search_sources[i], q);
+        }
+        /* One source: its own rank, which FTS5 sorts itself. Several: the
+         * rank column of the compound, which SQLite merges. */
+        if (ELEMENTSOF(search_sources) == 1)
+                fprintf(f, " ORDER BY %s.rank", search_sources[0].table);
+        else
+                fputs(" ORDER BY rank", f);
+        fputs(" LIMIT :limit OFFSET :offset", f);
+        if (fclose(f) != 0) {
+                free(sql);
+                return NULL;
+        }
+        return sql;
+}
+
+/* Bind value to the parameter called name, if the statement has one. */
+static int bind_text(sqlite3_stmt *st, const char *name, const char *value) {
+        int i = sqlite3_bind_parameter_index(st, name);
+        return i > 0 && value ? sqlite3_bind_text(st, i, value, -1, SQLITE_STATIC) : SQLITE_OK;
+}
+
+static int bind_query(sqlite3_stmt *st, const struct search_query *q) {
+        int rc;
+
+        if ((rc = bind_text(st, ":match", q->match)) != SQLITE_OK ||
+            (rc = bind_text(st, ":namespace", q->namespace)) != SQLITE_OK ||
+            (rc = bind_text(st, ":path", q->path_glob)) != SQLITE_OK ||
+            (rc = bind_text(st, ":heading", q->heading)) != SQLITE_OK ||
+            (rc = bind_text(st, ":hl_open", q->highlight_open ? q->highlight_open : "")) != SQLITE_OK ||
+            (rc = bind_text(st, ":hl_close", q->highlight_close ? q->highlight_close : "")) != SQLITE_OK)
+                return rc;
+        rc = sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":limit"), q->limit ? (int64_t) q->limit : -1);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":offset"), q->offset);
+        return rc;
+}
+
+/* --- quire_heading_contains(heading_hierarchy, text): --heading --------
+ * Whether the heading path, "A > B > C", contains text, ignoring case.
+ * Code points are folded with towlower_l() under C.UTF-8: glibc's Unicode
+ * tables whatever the user's locale, so "übersicht" finds "Übersicht"
+ * (SQLite's LIKE folds ASCII only); without that locale, ASCII only.
+ * The JSON array is read here rather than with json_each(), which cost
+ * ~4 us a row: a frequent word with a heading that matches nothing tests
+ * every chunk the word is in. */
+
+static uint32_t utf8_next(const unsigned char **p, const unsigned char *end) {
+        const unsigned char *s = *p;
+        if (*s < 0x80) {
+                *p = s + 1;
+                return *s;
+        }
+        int l = utf8_sequence_length(s, (size_t) (end - s));
+        if (l < 0) {
+                *p = s - l;
+                return 0xFFFD;
+        }
+        *p = s + l;
+        if (l == 2)
+                return (uint32_t) (s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+        if (l == 3)
+                return (uint32_t) (s[0] & 0x0F) << 12 | (uint32_t) (s[1] & 0x3F) << 6 | (s[2] & 0x3F);
+        return (uint32_t) (s[0] & 0x07) << 18 | (uint32_t) (s[1] & 0x3F) << 12 | (uint32_t) (s[2] & 0x3F) << 6 |
+               (s[3] & 0x3F);
+}
+
+static uint32_t fold_case(uint32_t c, locale_t loc) {
+        if (c < 0x80)
+                return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+        return loc ? (uint32_t) towlower_l((wint_t) c, loc) : c;
+}
+
+/* Folded code points of s[0..n) into out (room for n); returns how many. */
+static size_t fold_text(const unsigned char *s, size_t n, locale_t loc, uint32_t *out) {
+        const unsigned char *end = s + n;
+        size_t k = 0;
+        while (s < end)
+                out[k++] = fold_case(utf8_next(&s, end), loc);
+        return k;
+}
+
+/* The four hex digits of a \u escape at p; -1 if they are not. */
+static int32_t hex4(const unsigned char *p, const unsigned char *end) {
+        int32_t v = 0;
+        if (end - p < 4)
+                return -1;
+        for (int i = 0; i < 4; i++) {
+                unsigned char c = p[i];
+                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                if (d < 0)
+                        return -1;
+                v = v * 16 + d;
+        }
+        return v;
+}
+
+/* Decode the JSON string whose opening quote is at *p into folded code
+ * points at out[*k...]; *p ends after the closing quote. -EINVAL when it
+ * is not a JSON string. */
+static int fold_json_string(const unsigned char **p, const unsigned char *end, locale_t loc, uint32_t *out,
+                            size_t *k) {
+        const unsigned char *s = *p + 1;
+        while (s < end && *s != '"') {
+                uint32_t c;
+                if (*s != '\\')
+                        c = utf8_next(&s, end);
+                else {
+                        if (++s >= end)
+                                return -EINVAL;
+                        switch (*s++) {
+                        case '"': c = '"'; break;
+                        case '\\': c = '\\'; break;
+                        case '/': c = '/'; break;
+                        case 'b': c = '\b'; break;
+                        case 'f': c = '\f'; break;
+                        case 'n': c = '\n'; break;
+                        case 'r': c = '\r'; break;
+                        case 't': c = '\t'; break;
+                        case 'u': {
+                                int32_t u = hex4(s, end), lo;
+                                if (u < 0)
+                                        return -EINVAL;
+                                s += 4;
+                                c = (uint32_t) u;
+                                if (u >= 0xD800 && u <= 0xDBFF && end - s >= 6 && s[0] == '\\' && s[1] == 'u' &&
+                                    (lo = hex4(s + 2, end)) >= 0xDC00 && lo <= 0xDFFF) {
+                                        c = 0x10000 + ((uint32_t) (u - 0xD800) << 10) + (uint32_t) (lo - 0xDC00);
+                                        s += 6;
+                                } else if (u >= 0xD800 && u <= 0xDFFF)
+                                        c = 0xFFFD; /* a lone surrogate */
+                                break;
+                        }
+                        default:
+                                return -EINVAL;
+                        }
+                }
+                out[(*k)++] = fold_case(c, loc);
+        }
+        if (s >= end)
+                return -EINVAL;
+        *p = s + 1;
+        return 0;
+}
+
+/* The folded heading path of a heading_hierarchy array into out (room for
+ * n bytes' worth: a code point takes at least one byte of JSON, and a
+ * " > " stands for at least '","'); returns its length, or -EINVAL when
+ * the value is not a JSON array of strings (no heading path, as
+ * HEADING_PATH_SQL gives none for invalid JSON). */
+static ssize_t fold_heading_path(const unsigned char *json, size_t n, locale_t loc, uint32_t *out) {
+        const unsigned char *p = json, *end = json + n;
+        size_t k = 0;
+
+#define SKIP_SPACE() while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++
+        SKIP_SPACE();
+        if (p >= end || *p++ != '[')
+                return -EINVAL;
+        SKIP_SPACE();
+        if (p < end && *p == ']')
+                return 0;
+        for (;;) {
+                if (p >= end || *p != '"' || fold_json_string(&p, end, loc, out, &k) < 0)
+                        return -EINVAL;
+                SKIP_SPACE();
+                if (p >= end)
+                        return -EINVAL;
+                if (*p == ']')
+                        return (ssize_t) k;
+                if (*p++ != ',')
+                        return -EINVAL;
+                out[k++] = ' ';
+                out[k++] = '>';
+                out[k++] = ' ';
+                SKIP_SPACE();
+        }
+#undef SKIP_SPACE
+}
+
+struct folded_text {
+        size_t n;
+        uint32_t c[];
+};
+
+static void heading_contains_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+        locale_t loc = sqlite3_user_data(ctx);
+        const unsigned char *json = sqlite3_value_text(argv[0]);
+        const unsigned char *needle = sqlite3_value_text(argv[1]);
+
+        if (!json || !needle) {
+                sqlite3_result_int(ctx, 0);
+                return;
+        }
+        /* The needle is the same on every row: fold it once. */
+        struct folded_text *nf = sqlite3_get_auxdata(ctx, 1);
+        if (!nf) {
+                size_t n = (size_t) sqlite3_value_bytes(argv[1]);
+                nf = malloc(sizeof *nf + n * sizeof nf->c[0]);
+                if (!nf) {
+                        sqlite3_result_error_nomem(ctx);
+                        return;
+                }
+                nf->n = fold_text(needle, n, loc, nf->c);
+                sqlite3_set_auxdata(ctx, 1, nf, free);
+                nf = sqlite3_get_auxdata(ctx, 1); /* NULL if SQLite had to free it */
+                if (!nf) {
+                        sqlite3_result_error_nomem(ctx);
+                        return;
+                }
+        }
+
+        size_t n_bytes = (size_t) sqlite3_value_bytes(argv[0]);
+        uint32_t stack[256];
+        _cleanup_free_ uint32_t *heap = NULL;
+        uint32_t *h = stack;
+        if (n_bytes > ELEMENTSOF(stack)) {
+                h = heap = malloc(n_bytes * sizeof *h);
+                if (!h) {
+                        sqlite3_result_error_nomem(ctx);
+                        return;
+                }
+        }
+        ssize_t n = fold_heading_path(json, n_bytes, loc, h);
+        bool found = false;
+        for (ssize_t i = 0; !found && n >= 0 && i + (ssize_t) nf->n <= n; i++)
+                found = memcmp(h + i, nf->c, nf->n * sizeof h[0]) == 0;
+        sqlite3_result_int(ctx, found);
+}
+
+static void locale_destroy(void *p) {
+        if (p)
+                freelocale((locale_t) p);
+}
+
+static int register_heading_contains(struct store *s) {
+        locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+        int rc = sqlite3_create_function_v2(s->db, "quire_heading_contains", 2,
+                                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, loc,
+                                            heading_contains_fn, NULL, NULL, locale_destroy);
+        /* On failure SQLite has already called locale_destroy(loc). */
+        return rc == SQLITE_OK ? 0 : store_fail(s, rc, "register the heading filter");
+}
+
+/* --- the search ---------------------------------------------------------- */
 
 static const char *column_text(sqlite3_stmt *st, int i) {
         const char *t = (const char *) sqlite3_column_text(st, i);
         return t ? t : "";
 }
 
+/* The first match in content is where highlight() first differs from it
+ * (there it inserted MATCH_MARK). None: the query matched other columns
+ * only; the chunk's first line then stands for it. */
+static void find_match_position(const char *content, const char *highlighted, struct search_hit *hit) {
+        size_t at = 0, line_start = 0;
+        int64_t line = hit->start_line;
+
+        while (content[at] && content[at] == highlighted[at])
+                at++;
+        if (highlighted[at] != MATCH_MARK)
+                at = 0;
+        for (size_t i = 0; i < at; i++)
+                if (content[i] == '\n') {
+                        line++;
+                        line_start = i + 1;
+                }
+        hit->match_line = line;
+        hit->match_column = (int64_t) (at - line_start) + 1;
+        hit->match_text = content + line_start;
+        hit->match_text_len = strcspn(content + line_start, "\n");
+}
+
 int store_search(struct store *s, const struct search_query *q,
                  int (*hit_cb)(const struct search_hit *hit, void *userdata), void *userdata) {
         _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
-        int rc;
+        _cleanup_free_ char *sql = NULL;
+        int rc, r;
 
-        rc = sqlite3_prepare_v2(s->db, q->namespace ? search_namespace_sql : search_sql, -1, &st, NULL);
+        if (q->heading && (r = register_heading_contains(s)) < 0)
+                return r;
+        sql = build_search_sql(q);
+        if (!sql)
+                return log_error_errno(ENOMEM, "Failed to build the search: %m");
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare the search");
-        sqlite3_bind_text(st, 1, q->match, -1, SQLITE_STATIC);
-        if (q->namespace)
-                sqlite3_bind_text(st, 2, q->namespace, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, q->highlight_open ? q->highlight_open : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, q->highlight_close ? q->highlight_close : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, q->limit ? q->limit : 10);
+        rc = bind_query(st, q);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "bind the search");
 
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 struct search_hit hit = {
-                        .id = column_text(st, 0),
-                        .namespace = column_text(st, 1),
-                        .source_file = column_text(st, 2),
-                        .heading_hierarchy = column_text(st, 3),
-                        .heading_path = column_text(st, 4),
-                        .snippet = column_text(st, 5),
-                        .start_line = sqlite3_column_int64(st, 6),
-                        .end_line = sqlite3_column_int64(st, 7),
-                        .score = sqlite3_column_double(st, 8),
+                        .id = column_text(st, COL_ID),
+                        .namespace = column_text(st, COL_NAMESPACE),
+                        .source_file = column_text(st, COL_SOURCE_FILE),
+                        .heading_hierarchy = column_text(st, COL_HEADING_HIERARCHY),
+                        .heading_path = column_text(st, COL_HEADING_PATH),
+                        .snippet = column_text(st, COL_SNIPPET),
+                        .start_line = sqlite3_column_int64(st, COL_START_LINE),
+                        .end_line = sqlite3_column_int64(st, COL_END_LINE),
+                        .score = -sqlite3_column_double(st, COL_RANK),
+                        .has_file_row = sqlite3_column_type(st, COL_FILE_SIZE) != SQLITE_NULL,
+                        .file_size = sqlite3_column_int64(st, COL_FILE_SIZE),
+                        .file_mtime_ns = sqlite3_column_int64(st, COL_FILE_MTIME),
                 };
-                int r = hit_cb(&hit, userdata);
+                if (q->want_match_position)
+                        find_match_position(column_text(st, COL_CONTENT), column_text(st, COL_HIGHLIGHT), &hit);
+                r = hit_cb(&hit, userdata);
                 if (r != 0)
                         return r;
         }
@@ -78,6 +432,19 @@ int store_search(struct store *s, const struct search_query *q,
         if (rc == SQLITE_ERROR)
                 return log_error_errno(EINVAL, "Invalid search query '%s': %s", q->match, sqlite3_errmsg(s->db));
         return store_fail(s, rc, "search");
+}
+
+bool search_hit_is_stale(const struct search_hit *hit) {
+        struct stat st;
+
+        if (lstat(hit->source_file, &st) < 0)
+                return errno == ENOENT || errno == ENOTDIR;
+        if (!S_ISREG(st.st_mode))
+                return true;
+        if (!hit->has_file_row)
+                return false;
+        return st.st_size != hit->file_size ||
+               (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != hit->file_mtime_ns;
 }
 
 static int query_int64(struct store *s, const char *sql, int64_t *ret) {

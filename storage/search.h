@@ -1,16 +1,31 @@
 /* Reading the store: BM25-ranked full-text search and the status summary. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
 
+/* What to look for. The filters are independent: each one given adds one
+ * condition on the chunk, and a hit must meet all of them. */
 struct search_query {
         const char *match;     /* FTS5 query syntax */
         const char *namespace; /* NULL: every namespace */
-        unsigned limit;
-        const char *highlight_open, *highlight_close; /* snippet markers */
+        /* NULL: every file. A GLOB (SQLite's: '*' also matches '/', case
+         * sensitive) on the absolute source_file, which matches the file
+         * itself or a directory above it: "/n/linux" and "/n/lin*" both
+         * take /n/linux/ls.md. Callers turn relative patterns into this. */
+        const char *path_glob;
+        /* NULL: any heading. A hit's heading path ("A > B > C") must contain
+         * this, ignoring case (Unicode simple case folding). */
+        const char *heading;
+        unsigned limit;  /* 0: no limit */
+        unsigned offset; /* hits skipped, best first, before the first reported */
+        /* Snippet markers around matched words; NULL: none. */
+        const char *highlight_open, *highlight_close;
+        bool skip_snippet;        /* hit.snippet is "" (saves its cost) */
+        bool want_match_position; /* fill hit.match_* */
 };
 
 struct search_hit {
@@ -22,6 +37,18 @@ struct search_hit {
         const char *snippet;
         int64_t start_line, end_line;
         double score; /* -bm25: larger is better */
+        /* The files row of source_file, for search_hit_is_stale(). */
+        bool has_file_row;
+        int64_t file_size, file_mtime_ns;
+        /* With want_match_position: where the first matched word of the
+         * chunk's content is. match_line is a line of the file, match_column
+         * its 1-based byte column in the indexed text, match_text (not
+         * NUL-terminated, match_text_len bytes) that line. When the query
+         * matched only other columns (heading, path), the chunk's first
+         * line and column 1. */
+        int64_t match_line, match_column;
+        const char *match_text;
+        size_t match_text_len;
 };
 
 /* Calls hit_cb for each hit, best first; a non-zero return from hit_cb
@@ -29,6 +56,13 @@ struct search_hit {
  * after logging SQLite's reason. */
 int store_search(struct store *s, const struct search_query *q,
                  int (*hit_cb)(const struct search_hit *hit, void *userdata), void *userdata);
+
+/* Whether the hit's file changed or vanished since it was indexed: an
+ * lstat() of source_file against its files row (size and mtime). Gone, or
+ * no longer a regular file, is stale; a file that cannot be looked at
+ * (EACCES) or has no files row (a foreign writer's) is not. One lstat, so
+ * callers check only the hits they show. */
+bool search_hit_is_stale(const struct search_hit *hit);
 
 struct namespace_status {
         char *name; /* owned */

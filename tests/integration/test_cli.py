@@ -10,11 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
-from quiretest import section  # noqa: E402
-
-
-def doc(title, *sections):
-    return f"# {title}\n\n" + "\n".join(sections)
+from quiretest import doc, section  # noqa: E402
 
 
 def chunk_table(db, path=None):
@@ -31,17 +27,7 @@ def files_table(db):
         return {(r["namespace"], r["path"]): dict(r) for r in con.execute("SELECT * FROM files")}
 
 
-class NotesTestCase(qt.QuireTestCase):
-    def setUp(self):
-        super().setUp()
-        self.notes = os.path.join(self.tmp, "notes")
-        os.mkdir(self.notes)
-        self.root = os.path.realpath(self.notes)
-
-    def path(self, rel):
-        """The source_file quire stores for a note (realpath of the root + rel)."""
-        return os.path.join(self.root, rel)
-
+class NotesTestCase(qt.NotesTestCase):
     def chunk_with(self, word, db=None):
         """The one chunk row whose content contains word."""
         found = [c for c in chunk_table(db or self.db).values() if word in c["content"]]

@@ -374,13 +374,14 @@ class QuireTestCase(unittest.TestCase):
             args = [args[0], "--db", path, *args[1:]]
         return [QUIRE, *args]
 
-    def quire(self, *args, db=True, env=None, expect=None, timeout=RUN_TIMEOUT, **popen_kwargs):
-        """Run quire to completion; returns the CompletedProcess (text).
-        expect: the exit code it must have (None: any)."""
+    def quire(self, *args, db=True, env=None, expect=None, timeout=RUN_TIMEOUT, text=True, **popen_kwargs):
+        """Run quire to completion; returns the CompletedProcess (text, or
+        bytes when text is False). expect: the exit code it must have
+        (None: any)."""
         argv = self.command(*args, db=db)
         p = subprocess.run(argv, env=env if env is not None else self.env(), stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, errors="replace", timeout=timeout,
-                           **popen_kwargs)
+                           capture_output=True, text=text, errors="replace" if text else None,
+                           timeout=timeout, **popen_kwargs)
         if expect is not None and p.returncode != expect:
             self.fail(f"{' '.join(argv)} exited {p.returncode}, expected {expect}\n"
                       f"--- stdout\n{p.stdout}--- stderr\n{p.stderr}")
@@ -425,6 +426,21 @@ class QuireTestCase(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         return path
+
+
+class NotesTestCase(QuireTestCase):
+    """QuireTestCase plus self.notes, an empty notes folder, and self.root,
+    its realpath: the prefix of every source_file quire stores for it."""
+
+    def setUp(self):
+        super().setUp()
+        self.notes = os.path.join(self.tmp, "notes")
+        os.mkdir(self.notes)
+        self.root = os.path.realpath(self.notes)
+
+    def path(self, rel):
+        """The source_file quire stores for a note (realpath of the root + rel)."""
+        return os.path.join(self.root, rel)
 
 
 # --- running quired -------------------------------------------------------
@@ -701,6 +717,11 @@ def section(title, words, n_lines=6):
     body = " ".join(words)
     para = "\n".join(f"{body} line {i} of the {title.lower()} section, written for a test." for i in range(n_lines))
     return f"## {title}\n\n{para}\n"
+
+
+def doc(title, *sections):
+    """A Markdown note: a title heading, then the sections."""
+    return f"# {title}\n\n" + "\n".join(sections)
 
 
 def main():
