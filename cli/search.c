@@ -28,6 +28,9 @@ static const char search_help[] =
         "  heading_hierarchy: w w in a heading (columns: content, source_file,\n"
         "                       heading_hierarchy; {content source_file}: w)\n"
         "  - content: w         w in a column other than content\n"
+        "Chinese, Japanese and Korean words are found inside longer runs of\n"
+        "text (indexed as overlapping character pairs); one character finds\n"
+        "every word that holds it.\n"
         "Words are matched case- and accent-insensitively; quote words that\n"
         "hold punctuation or are AND/OR/NOT/NEAR: '\"c++\"'. A QUERY that starts\n"
         "with '-' goes after --: quire search -- '-content: w'.\n"
@@ -40,6 +43,10 @@ static const char search_help[] =
         "                        current directory) from there; '*' also matches '/'\n"
         "      --heading TEXT    only chunks whose heading path (\"A > B\")\n"
         "                        contains TEXT, ignoring case\n"
+        "      --tag TAG         only chunks tagged TAG (#TAG in the text, or\n"
+        "                        tags: in the file's front matter), or a tag\n"
+        "                        nested under it (TAG/sub); ASCII case ignored;\n"
+        "                        several --tag: all of them\n"
         "  -l, --limit N         at most N hits (--files: N files; default 10)\n"
         "      --offset N        skip the N best hits (files) first\n"
         "\n"
@@ -397,12 +404,13 @@ static bool no_color_requested(void) {
 }
 
 int cmd_search(int argc, char **argv) {
-        enum { OPT_DB = 0x100, OPT_JSON, OPT_VIMGREP, OPT_FILES, OPT_PATH, OPT_HEADING, OPT_OFFSET, OPT_COLOR };
+        enum { OPT_DB = 0x100, OPT_JSON, OPT_VIMGREP, OPT_FILES, OPT_PATH, OPT_HEADING, OPT_TAG, OPT_OFFSET, OPT_COLOR };
         static const struct option options[] = {
                 { "db", required_argument, NULL, OPT_DB },
                 { "namespace", required_argument, NULL, 'n' },
                 { "path", required_argument, NULL, OPT_PATH },
                 { "heading", required_argument, NULL, OPT_HEADING },
+                { "tag", required_argument, NULL, OPT_TAG },
                 { "limit", required_argument, NULL, 'l' },
                 { "offset", required_argument, NULL, OPT_OFFSET },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -416,6 +424,8 @@ int cmd_search(int argc, char **argv) {
         const char *db_arg = NULL, *path_arg = NULL, *color = "auto";
         struct search_query q = { .limit = 10 };
         struct search_output out = { .format = FORMAT_TEXT };
+        /* --tag may be given a few times: each must hold. */
+        const char *tags[8];
         int opt;
 
         opterr = 0;
@@ -438,6 +448,16 @@ int cmd_search(int argc, char **argv) {
                                 return usage_error("search", "--heading needs a text");
                         q.heading = optarg;
                         break;
+                case OPT_TAG: {
+                        const char *tag = optarg[0] == '#' ? optarg + 1 : optarg;
+                        if (!*tag)
+                                return usage_error("search", "--tag needs a tag");
+                        if (q.n_tags == ELEMENTSOF(tags))
+                                return usage_error("search", "at most %zu --tag options", ELEMENTSOF(tags));
+                        tags[q.n_tags++] = tag;
+                        q.tags = tags;
+                        break;
+                }
                 case 'l':
                         if (!parse_unsigned(optarg, &q.limit))
                                 return usage_error("search", "--limit needs a positive number, not '%s'", optarg);

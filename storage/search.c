@@ -7,30 +7,37 @@
 #include <sys/stat.h>
 #include <wctype.h>
 
+#include "derive.h"
 #include "log.h"
 #include "search.h"
 #include "store-internal.h"
 #include "util.h"
 
 /* A ranked source: an FTS5 table whose rowid is chunks.seq and which answers
- * the query with a rank (smaller is better). There is one today; a second
- * one (another tokenizer over the same chunks) becomes a second entry, and
- * build_search_sql() then writes one SELECT per source, each with the same
- * filters, joined by UNION ALL under one ORDER BY rank: SQLite merges the
- * sources' already ranked streams (a MERGE, no sort) and stops at LIMIT, so
- * snippets are still made for the shown hits only.
+ * the query with a rank (smaller is better). A query with CJK in it has two:
+ * chunks_cjk (schema version 2: the chunks that hold CJK, their text with
+ * every CJK run spelled as bigrams; storage/derived.c) answers the query
+ * rewritten into bigrams, and chunks_fts the query as typed for every other
+ * chunk, so each chunk is found by one source only. build_search_sql()
+ * writes one SELECT per source, each with the same filters, joined by UNION
+ * ALL under one ORDER BY rank: SQLite merges the sources' already ranked
+ * streams (a MERGE, no sort) and stops at LIMIT, so snippets are still made
+ * for the shown hits only.
  *
  * Column weights for bm25(): a word in a heading says more about a chunk
  * than one in its body; the path matters least (every page shares a
  * directory name). */
 struct ranked_source {
         const char *table;
-        const char *rank;      /* for "rank MATCH": the ranking function */
-        int content_column;    /* for snippet() and highlight() */
+        const char *rank;       /* for "rank MATCH": the ranking function */
+        int content_column;     /* for snippet() and highlight() */
+        const char *match;      /* the parameter holding its query */
+        bool is_bigram_text;    /* snippets and match positions come from chunks.content */
 };
 
 static const struct ranked_source search_sources[] = {
-        { "chunks_fts", "bm25(1.0, 0.5, 2.0)", 0 },
+        { "chunks_fts", "bm25(1.0, 0.5, 2.0)", 0, ":match", false },
+        { "chunks_cjk", "bm25(1.0, 0.5, 2.0)", 0, ":match_cjk", true },
 };
 
 /* The heading path of chunk c, "A > B > C"; NULL for a foreign writer's
@@ -52,6 +59,7 @@ enum {
         COL_RANK,
         COL_FILE_SIZE,
         COL_FILE_MTIME,
+        COL_SOURCE,
         COL_SNIPPET,
         COL_CONTENT,
         COL_HIGHLIGHT,
@@ -63,7 +71,11 @@ enum {
 
 /* The filters of q, each an independent condition on the chunk c. They are
  * constant SQL: what the user typed only ever reaches SQLite as a bound
- * parameter (bind_filters()), by name, so one value serves every source. */
+ * parameter (bind_filters()), by name, so one value serves every source.
+ * A tag matches itself and the tags nested under it (project matches
+ * project/alpha), ignoring ASCII case, as Obsidian does; a front-matter
+ * tag holds for every chunk of its file. The IN subqueries do not depend
+ * on c, so SQLite builds each set once per query. */
 static void write_filters(FILE *f, const struct search_query *q) {
         if (q->namespace)
                 fputs(" AND c.namespace = :namespace", f);
@@ -71,21 +83,32 @@ static void write_filters(FILE *f, const struct search_query *q) {
                 fputs(" AND (c.source_file GLOB :path OR c.source_file GLOB :path || '/*')", f);
         if (q->heading)
                 fputs(" AND quire_heading_contains(c.heading_hierarchy, :heading)", f);
+        for (size_t i = 0; i < q->n_tags; i++)
+                fprintf(f,
+                        " AND (c.seq IN (SELECT seq FROM chunk_tags"
+                        "  WHERE tag = :tag%zu COLLATE NOCASE OR tag LIKE :tag%zu_nested ESCAPE '\\')"
+                        " OR (c.namespace, c.source_file) IN (SELECT f.namespace, f.source_file"
+                        "  FROM chunk_tags t JOIN chunks f ON f.seq = t.seq WHERE t.is_file_level"
+                        "  AND (t.tag = :tag%zu COLLATE NOCASE OR t.tag LIKE :tag%zu_nested ESCAPE '\\')))",
+                        i, i, i, i);
 }
 
-static void write_source_select(FILE *f, const struct ranked_source *src, const struct search_query *q) {
+static void write_source_select(FILE *f, size_t i, const struct search_query *q, bool has_cjk_source) {
+        const struct ranked_source *src = &search_sources[i];
         const char *t = src->table;
 
         fputs("SELECT c.id, c.namespace, c.source_file,"
               " CASE WHEN json_valid(c.heading_hierarchy) THEN c.heading_hierarchy ELSE '[]' END, " HEADING_PATH_SQL ","
               " c.start_line, c.end_line",
               f);
-        fprintf(f, ", %s.rank AS rank, fl.size, fl.mtime_ns", t);
-        if (q->skip_snippet)
+        fprintf(f, ", %s.rank AS rank, fl.size, fl.mtime_ns, %zu", t, i);
+        if (q->skip_snippet || src->is_bigram_text)
                 fputs(", NULL", f);
         else
                 fprintf(f, ", snippet(%s, %d, :hl_open, :hl_close, '...', 16)", t, src->content_column);
-        if (q->want_match_position)
+        if (src->is_bigram_text && (!q->skip_snippet || q->want_match_position))
+                fputs(", c.content, NULL", f);
+        else if (q->want_match_position)
                 fprintf(f, ", c.content, highlight(%s, %d, char(%d), char(3))", t, src->content_column, MATCH_MARK);
         else
                 fputs(", NULL, NULL", f);
@@ -98,26 +121,30 @@ static void write_source_select(FILE *f, const struct ranked_source *src, const 
         fprintf(f,
                 " FROM %s CROSS JOIN chunks AS c ON c.seq = %s.rowid"
                 " LEFT JOIN files AS fl ON fl.namespace = c.namespace AND fl.path = c.source_file"
-                " WHERE %s MATCH :match AND %s.rank MATCH '%s'",
-                t, t, t, t, src->rank);
+                " WHERE %s MATCH %s AND %s.rank MATCH '%s'",
+                t, t, t, src->match, t, src->rank);
+        /* A chunk with a CJK row is chunks_cjk's to find. */
+        if (has_cjk_source && !src->is_bigram_text)
+                fputs(" AND NOT EXISTS (SELECT 1 FROM chunks_cjk AS k WHERE k.rowid = c.seq)", f);
         write_filters(f, q);
 }
 
 /* The whole statement; newly allocated, or NULL when out of memory. */
-static char *build_search_sql(const struct search_query *q) {
+static char *build_search_sql(const struct search_query *q, bool has_cjk_source) {
+        size_t n_sources = has_cjk_source ? 2 : 1;
         char *sql = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&sql, &len);
         if (!f)
                 return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(search_sources); i++) {
+        for (size_t i = 0; i < n_sources; i++) {
                 if (i > 0)
                         fputs(" UNION ALL ", f);
-                write_source_select(f, &search_sources[i], q);
+                write_source_select(f, i, q, has_cjk_source);
         }
         /* One source: its own rank, which FTS5 sorts itself. Several: the
          * rank column of the compound, which SQLite merges. */
-        if (ELEMENTSOF(search_sources) == 1)
+        if (n_sources == 1)
                 fprintf(f, " ORDER BY %s.rank", search_sources[0].table);
         else
                 fputs(" ORDER BY rank", f);
@@ -135,10 +162,47 @@ static int bind_text(sqlite3_stmt *st, const char *name, const char *value) {
         return i > 0 && value ? sqlite3_bind_text(st, i, value, -1, SQLITE_STATIC) : SQLITE_OK;
 }
 
-static int bind_query(sqlite3_stmt *st, const struct search_query *q) {
+/* LIKE pattern for the tags nested under tag: "tag/%", with LIKE's
+ * wildcards in tag escaped. Newly allocated, or NULL. */
+static char *nested_tag_pattern(const char *tag) {
+        char *p = malloc(2 * strlen(tag) + 3), *o = p;
+        if (!p)
+                return NULL;
+        for (const char *c = tag; *c; c++) {
+                if (*c == '%' || *c == '_' || *c == '\\')
+                        *o++ = '\\';
+                *o++ = *c;
+        }
+        memcpy(o, "/%", 3);
+        return p;
+}
+
+static int bind_tags(sqlite3_stmt *st, const struct search_query *q) {
+        for (size_t i = 0; i < q->n_tags; i++) {
+                char name[32];
+                char *nested = nested_tag_pattern(q->tags[i]);
+                if (!nested)
+                        return SQLITE_NOMEM;
+                snprintf(name, sizeof name, ":tag%zu", i);
+                int rc = bind_text(st, name, q->tags[i]);
+                snprintf(name, sizeof name, ":tag%zu_nested", i);
+                if (rc == SQLITE_OK) {
+                        int k = sqlite3_bind_parameter_index(st, name);
+                        rc = k > 0 ? sqlite3_bind_text(st, k, nested, -1, free) : (free(nested), SQLITE_OK);
+                } else
+                        free(nested);
+                if (rc != SQLITE_OK)
+                        return rc;
+        }
+        return SQLITE_OK;
+}
+
+static int bind_query(sqlite3_stmt *st, const struct search_query *q, const char *match_cjk) {
         int rc;
 
         if ((rc = bind_text(st, ":match", q->match)) != SQLITE_OK ||
+            (rc = bind_text(st, ":match_cjk", match_cjk)) != SQLITE_OK ||
+            (rc = bind_tags(st, q)) != SQLITE_OK ||
             (rc = bind_text(st, ":namespace", q->namespace)) != SQLITE_OK ||
             (rc = bind_text(st, ":path", q->path_glob)) != SQLITE_OK ||
             (rc = bind_text(st, ":heading", q->heading)) != SQLITE_OK ||
@@ -364,17 +428,11 @@ static const char *column_text(sqlite3_stmt *st, int i) {
         return t ? t : "";
 }
 
-/* The first match in content is where highlight() first differs from it
- * (there it inserted MATCH_MARK). None: the query matched other columns
- * only; the chunk's first line then stands for it. */
-static void find_match_position(const char *content, const char *highlighted, struct search_hit *hit) {
-        size_t at = 0, line_start = 0;
+/* hit.match_* for a match at byte at of content. */
+static void set_match_position(const char *content, size_t at, struct search_hit *hit) {
+        size_t line_start = 0;
         int64_t line = hit->start_line;
 
-        while (content[at] && content[at] == highlighted[at])
-                at++;
-        if (highlighted[at] != MATCH_MARK)
-                at = 0;
         for (size_t i = 0; i < at; i++)
                 if (content[i] == '\n') {
                         line++;
@@ -386,21 +444,150 @@ static void find_match_position(const char *content, const char *highlighted, st
         hit->match_text_len = strcspn(content + line_start, "\n");
 }
 
+/* The first match in content is where highlight() first differs from it
+ * (there it inserted MATCH_MARK). None: the query matched other columns
+ * only; the chunk's first line then stands for it. */
+static void find_match_position(const char *content, const char *highlighted, struct search_hit *hit) {
+        size_t at = 0;
+
+        while (content[at] && content[at] == highlighted[at])
+                at++;
+        set_match_position(content, highlighted[at] == MATCH_MARK ? at : 0, hit);
+}
+
+/* --- hits of the CJK index ----------------------------------------------
+ * Its text is bigrams, so FTS5's snippet() and highlight() would show and
+ * point into that, not the note. For its hits both come from the chunk's
+ * content instead, around the CJK words of the query ("needles"). */
+
+#define CJK_SNIPPET_BEFORE 12 /* code points of context before the first needle */
+#define CJK_SNIPPET_LENGTH 48 /* code points in all */
+
+struct needles {
+        const char *start[16];
+        size_t len[16];
+        size_t n;
+};
+
+/* The maximal CJK runs of query (at most 16, longest first, so a longer
+ * word is highlighted before a shorter one inside it). */
+static void find_needles(const char *query, struct needles *ret) {
+        const unsigned char *p = (const unsigned char *) query, *end = p + strlen(query);
+
+        ret->n = 0;
+        while (p < end && ret->n < ELEMENTSOF(ret->start)) {
+                const unsigned char *run = p, *q = p;
+                while (q < end) {
+                        const unsigned char *next = q;
+                        if (!cjk_is_cjk(utf8_next(&next, end)))
+                                break;
+                        q = next;
+                }
+                if (q > run) {
+                        ret->start[ret->n] = (const char *) run;
+                        ret->len[ret->n++] = (size_t) (q - run);
+                        p = q;
+                } else
+                        utf8_next(&p, end);
+        }
+        for (size_t i = 1; i < ret->n; i++)
+                for (size_t j = i; j > 0 && ret->len[j] > ret->len[j - 1]; j--) {
+                        const char *s0 = ret->start[j];
+                        size_t l0 = ret->len[j];
+                        ret->start[j] = ret->start[j - 1], ret->len[j] = ret->len[j - 1];
+                        ret->start[j - 1] = s0, ret->len[j - 1] = l0;
+                }
+}
+
+/* The needle at text, or 0. */
+static size_t needle_at(const struct needles *nd, const char *text, const char *end) {
+        for (size_t i = 0; i < nd->n; i++)
+                if ((size_t) (end - text) >= nd->len[i] && memcmp(text, nd->start[i], nd->len[i]) == 0)
+                        return nd->len[i];
+        return 0;
+}
+
+/* Where the first needle starts in content; 0 when none does (the query
+ * matched its Latin words or another column). */
+static size_t first_needle(const struct needles *nd, const char *content) {
+        const char *end = content + strlen(content);
+        for (const char *p = content; p < end; p++)
+                if (needle_at(nd, p, end))
+                        return (size_t) (p - content);
+        return 0;
+}
+
+/* A snippet of content around byte at, with the needles in it between
+ * open and close and line breaks as spaces. Newly allocated, or NULL. */
+static char *cjk_snippet(const char *content, size_t at, const struct needles *nd, const char *open,
+                         const char *close) {
+        const unsigned char *begin = (const unsigned char *) content, *end = begin + strlen(content);
+        const unsigned char *from = begin + at, *to;
+        char *out = NULL;
+        size_t len = 0;
+
+        for (int n = 0; n < CJK_SNIPPET_BEFORE && from > begin; n++)
+                do
+                        from--;
+                while (from > begin && (*from & 0xC0) == 0x80);
+        to = from;
+        for (int n = 0; n < CJK_SNIPPET_LENGTH && to < end; n++)
+                utf8_next(&to, end);
+
+        FILE *f = open_memstream(&out, &len);
+        if (!f)
+                return NULL;
+        if (from > begin)
+                fputs("...", f);
+        for (const unsigned char *p = from; p < to;) {
+                size_t k = needle_at(nd, (const char *) p, (const char *) end);
+                if (k > 0) {
+                        fprintf(f, "%s%.*s%s", open, (int) k, (const char *) p, close);
+                        p += k;
+                } else {
+                        fputc(*p == '\n' || *p == '\t' ? ' ' : *p, f);
+                        p++;
+                }
+        }
+        if (to < end)
+                fputs("...", f);
+        if (fclose(f) != 0) {
+                free(out);
+                return NULL;
+        }
+        return out;
+}
+
 int store_search(struct store *s, const struct search_query *q,
                  int (*hit_cb)(const struct search_hit *hit, void *userdata), void *userdata) {
         _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
         _cleanup_free_ char *sql = NULL;
         int rc, r;
 
+        _cleanup_free_ char *match_cjk = NULL, *snippet = NULL;
+        struct needles needles = { .n = 0 };
+
+        if (q->n_tags > 0 && !s->has_derived)
+                return log_error_errno(EPROTONOSUPPORT,
+                                       "No tags in %s yet: it was written by an older quire; run 'quire index' once",
+                                       s->path);
         if (q->heading && (r = register_heading_contains(s)) < 0)
                 return r;
-        sql = build_search_sql(q);
+        /* -EINVAL (an unterminated string) is left to FTS5 to report, in
+         * its words, like any other malformed query. */
+        r = s->has_derived ? cjk_rewrite_query(q->match, &match_cjk) : 0;
+        if (r == -ENOMEM)
+                return log_error_errno(r, "Failed to rewrite the query for CJK: %m");
+        bool has_cjk_source = r > 0;
+        if (has_cjk_source)
+                find_needles(q->match, &needles);
+        sql = build_search_sql(q, has_cjk_source);
         if (!sql)
                 return log_error_errno(ENOMEM, "Failed to build the search: %m");
         rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare the search");
-        rc = bind_query(st, q);
+        rc = bind_query(st, q, match_cjk);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "bind the search");
 
@@ -419,7 +606,20 @@ int store_search(struct store *s, const struct search_query *q,
                         .file_size = sqlite3_column_int64(st, COL_FILE_SIZE),
                         .file_mtime_ns = sqlite3_column_int64(st, COL_FILE_MTIME),
                 };
-                if (q->want_match_position)
+                if (search_sources[sqlite3_column_int(st, COL_SOURCE)].is_bigram_text) {
+                        const char *content = column_text(st, COL_CONTENT);
+                        size_t at = first_needle(&needles, content);
+                        if (!q->skip_snippet) {
+                                free(snippet);
+                                snippet = cjk_snippet(content, at, &needles, q->highlight_open ? q->highlight_open : "",
+                                                      q->highlight_close ? q->highlight_close : "");
+                                if (!snippet)
+                                        return log_error_errno(ENOMEM, "Failed to make a snippet: %m");
+                                hit.snippet = snippet;
+                        }
+                        if (q->want_match_position)
+                                set_match_position(content, at, &hit);
+                } else if (q->want_match_position)
                         find_match_position(column_text(st, COL_CONTENT), column_text(st, COL_HIGHLIGHT), &hit);
                 r = hit_cb(&hit, userdata);
                 if (r != 0)

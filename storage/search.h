@@ -20,6 +20,10 @@ struct search_query {
         /* NULL: any heading. A hit's heading path ("A > B > C") must contain
          * this, ignoring case (Unicode simple case folding). */
         const char *heading;
+        /* Each of these tags (without '#'), or one nested under it, must be
+         * on the chunk or in its file's front matter; ASCII case ignored. */
+        const char *const *tags;
+        size_t n_tags;
         unsigned limit;  /* 0: no limit */
         unsigned offset; /* hits skipped, best first, before the first reported */
         /* Snippet markers around matched words; NULL: none. */
