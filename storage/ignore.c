@@ -337,6 +337,14 @@ int ignore_file_load(int dirfd, const char *dir, struct ignore_file **ret) {
         return ignore_file_parse(buf, len, ret);
 }
 
+int ignore_file_load_dir(const char *dir, struct ignore_file **ret) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        *ret = NULL;
+        /* A directory that cannot be opened has no rules we could know. */
+        return fd >= 0 ? ignore_file_load(fd, dir, ret) : 0;
+}
+
 struct ignore_file *ignore_file_ref(struct ignore_file *f) {
         if (f)
                 f->n_refs++;
@@ -462,8 +470,7 @@ int ignore_cache_get(struct ignore_cache *c, const char *dir, struct ignore_file
                 }
 
         struct ignore_file *f = NULL;
-        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int r = fd >= 0 ? ignore_file_load(fd, dir, &f) : 0;
+        int r = ignore_file_load_dir(dir, &f);
         if (r < 0)
                 return r;
         c->n_loads++;

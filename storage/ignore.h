@@ -25,6 +25,8 @@ int ignore_file_parse(const char *text, size_t len, struct ignore_file **ret);
  * used (a symlink, not a regular file, unreadable, too large: one warning
  * line each). Returns 0 or -ENOMEM. */
 int ignore_file_load(int dirfd, const char *dir, struct ignore_file **ret);
+/* The same for a directory by path (absolute). */
+int ignore_file_load_dir(const char *dir, struct ignore_file **ret);
 
 struct ignore_file *ignore_file_ref(struct ignore_file *f);
 void ignore_file_unref(struct ignore_file *f); /* NULL is fine */

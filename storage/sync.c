@@ -179,7 +179,7 @@ static void *planner_thread(void *userdata) {
                 plan_path(p, &p->paths[i], &r);
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 struct root_walk rw = { .pipeline = p, .plan = &p->roots[i] };
-                r = scan_tree(p->roots[i].root, p->rules, on_note, &rw, &p->walk_skipped);
+                r = scan_tree(p->roots[i].root, NULL, p->rules, on_note, NULL, &rw, &p->walk_skipped);
         }
         pthread_mutex_lock(&p->lock);
         p->plan_error = r;
