@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Ignore rules: .quireignore files (gitignore syntax) in 'quire index',
+and the skip counts of the index summary. 'quire index' is checked against
+hand-written expectations and, where git is installed, against git's own
+reading of the same files (git ls-files with
+--exclude-per-directory=.quireignore)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import quiretest as qt  # noqa: E402
+
+SKIPPED_RE = re.compile(r"^skipped: (.*)$", re.M)
+
+
+def skipped(stdout):
+    """The summary's second line as {cause: count}; {} for 'nothing'."""
+    m = SKIPPED_RE.search(stdout)
+    if not m:
+        raise AssertionError(f"no 'skipped:' line in {stdout!r}")
+    if m.group(1) == "nothing":
+        return {}
+    out = {}
+    for part in m.group(1).split(", "):
+        n, cause = part.split(" ", 1)
+        out[cause] = int(n)
+    return out
+
+
+def git_notes(tree, scratch):
+    """The notes git leaves in a copy of tree, reading the .quireignore
+    files as its per-directory excludes: *.md files with no hidden
+    component, relative paths. None when git is not installed."""
+    if not shutil.which("git"):
+        return None
+    copy = os.path.join(scratch, "git-copy")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(tree, copy, symlinks=True)
+    subprocess.run(["git", "init", "-q", copy], check=True)
+    out = subprocess.run(["git", "-C", copy, "ls-files", "--others", "--exclude-per-directory=.quireignore", "-z"],
+                         check=True, capture_output=True).stdout.decode()
+    return {p for p in out.split("\0")
+            if p.endswith(".md") and not any(c.startswith(".") for c in p.split("/"))}
+
+
+class IndexTests(qt.QuireTestCase):
+    def setUp(self):
+        super().setUp()
+        self.notes = os.path.join(self.tmp, "notes")
+        os.mkdir(self.notes)
+        self.root = os.path.realpath(self.notes)
+
+    def indexed(self):
+        return {p[len(self.root) + 1:] for (p,) in qt.query(self.db, "SELECT path FROM files")}
+
+    def chunked(self):
+        return {p[len(self.root) + 1:] for (p,) in qt.query(self.db, "SELECT DISTINCT source_file FROM chunks")}
+
+    def note(self, rel):
+        word = "w" + re.sub(r"[^a-z0-9]", "", rel.lower())
+        self.write(rel, f"# {rel}\n\n{word} is the word of this note.\n")
+        return word
+
+    def test_quireignore_files_exclude_and_reinclude(self):
+        self.write(".quireignore", "# private things\n"
+                                   "drafts/\n"
+                                   "*.draft.md\n"
+                                   "/inbox.md\n"
+                                   "attachments/**\n"
+                                   "!attachments/keep/\n"
+                                   "!attachments/keep/**\n")
+        self.write("sub/.quireignore", "!y.draft.md\n")
+        self.write("journal/.quireignore", "*\n!*/\n!2024-*.md\n")
+        kept = ["a.md", "sub/inbox.md", "sub/y.draft.md", "attachments/keep/k.md", "journal/2024-01.md",
+                "journal/old/2024-02.md"]
+        gone = ["inbox.md", "x.draft.md", "drafts/d.md", "sub/drafts/d2.md", "attachments/at.md",
+                "journal/notes.md", "journal/old/x.md"]
+        words = {rel: self.note(rel) for rel in kept + gone}
+
+        p = self.quire("index", self.notes, expect=0)
+        self.assertEqual(self.indexed(), set(kept))
+        self.assertEqual(self.chunked(), set(kept))
+        for rel in gone:
+            self.assertEqual(qt.fts_match_rowids(self.db, words[rel]), [], rel)
+        for rel in kept:
+            self.assertNotEqual(qt.fts_match_rowids(self.db, words[rel]), [], rel)
+        # inbox.md, x.draft.md, drafts/, sub/drafts/, attachments/at.md,
+        # journal/notes.md, journal/old/x.md: a directory counts once
+        self.assertEqual(skipped(p.stdout).get("ignored"), 7, p.stdout)
+        self.assertEqual(p.stderr, "")
+        by_git = git_notes(self.notes, self.tmp)
+        if by_git is not None:
+            self.assertEqual(by_git, set(kept), "git reads these .quireignore files differently")
+        self.assertHealthy(self.db)
+
+    def test_a_path_argument_is_the_root_of_its_rules(self):
+        # Files above PATH are not read: PATH is the root, as for globs.
+        self.write(".quireignore", "sub/\n")
+        self.note("sub/beta.md")
+        self.index(os.path.join(self.notes, "sub"))
+        self.assertEqual(self.indexed(), {"sub/beta.md"})
+
+    def test_symlinked_quireignore_is_not_followed(self):
+        outside = self.write("elsewhere/rules", "*.md\n", root=self.tmp)
+        os.symlink(outside, os.path.join(self.notes, ".quireignore"))
+        self.note("alpha.md")
+        p = self.quire("index", self.notes, expect=0)
+        self.assertEqual(self.indexed(), {"alpha.md"})
+        self.assertIn(os.path.join(self.root, ".quireignore"), p.stderr)
+        self.assertIn("symlink", p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def test_summary_counts_every_skip_cause(self):
+        self.note("keep.md")
+        self.note(".hidden.md")
+        self.note(".hiddendir/x.md")
+        self.write(".quireignore", "ig.md\n")
+        self.note("ig.md")
+        self.note("note.md~")
+        self.note("a.txt")
+        os.symlink(os.path.join(self.notes, "keep.md"), os.path.join(self.notes, "link.md"))
+        os.mkfifo(os.path.join(self.notes, "fifo.md"))
+        self.write("bin.md", b"# binary\n\x00\x01\n")
+        self.write("big.md", "# big\n\n" + "words " * 400)
+
+        p = self.quire("index", "--max-file-size", "1K", self.notes, expect=0)
+        lines = p.stdout.splitlines()
+        self.assertEqual(len(lines), 2, p.stdout)
+        qt.parse_summary(lines[0])
+        # .hidden.md, .hiddendir/, .quireignore; unreadable is 0 and left out
+        self.assertEqual(lines[1], "skipped: 3 hidden, 1 ignored, 1 editor temp, 1 not Markdown, 1 symlinks, "
+                                   "1 special, 1 binary, 1 too large")
+        self.assertEqual(self.indexed(), {"keep.md"})
+
+        p = self.quire("index", "--summary", "--max-file-size", "1K", self.notes, expect=0)
+        self.assertEqual(p.stdout.splitlines()[1],
+                         "skipped: 3 hidden, 1 ignored, 1 editor temp, 1 not Markdown, 1 symlinks, 1 special, "
+                         "1 binary, 1 too large, 0 unreadable")
+
+    def test_summary_of_a_clean_tree(self):
+        self.note("keep.md")
+        p = self.quire("index", self.notes, expect=0)
+        self.assertEqual(p.stdout.splitlines()[1:], ["skipped: nothing"])
+        p = self.quire("index", "--summary", self.notes, expect=0)
+        self.assertEqual(skipped(p.stdout), {c: 0 for c in (
+            "hidden", "ignored", "editor temp", "not Markdown", "symlinks", "special", "binary", "too large",
+            "unreadable")})
+        self.assertEqual(list(skipped(p.stdout)), ["hidden", "ignored", "editor temp", "not Markdown", "symlinks",
+                                                   "special", "binary", "too large", "unreadable"])
+
+
+if __name__ == "__main__":
+    qt.main()
