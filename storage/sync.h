@@ -41,7 +41,8 @@ struct sync_stats {
 };
 
 /* dirs: absolute, symlink-free directories to walk; rows under them whose
- * file is gone are removed. paths: absolute files to look at one by one
+ * file is gone, or that the rules now skip, are removed (not those under a
+ * directory the walk could not list). paths: absolute files to look at one by one
  * (gone: rows removed; a directory: walked like dirs). Adds to *stats.
  * Returns 0 or -errno; a file that cannot be read is counted, not fatal. */
 int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs, size_t n_dirs,

@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
 """Ignore rules: .quireignore files (gitignore syntax) in 'quire index',
-and the skip counts of the index summary. 'quire index' is checked against
-hand-written expectations and, where git is installed, against git's own
-reading of the same files (git ls-files with
---exclude-per-directory=.quireignore)."""
+the skip counts of the index summary, and quired's configured globs on
+reload. 'quire index' is checked against hand-written expectations and,
+where git is installed, against git's own reading of the same files (git
+ls-files with --exclude-per-directory=.quireignore)."""
 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quiretest as qt  # noqa: E402
+from test_daemon import DaemonCase, note  # noqa: E402
 
 SKIPPED_RE = re.compile(r"^skipped: (.*)$", re.M)
 
@@ -97,6 +100,28 @@ class IndexTests(qt.QuireTestCase):
             self.assertEqual(by_git, set(kept), "git reads these .quireignore files differently")
         self.assertHealthy(self.db)
 
+    def test_notes_leave_and_come_back_as_the_rules_change(self):
+        for rel in ("alpha.md", "sub/beta.md", "sub/deeper/gamma.md", "other/delta.md"):
+            self.note(rel)
+        self.index(self.notes)
+        self.assertEqual(len(self.indexed()), 4)
+
+        self.write(".quireignore", "sub/\n")
+        summary = self.index(self.notes)
+        self.assertEqual(summary["removed"], 2)
+        self.assertEqual(self.indexed(), {"alpha.md", "other/delta.md"})
+        self.assertEqual(self.chunked(), {"alpha.md", "other/delta.md"})
+
+        self.write(".quireignore", "*.md\n!delta.md\n")
+        self.index(self.notes)
+        self.assertEqual(self.indexed(), {"other/delta.md"})
+
+        os.unlink(os.path.join(self.notes, ".quireignore"))
+        summary = self.index(self.notes)
+        self.assertEqual(summary["new"], 3)
+        self.assertEqual(self.indexed(), {"alpha.md", "sub/beta.md", "sub/deeper/gamma.md", "other/delta.md"})
+        self.assertHealthy(self.db)
+
     def test_a_path_argument_is_the_root_of_its_rules(self):
         # Files above PATH are not read: PATH is the root, as for globs.
         self.write(".quireignore", "sub/\n")
@@ -151,6 +176,38 @@ class IndexTests(qt.QuireTestCase):
             "unreadable")})
         self.assertEqual(list(skipped(p.stdout)), ["hidden", "ignored", "editor temp", "not Markdown", "symlinks",
                                                    "special", "binary", "too large", "unreadable"])
+
+
+class IgnoreEventTests:
+    """quired and .quireignore files; run for both backends (below)."""
+
+    def make_tree(self):
+        self.write("alpha.md", note("aardvark"))
+        self.write("sub/beta.md", note("bumblebee"))
+        self.write("sub/deeper/gamma.md", note("capybara"))
+        self.write("drafts/delta.md", note("dingo"))
+
+    def test_reload_drops_the_notes_a_new_glob_ignores(self):
+        self.make_tree()
+        config = self.write_config("[quire]\nsettle_ms = 30\n")
+        d = self.quired(args=["--config", config])
+        self.converge(d)
+        self.write_config("[quire]\nsettle_ms = 30\nignore = sub/**\n")
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Reconciled", since=mark)
+        qt.wait_for(lambda: not self.hits("bumblebee"), what="sub/ to leave the index")
+        self.assertNothingUnder(self.stored("sub"))
+        self.assertEqual(self.hits("aardvark"), {self.stored("alpha.md")})
+        self.assertHealthy(self.db)
+
+
+class InotifyIgnoreTests(IgnoreEventTests, DaemonCase):
+    backend = "inotify"
+
+
+class FsEventIgnoreTests(IgnoreEventTests, DaemonCase):
+    backend = "fs-event"
 
 
 if __name__ == "__main__":
