@@ -229,7 +229,7 @@ static void reconcile_all(struct daemon *d) {
  * let the indexer walk it for the notes already inside. */
 static void adopt_dir(struct daemon *d, struct root *root, const char *dir) {
         watch_tree(d, root, dir);
-        int r = indexer_sync_dir(d->indexer, root->namespace, dir);
+        int r = indexer_sync_dir(d->indexer, root->namespace, root->path, dir);
         if (r < 0)
                 log_error_errno(r, "Failed to queue %s: %m", dir);
 }
@@ -258,7 +258,7 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                                 mark_path(d, root, ev->path);
                         else if (*rel && scan_classify(&d->rules, rel, true) == SCAN_KEEP) {
                                 watcher_remove_tree(d->watcher, ev->path);
-                                int r = indexer_sync_dir(d->indexer, root->namespace, ev->path);
+                                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, ev->path);
                                 if (r < 0)
                                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
                         }
@@ -287,7 +287,7 @@ static void on_removed(struct daemon *d, const struct watch_event *ev) {
                 return;
         if (ev->is_dir) {
                 watcher_remove_tree(d->watcher, ev->path);
-                int r = indexer_sync_dir(d->indexer, root->namespace, ev->path);
+                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, ev->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
         } else if (scan_classify(&d->rules, rel, false) == SCAN_KEEP)
@@ -306,7 +306,8 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
         if (old_kept && new_kept && strcmp(old_root->namespace, new_root->namespace) == 0) {
                 /* A change waiting on the old name now waits on the new. */
                 bool was_dirty = !ev->is_dir && debounce_take(d->debounce, ev->old_path);
-                int r = indexer_move(d->indexer, old_root->namespace, ev->old_path, ev->path, ev->is_dir);
+                int r = indexer_move(d->indexer, old_root->namespace, new_root->path, ev->old_path, ev->path,
+                                     ev->is_dir);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue a rename of %s: %m", ev->old_path);
                 if (was_dirty)
@@ -341,7 +342,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
          * as a change at the new name). Paired backends report the same
          * through WATCH_REMOVED or WATCH_MOVED; a second look is harmless. */
         if (holder && *rel) {
-                int r = indexer_sync_dir(d->indexer, holder->namespace, ev->path);
+                int r = indexer_sync_dir(d->indexer, holder->namespace, holder->path, ev->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
                 return;
@@ -352,7 +353,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
                         continue;
                 log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
                             root->path, d->cfg.rescan_interval_s);
-                int r = indexer_sync_dir(d->indexer, root->namespace, root->path);
+                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, root->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", root->path);
                 free(root->path);
@@ -545,7 +546,7 @@ static void rescan_cb(uv_timer_t *t) {
                 struct root *root = find_root(d, dir, &rel);
                 int r = root ? watcher_add_dir(d->watcher, dir) : -ENOENT;
                 if (root)
-                        (void) indexer_sync_dir(d->indexer, root->namespace, dir);
+                        (void) indexer_sync_dir(d->indexer, root->namespace, root->path, dir);
                 if (r == -ENOSPC)
                         d->unwatched[n_left++] = dir;
                 else

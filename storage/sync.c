@@ -70,6 +70,7 @@ struct path_plan {
 struct pipeline {
         const struct document_options *doc_opts;
         const struct scan_rules *rules;
+        const char *walk_root; /* sync_options.root */
         struct root_plan *roots;
         size_t n_roots;
         struct path_plan *paths;
@@ -198,7 +199,8 @@ static void *planner_thread(void *userdata) {
                 plan_path(p, &p->paths[i], &r);
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 struct root_walk rw = { .pipeline = p, .plan = &p->roots[i] };
-                r = scan_tree(p->roots[i].root, NULL, p->rules, on_note, on_unreadable, &rw, &p->walk_skipped);
+                const char *root = p->walk_root ? p->walk_root : p->roots[i].root;
+                r = scan_tree(root, p->roots[i].root, p->rules, on_note, on_unreadable, &rw, &p->walk_skipped);
         }
         pthread_mutex_lock(&p->lock);
         p->plan_error = r;
@@ -543,6 +545,7 @@ int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs
         struct pipeline p = {
                 .doc_opts = &opts->doc,
                 .rules = opts->rules,
+                .walk_root = opts->root,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .has_jobs = PTHREAD_COND_INITIALIZER,
                 .not_empty = PTHREAD_COND_INITIALIZER,

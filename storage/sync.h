@@ -19,6 +19,10 @@ struct sync_options {
         const char *namespace;
         struct document_options doc;
         const struct scan_rules *rules; /* NULL: the built-in rules */
+        /* The root the directories to walk belong to (each is it or below
+         * it): globs and .quireignore files are those of the root's tree.
+         * NULL: each directory is a root of its own. */
+        const char *root;
         unsigned n_readers;             /* 0: CPUs - 1, at least 1 */
         /* Called on the calling thread after each commit. n_known grows while
          * the walk goes on; is_total says it has finished. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ignore rules: .quireignore files (gitignore syntax) in 'quire index',
 the skip counts of the index summary, and quired's configured globs on
-reload. 'quire index' is checked against hand-written expectations and,
+directories walked on their own and on reload. 'quire index' is checked against hand-written expectations and,
 where git is installed, against git's own reading of the same files (git
 ls-files with --exclude-per-directory=.quireignore)."""
 
@@ -186,6 +186,24 @@ class IgnoreEventTests:
         self.write("sub/beta.md", note("bumblebee"))
         self.write("sub/deeper/gamma.md", note("capybara"))
         self.write("drafts/delta.md", note("dingo"))
+
+    def test_config_globs_hold_below_the_root_too(self):
+        # A directory moved in is walked on its own; the globs are still
+        # relative to the root (x/secret), not to that directory.
+        config = self.write_config("[quire]\nignore = x/secret/**, secret.md\n")
+        outside = os.path.join(self.tmp, "outside")
+        self.write("x/keep.md", note("narwhal"), root=outside)
+        self.write("x/secret/s.md", note("ocelot"), root=outside)
+        self.write("x/y/secret/t.md", note("panda"), root=outside)
+        self.write("x/secret.md", note("quokka"), root=outside)
+        d = self.quired(args=["--config", config])
+        os.rename(os.path.join(outside, "x"), self.disk("x"))
+        qt.wait_for(lambda: self.hits("narwhal") and self.hits("panda"), what="x/ to be indexed")
+        self.assertEqual(self.hits("ocelot"), set())
+        self.assertEqual(self.hits("quokka"), set())
+        self.assertEqual({p for (p,) in qt.query(self.db, "SELECT path FROM files")},
+                         {self.stored("x/keep.md"), self.stored("x/y/secret/t.md")})
+        self.assertTrue(d.running())
 
     def test_reload_drops_the_notes_a_new_glob_ignores(self):
         self.make_tree()
