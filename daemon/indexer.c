@@ -50,6 +50,7 @@ struct indexer {
         pthread_mutex_t lock;
         pthread_cond_t wake;
         struct op *head, **tail;
+        struct op *last; /* the op tail points past, or NULL */
         size_t n_queued;
         bool is_stopping;
         atomic_bool stop_requested; /* read by sync_run between batches */
@@ -109,6 +110,11 @@ static void op_free(struct op *op) {
         free(op);
 }
 
+static bool is_same_dir_sync(const struct op *a, const struct op *b) {
+        return a && b && a->kind == OP_SYNC_DIR && b->kind == OP_SYNC_DIR && strcmp(a->ns, b->ns) == 0 &&
+               strcmp(a->root, b->root) == 0 && strcmp(a->paths[0], b->paths[0]) == 0;
+}
+
 static int enqueue(struct indexer *ix, struct op *op) {
         pthread_mutex_lock(&ix->lock);
         if (ix->is_stopping) {
@@ -116,8 +122,16 @@ static int enqueue(struct indexer *ix, struct op *op) {
                 op_free(op);
                 return -ESHUTDOWN;
         }
+        /* A directory synced twice in a row, with nothing in between, is
+         * one walk: the events of one save of a .quireignore. */
+        if (ix->head && is_same_dir_sync(ix->last, op)) {
+                pthread_mutex_unlock(&ix->lock);
+                op_free(op);
+                return 0;
+        }
         *ix->tail = op;
         ix->tail = &op->next;
+        ix->last = op;
         ix->n_queued++;
         pthread_cond_signal(&ix->wake);
         pthread_mutex_unlock(&ix->lock);
@@ -465,6 +479,7 @@ static void *indexer_thread(void *userdata) {
                 struct op *ops = ix->head;
                 ix->head = NULL;
                 ix->tail = &ix->head;
+                ix->last = NULL;
                 ix->n_queued = 0;
                 atomic_store(&ix->is_busy, true);
                 pthread_mutex_unlock(&ix->lock);
@@ -499,6 +514,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 .wake = PTHREAD_COND_INITIALIZER,
         };
         ix->tail = &ix->head;
+        ix->last = NULL;
         const char *stall = getenv("QUIRE_TEST_STALL_INDEXER");
         if (stall && *stall)
                 ix->stall_ms = 24u * 3600 * 1000;
@@ -539,6 +555,7 @@ void indexer_stop(struct indexer *ix) {
         struct op *ops = ix->head;
         ix->head = NULL;
         ix->tail = &ix->head;
+        ix->last = NULL;
         pthread_cond_signal(&ix->wake);
         pthread_mutex_unlock(&ix->lock);
         pthread_join(ix->thread, NULL);

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Ignore rules: .quireignore files (gitignore syntax) in 'quire index',
-the skip counts of the index summary, and quired's configured globs on
-directories walked on their own and on reload. 'quire index' is checked against hand-written expectations and,
-where git is installed, against git's own reading of the same files (git
-ls-files with --exclude-per-directory=.quireignore)."""
+"""Ignore rules: .quireignore files (gitignore syntax) in 'quire index'
+and in quired, which follows edits to them on both watch backends; the skip
+counts of the index summary; the configured globs on subtrees and reloads.
+
+'quire index' is checked against hand-written expectations and, where git
+is installed, against git's own reading of the same files (git ls-files
+with --exclude-per-directory=.quireignore). The daemon's index is polled
+until it equals a fresh 'quire index' of the same tree, which reads the
+same files; then what must be gone is checked as well."""
 
 import os
 import re
@@ -186,6 +190,145 @@ class IgnoreEventTests:
         self.write("sub/beta.md", note("bumblebee"))
         self.write("sub/deeper/gamma.md", note("capybara"))
         self.write("drafts/delta.md", note("dingo"))
+
+    def test_quireignore_created_edited_and_deleted(self):
+        self.make_tree()
+        d = self.quired()
+        self.converge(d)
+
+        self.write(".quireignore", "sub/\n")
+        self.converge(d)
+        self.assertNothingUnder(self.stored("sub"))
+        self.assertEqual(self.hits("aardvark"), {self.stored("alpha.md")})
+
+        self.write(".quireignore", "*.md\n!gamma.md\n")
+        self.converge(d)
+        self.assertEqual(self.hits("capybara"), {self.stored("sub/deeper/gamma.md")})
+        self.assertGone(self.stored("alpha.md"), "aardvark")
+        self.assertGone(self.stored("sub/beta.md"), "bumblebee")
+
+        os.unlink(self.disk(".quireignore"))
+        self.converge(d)
+        self.assertEqual(self.hits("aardvark"), {self.stored("alpha.md")})
+        self.assertEqual(self.hits("bumblebee"), {self.stored("sub/beta.md")})
+        self.assertHealthy(self.db)
+
+    def test_quireignore_saved_through_a_temp_file_and_renamed_away(self):
+        self.make_tree()
+        d = self.quired()
+        self.converge(d)
+        self.write(".quireignore.tmp", "drafts/\nalpha.md\n")
+        os.replace(self.disk(".quireignore.tmp"), self.disk(".quireignore"))
+        self.converge(d)
+        self.assertGone(self.stored("alpha.md"), "aardvark")
+        self.assertNothingUnder(self.stored("drafts"))
+
+        os.rename(self.disk(".quireignore"), self.disk("rules.bak"))
+        self.converge(d)
+        self.assertEqual(self.hits("dingo"), {self.stored("drafts/delta.md")})
+        self.assertEqual(self.hits("aardvark"), {self.stored("alpha.md")})
+        self.assertHealthy(self.db)
+
+    def test_directories_that_become_ignored_or_included_are_followed(self):
+        self.make_tree()
+        self.write(".quireignore", "drafts/\n")
+        d = self.quired()
+        self.converge(d)
+        self.assertNothingUnder(self.stored("drafts"))
+        # Not watched while ignored: nothing there is indexed.
+        self.write("drafts/later.md", note("echidna"))
+        self.converge(d)
+        self.assertEqual(self.hits("echidna"), set())
+
+        # New rules: drafts/ is back; sub/deeper/ and sub/beta.md go.
+        self.write("sub/.quireignore", "deeper/\n")
+        self.write(".quireignore", "sub/beta.md\n")
+        self.converge(d)
+        self.assertEqual(self.hits("dingo"), {self.stored("drafts/delta.md")})
+        self.assertEqual(self.hits("echidna"), {self.stored("drafts/later.md")})
+        self.assertNothingUnder(self.stored("sub"))
+        # Watched again now, and what is created there is indexed.
+        self.write("drafts/newer.md", note("ferret"))
+        self.write("sub/deeper/newer.md", note("gecko"))
+        self.write("sub/new.md", note("hyena"))
+        self.converge(d)
+        self.assertEqual(self.hits("ferret"), {self.stored("drafts/newer.md")})
+        self.assertEqual(self.hits("hyena"), {self.stored("sub/new.md")})
+        self.assertEqual(self.hits("gecko"), set())
+        self.assertHealthy(self.db)
+
+    def test_directory_with_its_own_quireignore_moved_in(self):
+        self.make_tree()
+        outside = os.path.join(self.tmp, "outside")
+        self.write("box/.quireignore", "private.md\n", root=outside)
+        self.write("box/private.md", note("iguana"), root=outside)
+        self.write("box/public.md", note("jaguar"), root=outside)
+        self.write(".quireignore", "secret/\n")
+        self.write("box/secret/s.md", note("koala"), root=outside)
+        d = self.quired()
+        self.converge(d)
+        os.rename(os.path.join(outside, "box"), self.disk("box"))
+        self.converge(d)
+        self.assertEqual(self.hits("jaguar"), {self.stored("box/public.md")})
+        self.assertEqual(self.hits("iguana") | self.hits("koala"), set())
+        # Its file is followed from now on, like any other.
+        self.write("box/.quireignore", "public.md\n")
+        self.converge(d)
+        self.assertEqual(self.hits("iguana"), {self.stored("box/private.md")})
+        self.assertEqual(self.hits("jaguar"), set())
+        self.assertHealthy(self.db)
+
+    def test_directory_replaced_by_one_with_other_rules(self):
+        # What the daemon remembers of box/'s rules must not outlive box/.
+        self.make_tree()
+        outside = os.path.join(self.tmp, "outside")
+        self.write("box/.quireignore", "private*.md\n")
+        self.write("box/inner/old.md", note("quail"))
+        self.write("box/.quireignore", "public*.md\n", root=outside)
+        self.write("box/inner/new.md", note("raven"), root=outside)
+        d = self.quired()
+        self.converge(d)
+        os.rename(self.disk("box"), os.path.join(outside, "box-old"))
+        os.rename(os.path.join(outside, "box"), self.disk("box"))
+        self.converge(d)
+        self.write("box/private-note.md", note("salamander"))
+        self.write("box/public-note.md", note("tapir"))
+        self.write("box/inner/private-too.md", note("urchin"))
+        self.converge(d)
+        self.assertEqual(self.hits("salamander"), {self.stored("box/private-note.md")})
+        self.assertEqual(self.hits("urchin"), {self.stored("box/inner/private-too.md")})
+        self.assertEqual(self.hits("tapir") | self.hits("quail"), set())
+        self.assertHealthy(self.db)
+
+    def test_quireignore_inside_an_ignored_directory_has_no_say(self):
+        self.make_tree()
+        self.write(".quireignore", "drafts/\n")
+        d = self.quired()
+        self.converge(d)
+        self.write("drafts/.quireignore", "!*.md\n")
+        self.write("sub/.quireignore", "beta.md\n")
+        self.converge(d)
+        self.assertNothingUnder(self.stored("drafts"))
+        self.assertGone(self.stored("sub/beta.md"), "bumblebee")
+        self.assertHealthy(self.db)
+
+    def test_notes_changed_as_the_rules_change_end_up_by_the_new_rules(self):
+        self.make_tree()
+        d = self.quired(args=["--settle", "200"])
+        self.converge(d)
+        # Changes waiting to settle under the old rules, then new rules.
+        self.write("sub/beta.md", note("bumblebee", {0: "lemming"}))
+        self.write("sub/new.md", note("mole"))
+        self.write(".quireignore", "sub/\n")
+        self.converge(d)
+        # A note written after them settles after them: once it is in,
+        # whatever the earlier changes did has been done.
+        self.write("later.md", note("newt"))
+        self.converge(d)
+        self.assertEqual(self.hits("newt"), {self.stored("later.md")})
+        self.assertNothingUnder(self.stored("sub"))
+        self.assertEqual(self.hits("lemming") | self.hits("mole"), set())
+        self.assertHealthy(self.db)
 
     def test_config_globs_hold_below_the_root_too(self):
         # A directory moved in is walked on its own; the globs are still
