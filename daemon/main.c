@@ -3,8 +3,10 @@
  * The libuv loop thread turns watch events into settled paths (debounce.c)
  * and hands them to the indexer thread (indexer.c), which does all reading
  * and SQLite work; results come back through a uv_async_t. The loop does
- * only metadata work itself: adding watches, and listing a directory that
- * just appeared so that nothing created in it before its watch is missed. */
+ * only metadata work itself: adding watches, listing a directory that just
+ * appeared so that nothing created in it before its watch is missed, and
+ * reading the small .quireignore files that decide which paths count
+ * (cached; at most 256 KiB each). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
