@@ -24,15 +24,27 @@ static const char index_help[] =
         "\n"
         "Index the Markdown notes under each PATH (a directory, walked\n"
         "recursively, or a file). Unchanged files are not read again; files\n"
-        "gone from disk leave the index. Hidden paths, editor temp files and\n"
-        "non-Markdown files are skipped.\n"
+        "gone from disk, or skipped now, leave the index. Hidden paths, editor\n"
+        "temp files and non-Markdown files are skipped, and so is what the\n"
+        ".quireignore files in PATH and below exclude (gitignore syntax).\n"
         "\n"
         "Options:\n"
         "      --db PATH             database (default: $QUIRE_DB or the XDG data dir)\n"
         "  -n, --namespace NS        namespace of these notes (default 'default')\n"
         "  -j, --jobs N              reader threads (default: CPUs - 1, at least 1)\n"
         "      --max-file-size SIZE  skip larger files (default 16M; K, M, G suffixes)\n"
-        "  -h, --help                show this help\n";
+        "      --summary             list every skip category, zeros included\n"
+        "  -h, --help                show this help\n"
+        "\n"
+        "At the end it prints two lines on stdout:\n"
+        "  indexed N files in S s: N new, N changed, N unchanged, N removed; chunks: N added, N moved, N removed\n"
+        "  skipped: N hidden, N ignored, ...\n"
+        "The second line counts what the walk and the reader left out, by cause:\n"
+        "hidden, ignored (.quireignore), editor temp, not Markdown, symlinks,\n"
+        "special (FIFOs, sockets, devices), binary, too large, unreadable. A\n"
+        "skipped directory counts once. By default only the causes that occurred\n"
+        "are listed ('skipped: nothing' when none); with --summary all nine are,\n"
+        "in that order, so that scripts can read them.\n";
 
 struct progress {
         uint64_t started_usec, last_usec;
@@ -107,28 +119,49 @@ static bool parse_size(const char *s, uint64_t *ret) {
         return true;
 }
 
-static void print_summary(const struct sync_stats *st, double secs) {
+static void print_summary(const struct sync_stats *st, double secs, bool is_full) {
         const struct index_stats *t = &st->index;
         const struct scan_counts *c = &st->walk;
         unsigned unchanged = st->n_unchanged_by_stat + t->files_unchanged + t->files_touched;
+        /* The order is part of the output format (see index_help). */
+        const struct {
+                const char *cause;
+                unsigned n;
+        } skips[] = {
+                { "hidden", c->hidden },
+                { "ignored", c->ignored },
+                { "editor temp", c->editor_temp },
+                { "not Markdown", c->not_markdown },
+                { "symlinks", c->symlinks },
+                { "special", c->special + st->not_regular },
+                { "binary", st->binary },
+                { "too large", st->too_large },
+                { "unreadable", st->unreadable + c->unreadable },
+        };
+        bool is_first = true;
 
         printf("indexed %u files in %.2f s: %u new, %u changed, %u unchanged, %u removed; "
                "chunks: %u added, %u moved, %u removed\n",
                t->files_new + t->files_changed + unchanged, secs, t->files_new, t->files_changed, unchanged,
                t->files_deleted, t->chunks_inserted, t->chunks_moved, t->chunks_deleted);
-        printf("skipped: %u hidden, %u editor temp, %u not Markdown, %u symlinks, %u special, %u binary, "
-               "%u too large, %u unreadable\n",
-               c->hidden, c->editor_temp, c->not_markdown, c->symlinks, c->special + st->not_regular, st->binary,
-               st->too_large, st->unreadable + c->unreadable);
+        fputs("skipped:", stdout);
+        for (size_t i = 0; i < ELEMENTSOF(skips); i++) {
+                if (!is_full && skips[i].n == 0)
+                        continue;
+                printf("%s %u %s", is_first ? "" : ",", skips[i].n, skips[i].cause);
+                is_first = false;
+        }
+        puts(is_first ? " nothing" : "");
 }
 
 int cmd_index(int argc, char **argv) {
-        enum { OPT_DB = 0x100, OPT_MAX_FILE_SIZE };
+        enum { OPT_DB = 0x100, OPT_MAX_FILE_SIZE, OPT_SUMMARY };
         static const struct option options[] = {
                 { "db", required_argument, NULL, OPT_DB },
                 { "namespace", required_argument, NULL, 'n' },
                 { "jobs", required_argument, NULL, 'j' },
                 { "max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE },
+                { "summary", no_argument, NULL, OPT_SUMMARY },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -140,6 +173,7 @@ int cmd_index(int argc, char **argv) {
                 },
         };
         const char *db_arg = NULL;
+        bool is_full_summary = false;
         int opt, r;
 
         opterr = 0;
@@ -161,6 +195,9 @@ int cmd_index(int argc, char **argv) {
                         if (!parse_size(optarg, &opts.doc.max_file_bytes))
                                 return usage_error("index", "--max-file-size needs a size like 512K or 16M, not '%s'",
                                                    optarg);
+                        break;
+                case OPT_SUMMARY:
+                        is_full_summary = true;
                         break;
                 case 'h':
                         fputs(index_help, stdout);
@@ -207,7 +244,7 @@ int cmd_index(int argc, char **argv) {
         if (opts.progress_cb)
                 fputs("\r\033[K", stderr);
         if (r == 0)
-                print_summary(&stats, (now_monotonic_usec() - progress.started_usec) / 1e6);
+                print_summary(&stats, (now_monotonic_usec() - progress.started_usec) / 1e6, is_full_summary);
 
         store_close(store);
         for (size_t i = 0; i < n_dirs; i++)

@@ -33,6 +33,7 @@ struct op {
         char **namespaces; /* RECONCILE */
         size_t n_paths;
         bool is_dir; /* MOVE */
+        char *root; /* SYNC_DIR, MOVE: the root the paths are below */
         struct scan_rules rules; /* SET_RULES */
 };
 
@@ -49,6 +50,7 @@ struct indexer {
         pthread_mutex_t lock;
         pthread_cond_t wake;
         struct op *head, **tail;
+        struct op *last; /* the op tail points past, or NULL */
         size_t n_queued;
         bool is_stopping;
         atomic_bool stop_requested; /* read by sync_run between batches */
@@ -101,10 +103,16 @@ static int rules_copy(const struct scan_rules *from, struct scan_rules *to) {
 
 static void op_free(struct op *op) {
         free(op->ns);
+        free(op->root);
         free_strv(op->paths, op->n_paths);
         free_strv(op->namespaces, op->kind == OP_RECONCILE ? op->n_paths : 0);
         rules_done(&op->rules);
         free(op);
+}
+
+static bool is_same_dir_sync(const struct op *a, const struct op *b) {
+        return a && b && a->kind == OP_SYNC_DIR && b->kind == OP_SYNC_DIR && strcmp(a->ns, b->ns) == 0 &&
+               strcmp(a->root, b->root) == 0 && strcmp(a->paths[0], b->paths[0]) == 0;
 }
 
 static int enqueue(struct indexer *ix, struct op *op) {
@@ -114,28 +122,36 @@ static int enqueue(struct indexer *ix, struct op *op) {
                 op_free(op);
                 return -ESHUTDOWN;
         }
+        /* A directory synced twice in a row, with nothing in between, is
+         * one walk: the events of one save of a .quireignore. */
+        if (ix->head && is_same_dir_sync(ix->last, op)) {
+                pthread_mutex_unlock(&ix->lock);
+                op_free(op);
+                return 0;
+        }
         *ix->tail = op;
         ix->tail = &op->next;
+        ix->last = op;
         ix->n_queued++;
         pthread_cond_signal(&ix->wake);
         pthread_mutex_unlock(&ix->lock);
         return 0;
 }
 
-static struct op *op_new(enum op_kind kind, const char *ns) {
+static struct op *op_new(enum op_kind kind, const char *ns, const char *root) {
         struct op *op = calloc(1, sizeof *op);
         if (!op)
                 return NULL;
         op->kind = kind;
-        if (ns && !(op->ns = strdup(ns))) {
-                free(op);
+        if ((ns && !(op->ns = strdup(ns))) || (root && !(op->root = strdup(root)))) {
+                op_free(op);
                 return NULL;
         }
         return op;
 }
 
 int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths) {
-        struct op *op = op_new(OP_SYNC_PATHS, ns);
+        struct op *op = op_new(OP_SYNC_PATHS, ns, NULL);
         if (!op) {
                 free_strv(paths, n_paths);
                 return -ENOMEM;
@@ -145,30 +161,32 @@ int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t 
         return enqueue(ix, op);
 }
 
-static int enqueue_dir_op(struct indexer *ix, enum op_kind kind, const char *ns, const char *dir) {
-        struct op *op = op_new(kind, ns);
+static int enqueue_dir_op(struct indexer *ix, enum op_kind kind, const char *ns, const char *root,
+                          const char *dir) {
+        struct op *op = op_new(kind, ns, root);
         if (!op || strv_copy((char *const[]){ (char *) dir }, 1, &op->paths) < 0) {
-                free(op ? op->ns : NULL);
-                free(op);
+                if (op)
+                        op_free(op);
                 return -ENOMEM;
         }
         op->n_paths = 1;
         return enqueue(ix, op);
 }
 
-int indexer_sync_dir(struct indexer *ix, const char *ns, const char *dir) {
-        return enqueue_dir_op(ix, OP_SYNC_DIR, ns, dir);
+int indexer_sync_dir(struct indexer *ix, const char *ns, const char *root, const char *dir) {
+        return enqueue_dir_op(ix, OP_SYNC_DIR, ns, root, dir);
 }
 
 int indexer_drop_tree(struct indexer *ix, const char *ns, const char *dir) {
-        return enqueue_dir_op(ix, OP_DROP_TREE, ns, dir);
+        return enqueue_dir_op(ix, OP_DROP_TREE, ns, NULL, dir);
 }
 
-int indexer_move(struct indexer *ix, const char *ns, const char *old_path, const char *new_path, bool is_dir) {
-        struct op *op = op_new(OP_MOVE, ns);
+int indexer_move(struct indexer *ix, const char *ns, const char *root, const char *old_path, const char *new_path,
+                 bool is_dir) {
+        struct op *op = op_new(OP_MOVE, ns, root);
         if (!op || strv_copy((char *const[]){ (char *) old_path, (char *) new_path }, 2, &op->paths) < 0) {
-                free(op ? op->ns : NULL);
-                free(op);
+                if (op)
+                        op_free(op);
                 return -ENOMEM;
         }
         op->n_paths = 2;
@@ -177,7 +195,7 @@ int indexer_move(struct indexer *ix, const char *ns, const char *old_path, const
 }
 
 int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *const *namespaces, size_t n_roots) {
-        struct op *op = op_new(OP_RECONCILE, NULL);
+        struct op *op = op_new(OP_RECONCILE, NULL, NULL);
         if (!op)
                 return -ENOMEM;
         op->n_paths = n_roots;
@@ -190,7 +208,7 @@ int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *
 }
 
 int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules) {
-        struct op *op = op_new(OP_SET_RULES, NULL);
+        struct op *op = op_new(OP_SET_RULES, NULL, NULL);
         if (!op)
                 return -ENOMEM;
         if (rules_copy(rules, &op->rules) < 0) {
@@ -325,11 +343,14 @@ static void stall_for_test(struct indexer *ix) {
                 nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000L }, NULL);
 }
 
-/* A directory event: walk it if it is there, drop its rows if not. */
-static int run_sync_dir(struct indexer *ix, const char *ns, const char *dir, struct sync_stats *stats) {
+/* A directory event: walk it (as part of root's tree) if it is there,
+ * drop its rows if not. */
+static int run_sync_dir(struct indexer *ix, const char *ns, const char *root, const char *dir,
+                        struct sync_stats *stats) {
         struct sync_options opts = options_for(ix, ns);
         struct stat st;
 
+        opts.root = root;
         if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
                 int r = sync_run(ix->store, &opts, (char *const[]){ (char *) dir }, 1, NULL, 0, stats);
                 /* Gone between the lstat and the walk: as if gone before. */
@@ -389,7 +410,7 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         break;
                 }
                 case OP_SYNC_DIR:
-                        r = run_sync_dir(ix, op->ns, op->paths[0], &stats);
+                        r = run_sync_dir(ix, op->ns, op->root, op->paths[0], &stats);
                         break;
                 case OP_DROP_TREE:
                         r = store_delete_tree(ix->store, op->ns, op->paths[0], &stats.index);
@@ -400,7 +421,7 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                          * when the file also changed. */
                         r = store_move(ix->store, op->ns, op->paths[0], op->paths[1], op->is_dir, &stats.index);
                         if (r == 0 && op->is_dir)
-                                r = run_sync_dir(ix, op->ns, op->paths[1], &stats);
+                                r = run_sync_dir(ix, op->ns, op->root, op->paths[1], &stats);
                         else if (r == 0) {
                                 struct sync_options opts = options_for(ix, op->ns);
                                 r = sync_run(ix->store, &opts, NULL, 0, &op->paths[1], 1, &stats);
@@ -411,7 +432,7 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 case OP_RECONCILE:
                         for (size_t i = 0; r == 0 && i < op->n_paths; i++) {
                                 struct sync_stats root_stats = { 0 };
-                                r = run_sync_dir(ix, op->namespaces[i], op->paths[i], &root_stats);
+                                r = run_sync_dir(ix, op->namespaces[i], op->paths[i], op->paths[i], &root_stats);
                                 if (r == 0)
                                         log_info("Reconciled %s: %u files checked, %u read, %u new, %u changed, "
                                                  "%u removed",
@@ -458,6 +479,7 @@ static void *indexer_thread(void *userdata) {
                 struct op *ops = ix->head;
                 ix->head = NULL;
                 ix->tail = &ix->head;
+                ix->last = NULL;
                 ix->n_queued = 0;
                 atomic_store(&ix->is_busy, true);
                 pthread_mutex_unlock(&ix->lock);
@@ -492,6 +514,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 .wake = PTHREAD_COND_INITIALIZER,
         };
         ix->tail = &ix->head;
+        ix->last = NULL;
         const char *stall = getenv("QUIRE_TEST_STALL_INDEXER");
         if (stall && *stall)
                 ix->stall_ms = 24u * 3600 * 1000;
@@ -532,6 +555,7 @@ void indexer_stop(struct indexer *ix) {
         struct op *ops = ix->head;
         ix->head = NULL;
         ix->tail = &ix->head;
+        ix->last = NULL;
         pthread_cond_signal(&ix->wake);
         pthread_mutex_unlock(&ix->lock);
         pthread_join(ix->thread, NULL);

@@ -37,11 +37,14 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
 
 /* Queue operations; all take copies of their strings except where noted. */
 int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths); /* takes paths */
-int indexer_sync_dir(struct indexer *ix, const char *ns, const char *dir);
+/* Walk dir, root or a directory below it, with root's rules (its globs and
+ * the .quireignore files from root down); drop its rows if it is gone. */
+int indexer_sync_dir(struct indexer *ix, const char *ns, const char *root, const char *dir);
 /* Drop the rows of every note below dir, whatever is on disk (a root that
  * is no longer configured). */
 int indexer_drop_tree(struct indexer *ix, const char *ns, const char *dir);
-int indexer_move(struct indexer *ix, const char *ns, const char *old_path, const char *new_path, bool is_dir);
+int indexer_move(struct indexer *ix, const char *ns, const char *root, const char *old_path, const char *new_path,
+                 bool is_dir);
 /* A full reconcile of these roots (startup, overflow, reload). */
 int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *const *namespaces, size_t n_roots);
 /* Replace the rules for later operations (reload). */

@@ -3,8 +3,10 @@
  * The libuv loop thread turns watch events into settled paths (debounce.c)
  * and hands them to the indexer thread (indexer.c), which does all reading
  * and SQLite work; results come back through a uv_async_t. The loop does
- * only metadata work itself: adding watches, and listing a directory that
- * just appeared so that nothing created in it before its watch is missed. */
+ * only metadata work itself: adding watches, listing a directory that just
+ * appeared so that nothing created in it before its watch is missed, and
+ * reading the small .quireignore files that decide which paths count
+ * (cached; at most 256 KiB each). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,9 @@
 
 /* Past this many waiting paths, a full reconcile is cheaper than the detail. */
 #define DEBOUNCE_MAX_PATHS 65536
+/* Directories whose .quireignore (or its absence) the loop remembers: an
+ * event costs no open(2) per ancestor. Some 150 bytes each. */
+#define IGNORE_CACHE_DIRS 4096
 /* STATUS= at most four times a second; the state file at most once. */
 #define STATUS_INTERVAL_USEC 250000
 #define STATE_FILE_INTERVAL_USEC 1000000
@@ -50,6 +55,7 @@ struct daemon {
         uv_loop_t *loop;
         struct config cfg;
         struct scan_rules rules; /* arrays borrowed from cfg */
+        struct ignore_cache *ignores; /* the .quireignore files, by directory */
         struct root *roots;
         size_t n_roots;
         struct watcher *watcher;
@@ -100,6 +106,20 @@ static size_t root_index(const struct daemon *d, const struct root *r) {
         return (size_t) (r - d->roots);
 }
 
+/* The verdict on rel below root: the built-in rules, the globs, and the
+ * .quireignore files from the root down (cached; events tell the cache
+ * what to forget). */
+static enum scan_verdict classify(struct daemon *d, const struct root *root, const char *rel, bool is_dir) {
+        return scan_classify_path(&d->rules, d->ignores, root->path, rel, is_dir);
+}
+
+/* Directories appeared, vanished or moved at path: what was known of the
+ * .quireignore files there and below is stale. */
+static void forget_ignores(struct daemon *d, const char *path) {
+        if (path)
+                ignore_cache_forget(d->ignores, path, true);
+}
+
 static void note_unwatched(struct daemon *d, const char *dir) {
         for (size_t i = 0; i < d->n_unwatched; i++)
                 if (strcmp(d->unwatched[i], dir) == 0)
@@ -144,8 +164,9 @@ static void arm_rescan(struct daemon *d);
 
 /* Watch dir and every directory below it that the rules keep: add the
  * watch first, then list, so an entry created in between is either seen
- * by the listing or reported by the watch. */
-static void watch_tree(struct daemon *d, struct root *root, const char *dir) {
+ * by the listing or reported by the watch. With is_pruning (the rules
+ * changed), directories the rules now skip lose their watches. */
+static void watch_tree(struct daemon *d, struct root *root, const char *dir, bool is_pruning) {
         char **stack = NULL;
         size_t n = 0, cap = 0;
         char *first = strdup(dir);
@@ -181,8 +202,15 @@ static void watch_tree(struct daemon *d, struct root *root, const char *dir) {
                                 continue;
                         struct stat st;
                         const char *rel;
+                        struct root *sub_root = find_root(d, sub, &rel);
                         if ((de->d_type == DT_UNKNOWN && (lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))) ||
-                            !find_root(d, sub, &rel) || scan_classify(&d->rules, rel, true) != SCAN_KEEP) {
+                            !sub_root) {
+                                free(sub);
+                                continue;
+                        }
+                        if (classify(d, sub_root, rel, true) != SCAN_KEEP) {
+                                if (is_pruning)
+                                        watcher_remove_tree(d->watcher, sub);
                                 free(sub);
                                 continue;
                         }
@@ -228,8 +256,9 @@ static void reconcile_all(struct daemon *d) {
 /* A directory appeared (created, moved in, or found again): watch it, then
  * let the indexer walk it for the notes already inside. */
 static void adopt_dir(struct daemon *d, struct root *root, const char *dir) {
-        watch_tree(d, root, dir);
-        int r = indexer_sync_dir(d->indexer, root->namespace, dir);
+        forget_ignores(d, dir);
+        watch_tree(d, root, dir, false);
+        int r = indexer_sync_dir(d->indexer, root->namespace, root->path, dir);
         if (r < 0)
                 log_error_errno(r, "Failed to queue %s: %m", dir);
 }
@@ -254,11 +283,12 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                  * its rows go unless it is a note's name. */
                 struct stat st;
                 if (lstat(ev->path, &st) < 0) {
-                        if (*rel && scan_classify(&d->rules, rel, false) == SCAN_KEEP)
+                        if (*rel && classify(d, root, rel, false) == SCAN_KEEP)
                                 mark_path(d, root, ev->path);
-                        else if (*rel && scan_classify(&d->rules, rel, true) == SCAN_KEEP) {
+                        else if (*rel && classify(d, root, rel, true) == SCAN_KEEP) {
+                                forget_ignores(d, ev->path);
                                 watcher_remove_tree(d->watcher, ev->path);
-                                int r = indexer_sync_dir(d->indexer, root->namespace, ev->path);
+                                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, ev->path);
                                 if (r < 0)
                                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
                         }
@@ -271,7 +301,7 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                         adopt_dir(d, root, root->path);
                 return;
         }
-        if (scan_classify(&d->rules, rel, is_dir) != SCAN_KEEP)
+        if (classify(d, root, rel, is_dir) != SCAN_KEEP)
                 return;
         if (is_dir)
                 adopt_dir(d, root, ev->path);
@@ -287,10 +317,10 @@ static void on_removed(struct daemon *d, const struct watch_event *ev) {
                 return;
         if (ev->is_dir) {
                 watcher_remove_tree(d->watcher, ev->path);
-                int r = indexer_sync_dir(d->indexer, root->namespace, ev->path);
+                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, ev->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
-        } else if (scan_classify(&d->rules, rel, false) == SCAN_KEEP)
+        } else if (classify(d, root, rel, false) == SCAN_KEEP)
                 /* Debounced like a change: an editor that deletes and
                  * recreates a note is one reindex, ids kept. */
                 mark_path(d, root, ev->path);
@@ -300,13 +330,14 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
         const char *old_rel, *new_rel;
         struct root *old_root = find_root(d, ev->old_path, &old_rel);
         struct root *new_root = find_root(d, ev->path, &new_rel);
-        bool old_kept = old_root && *old_rel && scan_classify(&d->rules, old_rel, ev->is_dir) == SCAN_KEEP;
-        bool new_kept = new_root && *new_rel && scan_classify(&d->rules, ev->path + (new_rel - ev->path), ev->is_dir) == SCAN_KEEP;
+        bool old_kept = old_root && *old_rel && classify(d, old_root, old_rel, ev->is_dir) == SCAN_KEEP;
+        bool new_kept = new_root && *new_rel && classify(d, new_root, new_rel, ev->is_dir) == SCAN_KEEP;
 
         if (old_kept && new_kept && strcmp(old_root->namespace, new_root->namespace) == 0) {
                 /* A change waiting on the old name now waits on the new. */
                 bool was_dirty = !ev->is_dir && debounce_take(d->debounce, ev->old_path);
-                int r = indexer_move(d->indexer, old_root->namespace, ev->old_path, ev->path, ev->is_dir);
+                int r = indexer_move(d->indexer, old_root->namespace, new_root->path, ev->old_path, ev->path,
+                                     ev->is_dir);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue a rename of %s: %m", ev->old_path);
                 if (was_dirty)
@@ -316,7 +347,7 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
                  * creation was handled): watch it now. A no-op when the
                  * backend already moved the watches along. */
                 if (ev->is_dir)
-                        watch_tree(d, new_root, ev->path);
+                        watch_tree(d, new_root, ev->path, false);
                 return;
         }
         /* Otherwise the two ends are unrelated: a note leaves one place
@@ -341,7 +372,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
          * as a change at the new name). Paired backends report the same
          * through WATCH_REMOVED or WATCH_MOVED; a second look is harmless. */
         if (holder && *rel) {
-                int r = indexer_sync_dir(d->indexer, holder->namespace, ev->path);
+                int r = indexer_sync_dir(d->indexer, holder->namespace, holder->path, ev->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
                 return;
@@ -352,7 +383,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
                         continue;
                 log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
                             root->path, d->cfg.rescan_interval_s);
-                int r = indexer_sync_dir(d->indexer, root->namespace, root->path);
+                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, root->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", root->path);
                 free(root->path);
@@ -361,11 +392,50 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
         }
 }
 
+static bool is_ignore_file(const char *path) {
+        const char *slash = path ? strrchr(path, '/') : NULL;
+        return slash && strcmp(slash + 1, IGNORE_FILE_NAME) == 0;
+}
+
+/* A .quireignore was created, written, removed or renamed: notes below its
+ * directory may have become ignored or included. The subtree is walked
+ * again (its rows then follow the new rules: skipped notes leave, included
+ * ones enter) and its watches follow the rules too. */
+static void on_ignore_file_changed(struct daemon *d, const char *path) {
+        size_t n = (size_t) (strrchr(path, '/') - path);
+        _cleanup_free_ char *dir = strndup(path, n ? n : 1);
+        const char *rel;
+        struct root *root = dir ? find_root(d, dir, &rel) : NULL;
+
+        if (!root)
+                return;
+        ignore_cache_forget(d->ignores, dir, false);
+        /* Rules inside a skipped directory have nothing to say. */
+        if (*rel && classify(d, root, rel, true) != SCAN_KEEP)
+                return;
+        log_debug("%s changed: syncing %s again", path, dir);
+        /* Changes settling under the old rules go to the indexer first, so
+         * the walk under the new ones has the last word. */
+        debounce_flush_all(d->debounce);
+        watch_tree(d, root, dir, true);
+        int r = indexer_sync_dir(d->indexer, root->namespace, root->path, dir);
+        if (r < 0)
+                log_error_errno(r, "Failed to queue %s: %m", dir);
+}
+
 static void on_watch_event(const struct watch_event *ev, void *userdata) {
         struct daemon *d = userdata;
 
         if (d->is_stopping)
                 return;
+        if (ev->is_dir || ev->kind == WATCH_DIR_GONE) {
+                forget_ignores(d, ev->path);
+                forget_ignores(d, ev->old_path);
+        }
+        if (is_ignore_file(ev->path))
+                on_ignore_file_changed(d, ev->path);
+        if (ev->kind == WATCH_MOVED && is_ignore_file(ev->old_path))
+                on_ignore_file_changed(d, ev->old_path);
         switch (ev->kind) {
         case WATCH_CHANGED:
                 on_changed(d, ev);
@@ -379,9 +449,10 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
         case WATCH_OVERFLOW:
                 log_warning("Watch queue overflowed: events were lost; reconciling every root");
                 debounce_clear(d->debounce);
+                ignore_cache_clear(d->ignores);
                 for (size_t i = 0; i < d->n_roots; i++)
                         if (d->roots[i].path)
-                                watch_tree(d, &d->roots[i], d->roots[i].path);
+                                watch_tree(d, &d->roots[i], d->roots[i].path, true);
                 reconcile_all(d);
                 break;
         case WATCH_DIR_GONE:
@@ -544,8 +615,9 @@ static void rescan_cb(uv_timer_t *t) {
                 const char *rel;
                 struct root *root = find_root(d, dir, &rel);
                 int r = root ? watcher_add_dir(d->watcher, dir) : -ENOENT;
+                forget_ignores(d, dir);
                 if (root)
-                        (void) indexer_sync_dir(d->indexer, root->namespace, dir);
+                        (void) indexer_sync_dir(d->indexer, root->namespace, root->path, dir);
                 if (r == -ENOSPC)
                         d->unwatched[n_left++] = dir;
                 else
@@ -610,7 +682,7 @@ static int roots_from_config(struct daemon *d) {
 static void watch_all_roots(struct daemon *d) {
         for (size_t i = 0; i < d->n_roots; i++)
                 if (d->roots[i].path)
-                        watch_tree(d, &d->roots[i], d->roots[i].path);
+                        watch_tree(d, &d->roots[i], d->roots[i].path, false);
 }
 
 static void close_handle(uv_handle_t *h) {
@@ -689,6 +761,7 @@ static void reload(struct daemon *d) {
         config_done(&d->cfg);
         d->cfg = cfg;
         build_rules(d);
+        ignore_cache_clear(d->ignores);
         debounce_set_timing(d->debounce, d->cfg.settle_ms, d->cfg.max_delay_ms);
         r = indexer_set_rules(d->indexer, &d->rules);
         if (r == 0)
@@ -760,6 +833,8 @@ static int run(struct daemon *d) {
         r = debounce_new(d->loop, d->cfg.settle_ms, d->cfg.max_delay_ms, DEBOUNCE_MAX_PATHS, on_settled,
                          on_debounce_overflow, d, &d->debounce);
         if (r == 0)
+                r = ignore_cache_new(IGNORE_CACHE_DIRS, &d->ignores);
+        if (r == 0)
                 r = roots_from_config(d);
         if (r < 0) {
                 log_error_errno(r, "Failed to start: %m");
@@ -823,6 +898,7 @@ int main(int argc, char **argv) {
         r = run(&d);
 
         daemon_state_close(d.state_file);
+        ignore_cache_free(d.ignores);
         free(d.last_path);
         roots_free(&d);
         for (size_t i = 0; i < d.n_unwatched; i++)

@@ -1,12 +1,15 @@
 /* Walking a root: which paths are notes (DESIGN.md section 3's default
- * ignore rules), handed to a callback with their stat as they are found,
- * so work on the first notes starts while the walk goes on. */
+ * ignore rules, the configured globs, and the .quireignore files of the
+ * tree), handed to a callback with their stat as they are found, so work on
+ * the first notes starts while the walk goes on. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+
+#include "ignore.h"
 
 /* What a tree holds beyond the built-in rules (hidden paths and editor
  * temp files are always skipped). */
@@ -25,19 +28,26 @@ enum scan_verdict {
         SCAN_KEEP,        /* a note, or a directory to walk */
         SCAN_HIDDEN,      /* a component starts with '.' */
         SCAN_EDITOR_TEMP, /* *.swp, *~, #*#, 4913, ... */
-        SCAN_IGNORED,     /* an ignore glob */
+        SCAN_IGNORED,     /* a .quireignore pattern or an ignore glob */
         SCAN_NOT_MARKDOWN,
 };
 
 /* The verdict on rel, a path relative to its root (no leading '/'), by
- * name alone: every component is checked for hidden names. rules may be
- * NULL for the built-in rules. */
+ * name alone (no .quireignore is read): every component is checked for
+ * hidden names. rules may be NULL for the built-in rules. */
 enum scan_verdict scan_classify(const struct scan_rules *rules, const char *rel, bool is_dir);
+
+/* The same, with the .quireignore files of root and of the directories on
+ * the way to rel, as the walk would see them: a directory on the way that
+ * is skipped takes rel with it. The files come from cache (loaded there on
+ * a miss). */
+enum scan_verdict scan_classify_path(const struct scan_rules *rules, struct ignore_cache *cache, const char *root,
+                                     const char *rel, bool is_dir);
 
 struct scan_counts {
         unsigned hidden;       /* a component starts with '.' */
         unsigned editor_temp;  /* *.swp, *~, 4913, ... */
-        unsigned ignored;      /* matched an ignore glob */
+        unsigned ignored;      /* a .quireignore pattern or an ignore glob */
         unsigned not_markdown;
         unsigned symlinks;     /* never followed */
         unsigned special;      /* FIFOs, sockets, devices */
@@ -50,12 +60,21 @@ struct scan_counts {
  * negative return stops the walk and is passed on. */
 typedef int (*scan_note_cb)(const char *path, const struct stat *st, void *userdata);
 
-/* Walk root (an absolute, symlink-free directory path) without following
- * symlinks; skipped entries are added to *counts. Unreadable directories
- * are counted and logged, not fatal. Returns 0 or -errno (-ENOMEM, the
- * root itself cannot be opened, or what note_cb returned). */
-int scan_tree(const char *root, const struct scan_rules *rules, scan_note_cb note_cb, void *userdata,
-              struct scan_counts *counts);
+/* A directory the walk could not list: the notes below it are unknown,
+ * not gone. */
+typedef void (*scan_unreadable_cb)(const char *dir, void *userdata);
+
+/* Walk dir, root or a directory below it, as part of root's tree (absolute,
+ * symlink-free paths; dir NULL: root): the globs see paths relative to
+ * root, and the .quireignore files of root and of the directories between
+ * root and dir apply, as they do below. A dir that these rules skip is not
+ * walked (counted once). Symlinks are not followed; skipped entries are
+ * added to *counts; an ignored directory is not opened. Unreadable
+ * directories are counted, logged and passed to unreadable_cb (may be NULL),
+ * not fatal. Returns 0 or -errno (-ENOMEM, dir itself cannot be opened, or
+ * what note_cb returned). */
+int scan_tree(const char *root, const char *dir, const struct scan_rules *rules, scan_note_cb note_cb,
+              scan_unreadable_cb unreadable_cb, void *userdata, struct scan_counts *counts);
 
 bool scan_name_is_hidden(const char *name);
 bool scan_name_is_editor_temp(const char *name);

@@ -51,6 +51,9 @@ struct root_plan {
         struct file_row *rows;
         size_t n_rows;
         bool *is_seen;
+        char **unreadable; /* directories the walk could not list; owned */
+        size_t n_unreadable;
+        bool keeps_all_unseen; /* ran out of memory noting them */
 };
 
 /* A single path: what the files table says of it, looked up before the
@@ -67,6 +70,7 @@ struct path_plan {
 struct pipeline {
         const struct document_options *doc_opts;
         const struct scan_rules *rules;
+        const char *walk_root; /* sync_options.root */
         struct root_plan *roots;
         size_t n_roots;
         struct path_plan *paths;
@@ -150,6 +154,22 @@ static int on_note(const char *path, const struct stat *st, void *userdata) {
         return job_add(rw->pipeline, path);
 }
 
+/* The notes below dir are unknown, not gone: their rows stay. */
+static void on_unreadable(const char *dir, void *userdata) {
+        struct root_plan *plan = ((struct root_walk *) userdata)->plan;
+        char *copy = plan->keeps_all_unseen ? NULL : strdup(dir);
+        char **u = copy ? realloc(plan->unreadable, (plan->n_unreadable + 1) * sizeof *u) : NULL;
+
+        if (!u) {
+                /* Out of memory: keeping every unseen row is the safe side. */
+                free(copy);
+                plan->keeps_all_unseen = true;
+                return;
+        }
+        plan->unreadable = u;
+        plan->unreadable[plan->n_unreadable++] = copy;
+}
+
 /* A row is deleted only when its file is really gone or is no longer a
  * regular file: a file under a directory we could not list keeps its rows. */
 static bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st) {
@@ -179,7 +199,8 @@ static void *planner_thread(void *userdata) {
                 plan_path(p, &p->paths[i], &r);
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 struct root_walk rw = { .pipeline = p, .plan = &p->roots[i] };
-                r = scan_tree(p->roots[i].root, p->rules, on_note, &rw, &p->walk_skipped);
+                const char *root = p->walk_root ? p->walk_root : p->roots[i].root;
+                r = scan_tree(root, p->roots[i].root, p->rules, on_note, on_unreadable, &rw, &p->walk_skipped);
         }
         pthread_mutex_lock(&p->lock);
         p->plan_error = r;
@@ -433,8 +454,33 @@ static int remove_batch_add(struct writer *w, size_t *n, const char *path) {
         return store_apply(w->store, w->opts->namespace, w->items, BATCH_MAX_FILES, &w->stats->index);
 }
 
+static bool is_below_unreadable(const struct root_plan *plan, const char *path) {
+        if (plan->keeps_all_unseen)
+                return true;
+        for (size_t i = 0; i < plan->n_unreadable; i++) {
+                size_t n = strlen(plan->unreadable[i]);
+                if (strncmp(path, plan->unreadable[i], n) == 0 && path[n] == '/')
+                        return true;
+        }
+        return false;
+}
+
+/* Whether the row of a file the walk did not see goes: when the file is
+ * gone or no longer a regular file, and when it is there but the rules
+ * skip it now (a new .quireignore line, a reloaded glob). Only the rows
+ * below directories the walk could not list stay, and those of files lstat
+ * cannot see (EACCES). */
+static bool unseen_row_goes(const struct root_plan *plan, const char *path) {
+        struct stat st;
+        int l = lstat(path, &st);
+
+        if (lstat_says_gone(l, errno, &st))
+                return true;
+        return l == 0 && !is_below_unreadable(plan, path);
+}
+
 /* Rows of walked roots the walk did not see, and single paths found gone,
- * whose files are really gone: removed in batches. */
+ * whose files are really gone or skipped: removed in batches. */
 static int remove_gone(struct writer *w, const struct pipeline *p) {
         size_t n = 0;
         int r = 0;
@@ -443,14 +489,9 @@ static int remove_gone(struct writer *w, const struct pipeline *p) {
                 r = remove_batch_add(w, &n, p->gone_paths[i]);
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 const struct root_plan *plan = &p->roots[i];
-                for (size_t k = 0; r == 0 && k < plan->n_rows; k++) {
-                        struct stat st;
-                        if (plan->is_seen[k])
-                                continue;
-                        int l = lstat(plan->rows[k].path, &st);
-                        if (lstat_says_gone(l, errno, &st))
+                for (size_t k = 0; r == 0 && k < plan->n_rows; k++)
+                        if (!plan->is_seen[k] && unseen_row_goes(plan, plan->rows[k].path))
                                 r = remove_batch_add(w, &n, plan->rows[k].path);
-                }
         }
         if (r == 0 && n > 0)
                 r = store_apply(w->store, w->opts->namespace, w->items, n, &w->stats->index);
@@ -477,6 +518,9 @@ static void pipeline_done(struct pipeline *p) {
                 free(p->roots[i].root);
                 file_rows_free(p->roots[i].rows, p->roots[i].n_rows);
                 free(p->roots[i].is_seen);
+                for (size_t k = 0; k < p->roots[i].n_unreadable; k++)
+                        free(p->roots[i].unreadable[k]);
+                free(p->roots[i].unreadable);
         }
         free(p->roots);
         free(p->paths);
@@ -501,6 +545,7 @@ int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs
         struct pipeline p = {
                 .doc_opts = &opts->doc,
                 .rules = opts->rules,
+                .walk_root = opts->root,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .has_jobs = PTHREAD_COND_INITIALIZER,
                 .not_empty = PTHREAD_COND_INITIALIZER,

@@ -19,6 +19,10 @@ struct sync_options {
         const char *namespace;
         struct document_options doc;
         const struct scan_rules *rules; /* NULL: the built-in rules */
+        /* The root the directories to walk belong to (each is it or below
+         * it): globs and .quireignore files are those of the root's tree.
+         * NULL: each directory is a root of its own. */
+        const char *root;
         unsigned n_readers;             /* 0: CPUs - 1, at least 1 */
         /* Called on the calling thread after each commit. n_known grows while
          * the walk goes on; is_total says it has finished. */
@@ -41,7 +45,8 @@ struct sync_stats {
 };
 
 /* dirs: absolute, symlink-free directories to walk; rows under them whose
- * file is gone are removed. paths: absolute files to look at one by one
+ * file is gone, or that the rules now skip, are removed (not those under a
+ * directory the walk could not list). paths: absolute files to look at one by one
  * (gone: rows removed; a directory: walked like dirs). Adds to *stats.
  * Returns 0 or -errno; a file that cannot be read is counted, not fatal. */
 int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs, size_t n_dirs,

@@ -363,6 +363,18 @@ class UnreadableTests(NotesTestCase):
         self.assertHealthy(self.db)
 
 
+    def test_ignored_directory_is_not_even_opened(self):
+        self.write("a.md", doc("a", section("A", ["readableword"])))
+        self.write("private/p.md", doc("p", section("P", ["privateword"])))
+        self.write(".quireignore", "private/\n")
+        os.chmod(os.path.join(self.notes, "private"), 0)
+        p = self.as_user("index", self.notes, expect=0)
+        self.assertEqual(p.stderr, "")  # no "Failed to read directory"
+        self.assertNotIn("unreadable", p.stdout)
+        self.assertIn("1 ignored", p.stdout)
+        self.assertEqual(list(files_table(self.db)), [("default", self.path("a.md"))])
+
+
 class SearchTests(NotesTestCase):
     def setUp(self):
         super().setUp()
