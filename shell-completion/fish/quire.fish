@@ -25,6 +25,21 @@ function __quire_namespaces
         string replace -r '^"name":"(.*)"$' '$1'
 end
 
+# Directories, and the files with a note's extension, that complete the
+# token under the cursor (__fish_complete_suffix would offer every file).
+function __quire_notes
+    set -l token (commandline -ct)
+    set -l home_token (string replace -r '^~(?=/|$)' -- $HOME $token)
+    for path in $home_token*
+        set -l shown (string replace -- $home_token $token $path)
+        if test -d $path
+            printf '%s/\n' $shown
+        else if string match -qir '\.(md|markdown|mdown|mkd|mkdn)$' -- $path
+            printf '%s\n' $shown
+        end
+    end
+end
+
 complete -c quire -f
 complete -c quire -n "not __fish_seen_subcommand_from $commands" -s h -l help -d 'Show the commands'
 complete -c quire -n "not __fish_seen_subcommand_from $commands" -s V -l version -d 'Show the version'
@@ -63,4 +78,4 @@ complete -c quire -n '__fish_seen_subcommand_from search' -l sync -d 'Wait until
 # status, links, backlinks
 complete -c quire -n '__fish_seen_subcommand_from status' -l json -d 'One JSON object'
 complete -c quire -n '__fish_seen_subcommand_from links backlinks' -l json -d 'One JSON object per link and line'
-complete -c quire -n '__fish_seen_subcommand_from links backlinks' -k -a '(__fish_complete_suffix .md)' -d Note
+complete -c quire -n '__fish_seen_subcommand_from links backlinks' -a '(__quire_notes)'
