@@ -87,7 +87,7 @@ const char config_usage[] =
         "  -V, --version             show the version\n"
         "\n"
         "Flags beat the config file, and DIR arguments replace its [root]\n"
-        "sections. The file's format is in docs/CONFIG.md.\n";
+        "sections. The file's format: 'man quire.conf' (docs/CONFIG.md).\n";
 
 /* The [quire] keys; the order is the order of the "unknown key" hint. */
 enum quire_key {
