@@ -96,8 +96,8 @@ static void check_accepted(const struct config *cfg, const char *log, size_t log
                    (int) cfg->backend);
         FUZZ_CHECK(!cfg->db_path || is_clean_path(cfg->db_path), "database '%s'", cfg->db_path);
 
-        /* Without DIR arguments the roots are the file's, and there is at
-         * least one, or the file would have been refused. */
+        /* There is at least one root, or the config would have been
+         * refused. */
         FUZZ_CHECK(cfg->n_roots >= 1 && cfg->roots, "accepted without roots");
         for (size_t i = 0; i < cfg->n_roots; i++) {
                 const struct root_config *root = &cfg->roots[i];
@@ -126,36 +126,122 @@ static void check_accepted(const struct config *cfg, const char *log, size_t log
         }
 }
 
+/* One config_load() with its log captured. log.c writes to the stdio
+ * stream stderr: point it at memory for the call (glibc's stderr is an
+ * assignable variable), while libFuzzer and the sanitizers keep writing to
+ * fd 2. */
+struct load {
+        struct config cfg;
+        char *log; /* owned */
+        size_t log_len;
+        int r;
+};
+
+static void load(char **argv, struct load *ret) {
+        FILE *saved_stderr, *mem;
+        int argc = 0;
+
+        while (argv[argc])
+                argc++;
+        *ret = (struct load) { .log = NULL };
+        mem = open_memstream(&ret->log, &ret->log_len);
+        FUZZ_CHECK(mem, "open_memstream: %s", strerror(errno));
+        saved_stderr = stderr;
+        stderr = mem;
+        ret->r = config_load(argc, argv, &ret->cfg);
+        stderr = saved_stderr;
+        fclose(mem);
+}
+
+static void load_done(struct load *l) {
+        config_done(&l->cfg);
+        free(l->log);
+}
+
+/* A mistake in the file that no flag can change: all but settle_ms over
+ * max_delay_ms, which is checked after the flags have had their say. */
+static bool is_file_error(const struct load *l) {
+        char prefix[128];
+
+        snprintf(prefix, sizeof prefix, "quired: %s:", config_path);
+        if (l->r != -EINVAL || !starts_with(l->log, prefix))
+                return false;
+        /* "LINE: N is above max_delay_ms (" or "LINE: N is below settle_ms (" */
+        const char *p = l->log + strlen(prefix);
+        p += strspn(p, "0123456789");
+        if (!starts_with(p, ": "))
+                return true;
+        p += 2;
+        p += strspn(p, "0123456789");
+        return !starts_with(p, " is above max_delay_ms (") && !starts_with(p, " is below settle_ms (");
+}
+
+#define FLAG_SETTLE_MS 700u
+#define FLAG_DIR "/srv/fuzz-dir"
+
+/* The same file under flags that set what a file can: they must win (roots
+ * included), and change nothing about the file's own mistakes. */
+static void check_flags_win(const struct load *plain) {
+        char *argv[] = { (char *) "quired", (char *) "--config", config_path, (char *) "--settle",
+                         (char *) "700", (char *) "--max-file-size", (char *) "2M", (char *) "--backend",
+                         (char *) "fs-event", (char *) "-n", (char *) "fuzz", (char *) FLAG_DIR, NULL };
+        struct load l;
+
+        load(argv, &l);
+        if (is_file_error(plain)) {
+                /* The file is read before the flags are looked at. */
+                FUZZ_CHECK(l.r == -EINVAL && l.log_len == plain->log_len && memcmp(l.log, plain->log, l.log_len) == 0,
+                           "flags changed the file's error: %.*s, then %.*s", (int) plain->log_len, plain->log,
+                           (int) l.log_len, l.log);
+        } else if (l.r == -EINVAL) {
+                /* Only one mistake is left to make: a settle time over the
+                 * file's max delay, which the line blames on the flag. */
+                FUZZ_CHECK(plain->r == 0 ? plain->cfg.max_delay_ms < FLAG_SETTLE_MS : true,
+                           "flags made an accepted file fail: %.*s", (int) l.log_len, l.log);
+                FUZZ_CHECK(starts_with(l.log, "quired: --settle 700 is above the max delay") &&
+                                   memchr(l.log, '\n', l.log_len) == l.log + l.log_len - 1,
+                           "flags refused with: %.*s", (int) l.log_len, l.log);
+        } else {
+                FUZZ_CHECK(l.r == 0, "config_load() with flags = %d: %.*s", l.r, (int) l.log_len, l.log);
+                check_accepted(&l.cfg, l.log, l.log_len);
+                FUZZ_CHECK(l.cfg.n_roots == 1 && strcmp(l.cfg.roots[0].path, FLAG_DIR) == 0 &&
+                                   strcmp(l.cfg.roots[0].namespace, "fuzz") == 0,
+                           "DIR did not replace the file's roots");
+                FUZZ_CHECK(l.cfg.settle_ms == FLAG_SETTLE_MS && l.cfg.max_file_bytes == 2u << 20 &&
+                                   l.cfg.backend == WATCH_BACKEND_FS_EVENT,
+                           "a flag did not beat the file");
+                if (plain->r == 0) {
+                        FUZZ_CHECK(l.cfg.max_delay_ms == plain->cfg.max_delay_ms &&
+                                           l.cfg.rescan_interval_s == plain->cfg.rescan_interval_s &&
+                                           l.cfg.n_extensions == plain->cfg.n_extensions &&
+                                           l.cfg.n_ignore_globs == plain->cfg.n_ignore_globs,
+                                   "flags changed what they do not set");
+                        FUZZ_CHECK(!l.cfg.db_path == !plain->cfg.db_path &&
+                                           (!l.cfg.db_path || strcmp(l.cfg.db_path, plain->cfg.db_path) == 0),
+                                   "flags changed the database");
+                }
+        }
+        load_done(&l);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *argv[] = { (char *) "quired", (char *) "--config", config_path, NULL };
-        _cleanup_free_ char *log = NULL;
-        size_t log_len = 0, n_lines = 1;
-        struct config cfg;
-        FILE *saved_stderr, *mem;
-        int r;
+        size_t n_lines = 1;
+        struct load l;
 
         setup();
         write_config(data, size);
         for (size_t i = 0; i < size; i++)
                 n_lines += data[i] == '\n';
 
-        /* log.c writes to the stdio stream stderr: point it at memory for
-         * the call (glibc's stderr is an assignable variable), while
-         * libFuzzer and the sanitizers keep writing to fd 2. */
-        mem = open_memstream(&log, &log_len);
-        FUZZ_CHECK(mem, "open_memstream: %s", strerror(errno));
-        saved_stderr = stderr;
-        stderr = mem;
-        r = config_load(3, argv, &cfg);
-        stderr = saved_stderr;
-        fclose(mem);
-
-        if (r == -EINVAL)
-                check_refusal(&cfg, log, log_len, n_lines);
+        load(argv, &l);
+        if (l.r == -EINVAL)
+                check_refusal(&l.cfg, l.log, l.log_len, n_lines);
         else {
-                FUZZ_CHECK(r == 0, "config_load() = %d (%s): %.*s", r, strerror(-r), (int) log_len, log);
-                check_accepted(&cfg, log, log_len);
+                FUZZ_CHECK(l.r == 0, "config_load() = %d (%s): %.*s", l.r, strerror(-l.r), (int) l.log_len, l.log);
+                check_accepted(&l.cfg, l.log, l.log_len);
         }
-        config_done(&cfg);
+        check_flags_win(&l);
+        load_done(&l);
         return 0;
 }

@@ -120,19 +120,51 @@ static bool is_hash_hex(const char *h) {
         return h[HASH_HEX_LEN - 1] == '\0';
 }
 
-/* Elements of a heading_hierarchy that check_chunk_invariants() already
- * found to be a JSON array of strings: the '"' that open an element are
- * those after '[' or ','. */
-static size_t hierarchy_depth(const char *json) {
-        size_t n = 0;
+static bool is_heading_blank(char c) {
+        return c == ' ' || c == '\t' || c == '\n';
+}
 
-        for (const char *p = json + 1; *p; p++) {
-                if (*p == '\\')
+/* The headings of a heading_hierarchy that check_chunk_invariants() has
+ * found to be a JSON array of strings: at most 6 (one per level), each cut
+ * to at most 256 bytes (docs/CHUNKER.md) and trimmed. An escape (\n,
+ * \u001f, ...) stands for one byte: json_append_string() escapes only
+ * ASCII. */
+static void check_hierarchy(const char *json, const char *what, size_t chunk) {
+        size_t n_headings = 0;
+        const char *p = json + 1; /* at the '"' of each heading */
+
+        while (*p == '"') {
+                size_t len = 0;
+                char first = 0, last = 0;
+
+                p++;
+                while (*p != '"') {
+                        char c = *p++;
+                        if (c == '\\') {
+                                c = *p++;
+                                if (c == 'n')
+                                        c = '\n';
+                                else if (c == 't')
+                                        c = '\t';
+                                else if (c == 'u') {
+                                        c = (char) strtol((char[]) { p[0], p[1], p[2], p[3], 0 }, NULL, 16);
+                                        p += 4;
+                                }
+                        }
+                        if (len++ == 0)
+                                first = c;
+                        last = c;
+                }
+                n_headings++;
+                FUZZ_CHECK(len <= 256, "%s: chunk %zu: a heading of %zu bytes in %s", what, chunk, len, json);
+                FUZZ_CHECK(len == 0 || (!is_heading_blank(first) && !is_heading_blank(last)),
+                           "%s: chunk %zu: a heading not trimmed in %s", what, chunk, json);
+                p++; /* past the closing '"', to ',' or ']' */
+                if (*p == ',')
                         p++;
-                else if (*p == '"' && (p[-1] == '[' || p[-1] == ','))
-                        n++;
         }
-        return n;
+        /* Six heading levels: a deeper path is a stack gone wrong. */
+        FUZZ_CHECK(n_headings <= 6, "%s: chunk %zu: %zu headings in %s", what, chunk, n_headings, json);
 }
 
 /* document_parse() of the input under opts, and every property of its
@@ -195,10 +227,7 @@ static void check_document(const uint8_t *data, size_t size, const struct docume
                 FUZZ_CHECK(is_valid_utf8(c->heading_hierarchy, strlen(c->heading_hierarchy)),
                            "%s: chunk %zu: heading_hierarchy is not valid UTF-8: %s", what, i + 1,
                            c->heading_hierarchy);
-                /* Six heading levels: a deeper path is a stack gone wrong. */
-                FUZZ_CHECK(hierarchy_depth(c->heading_hierarchy) <= 6,
-                           "%s: chunk %zu: heading_hierarchy deeper than 6: %s", what, i + 1,
-                           c->heading_hierarchy);
+                check_hierarchy(c->heading_hierarchy, what, i + 1);
         }
         document_done(&doc);
         FUZZ_CHECK(!doc.text && !doc.chunks.items && doc.chunks.n_items == 0,
