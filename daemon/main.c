@@ -873,7 +873,7 @@ static int run(struct daemon *d) {
 }
 
 int main(int argc, char **argv) {
-        struct daemon d = { .loop = uv_default_loop(), .argc = argc, .argv = argv };
+        struct daemon d = { .argc = argc, .argv = argv };
         int r;
 
         log_setup("quired");
@@ -895,6 +895,13 @@ int main(int argc, char **argv) {
         log_set_max_level(d.cfg.log_level);
         signal(SIGPIPE, SIG_IGN);
 
+        /* Only now: the loop allocates, and only this path closes it. */
+        d.loop = uv_default_loop();
+        if (!d.loop) {
+                log_error("Failed to create the event loop");
+                config_done(&d.cfg);
+                return 1;
+        }
         r = run(&d);
 
         daemon_state_close(d.state_file);

@@ -288,6 +288,34 @@ def section_filler(n_bytes):
     return "\n## Filler\n\n" + line * (n_bytes // len(line) + 1)
 
 
+class RefusedStartTests(LifecycleCase):
+    """quired's ways out before it runs: one line, the documented exit
+    status, and (like every test here, in a sanitizer build) no leak on
+    the way out."""
+
+    def refused(self, args, status):
+        p = self.run_program([qt.QUIRED, *args], env=self.daemon_env(), expect=status, timeout=qt.DAEMON_TIMEOUT)
+        self.assertOneLine(p.stderr)
+        self.assertEqual(p.stdout, "")
+        return p.stderr
+
+    def test_usage_and_config_errors_exit_2(self):
+        self.assertIn("unknown option '--bogus'", self.refused(["--bogus", self.notes], 2))
+        self.assertIn("no folders to watch", self.refused(["--db", self.db], 2))
+        config = self.write_config("[quire]\nsettle_ms = 20\nsettle_ms = 0\n")
+        self.assertIn(f"{config}:3: given twice", self.refused(["--config", config, self.notes], 2))
+        self.assertFalse(os.path.exists(self.db), "a refused start created the database")
+
+    def test_database_that_is_not_sqlite_exits_1_and_is_left_alone(self):
+        with open(self.db, "w", encoding="utf-8") as f:
+            f.write("a text file where the database should be, long enough to have a header\n")
+        before = qt.file_digest(self.db)
+        line = self.refused(["--db", self.db, self.notes], 1)
+        self.assertIn(self.db, line)
+        self.assertIn("not a SQLite database", line)
+        self.assertEqual(qt.file_digest(self.db), before)
+
+
 class ConcurrentIndexTests(LifecycleCase):
     def test_quire_index_beside_the_daemon(self):
         n = self.corpus_tree("pages/linux", "pages/osx")

@@ -334,6 +334,61 @@ def wait_for(predicate, timeout=60.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+# --- sanitizer reports ----------------------------------------------------
+
+# The sanitizer builds (ASan, LeakSanitizer, UBSan) report on stderr and,
+# with abort_on_error, exit on SIGABRT; but a test that expects a failure,
+# or stops a daemon in its cleanup, or reads only stdout, would pass over
+# that. So every process the tests start writes its reports to files
+# instead (log_path: one file PREFIX.PID per reporting process), and every
+# test fails if it finds any (QuireTestCase.assertNoSanitizerReports).
+SANITIZER_OPTIONS = ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS")
+
+
+def sanitizer_env(report_dir, env=None):
+    """The sanitizer variables of env (default os.environ), each with
+    log_path set to a prefix in report_dir; the caller's other options
+    (detect_leaks, abort_on_error, ...) are kept. A later option wins, so
+    the one appended here beats any log_path the caller had."""
+    env = os.environ if env is None else env
+    # One prefix for all: a process reads several of these variables (ASan
+    # also LSAN_OPTIONS), and the last log_path it parses is the one used.
+    prefix = os.path.join(report_dir, "report")
+    out = {}
+    for var in SANITIZER_OPTIONS:
+        old = env.get(var, "")
+        out[var] = f"{old}:log_path={prefix}" if old else f"log_path={prefix}"
+    return out
+
+
+# A report's first line, as the sanitizers print it on stderr.
+SANITIZER_LINE_RE = re.compile(r"^.*(?:: runtime error: |==\d+==ERROR: \w+Sanitizer|^SUMMARY: \w+Sanitizer).*$",
+                               re.MULTILINE)
+
+
+def sanitizer_output_reports(text, where):
+    """[(where, lines)] if text (a process's stderr or log) holds the
+    start of a sanitizer report, else []. Needed besides the report files:
+    with gcc, the UBSan of an ASan + UBSan build ignores log_path and
+    always writes to stderr."""
+    lines = SANITIZER_LINE_RE.findall(text or "")
+    return [(where, "\n".join(lines[:50]))] if lines else []
+
+
+def sanitizer_reports(report_dir, limit=200):
+    """[(path, text)] of the reports in report_dir, each cut to its first
+    limit lines."""
+    out = []
+    for name in sorted(os.listdir(report_dir)) if os.path.isdir(report_dir) else ():
+        path = os.path.join(report_dir, name)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        if len(lines) > limit:
+            lines = lines[:limit] + [f"[... {len(lines) - limit} more lines]"]
+        out.append((path, "\n".join(lines)))
+    return out
+
+
 # --- running quire --------------------------------------------------------
 
 class QuireTestCase(unittest.TestCase):
@@ -349,6 +404,13 @@ class QuireTestCase(unittest.TestCase):
             self.fail(f"quire binary not found at {QUIRE} (set $QUIRE)")
         self.tmp = make_tempdir()
         self.addCleanup(rmtree, self.tmp)
+        # Registered after rmtree, so it runs before it (cleanups run last
+        # first), and after the cleanups a test adds later, such as the
+        # ones that stop its daemons: by then every process has exited.
+        self.sanitizer_dir = os.path.join(self.tmp, "sanitizer")
+        os.mkdir(self.sanitizer_dir)
+        self._stderr_seen = []  # (argv, stderr) of popen()'s processes
+        self.addCleanup(self.assertNoSanitizerReports)
         self.home = os.path.join(self.tmp, "home")
         self.xdg = os.path.join(self.tmp, "xdg-data")
         os.mkdir(self.home)
@@ -358,6 +420,7 @@ class QuireTestCase(unittest.TestCase):
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
         env.update(HOME=self.home, XDG_DATA_HOME=self.xdg, LC_ALL="C.UTF-8")
+        env.update(sanitizer_env(self.sanitizer_dir, env))
         for k, v in extra.items():
             if v is None:
                 env.pop(k, None)
@@ -378,20 +441,35 @@ class QuireTestCase(unittest.TestCase):
         """Run quire to completion; returns the CompletedProcess (text, or
         bytes when text is False). expect: the exit code it must have
         (None: any)."""
-        argv = self.command(*args, db=db)
+        return self.run_program(self.command(*args, db=db), env=env, expect=expect, timeout=timeout, text=text,
+                                **popen_kwargs)
+
+    def run_program(self, argv, env=None, expect=None, timeout=RUN_TIMEOUT, text=True, **popen_kwargs):
+        """quire() for any argv (env default self.env()): run to
+        completion, fail at once on a sanitizer report (before looking at
+        the exit status, which such a report changes) or on an exit status
+        other than expect."""
+        argv = [str(a) for a in argv]
         p = subprocess.run(argv, env=env if env is not None else self.env(), stdin=subprocess.DEVNULL,
                            capture_output=True, text=text, errors="replace" if text else None,
                            timeout=timeout, **popen_kwargs)
+        stderr = p.stderr if text else p.stderr.decode("utf-8", "replace")
+        self.assertNoSanitizerReports(output=stderr, what=" ".join(argv))
         if expect is not None and p.returncode != expect:
             self.fail(f"{' '.join(argv)} exited {p.returncode}, expected {expect}\n"
                       f"--- stdout\n{p.stdout}--- stderr\n{p.stderr}")
         return p
 
     def popen(self, *args, db=True, env=None, **popen_kwargs):
-        """Start quire without waiting; stdout and stderr are pipes."""
-        return subprocess.Popen(self.command(*args, db=db), env=env if env is not None else self.env(),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, errors="replace", **popen_kwargs)
+        """Start quire without waiting; stdout and stderr are pipes. What
+        communicate() returns on stderr is kept for the sanitizer check."""
+        return _ScannedPopen(self.command(*args, db=db), self._record_stderr,
+                             env=env if env is not None else self.env(), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                             **popen_kwargs)
+
+    def _record_stderr(self, what, text):
+        self._stderr_seen.append((what, text))
 
     def index(self, *paths, db=True, **kwargs):
         """quire index PATHS, which must succeed; returns the parsed summary."""
@@ -403,6 +481,24 @@ class QuireTestCase(unittest.TestCase):
         return [json.loads(line) for line in p.stdout.splitlines()]
 
     # --- assertions
+
+    def sanitizer_findings(self):
+        """[(where, text)] of every sanitizer report so far: the report
+        files, and the reports in the stderr of popen()'s processes."""
+        found = sanitizer_reports(self.sanitizer_dir)
+        for what, text in self._stderr_seen:
+            found += sanitizer_output_reports(text, f"stderr of {what}")
+        return found
+
+    def assertNoSanitizerReports(self, output="", what="a process"):
+        """No process started with self.env() reported a leak, a memory
+        error or undefined behaviour (in a sanitizer build; in others there
+        are never reports), nor does output, what one wrote on stderr. Runs
+        after every run_program() and in every test's cleanup."""
+        found = self.sanitizer_findings() + sanitizer_output_reports(output, f"stderr of {what}")
+        if found:
+            self.fail(f"{len(found)} sanitizer report(s) from quire or quired:\n" + "\n".join(
+                f"--- {where}\n{text}" for where, text in found))
 
     def assertOneLine(self, text, msg=None):
         """Exactly one non-empty line, newline-terminated."""
@@ -441,6 +537,20 @@ class NotesTestCase(QuireTestCase):
     def path(self, rel):
         """The source_file quire stores for a note (realpath of the root + rel)."""
         return os.path.join(self.root, rel)
+
+
+class _ScannedPopen(subprocess.Popen):
+    """A Popen whose communicate() also hands the process's stderr to
+    on_stderr(argv text, stderr), for the sanitizer check."""
+
+    def __init__(self, argv, on_stderr, **kwargs):
+        super().__init__(argv, **kwargs)
+        self._on_stderr = on_stderr
+
+    def communicate(self, *args, **kwargs):
+        out, err = super().communicate(*args, **kwargs)
+        self._on_stderr(" ".join(str(a) for a in self.args), err)
+        return out, err
 
 
 # --- running quired -------------------------------------------------------
@@ -627,6 +737,13 @@ class QuiredTestCase(QuireTestCase):
 
     def daemon_env(self, **extra):
         return self.env(XDG_CONFIG_HOME=self.config_home, **extra)
+
+    def sanitizer_findings(self):
+        """Also the reports in the output of the daemons (their stderr)."""
+        found = super().sanitizer_findings()
+        for i, d in enumerate(getattr(self, "daemons", ())):
+            found += sanitizer_output_reports("\n".join(d.lines), f"quired #{i + 1} (pid {d.pid})")
+        return found
 
     def start_quired(self, *dirs, args=(), db=True, env=None, ready=True, timeout=DAEMON_TIMEOUT):
         """Start 'quired --db DB ARGS DIRS' (no --db when db is False);
