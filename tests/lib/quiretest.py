@@ -290,6 +290,58 @@ def wait_for(predicate, timeout=60.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+# --- what a process costs -------------------------------------------------
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a live process, from /proc/PID/stat, in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+        # The command name (field 2) may hold blanks: split after its ')'.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_rss_kib(pid):
+    """VmHWM (the peak resident set size) of a live process, in KiB."""
+    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
+# Runs argv[2:] and writes its peak RSS (KiB) to the file argv[1]. The
+# figure Linux keeps for a child includes the memory of the process that
+# forked it, up to its exec; so the child is forked by this small
+# interpreter, not by the test process, which may be large.
+_RUSAGE_WRAPPER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def run_with_rusage(argv, env, timeout=RUN_TIMEOUT, **popen_kwargs):
+    """Run argv to completion; returns (CompletedProcess with text output,
+    its own peak RSS in KiB). A child killed by signal N exits 128 + N."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        p = subprocess.run([sys.executable, "-c", _RUSAGE_WRAPPER, rss.name, *map(str, argv)], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+                           timeout=timeout, **popen_kwargs)
+        figure = rss.read()
+    if not figure:
+        raise AssertionError(f"{argv[0]} did not run: {p.stderr}")
+    return subprocess.CompletedProcess(argv, p.returncode, p.stdout, p.stderr), int(figure)
+
+
 # --- running quire --------------------------------------------------------
 
 class QuireTestCase(unittest.TestCase):
@@ -410,11 +462,11 @@ class Daemon:
     folded in) line by line into a list, so the daemon never blocks on a
     full pipe and the test can wait for a line with a deadline."""
 
-    def __init__(self, argv, env, cwd=None):
+    def __init__(self, argv, env, cwd=None, **popen_kwargs):
         self.argv = list(argv)
         self.proc = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, errors="replace")
+                                     text=True, errors="replace", **popen_kwargs)
         self.pid = self.proc.pid
         self._lines = []
         self._eof = False
@@ -476,6 +528,14 @@ class Daemon:
 
     def running(self):
         return self.proc.poll() is None
+
+    def cpu_seconds(self):
+        """User plus system CPU time the daemon has used so far (all its threads)."""
+        return proc_cpu_seconds(self.pid)
+
+    def peak_rss_kib(self):
+        """Its peak resident set size so far (VmHWM), in KiB."""
+        return proc_peak_rss_kib(self.pid)
 
     def send(self, sig):
         if self.proc.poll() is None:
@@ -566,14 +626,16 @@ class QuiredTestCase(QuireTestCase):
     def daemon_env(self, **extra):
         return self.env(XDG_CONFIG_HOME=self.config_home, **extra)
 
-    def start_quired(self, *dirs, args=(), db=True, env=None, ready=True, timeout=DAEMON_TIMEOUT):
+    def start_quired(self, *dirs, args=(), db=True, env=None, ready=True, timeout=DAEMON_TIMEOUT,
+                     **popen_kwargs):
         """Start 'quired --db DB ARGS DIRS' (no --db when db is False);
-        with ready, wait for its Ready line. Returns the Daemon."""
+        with ready, wait for its Ready line. Returns the Daemon.
+        popen_kwargs go to subprocess.Popen (e.g. user= and group=)."""
         argv = [QUIRED]
         if db is not False:
             argv += ["--db", self.db if db is True else str(db)]
         argv += [str(a) for a in args] + [str(d) for d in dirs]
-        d = Daemon(argv, env if env is not None else self.daemon_env())
+        d = Daemon(argv, env if env is not None else self.daemon_env(), **popen_kwargs)
         self.daemons.append(d)
         self.addCleanup(d.kill)
         if ready:
