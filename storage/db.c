@@ -108,6 +108,14 @@ int store_fail(struct store *s, int rc, const char *what) {
 
         if (r == -EBUSY)
                 return r;
+        /* SQLite's I/O errors hide the system's reason, which is the one
+         * to act on: a full disk, met while the -shm file grows, is only
+         * "disk I/O error" otherwise. */
+        int os_errno = s->db ? sqlite3_system_errno(s->db) : 0;
+        if (os_errno > 0 && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN ||
+                             (rc & 0xff) == SQLITE_FULL))
+                return log_error_errno(os_errno, "Failed to %s in %s: %s (%m)", what, s->path,
+                                       sqlite3_errmsg(s->db));
         return log_error_errno(r, "Failed to %s in %s: %s", what, s->path,
                                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }

@@ -165,8 +165,9 @@ def markdown_files(root):
 
 @contextlib.contextmanager
 def connect(db, timeout=30.0):
-    """A plain connection in autocommit mode, closed on exit."""
-    con = sqlite3.connect(db, timeout=timeout, isolation_level=None)
+    """A plain connection in autocommit mode, closed on exit. db may be
+    a 'file:' URI."""
+    con = sqlite3.connect(db, timeout=timeout, isolation_level=None, uri=db.startswith("file:"))
     try:
         yield con
     finally:
@@ -555,6 +556,17 @@ class Daemon:
         self._reader.join(5)
         return rc, elapsed
 
+    def wait_exit(self, timeout=DAEMON_TIMEOUT):
+        """Wait for it to exit by itself; returns its exit status once its
+        output is all read. Fails (and kills it) after timeout."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"quired did not exit within {timeout:.0f} s") from None
+        self._reader.join(5)
+        return rc
+
     def kill(self):
         """End it whatever it is doing (SIGTERM, then SIGKILL after 10 s);
         safe to call again."""
@@ -654,7 +666,7 @@ class QuiredTestCase(QuireTestCase):
         """(chunk identities with namespace, file rows) of db (default
         self.db); empty while the database or its tables do not exist."""
         db = db or self.db
-        if not os.path.exists(db):
+        if not db.startswith("file:") and not os.path.exists(db):
             return [], []
         try:
             return rows_with_namespace(db), files_rows(db)
