@@ -437,8 +437,6 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 }
                 if (r == -ECANCELED)
                         r = 0; /* stopping: the last batch committed */
-                if (r < 0)
-                        log_warning_errno(r, "Indexing failed (will be retried on the next change or rescan): %m");
                 report(ix, &stats, n_ops, was_reconcile, last_path, r);
 
                 ops = op->next;

@@ -77,6 +77,28 @@ class BadStateCase(HostileCase):
         return path
 
 
+class LockTests(BadStateCase):
+    def test_lock_held_past_the_timeout_then_released(self):
+        d = self.start(env=self.daemon_env(QUIRE_LOCK_TIMEOUT_MS=LOCK_TIMEOUT_MS))
+        before = self.state()
+        holder = sqlite3.connect(self.db, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")  # the write lock; readers go on
+            mark = d.mark()
+            self.write("pending.md", note("pendingword"))
+            line = d.wait_line(r"database is locked", since=mark)[1].string
+            self.assertIn(self.db, line)
+            self.assertCalm(d, mark)
+            self.assertEqual(self.state(), before)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        # No new event: only the daemon's own retry can bring the note in.
+        self.converge(d)
+        self.assertEqual(self.hits("pendingword"), {self.stored("pending.md")})
+        self.assertStillServes(d)
+
+
 class DiskFullTests(BadStateCase):
     def setUp(self):
         super().setUp()
@@ -97,6 +119,22 @@ class DiskFullTests(BadStateCase):
         self.index(self.notes)
         self.assertEqual(self.hits("bigword"), {self.stored("big.md")})
         self.assertKept()
+
+    def test_disk_full_under_quired_then_space_freed(self):
+        d = self.start()
+        before = self.state()
+        filler = self.fill(os.path.dirname(self.db))
+        mark = d.mark()
+        self.write("big.md", big_note("bigword"))
+        line = d.wait_line(r"disk is full|No space left", since=mark)[1].string
+        self.assertIn(self.db, line)
+        self.assertCalm(d, mark)
+        self.assertEqual(self.state(), before)
+        os.unlink(filler)
+        self.converge(d)
+        self.assertEqual(self.hits("bigword"), {self.stored("big.md")})
+        self.assertStillServes(d)
+
 
 class ReadOnlyTests(BadStateCase):
     def test_read_only_database_at_start(self):
