@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
@@ -28,41 +30,6 @@ static size_t plain_run(const unsigned char *p, size_t n) {
         while (i < n && p[i] < 0x80 && p[i] != '\r')
                 i++;
         return i;
-}
-
-/* Length of the valid UTF-8 sequence starting with lead byte p[0] >= 0x80,
- * or, when it is ill-formed, the negated length of its maximal subpart (at
- * least 1): the longest prefix that could still begin a well-formed sequence
- * per The Unicode Standard, Table 3-7. That prefix becomes one U+FFFD, which
- * is what Python's decode('utf-8', 'replace') does. */
-static int utf8_sequence(const unsigned char *p, size_t n) {
-        unsigned char c = p[0];
-        unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-        int need;
-
-        if (c >= 0xC2 && c <= 0xDF)
-                need = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-                need = 3;
-                if (c == 0xE0)
-                        lo = 0xA0; /* overlong below U+0800 */
-                else if (c == 0xED)
-                        hi = 0x9F; /* surrogates U+D800..U+DFFF */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-                need = 4;
-                if (c == 0xF0)
-                        lo = 0x90; /* overlong below U+10000 */
-                else if (c == 0xF4)
-                        hi = 0x8F; /* above U+10FFFF */
-        } else
-                return -1; /* 80..C1, F5..FF never start a sequence */
-
-        if (n < 2 || p[1] < lo || p[1] > hi)
-                return -1;
-        for (int i = 2; i < need; i++)
-                if ((size_t) i >= n || p[i] < 0x80 || p[i] > 0xBF)
-                        return -i;
-        return need;
 }
 
 int text_normalize(const char *raw, size_t raw_len, char **ret, size_t *ret_len) {

@@ -55,11 +55,14 @@ static int print_hit(const struct search_hit *h, void *userdata) {
                 fputs("}\n", stdout);
                 return 0;
         }
+        /* A file name may hold a newline: escaped, a hit stays two lines. */
         if (out->is_tty)
-                printf("\033[35m%s\033[0m:\033[32m%lld-%lld\033[0m", h->source_file, (long long) h->start_line,
-                       (long long) h->end_line);
+                fputs("\033[35m", stdout);
+        write_escaped(stdout, h->source_file);
+        if (out->is_tty)
+                printf("\033[0m:\033[32m%lld-%lld\033[0m", (long long) h->start_line, (long long) h->end_line);
         else
-                printf("%s:%lld-%lld", h->source_file, (long long) h->start_line, (long long) h->end_line);
+                printf(":%lld-%lld", (long long) h->start_line, (long long) h->end_line);
         if (*h->heading_path)
                 printf("  %s", h->heading_path);
         fputs("\n    ", stdout);

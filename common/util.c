@@ -49,6 +49,84 @@ uint64_t now_monotonic_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
+/* See util.h. Length of the valid UTF-8 sequence starting with lead byte p[0] >= 0x80,
+ * or, when it is ill-formed, the negated length of its maximal subpart (at
+ * least 1): the longest prefix that could still begin a well-formed sequence
+ * per The Unicode Standard, Table 3-7. That prefix becomes one U+FFFD, which
+ * is what Python's decode('utf-8', 'replace') does. */
+int utf8_sequence(const unsigned char *p, size_t n) {
+        unsigned char c = p[0];
+        unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+        int need;
+
+        if (c >= 0xC2 && c <= 0xDF)
+                need = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+                need = 3;
+                if (c == 0xE0)
+                        lo = 0xA0; /* overlong below U+0800 */
+                else if (c == 0xED)
+                        hi = 0x9F; /* surrogates U+D800..U+DFFF */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+                need = 4;
+                if (c == 0xF0)
+                        lo = 0x90; /* overlong below U+10000 */
+                else if (c == 0xF4)
+                        hi = 0x8F; /* above U+10FFFF */
+        } else
+                return -1; /* 80..C1, F5..FF never start a sequence */
+
+        if (n < 2 || p[1] < lo || p[1] > hi)
+                return -1;
+        for (int i = 2; i < need; i++)
+                if ((size_t) i >= n || p[i] < 0x80 || p[i] > 0xBF)
+                        return -i;
+        return need;
+}
+
+bool utf8_is_valid(const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        for (size_t i = 0; i < n;) {
+                if (p[i] < 0x80) {
+                        i++;
+                        continue;
+                }
+                int l = utf8_sequence(p + i, n - i);
+                if (l < 0)
+                        return false;
+                i += (size_t) l;
+        }
+        return true;
+}
+
+void write_escaped(FILE *f, const char *s) {
+        const unsigned char *p = (const unsigned char *) s, *end = p + strlen(s);
+
+        while (p < end) {
+                if (*p >= 0x80) {
+                        int l = utf8_sequence(p, (size_t) (end - p));
+                        if (l > 0) {
+                                fwrite(p, 1, (size_t) l, f);
+                                p += l;
+                        } else
+                                fprintf(f, "\\x%02x", *p++);
+                        continue;
+                }
+                switch (*p) {
+                case '\n': fputs("\\n", f); break;
+                case '\t': fputs("\\t", f); break;
+                case '\r': fputs("\\r", f); break;
+                default:
+                        if (*p < 0x20 || *p == 0x7f)
+                                fprintf(f, "\\x%02x", *p);
+                        else
+                                fputc(*p, f);
+                }
+                p++;
+        }
+}
+
 /* The escape for one byte, or NULL when it goes through as it is. Bytes
  * >= 0x80 pass unchanged: callers hand us valid UTF-8. */
 static const char *json_escape(unsigned char c, char tmp[7]) {

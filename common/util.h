@@ -2,6 +2,7 @@
  * monotonic time. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,18 @@ void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]);
 int random_id(char out[RANDOM_ID_LEN]);
 
 uint64_t now_monotonic_usec(void);
+
+/* The length of the well-formed UTF-8 sequence at p (n bytes left, p[0] >=
+ * 0x80), or, when it is ill-formed, the negated length (at least 1) of its
+ * maximal subpart, which the contract's text rules replace by one U+FFFD. */
+int utf8_sequence(const unsigned char *p, size_t n);
+/* Whether s[0..n) is well-formed UTF-8. */
+bool utf8_is_valid(const char *s, size_t n);
+
+/* Write s with control characters as C escapes (\n, \t, \r, \xHH) and
+ * bytes that are not UTF-8 as \xHH: a file name may hold both, and a line
+ * that names it must stay one line a terminal shows as it is. */
+void write_escaped(FILE *f, const char *s);
 
 /* Write s as a JSON string literal (quotes included). */
 void json_write_string(FILE *f, const char *s);

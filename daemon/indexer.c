@@ -230,6 +230,7 @@ static void add_stats(struct sync_stats *a, const struct sync_stats *b) {
         a->walk.symlinks += b->walk.symlinks;
         a->walk.special += b->walk.special;
         a->walk.unreadable += b->walk.unreadable;
+        a->walk.bad_names += b->walk.bad_names;
         a->binary += b->binary;
         a->too_large += b->too_large;
         a->not_regular += b->not_regular;

@@ -277,7 +277,13 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                         adopt_dir(d, root, root->path);
                 return;
         }
-        if (scan_classify(&d->rules, rel, is_dir) != SCAN_KEEP)
+        enum scan_verdict verdict = scan_classify(&d->rules, rel, is_dir);
+        /* A note whose name is not UTF-8 goes through the debounce like
+         * any other, so the indexer says once, not per event, that it is
+         * skipped; a directory is said here, and not walked. */
+        if (verdict == SCAN_BAD_NAME && is_dir)
+                log_warning("Skipping %s: the name is not valid UTF-8", ev->path);
+        if (verdict != SCAN_KEEP && (verdict != SCAN_BAD_NAME || is_dir))
                 return;
         if (is_dir)
                 adopt_dir(d, root, ev->path);

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "scan.h"
+#include "util.h"
 
 bool scan_name_is_hidden(const char *name) {
         return name[0] == '.';
@@ -91,6 +92,11 @@ static enum scan_verdict classify_entry(const struct scan_rules *rules, const ch
                                         bool is_dir) {
         if (scan_name_is_hidden(name))
                 return SCAN_HIDDEN;
+        /* Paths are stored as TEXT, which other programs decode as UTF-8
+         * (Python's sqlite3 raises on anything else); a lossy spelling would
+         * name a file that does not exist. So such a note is left out. */
+        if (!utf8_is_valid(name, strlen(name)))
+                return SCAN_BAD_NAME;
         if (!is_dir && scan_name_is_editor_temp(name))
                 return SCAN_EDITOR_TEMP;
         if (is_ignored(rules, rel, name))
@@ -244,6 +250,10 @@ static int read_dir(struct scan *sc, const char *dir, struct entry **ret, size_t
                         continue;
                 case SCAN_NOT_MARKDOWN:
                         skipped->not_markdown++;
+                        continue;
+                case SCAN_BAD_NAME:
+                        skipped->bad_names++;
+                        log_warning("Skipping %s/%s: the name is not valid UTF-8", dir, name);
                         continue;
                 }
                 if (type != DT_DIR) {

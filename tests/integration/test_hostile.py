@@ -521,6 +521,70 @@ class SymlinkTests(HostileCase):
         self.assertEqual(self.hits("secretword"), set())
 
 
+class FileNameTests(HostileCase):
+    """Names are bytes. Valid UTF-8 ones, blanks and control characters
+    included, are stored as they are; the text output escapes control
+    characters so a hit stays two lines, and --json stays one valid JSON
+    object per line. A name that is not UTF-8 cannot be stored in a TEXT
+    column other programs read: it is skipped with one line."""
+
+    ODD = {"with space.md": "spaceword", "new\nline.md": "newlineword", "tab\there.md": "tabword",
+           "cr\rhere.md": "crword", "quote\"back\\slash.md": "quoteword", "dir with\nnewline/n.md": "dirnlword"}
+    BAD_NAME = os.fsdecode(b"latin1-caf\xe9.md")
+    BAD_DIR = os.fsdecode(b"bad\xfedir")
+
+    def make_names(self):
+        for rel, word in self.ODD.items():
+            self.write(rel, note(word))
+        self.write(self.BAD_NAME, note("badnameword"))
+        self.write(os.path.join(self.BAD_DIR, "inside.md"), note("baddirword"))
+
+    def check(self):
+        for rel, word in self.ODD.items():
+            with self.subTest(rel):
+                stored = self.stored(rel)
+                self.assertEqual(self.hits(word), {stored})
+                out, _ = self.quire_bytes("search", word)
+                lines = out.decode("utf-8", "strict").split("\n")
+                self.assertEqual(len(lines), 2 * 3 + 1, f"three hits, two lines each: {out!r}")
+                self.assertEqual(lines[-1], "")
+                for loc in lines[0:-1:2]:
+                    self.assertTrue(loc.startswith(stored.replace("\n", "\\n").replace("\t", "\\t")
+                                                   .replace("\r", "\\r") + ":"), loc)
+                out, _ = self.quire_bytes("search", "--json", word)
+                lines = out.decode("utf-8", "strict").split("\n")
+                self.assertEqual(lines.pop(), "")
+                self.assertEqual(len(lines), 3)
+                self.assertEqual({json.loads(x)["source_file"] for x in lines}, {stored})
+        self.assertEqual(self.hits("badnameword") | self.hits("baddirword"), set())
+        # Everything the database holds reads back as UTF-8.
+        for (path,) in qt.query(self.db, "SELECT path FROM files"):
+            self.assertNotIn("\ufffd", path)
+
+    def test_odd_file_names_with_quire_index(self):
+        self.index_keep()
+        self.make_names()
+        p = subprocess.run(self.command("index", self.notes), env=self.env(), stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=qt.RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        err = p.stderr.decode("utf-8", "strict")
+        self.assertEqual(len(err.splitlines()), 2, err)
+        self.assertLineAbout(err, self.stored("latin1-caf\\xe9.md"), "not valid UTF-8")
+        self.assertLineAbout(err, self.stored("bad\\xfedir"), "not valid UTF-8")
+        self.check()
+        self.assertKept()
+        self.assertHealthy(self.db)
+
+    def test_odd_file_names_with_quired(self):
+        d = self.start()
+        mark = d.mark()
+        self.make_names()
+        self.wait_log(d, self.stored("latin1-caf\\xe9.md"), "not valid UTF-8", since=mark)
+        self.converge(d)
+        self.check()
+        self.assertStillServes(d)
+
+
 class ChangingTreeTests(HostileCase):
     def corpus(self, *members):
         src = qt.unpack_corpus([f"tldr/{m}" for m in members])
