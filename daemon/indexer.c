@@ -40,7 +40,8 @@ struct indexer {
         uv_loop_t *loop;
         uv_async_t async;
         pthread_t thread;
-        struct store *store;
+        struct store *store; /* NULL after the database file went away, until it opens again */
+        char *db_path;       /* owned */
         struct document_options doc;
         struct scan_rules rules;
         indexer_report_cb report_cb;
@@ -254,7 +255,7 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
         pthread_mutex_lock(&ix->lock);
         bool is_drained = ix->head == NULL;
         pthread_mutex_unlock(&ix->lock);
-        if (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained) {
+        if (ix->store && (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained)) {
                 has_counts = store_count(ix->store, &n_files, &n_chunks) == 0;
                 ix->counted_at_usec = now;
         }
@@ -340,6 +341,18 @@ static int run_sync_dir(struct indexer *ix, const char *ns, const char *dir, str
         return store_delete_tree(ix->store, ns, dir, &stats->index);
 }
 
+/* The store, opened again if the database file was removed or replaced
+ * under the old connection (store_transact said -ESTALE): a new database
+ * where it was removed, a one-line refusal where something foreign is. */
+static int ensure_store(struct indexer *ix) {
+        if (ix->store)
+                return 0;
+        int r = store_open(ix->db_path, NULL, &ix->store);
+        if (r == 0)
+                log_info("Opened %s again", ix->db_path);
+        return r;
+}
+
 /* Run ops in order; consecutive path syncs of one namespace go as one. */
 static void run_ops(struct indexer *ix, struct op *ops) {
         while (ops) {
@@ -353,10 +366,10 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 struct op *op = ops;
                 const char *last_path = NULL;
                 unsigned n_ops = 1;
-                bool was_reconcile = false;
-                int r = 0;
+                bool was_reconcile = op->kind == OP_RECONCILE;
+                int r = op->kind == OP_SET_RULES ? 0 : ensure_store(ix);
 
-                switch (op->kind) {
+                switch (r < 0 ? -1 : (int) op->kind) {
                 case OP_SYNC_PATHS: {
                         /* Gather the run of path syncs for this namespace. */
                         size_t n = 0;
@@ -430,6 +443,8 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         store_release_memory(ix->store);
                         malloc_trim(0);
                         break;
+                default: /* no database to write to */
+                        break;
                 case OP_SET_RULES:
                         rules_done(&ix->rules);
                         ix->rules = op->rules;
@@ -438,6 +453,10 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 }
                 if (r == -ECANCELED)
                         r = 0; /* stopping: the last batch committed */
+                /* Closing checkpoints into the old file, wherever it went, so
+                 * it stays whole; the next operation opens the path again. */
+                if (r == -ESTALE)
+                        ix->store = store_close(ix->store);
                 report(ix, &stats, n_ops, was_reconcile, last_path, r);
 
                 ops = op->next;
@@ -494,13 +513,16 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         const char *stall = getenv("QUIRE_TEST_STALL_INDEXER");
         if (stall && *stall)
                 ix->stall_ms = 24u * 3600 * 1000;
-        if (rules_copy(rules, &ix->rules) < 0) {
+        ix->db_path = strdup(store_path(store));
+        if (!ix->db_path || rules_copy(rules, &ix->rules) < 0) {
+                free(ix->db_path);
                 free(ix);
                 return -ENOMEM;
         }
         r = uv_async_init(loop, &ix->async, async_cb);
         if (r < 0) {
                 rules_done(&ix->rules);
+                free(ix->db_path);
                 free(ix);
                 return r;
         }
@@ -509,6 +531,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         if (r < 0) {
                 uv_close((uv_handle_t *) &ix->async, NULL);
                 rules_done(&ix->rules);
+                free(ix->db_path);
                 free(ix);
                 return r;
         }
@@ -519,6 +542,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
 static void close_cb(uv_handle_t *h) {
         struct indexer *ix = h->data;
         free(ix->pending_last_path);
+        free(ix->db_path);
         free(ix);
 }
 

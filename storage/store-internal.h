@@ -2,6 +2,8 @@
  * cached statements and the SQLite-to-errno boundary. */
 #pragma once
 
+#include <sys/types.h>
+
 #include <sqlite3.h>
 
 #include "store.h"
@@ -32,6 +34,8 @@ struct store {
         char *path;
         unsigned flags;
         unsigned lock_timeout_ms;
+        dev_t dev; /* the file opened at path, to notice it being replaced */
+        ino_t ino;
         sqlite3_stmt *stmts[_STMT_MAX];
 };
 

@@ -177,5 +177,47 @@ class GarbageTests(BadStateCase):
         self.assertEqual(sorted(os.listdir(os.path.dirname(self.db))), ["index.db"])
 
 
+    def test_database_replaced_by_garbage_while_quired_runs(self):
+        d = self.start()
+        aside = self.db + ".aside"
+        # Moved aside, and garbage put in its place.
+        os.rename(self.db, aside)
+        with open(self.db + ".tmp", "wb") as f:
+            f.write(self.GARBAGE)
+        os.rename(self.db + ".tmp", self.db)
+        mark = d.mark()
+        self.write("pending.md", note("pendingword"))
+        line = d.wait_line(r"was replaced by another file while in use", since=mark)[1].string
+        self.assertIn(self.db, line)
+        line = d.wait_line(r"not a SQLite database", since=mark)[1].string
+        self.assertIn(self.db, line)
+        self.assertCalm(d, mark)
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), self.GARBAGE, "the foreign file was written to")
+        # The database comes back (SQLite kept what it had committed since
+        # the last checkpoint in index.db-wal, which goes with the name):
+        # the pending change goes in without a restart, and the rows from
+        # before are there with their ids (assertKept).
+        os.rename(aside, self.db)
+        self.converge(d)
+        self.assertEqual(self.hits("pendingword"), {self.stored("pending.md")})
+        self.assertStillServes(d)
+
+    def test_database_deleted_while_quired_runs(self):
+        d = self.start()
+        mark = d.mark()
+        for suffix in ("", "-wal", "-shm"):
+            os.unlink(self.db + suffix)
+        self.write("pending.md", note("pendingword"))
+        line = d.wait_line(r"was removed while in use", since=mark)[1].string
+        self.assertIn(self.db, line)
+        # A new index, of everything on disk.
+        self.converge(d)
+        self.assertEqual(self.hits("pendingword"), {self.stored("pending.md")})
+        self.assertEqual(self.hits("keeperone"), {self.stored("keep/one.md")})
+        self.kept = self.keep_rows()
+        self.assertStillServes(d)
+
+
 if __name__ == "__main__":
     qt.main()
