@@ -591,11 +591,11 @@ class ChangingTreeTests(HostileCase):
         for m in members:
             qt.copy_tree(os.path.join(src, m), self.disk(m))
 
-    def rename_loop(self, a, b):
+    def rename_loop(self, a, b, pause=0.002):
         def step(i):
             src, dst = (a, b) if i % 2 == 0 else (b, a)
             os.rename(self.disk(src), self.disk(dst))
-            time.sleep(0.002)
+            time.sleep(pause)
         return Mutator(step)
 
     def test_directory_renamed_while_quire_index_walks(self):
@@ -613,6 +613,19 @@ class ChangingTreeTests(HostileCase):
         self.assertEqual(qt.rows_with_namespace(self.db), self.expected_state(self.notes)[0])
         self.assertKept()
         self.assertHealthy(self.db)
+
+    def test_directory_renamed_while_quired_scans(self):
+        self.corpus("pages/linux", "pages/common")
+        d = self.quired(ready=False)
+        # A rename every 0.2 s, not a storm: each one is a move of the
+        # directory's rows and a walk of it, so thousands queued up would
+        # take minutes to work off (the indexer's queue is not bounded).
+        with self.rename_loop("pages/linux", "pages/linux-renamed", pause=0.2) as m:
+            d.wait_line(qt.READY_RE, timeout=180)
+        self.assertGreater(m.rounds, 2)
+        self.wait_converged(self.notes, daemon=d, timeout=180)
+        self.kept = self.keep_rows()
+        self.assertStillServes(d)
 
     def test_root_deleted_while_quire_index_walks(self):
         self.index_keep()
