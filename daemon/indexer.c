@@ -353,6 +353,10 @@ static int ensure_store(struct indexer *ix) {
         return r;
 }
 
+static int cmp_path(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /* Run ops in order; consecutive path syncs of one namespace go as one. */
 static void run_ops(struct indexer *ix, struct op *ops) {
         while (ops) {
@@ -386,9 +390,21 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         for (struct op *o = op; o != end; o = o->next, n_ops++)
                                 for (size_t i = 0; i < o->n_paths; i++)
                                         all[k++] = o->paths[i];
+                        /* The latest path, from the last op: freed after the report. */
+                        last_path = n > 0 ? all[n - 1] : NULL;
+                        /* A note saved again and again while a slow batch ran
+                         * is in many of these ops: read it once, not once per
+                         * op (the last read sees the last save anyway). */
+                        if (n > 1) {
+                                qsort(all, n, sizeof *all, cmp_path);
+                                size_t u = 1;
+                                for (size_t i = 1; i < n; i++)
+                                        if (strcmp(all[i], all[u - 1]) != 0)
+                                                all[u++] = all[i];
+                                n = u;
+                        }
                         struct sync_options opts = options_for(ix, op->ns);
                         r = sync_run(ix->store, &opts, NULL, 0, all, n, &stats);
-                        last_path = n > 0 ? all[n - 1] : NULL;
                         if (r == 0 && n == 1)
                                 log_debug("Indexed %s (%u read)", all[0], stats.n_read);
                         free(all);
