@@ -41,10 +41,10 @@ static const char index_help[] =
         "  skipped: N hidden, N ignored, ...\n"
         "The second line counts what the walk and the reader left out, by cause:\n"
         "hidden, ignored (.quireignore), editor temp, not Markdown, symlinks,\n"
-        "special (FIFOs, sockets, devices), binary, too large, unreadable. A\n"
-        "skipped directory counts once. By default only the causes that occurred\n"
-        "are listed ('skipped: nothing' when none); with --summary all nine are,\n"
-        "in that order, so that scripts can read them.\n";
+        "special (FIFOs, sockets, devices), binary, too large, unreadable, bad\n"
+        "names (not UTF-8). A skipped directory counts once. By default only the\n"
+        "causes that occurred are listed ('skipped: nothing' when none); with\n"
+        "--summary all ten are, in that order, so that scripts can read them.\n";
 
 struct progress {
         uint64_t started_usec, last_usec;
@@ -137,6 +137,7 @@ static void print_summary(const struct sync_stats *st, double secs, bool is_full
                 { "binary", st->binary },
                 { "too large", st->too_large },
                 { "unreadable", st->unreadable + c->unreadable },
+                { "bad names", c->bad_names },
         };
         bool is_first = true;
 

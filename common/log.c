@@ -1,5 +1,6 @@
 /* stderr logging with journald priority prefixes; see log.h. */
 #include "log.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -57,10 +58,13 @@ int log_internal(int level, int error, const char *fmt, ...) {
         vsnprintf(line, sizeof line, fmt, ap);
         va_end(ap);
 
+        /* One message, one line, whatever file name it carries. */
         if (use_priority_prefix)
-                fprintf(stderr, "<%d>%s\n", level, line);
+                fprintf(stderr, "<%d>", level);
         else
-                fprintf(stderr, "%s: %s\n", program, line);
+                fprintf(stderr, "%s: ", program);
+        write_escaped(stderr, line);
+        fputc('\n', stderr);
         errno = saved_errno;
         return -error;
 }

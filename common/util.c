@@ -79,6 +79,49 @@ int utf8_sequence_length(const unsigned char *p, size_t n) {
         return need;
 }
 
+bool utf8_is_valid(const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        for (size_t i = 0; i < n;) {
+                if (p[i] < 0x80) {
+                        i++;
+                        continue;
+                }
+                int l = utf8_sequence_length(p + i, n - i);
+                if (l < 0)
+                        return false;
+                i += (size_t) l;
+        }
+        return true;
+}
+
+void write_escaped(FILE *f, const char *s) {
+        const unsigned char *p = (const unsigned char *) s, *end = p + strlen(s);
+
+        while (p < end) {
+                if (*p >= 0x80) {
+                        int l = utf8_sequence_length(p, (size_t) (end - p));
+                        if (l > 0) {
+                                fwrite(p, 1, (size_t) l, f);
+                                p += l;
+                        } else
+                                fprintf(f, "\\x%02x", *p++);
+                        continue;
+                }
+                switch (*p) {
+                case '\n': fputs("\\n", f); break;
+                case '\t': fputs("\\t", f); break;
+                case '\r': fputs("\\r", f); break;
+                default:
+                        if (*p < 0x20 || *p == 0x7f)
+                                fprintf(f, "\\x%02x", *p);
+                        else
+                                fputc(*p, f);
+                }
+                p++;
+        }
+}
+
 /* How the bytes at p (n > 0 available) go into a JSON string: *used of them
  * are consumed and the returned text stands for them, or NULL when they go
  * through as they are. */

@@ -2,6 +2,7 @@
  * monotonic time. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,14 @@ uint64_t now_monotonic_usec(void);
  * contract replaces that prefix by one U+FFFD, which is what Python's
  * decode('utf-8', 'replace') does. */
 int utf8_sequence_length(const unsigned char *p, size_t n);
+
+/* Whether s[0..n) is well-formed UTF-8. */
+bool utf8_is_valid(const char *s, size_t n);
+
+/* Write s with control characters as C escapes (\n, \t, \r, \xHH) and
+ * bytes that are not UTF-8 as \xHH: a file name may hold both, and a line
+ * that names it must stay one line a terminal shows as it is. */
+void write_escaped(FILE *f, const char *s);
 
 /* Write s as a JSON string literal (quotes included). JSON text must be
  * UTF-8, and s may not be (a file name is any bytes): each ill-formed

@@ -41,7 +41,8 @@ struct indexer {
         uv_loop_t *loop;
         uv_async_t async;
         pthread_t thread;
-        struct store *store;
+        struct store *store; /* NULL after the database file went away, until it opens again */
+        char *db_path;       /* owned */
         struct document_options doc;
         struct scan_rules rules;
         indexer_report_cb report_cb;
@@ -248,6 +249,7 @@ static void add_stats(struct sync_stats *a, const struct sync_stats *b) {
         a->walk.symlinks += b->walk.symlinks;
         a->walk.special += b->walk.special;
         a->walk.unreadable += b->walk.unreadable;
+        a->walk.bad_names += b->walk.bad_names;
         a->binary += b->binary;
         a->too_large += b->too_large;
         a->not_regular += b->not_regular;
@@ -271,7 +273,7 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
         pthread_mutex_lock(&ix->lock);
         bool is_drained = ix->head == NULL;
         pthread_mutex_unlock(&ix->lock);
-        if (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained) {
+        if (ix->store && (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained)) {
                 has_counts = store_count(ix->store, &n_files, &n_chunks) == 0;
                 ix->counted_at_usec = now;
         }
@@ -360,6 +362,22 @@ static int run_sync_dir(struct indexer *ix, const char *ns, const char *root, co
         return store_delete_tree(ix->store, ns, dir, &stats->index);
 }
 
+/* The store, opened again if the database file was removed or replaced
+ * under the old connection (store_transact said -ESTALE): a new database
+ * where it was removed, a one-line refusal where something foreign is. */
+static int ensure_store(struct indexer *ix) {
+        if (ix->store)
+                return 0;
+        int r = store_open(ix->db_path, NULL, &ix->store);
+        if (r == 0)
+                log_info("Opened %s again", ix->db_path);
+        return r;
+}
+
+static int cmp_path(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /* Run ops in order; consecutive path syncs of one namespace go as one. */
 static void run_ops(struct indexer *ix, struct op *ops) {
         while (ops) {
@@ -373,10 +391,10 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 struct op *op = ops;
                 const char *last_path = NULL;
                 unsigned n_ops = 1;
-                bool was_reconcile = false;
-                int r = 0;
+                bool was_reconcile = op->kind == OP_RECONCILE;
+                int r = op->kind == OP_SET_RULES ? 0 : ensure_store(ix);
 
-                switch (op->kind) {
+                switch (r < 0 ? -1 : (int) op->kind) {
                 case OP_SYNC_PATHS: {
                         /* Gather the run of path syncs for this namespace. */
                         size_t n = 0;
@@ -393,9 +411,21 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         for (struct op *o = op; o != end; o = o->next, n_ops++)
                                 for (size_t i = 0; i < o->n_paths; i++)
                                         all[k++] = o->paths[i];
+                        /* The latest path, from the last op: freed after the report. */
+                        last_path = n > 0 ? all[n - 1] : NULL;
+                        /* A note saved again and again while a slow batch ran
+                         * is in many of these ops: read it once, not once per
+                         * op (the last read sees the last save anyway). */
+                        if (n > 1) {
+                                qsort(all, n, sizeof *all, cmp_path);
+                                size_t u = 1;
+                                for (size_t i = 1; i < n; i++)
+                                        if (strcmp(all[i], all[u - 1]) != 0)
+                                                all[u++] = all[i];
+                                n = u;
+                        }
                         struct sync_options opts = options_for(ix, op->ns);
                         r = sync_run(ix->store, &opts, NULL, 0, all, n, &stats);
-                        last_path = n > 0 ? all[n - 1] : NULL;
                         if (r == 0 && n == 1)
                                 log_debug("Indexed %s (%u read)", all[0], stats.n_read);
                         free(all);
@@ -450,6 +480,8 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         store_release_memory(ix->store);
                         malloc_trim(0);
                         break;
+                default: /* no database to write to */
+                        break;
                 case OP_SET_RULES:
                         rules_done(&ix->rules);
                         ix->rules = op->rules;
@@ -458,8 +490,10 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 }
                 if (r == -ECANCELED)
                         r = 0; /* stopping: the last batch committed */
-                if (r < 0)
-                        log_warning_errno(r, "Indexing failed (will be retried on the next change or rescan): %m");
+                /* Closing checkpoints into the old file, wherever it went, so
+                 * it stays whole; the next operation opens the path again. */
+                if (r == -ESTALE)
+                        ix->store = store_close(ix->store);
                 report(ix, &stats, n_ops, was_reconcile, last_path, r);
 
                 ops = op->next;
@@ -518,13 +552,16 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         const char *stall = getenv("QUIRE_TEST_STALL_INDEXER");
         if (stall && *stall)
                 ix->stall_ms = 24u * 3600 * 1000;
-        if (rules_copy(rules, &ix->rules) < 0) {
+        ix->db_path = strdup(store_path(store));
+        if (!ix->db_path || rules_copy(rules, &ix->rules) < 0) {
+                free(ix->db_path);
                 free(ix);
                 return -ENOMEM;
         }
         r = uv_async_init(loop, &ix->async, async_cb);
         if (r < 0) {
                 rules_done(&ix->rules);
+                free(ix->db_path);
                 free(ix);
                 return r;
         }
@@ -533,6 +570,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         if (r < 0) {
                 uv_close((uv_handle_t *) &ix->async, NULL);
                 rules_done(&ix->rules);
+                free(ix->db_path);
                 free(ix);
                 return r;
         }
@@ -543,6 +581,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
 static void close_cb(uv_handle_t *h) {
         struct indexer *ix = h->data;
         free(ix->pending_last_path);
+        free(ix->db_path);
         free(ix);
 }
 

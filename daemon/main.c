@@ -63,11 +63,17 @@ struct daemon {
         struct indexer *indexer;
         uv_signal_t sigterm, sigint, sighup;
         uv_timer_t rescan_timer;
+        uv_timer_t retry_timer; /* one-shot: the reconcile after a failed operation */
         char **unwatched; /* directories the watch limit kept us from watching */
         size_t n_unwatched;
         bool is_ready;
         bool has_logged_watch_limit;
-        bool needs_reconcile; /* the last one failed (a lock held too long): retry on the rescan timer */
+        /* Seconds until the reconcile that makes up for a failed operation (a
+         * lock held too long, a full disk, a database that is not there):
+         * 0 while nothing failed; doubles while the retries fail too, up
+         * to rescan_interval_s, so a lasting fault costs a line and a walk
+         * now and then, never a busy loop. */
+        unsigned retry_s;
         bool is_stopping;
         int argc; /* kept for a reload, which parses them again */
         char **argv;
@@ -301,7 +307,13 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                         adopt_dir(d, root, root->path);
                 return;
         }
-        if (classify(d, root, rel, is_dir) != SCAN_KEEP)
+        enum scan_verdict verdict = classify(d, root, rel, is_dir);
+        /* A note whose name is not UTF-8 goes through the debounce like
+         * any other, so the indexer says once, not per event, that it is
+         * skipped; a directory is said here, and not walked. */
+        if (verdict == SCAN_BAD_NAME && is_dir)
+                log_warning("Skipping %s: the name is not valid UTF-8", ev->path);
+        if (verdict != SCAN_KEEP && (verdict != SCAN_BAD_NAME || is_dir))
                 return;
         if (is_dir)
                 adopt_dir(d, root, ev->path);
@@ -546,6 +558,26 @@ static void extend_cb(uv_timer_t *t) {
         (void) t;
 }
 
+static void retry_cb(uv_timer_t *t) {
+        reconcile_all(t->data);
+}
+
+/* An operation failed, and the changes it carried are dropped with it (a
+ * path sync, a move, a reconcile): a reconcile later finds them all again
+ * by their stat. Only a failed reconcile moves the next one further out;
+ * other failures while one is pending are covered by it. */
+static void schedule_retry(struct daemon *d, bool was_reconcile) {
+        if (d->retry_s == 0)
+                d->retry_s = 1;
+        else if (was_reconcile)
+                d->retry_s = d->retry_s * 2 < d->cfg.rescan_interval_s ? d->retry_s * 2 : d->cfg.rescan_interval_s;
+        else
+                return;
+        /* The cause was logged where it was met (storage names the database). */
+        log_warning("%s failed; retrying in %u s", was_reconcile ? "Reconcile" : "Indexing", d->retry_s);
+        uv_timer_start(&d->retry_timer, retry_cb, (uint64_t) d->retry_s * 1000, 0);
+}
+
 static void on_report(const struct indexer_report *rep, void *userdata) {
         struct daemon *d = userdata;
         const struct index_stats *t = &rep->stats.index;
@@ -567,10 +599,13 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
                         d->last_path = copy;
                 }
         }
-        if (rep->was_reconcile && rep->error < 0 && !d->needs_reconcile) {
-                log_warning("Reconcile failed; retrying in %u s", d->cfg.rescan_interval_s);
-                d->needs_reconcile = true;
-                arm_rescan(d);
+        if (rep->error < 0)
+                schedule_retry(d, rep->was_reconcile);
+        else if (rep->was_reconcile && d->retry_s > 0) {
+                /* Every change since the failure is in: nothing left to retry. */
+                log_info("Indexing works again");
+                d->retry_s = 0;
+                uv_timer_stop(&d->retry_timer);
         }
         if (rep->was_reconcile && !d->is_ready) {
                 d->is_ready = true;
@@ -590,10 +625,6 @@ static void rescan_cb(uv_timer_t *t) {
         struct daemon *d = t->data;
         bool is_pending = false;
 
-        if (d->needs_reconcile) {
-                d->needs_reconcile = false;
-                reconcile_all(d);
-        }
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *root = &d->roots[i];
                 if (root->path)
@@ -710,6 +741,7 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->sigint);
         close_handle((uv_handle_t *) &d->sighup);
         close_handle((uv_handle_t *) &d->rescan_timer);
+        close_handle((uv_handle_t *) &d->retry_timer);
         close_handle((uv_handle_t *) &d->watchdog_timer);
         close_handle((uv_handle_t *) &d->extend_timer);
         close_handle((uv_handle_t *) &d->status_timer);
@@ -813,7 +845,8 @@ static int run(struct daemon *d) {
                 .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT, .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
                 .max_file_bytes = d->cfg.max_file_bytes,
         };
-        uv_timer_t *timers[] = { &d->rescan_timer, &d->watchdog_timer, &d->extend_timer, &d->status_timer };
+        uv_timer_t *timers[] = { &d->rescan_timer, &d->retry_timer, &d->watchdog_timer, &d->extend_timer,
+                                 &d->status_timer };
         for (size_t i = 0; i < ELEMENTSOF(timers); i++) {
                 uv_timer_init(d->loop, timers[i]);
                 timers[i]->data = d;

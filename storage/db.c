@@ -146,6 +146,14 @@ int store_fail(struct store *s, int rc, const char *what) {
 
         if (r == -EBUSY)
                 return r;
+        /* SQLite's I/O errors hide the system's reason, which is the one
+         * to act on: a full disk, met while the -shm file grows, is only
+         * "disk I/O error" otherwise. */
+        int os_errno = s->db ? sqlite3_system_errno(s->db) : 0;
+        if (os_errno > 0 && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN ||
+                             (rc & 0xff) == SQLITE_FULL))
+                return log_error_errno(os_errno, "Failed to %s in %s: %s (%m)", what, s->path,
+                                       sqlite3_errmsg(s->db));
         return log_error_errno(r, "Failed to %s in %s: %s", what, s->path,
                                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }
@@ -361,6 +369,11 @@ int store_open(const char *path, const struct store_options *opts, struct store 
                 goto fail;
         }
         sqlite3_extended_result_codes(s->db, 1);
+        struct stat st;
+        if (stat(path, &st) == 0) {
+                s->dev = st.st_dev;
+                s->ino = st.st_ino;
+        }
         sqlite3_busy_timeout(s->db, (int) (s->lock_timeout_ms < BUSY_HANDLER_MS_MAX ? s->lock_timeout_ms
                                                                                     : BUSY_HANDLER_MS_MAX));
         struct schema_state state;
@@ -403,10 +416,30 @@ void store_release_memory(struct store *s) {
         sqlite3_db_release_memory(s->db);
 }
 
+/* Whether path still names the file this connection opened. A database
+ * removed or replaced while open (a backup restored, a sync tool) would
+ * otherwise take our writes into a file no other process ever opens again,
+ * silently: SQLite keeps using the descriptor it has. */
+static int check_same_file(struct store *s) {
+        struct stat st;
+
+        if (stat(s->path, &st) < 0) {
+                if (errno == ENOENT)
+                        return log_error_errno(ESTALE, "Database %s was removed while in use", s->path);
+                return log_error_errno(errno, "Failed to stat database %s: %m", s->path);
+        }
+        if (st.st_dev != s->dev || st.st_ino != s->ino)
+                return log_error_errno(ESTALE, "Database %s was replaced by another file while in use", s->path);
+        return 0;
+}
+
 int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata) {
         uint64_t deadline = now_monotonic_usec() + (uint64_t) s->lock_timeout_ms * 1000u;
         unsigned backoff_ms = 5;
+        int k = check_same_file(s);
 
+        if (k < 0)
+                return k;
         for (;;) {
                 int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
                 int r = store_errno(rc);

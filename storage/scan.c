@@ -21,6 +21,7 @@
 #include "ignore.h"
 #include "log.h"
 #include "scan.h"
+#include "util.h"
 
 bool scan_name_is_hidden(const char *name) {
         return name[0] == '.';
@@ -172,6 +173,11 @@ static enum scan_verdict classify_entry(const struct scan_rules *rules, const st
                                         const char *rel, const char *name, bool is_dir) {
         if (scan_name_is_hidden(name))
                 return SCAN_HIDDEN;
+        /* Paths are stored as TEXT, which other programs decode as UTF-8
+         * (Python's sqlite3 raises on anything else); a lossy spelling would
+         * name a file that does not exist. So such a note is left out. */
+        if (!utf8_is_valid(name, strlen(name)))
+                return SCAN_BAD_NAME;
         if (!is_dir && scan_name_is_editor_temp(name))
                 return SCAN_EDITOR_TEMP;
         if (is_ignored(rules, fs, rel, name, is_dir))
@@ -375,6 +381,9 @@ static void count_skip(struct scan_counts *skipped, enum scan_verdict v) {
         case SCAN_NOT_MARKDOWN:
                 skipped->not_markdown++;
                 break;
+        case SCAN_BAD_NAME:
+                skipped->bad_names++;
+                break;
         }
 }
 
@@ -478,6 +487,8 @@ static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
                 memcpy(sc->rel + prefix_len, name, n_name + 1);
                 enum scan_verdict v = classify_entry(sc->rules, &sc->frames, sc->rel, name, type == DT_DIR);
                 if (v != SCAN_KEEP) {
+                        if (v == SCAN_BAD_NAME)
+                                log_warning("Skipping %s/%s: the name is not valid UTF-8", dir, name);
                         count_skip(skipped, v);
                         continue;
                 }

@@ -30,6 +30,7 @@ enum scan_verdict {
         SCAN_EDITOR_TEMP, /* *.swp, *~, #*#, 4913, ... */
         SCAN_IGNORED,     /* a .quireignore pattern or an ignore glob */
         SCAN_NOT_MARKDOWN,
+        SCAN_BAD_NAME,    /* a component is not valid UTF-8: no TEXT column could hold the path */
 };
 
 /* The verdict on rel, a path relative to its root (no leading '/'), by
@@ -52,6 +53,7 @@ struct scan_counts {
         unsigned symlinks;     /* never followed */
         unsigned special;      /* FIFOs, sockets, devices */
         unsigned unreadable;   /* directories we could not list */
+        unsigned bad_names;    /* names that are not UTF-8 (logged) */
 };
 
 /* Called for each note found, in byte order of the paths (strcmp; SQLite's

@@ -2,6 +2,8 @@
  * cached statements and the SQLite-to-errno boundary. */
 #pragma once
 
+#include <sys/types.h>
+
 #include <sqlite3.h>
 
 #include "store.h"
@@ -48,6 +50,8 @@ struct store {
         unsigned flags;
         unsigned lock_timeout_ms;
         bool has_derived; /* schema version 2 is there (a reader may see version 1) */
+        dev_t dev; /* the file opened at path, to notice it being replaced */
+        ino_t ino;
         sqlite3_stmt *stmts[_STMT_MAX];
 };
 

@@ -41,7 +41,9 @@ int64_t store_total_changes(struct store *s);
 /* Run fn inside a BEGIN IMMEDIATE transaction and commit. When any step
  * reports -EBUSY the transaction is rolled back and the whole of fn is run
  * again after a backoff, until the lock timeout: fn must be safe to repeat.
- * Any other error from fn rolls back and is returned. */
+ * Any other error from fn rolls back and is returned. -ESTALE (logged):
+ * the database file was removed or replaced since store_open(), nothing
+ * was written; close this store and open the path again. */
 int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata);
 
 /* Give back this connection's page cache (after a bulk sync, so a

@@ -180,8 +180,14 @@ static bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat
 
 static void plan_path(struct pipeline *p, const struct path_plan *pp, int *r) {
         struct stat st;
-        int k = lstat(pp->path, &st);
 
+        /* As the walk does (scan.c): a path no TEXT column can hold. */
+        if (!utf8_is_valid(pp->path, strlen(pp->path))) {
+                p->walk_skipped.bad_names++;
+                log_warning("Skipping %s: the name is not valid UTF-8", pp->path);
+                return;
+        }
+        int k = lstat(pp->path, &st);
         if (lstat_says_gone(k, errno, &st)) {
                 if (pp->has_row)
                         p->gone_paths[p->n_gone_paths++] = pp->path;
@@ -538,6 +544,7 @@ static void add_walk_counts(struct scan_counts *a, const struct scan_counts *b) 
         a->symlinks += b->symlinks;
         a->special += b->special;
         a->unreadable += b->unreadable;
+        a->bad_names += b->bad_names;
 }
 
 int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs, size_t n_dirs,

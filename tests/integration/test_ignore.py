@@ -168,7 +168,7 @@ class IndexTests(qt.QuireTestCase):
         p = self.quire("index", "--summary", "--max-file-size", "1K", self.notes, expect=0)
         self.assertEqual(p.stdout.splitlines()[1],
                          "skipped: 3 hidden, 1 ignored, 1 editor temp, 1 not Markdown, 1 symlinks, 1 special, "
-                         "1 binary, 1 too large, 0 unreadable")
+                         "1 binary, 1 too large, 0 unreadable, 0 bad names")
 
     def test_summary_of_a_clean_tree(self):
         self.note("keep.md")
@@ -177,9 +177,9 @@ class IndexTests(qt.QuireTestCase):
         p = self.quire("index", "--summary", self.notes, expect=0)
         self.assertEqual(skipped(p.stdout), {c: 0 for c in (
             "hidden", "ignored", "editor temp", "not Markdown", "symlinks", "special", "binary", "too large",
-            "unreadable")})
+            "unreadable", "bad names")})
         self.assertEqual(list(skipped(p.stdout)), ["hidden", "ignored", "editor temp", "not Markdown", "symlinks",
-                                                   "special", "binary", "too large", "unreadable"])
+                                                   "special", "binary", "too large", "unreadable", "bad names"])
 
 
 class IgnoreEventTests:

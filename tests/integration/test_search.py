@@ -14,30 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
-from quiretest import doc  # noqa: E402
-
-
-def unquote_path(field):
-    """The bytes of a path as quire prints it: as it is, or git-quoted
-    ("...", C escapes, \ooo octal for raw bytes)."""
-    raw = field.encode("utf-8", "surrogateescape")
-    if not raw.startswith(b'"'):
-        return raw
-    assert raw.endswith(b'"') and len(raw) >= 2, field
-    out, i, body = bytearray(), 0, raw[1:-1]
-    simple = {ord("n"): b"\n", ord("t"): b"\t", ord("r"): b"\r", ord('"'): b'"', ord("\\"): b"\\"}
-    while i < len(body):
-        c = body[i]
-        if c != ord("\\"):
-            out.append(c)
-            i += 1
-        elif body[i + 1] in simple:
-            out += simple[body[i + 1]]
-            i += 2
-        else:
-            out.append(int(body[i + 1:i + 4], 8))
-            i += 4
-    return bytes(out)
+from quiretest import doc, unquote_path  # noqa: E402
 
 
 def run_on_pty(argv, env, cwd=None):
@@ -554,7 +531,9 @@ class ColorTests(SearchTestCase):
 
 
 class FileNameTests(SearchTestCase):
-    NAMES = ["new\nline.md", "tab\there.md", "caf\udce9.md", 'quote".md', "back\\slash.md", "plain café.md"]
+    # A name that is not UTF-8 is skipped by quire's walk (test_hostile);
+    # another writer's row may still hold one: see the JSON test below.
+    NAMES = ["new\nline.md", "tab\there.md", 'quote".md', "back\\slash.md", "plain café.md"]
 
     def setUp(self):
         super().setUp()
@@ -581,14 +560,32 @@ class FileNameTests(SearchTestCase):
         # Only what needs it is quoted.
         self.assertIn(self.path("plain café.md"), locations)
         self.assertIn('"' + self.path("new\\nline.md") + '"', locations)
+
+    def add_foreign_row_with_a_name_that_is_not_utf8(self):
+        """Another writer may store what quire's walk skips: a path with
+        bytes that are not UTF-8 (CAST makes them TEXT, as a C program's
+        sqlite3_bind_text would)."""
+        raw = os.fsencode(self.path("caf\udce9.md"))
+        with qt.connect(self.db) as con:
+            con.execute("INSERT INTO chunks(id, namespace, source_file, content, content_hash, start_line, end_line,"
+                        " created_at, updated_at) VALUES ('f' || hex(randomblob(15)), 'default', CAST(? AS TEXT),"
+                        " 'oddnameword in a foreign row', 'ffffffffffffffffffffffffffffffff', 1, 1,"
+                        " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')", (raw,))
+        return raw
+
+    def test_a_name_that_is_not_utf8_is_quoted_in_text(self):
+        raw = self.add_foreign_row_with_a_name_that_is_not_utf8()
+        lines = [line.decode("utf-8") for line in self.out_lines()]
+        locations = [line.rsplit(":", 1)[0] for line in lines[0::2]]
         self.assertIn('"' + self.path("caf\\351.md") + '"', locations)
+        self.assertIn(raw, [unquote_path(loc) for loc in locations])
 
     def test_json_stays_valid_utf8_for_a_file_name_that_is_not(self):
+        self.add_foreign_row_with_a_name_that_is_not_utf8()
         hits = self.json_lines("oddnameword", "--limit", "50")
         # The ill-formed byte is one U+FFFD, as the contract's text rule does.
         self.assertEqual(sorted(h["source_file"] for h in hits),
-                         sorted(self.path(n).replace("\udce9", "\ufffd") for n in self.NAMES))
-
+                         sorted([self.path(n) for n in self.NAMES] + [self.path("caf\ufffd.md")]))
 
 if __name__ == "__main__":
     qt.main()

@@ -168,8 +168,9 @@ def markdown_files(root):
 
 @contextlib.contextmanager
 def connect(db, timeout=30.0):
-    """A plain connection in autocommit mode, closed on exit."""
-    con = sqlite3.connect(db, timeout=timeout, isolation_level=None)
+    """A plain connection in autocommit mode, closed on exit. db may be
+    a 'file:' URI."""
+    con = sqlite3.connect(db, timeout=timeout, isolation_level=None, uri=db.startswith("file:"))
     try:
         yield con
     finally:
@@ -389,6 +390,58 @@ def sanitizer_reports(report_dir, limit=200):
     return out
 
 
+# --- what a process costs -------------------------------------------------
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a live process, from /proc/PID/stat, in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+        # The command name (field 2) may hold blanks: split after its ')'.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_rss_kib(pid):
+    """VmHWM (the peak resident set size) of a live process, in KiB."""
+    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
+# Runs argv[2:] and writes its peak RSS (KiB) to the file argv[1]. The
+# figure Linux keeps for a child includes the memory of the process that
+# forked it, up to its exec; so the child is forked by this small
+# interpreter, not by the test process, which may be large.
+_RUSAGE_WRAPPER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def run_with_rusage(argv, env, timeout=RUN_TIMEOUT, **popen_kwargs):
+    """Run argv to completion; returns (CompletedProcess with text output,
+    its own peak RSS in KiB). A child killed by signal N exits 128 + N."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        p = subprocess.run([sys.executable, "-c", _RUSAGE_WRAPPER, rss.name, *map(str, argv)], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+                           timeout=timeout, **popen_kwargs)
+        figure = rss.read()
+    if not figure:
+        raise AssertionError(f"{argv[0]} did not run: {p.stderr}")
+    return subprocess.CompletedProcess(argv, p.returncode, p.stdout, p.stderr), int(figure)
+
+
 # --- running quire --------------------------------------------------------
 
 class QuireTestCase(unittest.TestCase):
@@ -581,11 +634,11 @@ class Daemon:
     folded in) line by line into a list, so the daemon never blocks on a
     full pipe and the test can wait for a line with a deadline."""
 
-    def __init__(self, argv, env, cwd=None):
+    def __init__(self, argv, env, cwd=None, **popen_kwargs):
         self.argv = list(argv)
         self.proc = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, errors="replace")
+                                     text=True, errors="replace", **popen_kwargs)
         self.pid = self.proc.pid
         self._lines = []
         self._eof = False
@@ -648,6 +701,14 @@ class Daemon:
     def running(self):
         return self.proc.poll() is None
 
+    def cpu_seconds(self):
+        """User plus system CPU time the daemon has used so far (all its threads)."""
+        return proc_cpu_seconds(self.pid)
+
+    def peak_rss_kib(self):
+        """Its peak resident set size so far (VmHWM), in KiB."""
+        return proc_peak_rss_kib(self.pid)
+
     def send(self, sig):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -665,6 +726,17 @@ class Daemon:
         elapsed = time.monotonic() - t0
         self._reader.join(5)
         return rc, elapsed
+
+    def wait_exit(self, timeout=DAEMON_TIMEOUT):
+        """Wait for it to exit by itself; returns its exit status once its
+        output is all read. Fails (and kills it) after timeout."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"quired did not exit within {timeout:.0f} s") from None
+        self._reader.join(5)
+        return rc
 
     def kill(self):
         """End it whatever it is doing (SIGTERM, then SIGKILL after 10 s);
@@ -745,14 +817,16 @@ class QuiredTestCase(QuireTestCase):
             found += sanitizer_output_reports("\n".join(d.lines), f"quired #{i + 1} (pid {d.pid})")
         return found
 
-    def start_quired(self, *dirs, args=(), db=True, env=None, ready=True, timeout=DAEMON_TIMEOUT):
+    def start_quired(self, *dirs, args=(), db=True, env=None, ready=True, timeout=DAEMON_TIMEOUT,
+                     **popen_kwargs):
         """Start 'quired --db DB ARGS DIRS' (no --db when db is False);
-        with ready, wait for its Ready line. Returns the Daemon."""
+        with ready, wait for its Ready line. Returns the Daemon.
+        popen_kwargs go to subprocess.Popen (e.g. user= and group=)."""
         argv = [QUIRED]
         if db is not False:
             argv += ["--db", self.db if db is True else str(db)]
         argv += [str(a) for a in args] + [str(d) for d in dirs]
-        d = Daemon(argv, env if env is not None else self.daemon_env())
+        d = Daemon(argv, env if env is not None else self.daemon_env(), **popen_kwargs)
         self.daemons.append(d)
         self.addCleanup(d.kill)
         if ready:
@@ -772,7 +846,7 @@ class QuiredTestCase(QuireTestCase):
         (default self.db); empty while the database or its tables do not
         exist."""
         db = db or self.db
-        if not os.path.exists(db):
+        if not db.startswith("file:") and not os.path.exists(db):
             return [], [], []
         try:
             return rows_with_namespace(db), files_rows(db), derived_rows(db)
@@ -819,6 +893,29 @@ class QuiredTestCase(QuireTestCase):
                 raise
             raise AssertionError(f"{e}\n{state_difference(expected, last[0])}") from None
         return expected
+
+
+def unquote_path(field):
+    """The bytes of a path as quire prints it: as it is, or git-quoted
+    ("...", C escapes, \ooo octal for raw bytes)."""
+    raw = field.encode("utf-8", "surrogateescape")
+    if not raw.startswith(b'"'):
+        return raw
+    assert raw.endswith(b'"') and len(raw) >= 2, field
+    out, i, body = bytearray(), 0, raw[1:-1]
+    simple = {ord("n"): b"\n", ord("t"): b"\t", ord("r"): b"\r", ord('"'): b'"', ord("\\"): b"\\"}
+    while i < len(body):
+        c = body[i]
+        if c != ord("\\"):
+            out.append(c)
+            i += 1
+        elif body[i + 1] in simple:
+            out += simple[body[i + 1]]
+            i += 2
+        else:
+            out.append(int(body[i + 1:i + 4], 8))
+            i += 4
+    return bytes(out)
 
 
 def parse_summary(stdout):
