@@ -1,16 +1,14 @@
 /* derive_chunk: tags and links of a chunk (docs/CHUNKER.md, "Derived
  * data"). Each test writes out the whole expected result, so what must not
  * be found (code, URLs, #123, headings) is pinned as firmly as what must.
- * The result is printed one item a line:
- *     tag NAME            an inline #tag
- *     fm NAME             a tag of the front matter
- *     wiki LINE TARGET[#FRAGMENT]    (embed, md likewise) */
+ * The result is printed as dump_derived() does (helpers.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "derive.h"
+#include "helpers.h"
 #include "macro.h"
 #include "util.h"
 
@@ -21,14 +19,7 @@ static char *dump(const struct derived *d) {
 
         if (!f)
                 return NULL;
-        for (size_t i = 0; i < d->n_tags; i++)
-                fprintf(f, "%s %s\n", d->tags[i].is_front_matter ? "fm" : "tag", d->tags[i].name);
-        for (size_t i = 0; i < d->n_links; i++) {
-                const struct derived_link *l = &d->links[i];
-                const char *kind = l->kind == LINK_WIKI ? "wiki" : l->kind == LINK_EMBED ? "embed" : "md";
-                fprintf(f, "%s %u %s%s%s\n", kind, l->line, l->target, l->fragment ? "#" : "",
-                        l->fragment ? l->fragment : "");
-        }
+        dump_derived(f, d);
         fclose(f);
         return buf;
 }
