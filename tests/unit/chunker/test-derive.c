@@ -272,6 +272,16 @@ static void test_link_text_may_hold_tags_not_links(void) {
         CHECK_DERIVES("[#tag [inner](in.md)](out.md)", "tag tag\nmd 1 in.md\n");
 }
 
+static void test_image_inside_a_link_keeps_the_link(void) {
+        /* A badge: the image closes first, then the link around it. */
+        CHECK_DERIVES("[![badge](img/b.svg)](docs/b.md) [![x](https://x.org/x.svg)](local.md)",
+                      "md 1 img/b.svg\nmd 1 docs/b.md\nmd 1 local.md\n");
+        /* A link inside an image's alt text: both (CommonMark allows it). */
+        CHECK_DERIVES("![a [b](b.md) c](c.png)", "md 1 b.md\nmd 1 c.png\n");
+        /* But no link around a link: the outer brackets are text. */
+        CHECK_DERIVES("[a [b](b.md) c](c.md) [ref]\n\n[ref]: r.md", "md 1 b.md\nmd 1 r.md\n");
+}
+
 static void test_links_in_order_of_appearance(void) {
         CHECK_DERIVES("[r] [[W]] [m](m.md) ![[E]]\n\n[r]: r.md", "md 1 r.md\nwiki 1 W\nmd 1 m.md\nembed 1 E\n");
 }
@@ -407,6 +417,7 @@ int main(void) {
         RUN(test_definition_cannot_interrupt_a_paragraph);
         RUN(test_link_lines_are_absolute);
         RUN(test_link_text_may_hold_tags_not_links);
+        RUN(test_image_inside_a_link_keeps_the_link);
         RUN(test_links_in_order_of_appearance);
         RUN(test_empty_chunk);
         RUN(test_invalid_utf8_is_survived);
