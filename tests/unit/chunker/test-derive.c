@@ -370,6 +370,60 @@ static void test_many_distinct_tags(void) {
         derived_done(&d);
 }
 
+/* Random documents made of the pieces the scanner cares about: whatever
+ * comes out must hold what the storage side relies on. Run under ASan and
+ * UBSan by scripts/test, this is the fuzzing the scanner gets. */
+static void test_random_documents_keep_the_invariants(void) {
+        static const char *const pieces[] = {
+                "[", "]", "(", ")", "[[", "]]", "![", "#", "##", "`", "```", "~~~", "<", ">", "\\", "\"", "'",
+                "|", "%", "%20", "%0", ":", "://", "http", "a", "b1", "_", "-", "/", " ", " ", "    ", "\t",
+                "\n", "\n", "\n\n", "---", "...", "tags:", "- ", "> ", "1. ", "[^", "]:", "数", "据", "。",
+                "\xC3\xA9", "\xFF", "\xE6\x95", "\xF0\x9F\x98\x80", "\xED\xA0\x80",
+        };
+        uint32_t state = 12345;
+        size_t n_tags = 0, n_links = 0;
+
+        for (int doc = 0; doc < 3000; doc++) {
+                char text[600];
+                size_t len = 0;
+                for (;;) {
+                        state = state * 1103515245 + 12345;
+                        const char *p = pieces[(state >> 8) % ELEMENTSOF(pieces)];
+                        size_t n = strlen(p);
+                        if (len + n >= sizeof text)
+                                break;
+                        memcpy(text + len, p, n);
+                        len += n;
+                }
+                uint32_t start_line = doc % 3 == 0 ? 1 : 1 + state % 1000;
+                uint32_t n_lines = 1;
+                for (size_t i = 0; i < len; i++)
+                        n_lines += text[i] == '\n';
+
+                struct derived d;
+                REQUIRE_INT_EQ(derive_chunk(text, len, start_line, &d), 0);
+                for (size_t i = 0; i < d.n_tags; i++) {
+                        CHECK(d.tags[i].name && d.tags[i].name[0] != '\0' && strlen(d.tags[i].name) <= 256);
+                        CHECK(!d.tags[i].is_front_matter || start_line == 1);
+                        for (size_t j = 0; j < i; j++)
+                                CHECK(strcmp(d.tags[i].name, d.tags[j].name) != 0);
+                }
+                for (size_t i = 0; i < d.n_links; i++) {
+                        const struct derived_link *l = &d.links[i];
+                        CHECK(l->target);
+                        CHECK(!l->fragment || l->fragment[0] != '\0');
+                        CHECK(l->line >= start_line && l->line < start_line + n_lines);
+                        CHECK(i == 0 || l->line >= d.links[i - 1].line);
+                }
+                n_tags += d.n_tags;
+                n_links += d.n_links;
+                derived_done(&d);
+        }
+        printf("  %zu tags, %zu links in 3000 documents\n", n_tags, n_links);
+        CHECK(n_tags > 100);
+        CHECK(n_links > 100);
+}
+
 int main(void) {
         RUN(test_inline_tags_are_found);
         RUN(test_tag_may_follow_punctuation);
@@ -423,5 +477,6 @@ int main(void) {
         RUN(test_invalid_utf8_is_survived);
         RUN(test_hostile_inputs_are_linear);
         RUN(test_many_distinct_tags);
+        RUN(test_random_documents_keep_the_invariants);
         return check_summary();
 }
