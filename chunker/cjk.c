@@ -58,7 +58,8 @@ bool cjk_is_cjk(uint32_t c) {
 
 /* The first CJK character at or after s[0], or len when there is none.
  * Every CJK code point is U+1100 or above: three or four bytes in UTF-8,
- * so ASCII and two-byte characters are skipped without decoding. */
+ * so ASCII (eight bytes at a time) and two-byte characters are skipped
+ * without decoding. */
 static size_t find_cjk(const char *s, size_t len) {
         size_t i = 0;
 
@@ -66,6 +67,17 @@ static size_t find_cjk(const char *s, size_t len) {
                 unsigned char b = (unsigned char) s[i];
                 size_t n;
 
+                if (b < 0x80) {
+                        uint64_t word;
+                        i++;
+                        while (i + 8 <= len) {
+                                memcpy(&word, s + i, 8);
+                                if (word & UINT64_C(0x8080808080808080))
+                                        break;
+                                i += 8;
+                        }
+                        continue;
+                }
                 if (b < 0xE1) {
                         i++;
                         continue;

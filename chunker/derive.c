@@ -152,6 +152,9 @@ struct scanner {
 
         struct bracket *brackets; /* the '[' and '![' not matched yet, in this block */
         size_t n_brackets, cap_brackets;
+        /* A '[' below this index is inactive: a link formed after it, and
+         * a link cannot contain a link. '![' stays active (CommonMark). */
+        size_t bracket_floor;
         struct reference *references;
         size_t n_references, cap_references;
         struct definition *definitions;
@@ -353,6 +356,13 @@ static void add_reference(struct scanner *s, size_t label, size_t label_n, uint3
         s->references[s->n_references++] = (struct reference) { .link = link, .label = label, .label_n = label_n };
 }
 
+/* A link formed from bracket b: the '[' before it are text from now on,
+ * unless it was an image (an image may sit inside a link: a badge). */
+static void link_formed(struct scanner *s, const struct bracket *b) {
+        if (!b->is_image)
+                s->bracket_floor = s->n_brackets;
+}
+
 /* ']' at text[i]: closes the innermost open bracket, as an inline link
  * [text](dest), a reference [text][label] / [label][] / [label], or
  * nothing. Returns where scanning goes on. */
@@ -361,7 +371,13 @@ static size_t close_bracket(struct scanner *s, size_t i, size_t end, uint32_t *l
 
         if (s->n_brackets == 0)
                 return i + 1;
-        struct bracket b = s->brackets[--s->n_brackets];
+        size_t index = --s->n_brackets;
+        struct bracket b = s->brackets[index];
+        bool is_active = b.is_image || index >= s->bracket_floor;
+        if (s->bracket_floor > s->n_brackets)
+                s->bracket_floor = s->n_brackets;
+        if (!is_active)
+                return i + 1;
 
         if (i + 1 < end && t[i + 1] == '(') {
                 size_t dest, dest_n;
@@ -374,8 +390,7 @@ static size_t close_bracket(struct scanner *s, size_t i, size_t end, uint32_t *l
                         s->out.r = r;
                 else if (r > 0)
                         derive_out_link(&s->out, LINK_MARKDOWN, target, fragment, b.line);
-                /* No link inside a link: the brackets before it are text. */
-                s->n_brackets = 0;
+                link_formed(s, &b);
                 *line += count_newlines(t + i, after - i);
                 return after;
         }
@@ -389,7 +404,7 @@ static size_t close_bracket(struct scanner *s, size_t i, size_t end, uint32_t *l
                         add_reference(s, b.pos + 1, i - b.pos - 1, b.line);
                 else
                         add_reference(s, i + 2, k - i - 2, b.line);
-                s->n_brackets = 0;
+                link_formed(s, &b);
                 *line += count_newlines(t + i, k - i);
                 return k + 1;
         }
@@ -444,7 +459,7 @@ static void scan_block(struct scanner *s, size_t begin, size_t end, uint32_t lin
         const char *t = s->text;
         size_t i = begin;
 
-        s->n_brackets = 0;
+        s->n_brackets = s->bracket_floor = 0;
         memset(s->code_last, 0, sizeof s->code_last);
         s->code_scanned = false;
         s->wiki_fail_until = s->html_fail_until = 0;

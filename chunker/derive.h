@@ -23,7 +23,9 @@ enum link_kind {
 
 struct derived_link {
         enum link_kind kind;
-        char *target;   /* owned; as written, without alias and fragment ("Note", "../a b.md") */
+        char *target;   /* owned; without alias and fragment ("Note", "../a b.md"): wiki
+                         * targets as written, Markdown ones with \ escapes and %XX
+                         * decoded; "" for [[#Heading]], a heading of this note */
         char *fragment; /* owned; heading or block after '#', NULL when none */
         uint32_t line;  /* absolute 1-based line of the link in the file */
 };
@@ -36,7 +38,8 @@ struct derived {
 };
 
 /* Tags and links of one chunk (content as stored: lines joined by '\n').
- * Front matter is only looked for when start_line is 1. Nothing inside
+ * Front matter is only looked for when start_line is 1, and only when its
+ * closing line is in the chunk too. Nothing inside
  * fenced or indented code blocks or inline code spans counts; a Markdown
  * link counts only when it is local (no scheme such as http:, mailto:;
  * not a pure #anchor). Returns 0 or -ENOMEM; *ret is zeroed on error. */
@@ -63,7 +66,8 @@ int cjk_index_text(const char *text, size_t len, char **ret);
  * characters, in a bareword or inside a "string", becomes the phrase of its
  * bigrams ("数据库" -> "数据 据库"), a single CJK character becomes the
  * prefix query 数*; operators, parentheses, NEAR(...), column filters and
- * non-CJK words are kept as they are. Returns 1 and a newly allocated query
- * in *ret when the query holds CJK, 0 (and *ret NULL) when it holds none,
+ * non-CJK words are kept as they are (the exact rules, and what 数据* does,
+ * are in docs/CHUNKER.md). Returns 1 and a newly allocated query in *ret
+ * when a phrase of the query holds CJK, 0 (and *ret NULL) when none does,
  * -EINVAL for an unterminated string, -ENOMEM. */
 int cjk_rewrite_query(const char *query, char **ret);

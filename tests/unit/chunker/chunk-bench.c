@@ -2,7 +2,8 @@
  * phase by phase (best of 5 runs each, one thread): text_normalize alone,
  * cmark parsing alone, document_parse (hash + normalize + parse + split +
  * chunk hashes) and document_load (the same plus open/fstat/read, page cache
- * warm). The numbers quoted in docs/CHUNKER.md come from here. */
+ * warm); then over every chunk, derive.h: derive_chunk, cjk_text_has_cjk
+ * and cjk_index_text. The numbers quoted in docs/CHUNKER.md come from here. */
 #include <cmark.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "derive.h"
 #include "document.h"
 #include "helpers.h"
 #include "text.h"
@@ -117,6 +119,60 @@ int main(int argc, char **argv) {
         report("cmark_parse_document (+free)", best[1], 0);
         report("document_parse (all in memory)", best[2], n_chunks);
         report("document_load (from page cache)", best[3], 0);
+
+        /* derive.h, chunk by chunk, on documents parsed beforehand. */
+        struct document *docs = calloc(n_files, sizeof *docs);
+        uint64_t best_derived[3] = { UINT64_MAX, UINT64_MAX, UINT64_MAX };
+        if (!docs)
+                return 1;
+        for (size_t i = 0; i < n_files; i++)
+                if (document_parse(files[i].raw, files[i].len, NULL, &docs[i]) < 0)
+                        return 1;
+        for (int run = 0; run < RUNS; run++) {
+                uint64_t t = now_monotonic_usec();
+                for (size_t i = 0; i < n_files; i++)
+                        for (size_t c = 0; c < docs[i].chunks.n_items; c++) {
+                                const struct chunk *chunk = &docs[i].chunks.items[c];
+                                struct derived d;
+                                if (derive_chunk(chunk->content, chunk->content_len, chunk->start_line, &d) < 0)
+                                        return 1;
+                                derived_done(&d);
+                        }
+                t = now_monotonic_usec() - t;
+                best_derived[0] = t < best_derived[0] ? t : best_derived[0];
+
+                size_t n_cjk = 0;
+                t = now_monotonic_usec();
+                for (size_t i = 0; i < n_files; i++)
+                        for (size_t c = 0; c < docs[i].chunks.n_items; c++)
+                                n_cjk += cjk_text_has_cjk(docs[i].chunks.items[c].content,
+                                                          docs[i].chunks.items[c].content_len);
+                t = now_monotonic_usec() - t;
+                best_derived[1] = t < best_derived[1] ? t : best_derived[1];
+                if (n_cjk == SIZE_MAX)
+                        return 1; /* keeps the loop from being optimized away */
+
+                t = now_monotonic_usec();
+                for (size_t i = 0; i < n_files; i++)
+                        for (size_t c = 0; c < docs[i].chunks.n_items; c++) {
+                                char *text;
+                                if (cjk_index_text(docs[i].chunks.items[c].content,
+                                                   docs[i].chunks.items[c].content_len, &text) < 0)
+                                        return 1;
+                                free(text);
+                        }
+                t = now_monotonic_usec() - t;
+                best_derived[2] = t < best_derived[2] ? t : best_derived[2];
+        }
+        report("derive_chunk (every chunk)", best_derived[0], n_chunks);
+        report("cjk_text_has_cjk (every chunk)", best_derived[1], 0);
+        report("cjk_index_text (every chunk)", best_derived[2], 0);
+        printf("per chunk: derive_chunk %.0f ns, cjk_text_has_cjk %.0f ns, cjk_index_text %.0f ns\n",
+               best_derived[0] * 1e3 / (double) n_chunks, best_derived[1] * 1e3 / (double) n_chunks,
+               best_derived[2] * 1e3 / (double) n_chunks);
+        for (size_t i = 0; i < n_files; i++)
+                document_done(&docs[i]);
+        free(docs);
 
         for (size_t i = 0; i < n_files; i++) {
                 free(files[i].path);

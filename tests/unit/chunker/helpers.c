@@ -224,3 +224,14 @@ int check_chunk_invariants(const struct document *doc, const char *what, FILE *f
                 VIOLATION("walked %zu lines, text_count_lines says %zu", line, expected_lines);
         return n_bad;
 }
+
+void dump_derived(FILE *f, const struct derived *d) {
+        for (size_t i = 0; i < d->n_tags; i++)
+                fprintf(f, "%s %s\n", d->tags[i].is_front_matter ? "fm" : "tag", d->tags[i].name);
+        for (size_t i = 0; i < d->n_links; i++) {
+                const struct derived_link *l = &d->links[i];
+                const char *kind = l->kind == LINK_WIKI ? "wiki" : l->kind == LINK_EMBED ? "embed" : "md";
+                fprintf(f, "%s %u %s%s%s\n", kind, l->line, l->target, l->fragment ? "#" : "",
+                        l->fragment ? l->fragment : "");
+        }
+}

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "derive.h"
 #include "document.h"
 
 /* Options for a golden case: the defaults, or "min N" / "max N" lines in a
@@ -13,6 +14,10 @@ int case_options(const char *md_path, struct document_options *ret);
 /* The golden format: a header, then per chunk its line range, size, hash and
  * heading path, and its content with each line behind "| ". */
 void dump_document(FILE *f, const struct document *doc, const struct document_options *opts);
+
+/* Tags and links of a chunk, one a line: "tag NAME", "fm NAME" (front
+ * matter), then "wiki|embed|md LINE TARGET[#FRAGMENT]". */
+void dump_derived(FILE *f, const struct derived *d);
 
 /* The contract between the chunker and its users, checked on one document:
  * 1 <= start <= end <= line count, chunks in order and disjoint, content is

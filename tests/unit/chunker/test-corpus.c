@@ -1,5 +1,7 @@
 /* The chunker's invariants (helpers.h) over every file of a real notes tree,
- * the tldr-pages corpus ($QUIRE_CORPUS, else argv[1]). By default the
+ * the tldr-pages corpus ($QUIRE_CORPUS, else argv[1]), and derive.h's on
+ * every chunk (links on the chunk's lines, no empty names; the counts of
+ * tags, links and CJK chunks and the time are printed). By default the
  * tarball is streamed through xz and each member chunked from memory, which
  * takes about a second; with --unpack it is unpacked into a mkdtemp
  * directory and every file goes through document_load, which costs what
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "derive.h"
 #include "document.h"
 #include "helpers.h"
 #include "macro.h"
@@ -26,8 +29,52 @@ static bool have_tmpdir;
 
 struct totals {
         size_t n_files, n_bytes, n_chunks, n_oversized, n_bad_files, n_failed;
+        /* derive.h over every chunk */
+        size_t n_tags, n_front_matter_tags, n_links[3], n_cjk_chunks, n_bad_derived;
+        uint64_t derive_usec, cjk_usec;
 };
 static struct totals totals;
+
+/* Tags and links of one chunk, and its CJK text, with what must hold
+ * whatever the input: links on the chunk's lines, names that are text. */
+static void account_derived(const char *name, const struct chunk *c) {
+        struct derived d;
+        _cleanup_free_ char *indexed = NULL;
+
+        uint64_t t = now_monotonic_usec();
+        int r = derive_chunk(c->content, c->content_len, c->start_line, &d);
+        totals.derive_usec += now_monotonic_usec() - t;
+        if (r < 0) {
+                fprintf(stderr, "Failed to derive %s:%u: %s\n", name, c->start_line, strerror(-r));
+                totals.n_failed++;
+                return;
+        }
+        for (size_t i = 0; i < d.n_tags; i++) {
+                totals.n_tags++;
+                totals.n_front_matter_tags += d.tags[i].is_front_matter;
+                if (d.tags[i].name[0] == '\0' || (d.tags[i].is_front_matter && c->start_line != 1))
+                        totals.n_bad_derived++;
+        }
+        for (size_t i = 0; i < d.n_links; i++) {
+                const struct derived_link *l = &d.links[i];
+                totals.n_links[l->kind]++;
+                if (l->line < c->start_line || l->line > c->end_line || !l->target ||
+                    (l->fragment && l->fragment[0] == '\0')) {
+                        fprintf(stderr, "%s:%u: bad link %s\n", name, l->line, l->target ? l->target : "(null)");
+                        totals.n_bad_derived++;
+                }
+        }
+        derived_done(&d);
+
+        t = now_monotonic_usec();
+        bool has_cjk = cjk_text_has_cjk(c->content, c->content_len);
+        if (has_cjk) {
+                totals.n_cjk_chunks++;
+                if (cjk_index_text(c->content, c->content_len, &indexed) < 0)
+                        totals.n_failed++;
+        }
+        totals.cjk_usec += now_monotonic_usec() - t;
+}
 
 static void account(const char *name, const struct document *doc) {
         if (check_chunk_invariants(doc, name, stderr) > 0)
@@ -35,17 +82,27 @@ static void account(const char *name, const struct document *doc) {
         totals.n_files++;
         totals.n_bytes += (size_t) doc->size;
         totals.n_chunks += doc->chunks.n_items;
-        for (size_t i = 0; i < doc->chunks.n_items; i++)
+        for (size_t i = 0; i < doc->chunks.n_items; i++) {
                 totals.n_oversized += doc->chunks.items[i].content_len > CHUNKER_MAX_BYTES_DEFAULT;
+                account_derived(name, &doc->chunks.items[i]);
+        }
 }
 
 static void report(uint64_t usec) {
         /* For the record, not asserted: timings belong to bench/. */
         printf("  %zu files, %.1f MB, %zu chunks (%zu over max), %.3f s\n", totals.n_files,
                totals.n_bytes / 1e6, totals.n_chunks, totals.n_oversized, usec / 1e6);
+        printf("  derived: %zu tags (%zu front matter), links %zu wiki, %zu embed, %zu markdown;"
+               " %.3f s, %.0f ns/chunk\n",
+               totals.n_tags, totals.n_front_matter_tags, totals.n_links[LINK_WIKI], totals.n_links[LINK_EMBED],
+               totals.n_links[LINK_MARKDOWN], totals.derive_usec / 1e6,
+               totals.n_chunks ? totals.derive_usec * 1e3 / (double) totals.n_chunks : 0.0);
+        printf("  CJK: %zu chunks; has_cjk over all + index_text of those %.3f s\n", totals.n_cjk_chunks,
+               totals.cjk_usec / 1e6);
         CHECK(totals.n_files > 1000);
         CHECK_INT_EQ(totals.n_failed, 0);
         CHECK_INT_EQ(totals.n_bad_files, 0);
+        CHECK_INT_EQ(totals.n_bad_derived, 0);
         CHECK(totals.n_chunks >= totals.n_files);
 }
 

@@ -1,16 +1,14 @@
 /* derive_chunk: tags and links of a chunk (docs/CHUNKER.md, "Derived
  * data"). Each test writes out the whole expected result, so what must not
  * be found (code, URLs, #123, headings) is pinned as firmly as what must.
- * The result is printed one item a line:
- *     tag NAME            an inline #tag
- *     fm NAME             a tag of the front matter
- *     wiki LINE TARGET[#FRAGMENT]    (embed, md likewise) */
+ * The result is printed as dump_derived() does (helpers.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "derive.h"
+#include "helpers.h"
 #include "macro.h"
 #include "util.h"
 
@@ -21,14 +19,7 @@ static char *dump(const struct derived *d) {
 
         if (!f)
                 return NULL;
-        for (size_t i = 0; i < d->n_tags; i++)
-                fprintf(f, "%s %s\n", d->tags[i].is_front_matter ? "fm" : "tag", d->tags[i].name);
-        for (size_t i = 0; i < d->n_links; i++) {
-                const struct derived_link *l = &d->links[i];
-                const char *kind = l->kind == LINK_WIKI ? "wiki" : l->kind == LINK_EMBED ? "embed" : "md";
-                fprintf(f, "%s %u %s%s%s\n", kind, l->line, l->target, l->fragment ? "#" : "",
-                        l->fragment ? l->fragment : "");
-        }
+        dump_derived(f, d);
         fclose(f);
         return buf;
 }
@@ -281,6 +272,16 @@ static void test_link_text_may_hold_tags_not_links(void) {
         CHECK_DERIVES("[#tag [inner](in.md)](out.md)", "tag tag\nmd 1 in.md\n");
 }
 
+static void test_image_inside_a_link_keeps_the_link(void) {
+        /* A badge: the image closes first, then the link around it. */
+        CHECK_DERIVES("[![badge](img/b.svg)](docs/b.md) [![x](https://x.org/x.svg)](local.md)",
+                      "md 1 img/b.svg\nmd 1 docs/b.md\nmd 1 local.md\n");
+        /* A link inside an image's alt text: both (CommonMark allows it). */
+        CHECK_DERIVES("![a [b](b.md) c](c.png)", "md 1 b.md\nmd 1 c.png\n");
+        /* But no link around a link: the outer brackets are text. */
+        CHECK_DERIVES("[a [b](b.md) c](c.md) [ref]\n\n[ref]: r.md", "md 1 b.md\nmd 1 r.md\n");
+}
+
 static void test_links_in_order_of_appearance(void) {
         CHECK_DERIVES("[r] [[W]] [m](m.md) ![[E]]\n\n[r]: r.md", "md 1 r.md\nwiki 1 W\nmd 1 m.md\nembed 1 E\n");
 }
@@ -369,6 +370,60 @@ static void test_many_distinct_tags(void) {
         derived_done(&d);
 }
 
+/* Random documents made of the pieces the scanner cares about: whatever
+ * comes out must hold what the storage side relies on. Run under ASan and
+ * UBSan by scripts/test, this is the fuzzing the scanner gets. */
+static void test_random_documents_keep_the_invariants(void) {
+        static const char *const pieces[] = {
+                "[", "]", "(", ")", "[[", "]]", "![", "#", "##", "`", "```", "~~~", "<", ">", "\\", "\"", "'",
+                "|", "%", "%20", "%0", ":", "://", "http", "a", "b1", "_", "-", "/", " ", " ", "    ", "\t",
+                "\n", "\n", "\n\n", "---", "...", "tags:", "- ", "> ", "1. ", "[^", "]:", "数", "据", "。",
+                "\xC3\xA9", "\xFF", "\xE6\x95", "\xF0\x9F\x98\x80", "\xED\xA0\x80",
+        };
+        uint32_t state = 12345;
+        size_t n_tags = 0, n_links = 0;
+
+        for (int doc = 0; doc < 3000; doc++) {
+                char text[600];
+                size_t len = 0;
+                for (;;) {
+                        state = state * 1103515245 + 12345;
+                        const char *p = pieces[(state >> 8) % ELEMENTSOF(pieces)];
+                        size_t n = strlen(p);
+                        if (len + n >= sizeof text)
+                                break;
+                        memcpy(text + len, p, n);
+                        len += n;
+                }
+                uint32_t start_line = doc % 3 == 0 ? 1 : 1 + state % 1000;
+                uint32_t n_lines = 1;
+                for (size_t i = 0; i < len; i++)
+                        n_lines += text[i] == '\n';
+
+                struct derived d;
+                REQUIRE_INT_EQ(derive_chunk(text, len, start_line, &d), 0);
+                for (size_t i = 0; i < d.n_tags; i++) {
+                        CHECK(d.tags[i].name && d.tags[i].name[0] != '\0' && strlen(d.tags[i].name) <= 256);
+                        CHECK(!d.tags[i].is_front_matter || start_line == 1);
+                        for (size_t j = 0; j < i; j++)
+                                CHECK(strcmp(d.tags[i].name, d.tags[j].name) != 0);
+                }
+                for (size_t i = 0; i < d.n_links; i++) {
+                        const struct derived_link *l = &d.links[i];
+                        CHECK(l->target);
+                        CHECK(!l->fragment || l->fragment[0] != '\0');
+                        CHECK(l->line >= start_line && l->line < start_line + n_lines);
+                        CHECK(i == 0 || l->line >= d.links[i - 1].line);
+                }
+                n_tags += d.n_tags;
+                n_links += d.n_links;
+                derived_done(&d);
+        }
+        printf("  %zu tags, %zu links in 3000 documents\n", n_tags, n_links);
+        CHECK(n_tags > 100);
+        CHECK(n_links > 100);
+}
+
 int main(void) {
         RUN(test_inline_tags_are_found);
         RUN(test_tag_may_follow_punctuation);
@@ -416,10 +471,12 @@ int main(void) {
         RUN(test_definition_cannot_interrupt_a_paragraph);
         RUN(test_link_lines_are_absolute);
         RUN(test_link_text_may_hold_tags_not_links);
+        RUN(test_image_inside_a_link_keeps_the_link);
         RUN(test_links_in_order_of_appearance);
         RUN(test_empty_chunk);
         RUN(test_invalid_utf8_is_survived);
         RUN(test_hostile_inputs_are_linear);
         RUN(test_many_distinct_tags);
+        RUN(test_random_documents_keep_the_invariants);
         return check_summary();
 }
