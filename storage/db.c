@@ -433,9 +433,22 @@ static int check_same_file(struct store *s) {
         return 0;
 }
 
+/* PRAGMA data_version: a number that changes whenever another connection
+ * commits to the database; -1 when it cannot be read (a lock that keeps
+ * even readers out). */
+static int64_t data_version(struct store *s) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW)
+                return -1;
+        return sqlite3_column_int64(st, 0);
+}
+
 int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata) {
         uint64_t deadline = now_monotonic_usec() + (uint64_t) s->lock_timeout_ms * 1000u;
         unsigned backoff_ms = 5;
+        int64_t last_version = data_version(s);
         int k = check_same_file(s);
 
         if (k < 0)
@@ -461,8 +474,20 @@ int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), 
 
                 if (r != -EBUSY)
                         return r;
+                /* The lock timeout bounds a wait on a database nobody
+                 * writes, not on a busy one: while other writers commit,
+                 * the work is getting done and our turn will come. SQLite's
+                 * busy handler is not fair, so under many writers one may
+                 * lose for longer than the timeout. */
+                int64_t version = data_version(s);
+                if (version >= 0 && version != last_version) {
+                        deadline = now_monotonic_usec() + (uint64_t) s->lock_timeout_ms * 1000u;
+                        last_version = version;
+                }
                 if (now_monotonic_usec() >= deadline)
-                        return log_error_errno(EBUSY, "Failed to write to %s: database is locked (gave up after %u ms)",
+                        return log_error_errno(EBUSY,
+                                               "Failed to write to %s: database is locked (no writer committed for "
+                                               "%u ms)",
                                                s->path, s->lock_timeout_ms);
                 /* Jitter keeps a crowd of writers that lost the same race
                  * from coming back in lockstep. */
