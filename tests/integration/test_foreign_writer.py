@@ -12,13 +12,13 @@ import json
 import os
 import random
 import secrets
-import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
+from contractwriter import Writer  # noqa: E402
 
 CORPUS_PART = ["tldr/pages/linux", "tldr/pages.ja", "tldr/pages.ru"]
 BATCH_ROWS = 100
@@ -28,135 +28,8 @@ MIN_PASSES = 2
 # outcome depends on it).
 WRITER_PAUSE = 0.005
 
-# The schema every writer installs (DESIGN.md section 1), idempotently.
-CONTRACT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files(
-  namespace    TEXT NOT NULL,
-  path         TEXT NOT NULL,
-  size         INTEGER NOT NULL,
-  mtime_ns     INTEGER NOT NULL,
-  file_hash    TEXT NOT NULL,
-  indexed_at   TEXT NOT NULL,
-  PRIMARY KEY (namespace, path));
-CREATE TABLE IF NOT EXISTS chunks(
-  seq               INTEGER PRIMARY KEY,
-  id                TEXT NOT NULL UNIQUE,
-  namespace         TEXT NOT NULL DEFAULT 'default',
-  source_file       TEXT NOT NULL,
-  content           TEXT NOT NULL,
-  content_hash      TEXT NOT NULL,
-  heading_hierarchy TEXT NOT NULL DEFAULT '[]',
-  start_line        INTEGER NOT NULL,
-  end_line          INTEGER NOT NULL,
-  created_at        TEXT NOT NULL,
-  updated_at        TEXT NOT NULL,
-  access_count      INTEGER NOT NULL DEFAULT 0,
-  use_count         INTEGER NOT NULL DEFAULT 0);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_chunks_unique_content
-  ON chunks(namespace, source_file, content_hash, start_line);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-  content, source_file, heading_hierarchy,
-  content='chunks', content_rowid='seq',
-  tokenize='unicode61 remove_diacritics 2');
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-  INSERT INTO chunks_fts(rowid, content, source_file, heading_hierarchy)
-  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, content, source_file, heading_hierarchy)
-  VALUES ('delete', old.seq, old.content, old.source_file, old.heading_hierarchy);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_au
-AFTER UPDATE OF content, source_file, heading_hierarchy ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, content, source_file, heading_hierarchy)
-  VALUES ('delete', old.seq, old.content, old.source_file, old.heading_hierarchy);
-  INSERT INTO chunks_fts(rowid, content, source_file, heading_hierarchy)
-  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);
-END;
-"""
-
 
 # --- the foreign writer (a child process) -------------------------------
-
-def split_statements(script):
-    """Complete SQL statements of script, one at a time (executescript()
-    would commit the transaction they must run in)."""
-    statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            yield statement.strip()
-            statement = ""
-    assert not statement.strip(), "trailing incomplete statement"
-
-
-class Writer:
-    """A contract-following writer: WAL, busy timeout, BEGIN IMMEDIATE,
-    and on SQLITE_BUSY a retry with backoff, never a dropped write."""
-
-    GIVE_UP_AFTER = 120.0
-
-    def __init__(self, db):
-        self.db = db
-        self.retries = 0
-        self.con = sqlite3.connect(db, timeout=5.0, isolation_level=None)
-        self.retry(lambda: self.con.execute("PRAGMA journal_mode=WAL"))
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.execute("PRAGMA foreign_keys=ON")
-
-    def retry(self, fn):
-        deadline = time.monotonic() + self.GIVE_UP_AFTER
-        backoff = 0.005
-        while True:
-            try:
-                return fn()
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise
-                if self.con.in_transaction:
-                    self.con.execute("ROLLBACK")
-                if time.monotonic() >= deadline:
-                    raise
-                self.retries += 1
-                time.sleep(backoff * (0.5 + random.random() / 2))
-                backoff = min(backoff * 2, 0.2)
-
-    def transaction(self, body):
-        def attempt():
-            self.con.execute("BEGIN IMMEDIATE")
-            try:
-                result = body(self.con)
-                self.con.execute("COMMIT")
-                return result
-            except BaseException:
-                if self.con.in_transaction:
-                    self.con.execute("ROLLBACK")
-                raise
-        return self.retry(attempt)
-
-    def ensure_schema(self):
-        def body(con):
-            for statement in split_statements(CONTRACT_SCHEMA):
-                con.execute(statement)
-            if con.execute("PRAGMA user_version").fetchone()[0] == 0:
-                con.execute("PRAGMA user_version = 1")
-        self.transaction(body)
-
-    def insert(self, batch):
-        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-
-        def body(con):
-            n = 0
-            for ns, path, content, content_hash, hierarchy, start, end in batch:
-                cur = con.execute(
-                    "INSERT OR IGNORE INTO chunks(id, namespace, source_file, content, content_hash,"
-                    " heading_hierarchy, start_line, end_line, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (secrets.token_hex(16), ns, path, content, content_hash, hierarchy, start, end, now, now))
-                n += cur.rowcount
-            return n
-        return self.transaction(body)
-
 
 def writer_main(db, rows_json, signal_dir):
     """Signals through files in signal_dir: it creates 'loaded' once it has
