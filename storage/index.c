@@ -41,8 +41,21 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s) {
         return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
-/* 1 and the indexed size/mtime/hash if present, 0 if not, or -errno. */
-static int file_get(struct store *s, const char *ns, const char *path, int64_t *size, int64_t *mtime_ns,
+static int64_t timestamp_ns_or_zero(const char *text) {
+        int64_t ns;
+        return utc_timestamp_parse(text, &ns) < 0 ? 0 : ns;
+}
+
+bool file_row_matches_stat(const struct file_row *row, const struct stat *st) {
+        int64_t mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+        int64_t ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+
+        return row->size == st->st_size && row->mtime_ns == mtime_ns && ctime_ns < row->indexed_at_ns;
+}
+
+/* 1 and the files row (without its path) and its hash if present, 0 if
+ * not, or -errno. */
+static int file_get(struct store *s, const char *ns, const char *path, struct file_row *row,
                     char hash[HASH_HEX_LEN]) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_FILE_GET);
         if (!st)
@@ -54,8 +67,11 @@ static int file_get(struct store *s, const char *ns, const char *path, int64_t *
                 return 0;
         if (rc != SQLITE_ROW)
                 return store_fail(s, rc, "look up a file");
-        *size = sqlite3_column_int64(st, 0);
-        *mtime_ns = sqlite3_column_int64(st, 1);
+        *row = (struct file_row){
+                .size = sqlite3_column_int64(st, 0),
+                .mtime_ns = sqlite3_column_int64(st, 1),
+                .indexed_at_ns = timestamp_ns_or_zero((const char *) sqlite3_column_text(st, 3)),
+        };
         if (hash) {
                 const char *h = (const char *) sqlite3_column_text(st, 2);
                 snprintf(hash, HASH_HEX_LEN, "%s", h ? h : "");
@@ -63,8 +79,8 @@ static int file_get(struct store *s, const char *ns, const char *path, int64_t *
         return 1;
 }
 
-int store_file_lookup(struct store *s, const char *ns, const char *path, int64_t *size, int64_t *mtime_ns) {
-        return file_get(s, ns, path, size, mtime_ns, NULL);
+int store_file_lookup(struct store *s, const char *ns, const char *path, struct file_row *ret) {
+        return file_get(s, ns, path, ret, NULL);
 }
 
 static int load_old_chunks(struct store *s, const char *ns, const char *path, struct old_chunks *ret) {
@@ -306,17 +322,22 @@ static int diff_chunks(struct store *s, const char *ns, const char *path, const 
 static int index_document(struct store *s, const char *ns, const char *path, const struct document *doc,
                           bool is_new, const char *now, struct index_stats *stats) {
         char old_hash[HASH_HEX_LEN] = "";
-        int64_t old_size = -1, old_mtime = -1;
+        struct file_row old = { .size = -1, .mtime_ns = -1 };
         int r;
 
-        r = is_new ? 0 : file_get(s, ns, path, &old_size, &old_mtime, old_hash);
+        r = is_new ? 0 : file_get(s, ns, path, &old, old_hash);
         if (r < 0)
                 return r;
         bool is_known = r > 0;
 
         if (is_known && strcmp(old_hash, doc->file_hash) == 0) {
-                if (old_size == doc->size && old_mtime == doc->mtime_ns) {
+                if (old.size == doc->size && old.mtime_ns == doc->mtime_ns) {
                         stats->files_unchanged++;
+                        /* Read only because the inode changed since it was
+                         * indexed (a chmod, a rename that kept the bytes):
+                         * a new indexed_at lets the next stat skip it. */
+                        if (doc->ino != 0 && doc->ctime_ns >= old.indexed_at_ns)
+                                return file_upsert(s, ns, path, doc, now);
                         return 0;
                 }
                 /* Same bytes: the upsert rewrites size, mtime and
@@ -491,9 +512,11 @@ struct move_args {
 static int move_tx(struct store *s, void *userdata) {
         struct move_args *m = userdata;
         struct index_stats ignored = { 0 };
+        char now[UTC_TIMESTAMP_LEN];
         int r;
 
         m->n_moved = 0;
+        utc_timestamp_now(now);
         if (!m->is_dir) {
                 /* Renamed over an existing note: that file is gone. */
                 r = delete_file(s, m->ns, m->new_path, &ignored);
@@ -511,6 +534,8 @@ static int move_tx(struct store *s, void *userdata) {
                 bind_text(st, 1, m->ns);
                 bind_text(st, 2, m->old_path);
                 bind_text(st, 3, m->new_path);
+                if (which && !m->is_dir)
+                        bind_text(st, 4, now);
                 r = step_done(s, st, "move rows to a new path");
                 if (r < 0)
                         return r;
@@ -579,6 +604,7 @@ int store_list_files(struct store *s, const char *ns, const char *dir, struct fi
                 rows[n].path = strdup((const char *) sqlite3_column_text(st, 0));
                 rows[n].size = sqlite3_column_int64(st, 1);
                 rows[n].mtime_ns = sqlite3_column_int64(st, 2);
+                rows[n].indexed_at_ns = timestamp_ns_or_zero((const char *) sqlite3_column_text(st, 3));
                 if (!rows[n].path) {
                         file_rows_free(rows, n);
                         return -ENOMEM;

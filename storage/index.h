@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "document.h"
 #include "store.h"
@@ -53,6 +54,7 @@ struct file_row {
         char *path; /* owned */
         int64_t size;
         int64_t mtime_ns;
+        int64_t indexed_at_ns; /* 0 when the row's indexed_at does not parse */
 };
 
 /* The files rows of ns strictly below directory dir, sorted by path in
@@ -60,6 +62,12 @@ struct file_row {
 int store_list_files(struct store *s, const char *ns, const char *dir, struct file_row **ret, size_t *n_ret);
 void file_rows_free(struct file_row *rows, size_t n);
 
-/* Size and mtime of (ns, path) as indexed: 1 and the values if present,
- * 0 if not indexed, negative errno on failure. */
-int store_file_lookup(struct store *s, const char *ns, const char *path, int64_t *size, int64_t *mtime_ns);
+/* The files row of (ns, path): 1 and its path-less fields in *ret if
+ * present, 0 if not indexed, negative errno on failure. */
+int store_file_lookup(struct store *s, const char *ns, const char *path, struct file_row *ret);
+
+/* Whether a file whose lstat is st can be taken as unchanged since row
+ * was written, without reading it: same size and mtime, and no change to
+ * the inode since indexed_at (a rename, even of a file with the same size
+ * and mtime over this one, sets the ctime). */
+bool file_row_matches_stat(const struct file_row *row, const struct stat *st);

@@ -58,7 +58,7 @@ struct root_plan {
 struct path_plan {
         const char *path; /* borrowed */
         bool has_row;
-        int64_t size, mtime_ns;
+        struct file_row row; /* without its path */
 };
 
 /* Jobs flow from the planner thread (which walks) to the reader threads
@@ -119,10 +119,6 @@ static int job_add(struct pipeline *p, const char *path) {
         return r;
 }
 
-static bool stat_matches(const struct stat *st, int64_t size, int64_t mtime_ns) {
-        return size == st->st_size && mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
-
 static int cmp_row_path(const void *key, const void *row) {
         return strcmp(key, ((const struct file_row *) row)->path);
 }
@@ -142,7 +138,7 @@ static int on_note(const char *path, const struct stat *st, void *userdata) {
 
         if (row) {
                 plan->is_seen[row - plan->rows] = true;
-                if (stat_matches(st, row->size, row->mtime_ns)) {
+                if (file_row_matches_stat(row, st)) {
                         rw->pipeline->n_unchanged_by_stat++;
                         return 0;
                 }
@@ -165,7 +161,7 @@ static void plan_path(struct pipeline *p, const struct path_plan *pp, int *r) {
         if (lstat_says_gone(k, errno, &st)) {
                 if (pp->has_row)
                         p->gone_paths[p->n_gone_paths++] = pp->path;
-        } else if (k == 0 && pp->has_row && stat_matches(&st, pp->size, pp->mtime_ns))
+        } else if (k == 0 && pp->has_row && file_row_matches_stat(&pp->row, &st))
                 p->n_unchanged_by_stat++;
         else
                 *r = job_add(p, pp->path);
@@ -528,7 +524,7 @@ int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs
                 }
                 struct path_plan *pp = &p.paths[p.n_paths++];
                 pp->path = paths[i];
-                r = store_file_lookup(s, opts->namespace, paths[i], &pp->size, &pp->mtime_ns);
+                r = store_file_lookup(s, opts->namespace, paths[i], &pp->row);
                 pp->has_row = r > 0;
                 r = r < 0 ? r : 0;
         }
