@@ -509,6 +509,24 @@ struct move_args {
         unsigned n_moved;
 };
 
+/* The rows below directory dir go (they are staged; flush_staged() applies
+ * the chunk deletes). */
+static int delete_tree_rows(struct store *s, const char *ns, const char *dir) {
+        static const enum store_stmt_id ids[] = { STMT_STAGE_DELETE_TREE, STMT_DELETE_TREE_FILES };
+
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+                _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, ids[i]);
+                if (!st)
+                        return -EIO;
+                bind_text(st, 1, ns);
+                bind_text(st, 2, dir);
+                int r = step_done(s, st, "drop the rows below a directory");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int move_tx(struct store *s, void *userdata) {
         struct move_args *m = userdata;
         struct index_stats ignored = { 0 };
@@ -517,14 +535,15 @@ static int move_tx(struct store *s, void *userdata) {
 
         m->n_moved = 0;
         utc_timestamp_now(now);
-        if (!m->is_dir) {
-                /* Renamed over an existing note: that file is gone. */
-                r = delete_file(s, m->ns, m->new_path, &ignored);
-                if (r == 0)
-                        r = flush_staged(s, &ignored);
-                if (r < 0)
-                        return r;
-        }
+        /* Whatever the new name has is stale: a file renamed over, or
+         * rows another writer indexed under a directory's new name
+         * between the rename and now. They would collide with the moved
+         * rows; the caller's sync of the new name follows anyway. */
+        r = m->is_dir ? delete_tree_rows(s, m->ns, m->new_path) : delete_file(s, m->ns, m->new_path, &ignored);
+        if (r == 0)
+                r = flush_staged(s, &ignored);
+        if (r < 0)
+                return r;
         for (int which = 0; which < 2; which++) {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(
                         s, m->is_dir ? (which ? STMT_MOVE_TREE_FILES : STMT_MOVE_TREE_CHUNKS)

@@ -39,8 +39,8 @@ int store_apply(struct store *s, const char *ns, const struct index_item *items,
 
 /* A rename seen by a watcher: the rows of old_path (a file, or with
  * is_dir every file below the directory) now belong to new_path, keeping
- * ids and counters; rows new_path had (a file renamed over) are dropped
- * first. Nothing is read: the caller syncs new_path afterwards, which costs
+ * ids and counters; rows new_path had (a file renamed over, or what
+ * another writer indexed under the new name first) are dropped first. Nothing is read: the caller syncs new_path afterwards, which costs
  * a stat when size and mtime survived the rename, as they do. One
  * transaction. Adds the moved files to stats->files_moved. */
 int store_move(struct store *s, const char *ns, const char *old_path, const char *new_path, bool is_dir,

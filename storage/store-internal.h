@@ -24,6 +24,8 @@ enum store_stmt_id {
         STMT_MOVE_TREE_CHUNKS,
         STMT_MOVE_TREE_FILES,
         STMT_CHUNK_MOVE_HEADING,
+        STMT_STAGE_DELETE_TREE,
+        STMT_DELETE_TREE_FILES,
         _STMT_MAX,
 };
 
