@@ -14,7 +14,8 @@ import threading
 class Churn:
     """Changes below root, one step() at a time or on a thread (start(),
     stop()). Notes of the tree as it was are fair game too. Every word it
-    writes is 'churn' + a counter in base 36, one FTS5 token."""
+    writes is 'qz' + a counter in base 36: one FTS5 token, and one that
+    no path below root holds (FTS5 indexes source_file too)."""
 
     OPS = (
         # (name, weight)
@@ -86,7 +87,7 @@ class Churn:
         while n:
             n, d = divmod(n, 36)
             digits = "0123456789abcdefghijklmnopqrstuvwxyz"[d] + digits
-        return "churn" + digits
+        return "qz" + digits
 
     def _text(self, word):
         """A note big enough to be more than one chunk now and then."""
