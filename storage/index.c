@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "index.h"
 #include "log.h"
@@ -406,7 +407,7 @@ static int flush_staged(struct store *s, struct index_stats *stats) {
 
 struct apply_args {
         const char *ns;
-        const struct index_item *items;
+        struct index_item *items;
         size_t n_items;
         const bool *is_repeat;
         const char *first_path, *last_path; /* of all items, in byte order */
@@ -429,6 +430,34 @@ static int range_is_empty(struct store *s, const char *ns, const char *first, co
         return sqlite3_column_int(st, 0);
 }
 
+static int64_t timespec_ns(const struct timespec *ts) {
+        return (int64_t) ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* Whether the path still names what the item was made from: the inode
+ * doc was read from, unchanged since (or, is_gone, still no file). Asked
+ * under the write lock, so the answer holds until the commit for every
+ * writer: a change after this point lands after our indexed_at, and the
+ * next stat of the file reads it again. */
+static bool item_is_current(const struct index_item *it) {
+        const struct document *doc = it->doc;
+        struct stat st;
+
+        if (!doc) {
+                if (!it->is_gone)
+                        return true;
+                if (lstat(it->path, &st) < 0)
+                        return errno == ENOENT || errno == ENOTDIR;
+                return !S_ISREG(st.st_mode);
+        }
+        if (doc->ino == 0) /* parsed from memory: nothing to compare */
+                return true;
+        if (lstat(it->path, &st) < 0)
+                return false;
+        return st.st_ino == doc->ino && st.st_dev == doc->dev && st.st_size == doc->size &&
+               timespec_ns(&st.st_mtim) == doc->mtime_ns && timespec_ns(&st.st_ctim) == doc->ctime_ns;
+}
+
 static int apply_tx(struct store *s, void *userdata) {
         struct apply_args *a = userdata;
         char now[UTC_TIMESTAMP_LEN];
@@ -441,7 +470,10 @@ static int apply_tx(struct store *s, void *userdata) {
                 return r;
         bool all_new = r > 0;
         for (size_t i = 0; i < a->n_items; i++) {
-                const struct index_item *it = &a->items[i];
+                struct index_item *it = &a->items[i];
+                it->is_stale = !item_is_current(it);
+                if (it->is_stale)
+                        continue;
                 /* A path seen before in this batch must see the rows its
                  * earlier occurrence wrote, not the staged ones. */
                 if (a->is_repeat[i]) {
@@ -465,7 +497,7 @@ static int cmp_item_path(const void *a, const void *b, void *items) {
         return c ? c : (x > y) - (x < y);
 }
 
-int store_apply(struct store *s, const char *ns, const struct index_item *items, size_t n_items,
+int store_apply(struct store *s, const char *ns, struct index_item *items, size_t n_items,
                 struct index_stats *stats) {
         int r;
 
@@ -477,7 +509,7 @@ int store_apply(struct store *s, const char *ns, const struct index_item *items,
                 return -ENOMEM;
         for (size_t i = 0; i < n_items; i++)
                 order[i] = i;
-        qsort_r(order, n_items, sizeof *order, cmp_item_path, (void *) items);
+        qsort_r(order, n_items, sizeof *order, cmp_item_path, items);
         for (size_t i = 1; i < n_items; i++)
                 is_repeat[order[i]] = strcmp(items[order[i]].path, items[order[i - 1]].path) == 0;
 

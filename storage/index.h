@@ -24,17 +24,25 @@ struct index_stats {
 };
 
 /* One file's new state: its document, or NULL when its rows must go
- * (the file is gone or no longer a note). */
+ * (the file is gone, is_gone, or no longer a note). */
 struct index_item {
         const char *path;
         const struct document *doc;
+        bool is_gone;
+        /* Set by store_apply(): under the write lock, the path no longer
+         * named what doc was read from (or, is_gone, a file was there
+         * again), so the item was left alone. Read it again. */
+        bool is_stale;
 };
 
 /* Make the rows of each item's (ns, path) match it, all in one BEGIN
  * IMMEDIATE transaction (retried while busy; see store_transact). A file
  * whose files row already has the document's size, mtime and hash gets no
- * write at all. stats is added to only when the transaction commits. */
-int store_apply(struct store *s, const char *ns, const struct index_item *items, size_t n_items,
+ * write at all. An item whose file changed since it was read is skipped
+ * and marked is_stale: another writer may already have indexed the newer
+ * content, which must not be overwritten by the older. stats is added to
+ * only when the transaction commits. */
+int store_apply(struct store *s, const char *ns, struct index_item *items, size_t n_items,
                 struct index_stats *stats);
 
 /* A rename seen by a watcher: the rows of old_path (a file, or with

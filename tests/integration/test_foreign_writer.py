@@ -6,19 +6,25 @@ that holds exactly one entry per chunk.
 
 The foreign writer is this file run with --writer: it inserts, with fresh
 ids, the very rows quire computes for the tree (read from a reference
-index), so every insert races quire for the same unique key."""
+index), so every insert races quire for the same unique key.
 
+StaleReadTests: a note that changes, and is indexed by another writer,
+between quire's read of it and quire's write lock is not set back to what
+quire read."""
+
+import ctypes
 import json
 import os
 import random
 import secrets
+import select
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
-from contractwriter import Writer  # noqa: E402
+from contractwriter import Writer, utc_now  # noqa: E402
 
 CORPUS_PART = ["tldr/pages/linux", "tldr/pages.ja", "tldr/pages.ru"]
 BATCH_ROWS = 100
@@ -27,6 +33,32 @@ MIN_PASSES = 2
 # which leaves quire room to commit in between (for the interleaving; no
 # outcome depends on it).
 WRITER_PAUSE = 0.005
+
+
+# --- watching a file be read ----------------------------------------------
+
+IN_CLOSE_NOWRITE = 0x10
+
+
+def wait_until_read(path, start, timeout=60.0):
+    """Run start() and return once some process has closed path after
+    reading it (inotify IN_CLOSE_NOWRITE, through libc since Python's
+    standard library has no inotify); returns what start() returned."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_CLOEXEC)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "inotify_init1")
+    try:
+        if libc.inotify_add_watch(fd, os.fsencode(path), IN_CLOSE_NOWRITE) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+        result = start()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise AssertionError(f"nobody read {path} within {timeout:.0f} s")
+        os.read(fd, 4096)
+        return result
+    finally:
+        os.close(fd)
 
 
 # --- the foreign writer (a child process) -------------------------------
@@ -163,6 +195,52 @@ class ForeignWriterTests(qt.QuireTestCase):
                 rows_json = self.reference_rows()
                 self.race(self.db, rows_json, writer_first=i % 2 == 1)
                 self.check(self.db)
+
+
+class StaleReadTests(qt.QuireTestCase):
+    """What quire read must still be on disk when it writes."""
+
+    def test_an_older_read_never_overwrites_a_newer_index(self):
+        # quire index reads a note; before it gets the write lock, the note
+        # changes and another writer (quired, say) indexes the new content.
+        # quire must not then write what it read, which is older: nobody
+        # would look at the note again, and the edit would be lost.
+        notes = os.path.join(self.tmp, "notes")
+        note = self.write("note.md", f"# Note\n\n{qt.section('Old', ['oldword'])}")
+        self.index(self.write("other.md", "# Other\n\nA note for the database to exist.\n"))
+        # The rows of the newer content, from an index of it elsewhere.
+        newer = f"# Note\n\n{qt.section('New', ['newword'])}\n{qt.section('More', ['newword', 'more'])}"
+        ref_note = self.write("note.md", newer, root=os.path.join(self.tmp, "ref-tree"))
+        ref = os.path.join(self.tmp, "ref.db")
+        self.index(ref_note, db=ref)
+        new_rows = qt.query(ref, "SELECT content, content_hash, heading_hierarchy, start_line, end_line FROM chunks")
+        file_hash = qt.scalar(ref, "SELECT file_hash FROM files")
+        path = os.path.realpath(note)
+
+        with qt.connect(self.db) as con:
+            con.execute("BEGIN IMMEDIATE")  # quire index waits for this
+            quire = wait_until_read(note, lambda: self.popen("index", notes))
+            with open(note, "w", encoding="utf-8") as f:
+                f.write(newer)
+            st = os.stat(note)
+            now = utc_now()
+            con.executemany("INSERT OR IGNORE INTO chunks(id, namespace, source_file, content, content_hash,"
+                            " heading_hierarchy, start_line, end_line, created_at, updated_at)"
+                            " VALUES (lower(hex(randomblob(16))), 'default', ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(path, *row, now, now) for row in new_rows])
+            con.execute("INSERT INTO files(namespace, path, size, mtime_ns, file_hash, indexed_at)"
+                        " VALUES ('default', ?, ?, ?, ?, ?)", (path, st.st_size, st.st_mtime_ns, file_hash, now))
+            con.execute("COMMIT")
+        out, err = quire.communicate(timeout=qt.RUN_TIMEOUT)
+        self.assertEqual(quire.returncode, 0, err)
+
+        self.assertEqual(sorted(r for r in qt.rows(self.db) if r[0] == path),
+                         sorted((path, r[1], r[3]) for r in new_rows))
+        self.assertEqual(qt.query(self.db, "SELECT size, mtime_ns, file_hash FROM files WHERE path = ?", (path,)),
+                         [(st.st_size, st.st_mtime_ns, file_hash)])
+        self.assertEqual(qt.fts_match_rowids(self.db, "oldword"), [])
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "newword"), [])
+        self.assertHealthy(self.db)
 
 
 if __name__ == "__main__":
