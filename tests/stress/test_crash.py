@@ -17,11 +17,13 @@ must also be a clean prefix of the finished index: every file it records
 has exactly its final chunks.
 
 Environment:
-  QUIRE_STRESS_SCALE  multiplies the number of kill points (default 1:
-                      15 during cold indexes, 15 rounds of churn with one
-                      or two kills each; 4 runs about four times as long)
-  QUIRE_STRESS_SEED   replays a run: every random choice derives from it
-                      (a failing run prints its seed first)
+  QUIRE_STRESS_SCALE  multiplies the number of kill points (default 1: 15
+                      during cold indexes, in chains of 8, and 15 under
+                      churn, one to three per round; 4 runs about four
+                      times as long)
+  QUIRE_STRESS_SEED   replays a run's choices (kill moments, which program
+                      runs, the churn) but not the scheduler's timing; a
+                      run prints its seed first
 """
 
 import contextlib
@@ -40,8 +42,8 @@ from churn import Churn  # noqa: E402
 SCALE = float(os.environ.get("QUIRE_STRESS_SCALE") or "1")
 SEED = int(os.environ.get("QUIRE_STRESS_SEED") or random.SystemRandom().randrange(1 << 32))
 COLD_KILLS = max(1, round(15 * SCALE))
-COLD_KILLS_PER_CHAIN = 5
-CHURN_ROUNDS = max(1, round(15 * SCALE))
+COLD_KILLS_PER_CHAIN = 8
+CHURN_KILLS = max(1, round(15 * SCALE))
 CHURN_PART = ["tldr/pages.de", "tldr/pages.ru", "tldr/pages.pl"]
 
 print(f"test_crash: QUIRE_STRESS_SEED={SEED} QUIRE_STRESS_SCALE={SCALE:g}", file=sys.stderr, flush=True)
@@ -152,6 +154,16 @@ class Tally:
                 f"at {self.moments} moments: {self.mid_transaction} inside a write transaction, "
                 f"{self.mid_checkpoint} inside a checkpoint; {self.wal_to_recover} left committed frames in the "
                 f"WAL to recover")
+
+
+# Kill points of the tests that passed, for the last line of the log.
+KILLS_IN_ALL = []
+
+
+def tearDownModule():
+    if KILLS_IN_ALL:
+        print(f"test_crash: {sum(KILLS_IN_ALL)} kill points survived in all (QUIRE_STRESS_SEED={SEED})",
+              file=sys.stderr)
 
 
 class CrashTests(qt.QuiredTestCase):
@@ -274,6 +286,7 @@ class CrashTests(qt.QuiredTestCase):
         print(f"\n  cold index of {total_files} notes ({cold_secs:.1f} s uninterrupted), {n_chains} chains: "
               f"{self.tally}", file=sys.stderr)
         self.assertGreaterEqual(self.tally.total, COLD_KILLS)
+        KILLS_IN_ALL.append(self.tally.total)
 
     # --- churn
 
@@ -287,7 +300,10 @@ class CrashTests(qt.QuiredTestCase):
         self.wait_converged(tree, daemon=d)
         n_index_runs = n_index_finished = 0
 
-        for round_no in range(CHURN_ROUNDS):
+        round_no = 0
+        while self.tally.total < CHURN_KILLS:
+            round_no += 1
+            self.assertLess(round_no, 4 * CHURN_KILLS, "rounds that kill nothing: quired exits by itself?")
             what = f"churn round {round_no}"
             churn.start()
             # The kill moment; most rounds also run a quire index that is
@@ -332,10 +348,11 @@ class CrashTests(qt.QuiredTestCase):
         rc, _ = d.stop()
         self.assertEqual(rc, 0)
         print(f"\n  churn of {len(qt.markdown_files(tree))} notes, {churn.n_ops} changes "
-              f"({', '.join(f'{n} {k}' for k, n in churn.counts.items())}), {CHURN_ROUNDS} rounds: {self.tally}; "
+              f"({', '.join(f'{n} {k}' for k, n in churn.counts.items())}), {round_no} rounds: {self.tally}; "
               f"{n_index_runs} concurrent quire index runs, {n_index_finished} of them finished before the kill",
               file=sys.stderr)
         self.assertGreater(self.tally.kills["quired"], 0)
+        KILLS_IN_ALL.append(self.tally.total)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ Environment:
                         QUIRE_STRESS_SCALE)
   QUIRE_STRESS_SCALE    default 1
   QUIRE_STRESS_SEED     replays the churn and the foreign writer's choices
-                        (the interleaving is the scheduler's); a failing run
-                        prints its seed first
+                        (the interleaving is the scheduler's); a run prints
+                        its seed first
 """
 
 import json
@@ -73,7 +73,9 @@ def writer_main(db, rows_json, signal_dir, seed):
     for row in ref_rows:
         by_file.setdefault(row[1], []).append(row)
     static_files = sorted(by_file)
-    w = Writer(db)
+    # A short busy timeout: SQLITE_BUSY must reach the writer's own retry
+    # loop often, to show that it is handled there, not just waited out.
+    w = Writer(db, busy_timeout=0.05)
     w.ensure_schema()
     own = {}  # path -> [(content_hash, start_line)]: namespace 'foreign' as it must be
     counts = {"rewrote": 0, "own_writes": 0, "own_deletes": 0, "counter_bumps": 0}
