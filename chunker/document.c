@@ -113,6 +113,9 @@ int document_load(int dirfd, const char *path, const struct document_options *op
 
         doc.size = st.st_size;
         doc.mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        doc.ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+        doc.ino = st.st_ino;
+        doc.dev = st.st_dev;
 
         r = read_all(fd, (size_t) st.st_size, max, &raw, &len);
         if (r < 0)

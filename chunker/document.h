@@ -17,6 +17,11 @@ struct document_options {
 struct document {
         int64_t size;     /* from fstat before reading */
         int64_t mtime_ns; /* from fstat before reading */
+        /* Also from that fstat: which inode was read and when it last
+         * changed, so a writer can tell, under its write lock, that the
+         * path still names what was read. ino 0: not read from disk. */
+        int64_t ctime_ns;
+        uint64_t ino, dev;
         char file_hash[HASH_HEX_LEN]; /* XXH3-128 of the raw bytes */
         char *text;       /* owned: normalized text the chunks point into */
         size_t text_len;
@@ -34,7 +39,8 @@ struct document {
 int document_load(int dirfd, const char *path, const struct document_options *opts,
                   struct document *ret);
 
-/* The same from memory (tests, fuzzing): size is len, mtime_ns 0. */
+/* The same from memory (tests, fuzzing): size is len, mtime_ns, ctime_ns
+ * and ino 0. */
 int document_parse(const char *raw, size_t len, const struct document_options *opts,
                    struct document *ret);
 

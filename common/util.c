@@ -21,6 +21,23 @@ void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]) {
         out[UTC_TIMESTAMP_LEN - 1] = '\0';
 }
 
+int utc_timestamp_parse(const char *s, int64_t *ret_ns) {
+        struct tm tm = { 0 };
+        int ms, n = 0;
+
+        if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                         &tm.tm_min, &tm.tm_sec, &ms, &n) != 7 ||
+            n != UTC_TIMESTAMP_LEN - 1 || s[n] != '\0')
+                return -EINVAL;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        time_t t = timegm(&tm);
+        if (t == (time_t) -1)
+                return -EINVAL;
+        *ret_ns = (int64_t) t * 1000000000 + (int64_t) ms * 1000000;
+        return 0;
+}
+
 int random_id(char out[RANDOM_ID_LEN]) {
         static const char hex[] = "0123456789abcdef";
         unsigned char bytes[16];

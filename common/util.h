@@ -10,6 +10,9 @@
 /* 'YYYY-MM-DDTHH:MM:SS.sssZ' in UTC plus NUL, as the storage contract wants. */
 #define UTC_TIMESTAMP_LEN 25
 void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]);
+/* The time such a timestamp names, in ns since the epoch; -EINVAL if s is
+ * not one (another writer's garbage). */
+int utc_timestamp_parse(const char *s, int64_t *ret_ns);
 
 /* 128 random bits as 32 lowercase hex digits plus NUL. */
 #define RANDOM_ID_LEN 33

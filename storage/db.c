@@ -17,7 +17,7 @@
 #define BUSY_HANDLER_MS_MAX 2000u
 
 static const char *const stmt_sql[_STMT_MAX] = {
-        [STMT_FILE_GET] = "SELECT size, mtime_ns, file_hash FROM files WHERE namespace = ?1 AND path = ?2",
+        [STMT_FILE_GET] = "SELECT size, mtime_ns, file_hash, indexed_at FROM files WHERE namespace = ?1 AND path = ?2",
         [STMT_FILE_UPSERT] =
                 "INSERT INTO files(namespace, path, size, mtime_ns, file_hash, indexed_at) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -27,7 +27,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_FILE_DELETE] = "DELETE FROM files WHERE namespace = ?1 AND path = ?2",
         /* '/' + 1 == '0': the half-open range is exactly the paths below dir,
          * and it walks the primary key in the same byte order as our scan. */
-        [STMT_FILES_UNDER] = "SELECT path, size, mtime_ns FROM files WHERE namespace = ?1 "
+        [STMT_FILES_UNDER] = "SELECT path, size, mtime_ns, indexed_at FROM files WHERE namespace = ?1 "
                              "AND path >= ?2 || '/' AND path < ?2 || '0' ORDER BY path",
         [STMT_RANGE_IS_EMPTY] = "SELECT NOT EXISTS (SELECT 1 FROM files WHERE namespace = ?1 AND path BETWEEN ?2 AND ?3)"
                                 " AND NOT EXISTS (SELECT 1 FROM chunks WHERE namespace = ?1"
@@ -56,14 +56,20 @@ static const char *const stmt_sql[_STMT_MAX] = {
                             "WHERE seq = ?1",
         /* Renames. source_file is in chunks_au's column list, so the FTS
          * index follows; the unique key cannot collide because the target
-         * path's rows were deleted first (file) or the target directory is
-         * new (tree: rename(2) onto a non-empty directory fails). */
+         * path's rows are deleted first: a file renamed over had its own,
+         * and a directory's new name may already have been indexed by
+         * another writer that got there before us. */
         [STMT_MOVE_FILE_CHUNKS] = "UPDATE chunks SET source_file = ?3 WHERE namespace = ?1 AND source_file = ?2",
-        [STMT_MOVE_FILE_FILES] = "UPDATE files SET path = ?3 WHERE namespace = ?1 AND path = ?2",
+        /* The rename set the file's ctime: a new indexed_at says its rows
+         * are current, or the next stat would read it for nothing. */
+        [STMT_MOVE_FILE_FILES] = "UPDATE files SET path = ?3, indexed_at = ?4 WHERE namespace = ?1 AND path = ?2",
         [STMT_MOVE_TREE_CHUNKS] = "UPDATE chunks SET source_file = ?3 || substr(source_file, length(?2) + 1) "
                                   "WHERE namespace = ?1 AND source_file >= ?2 || '/' AND source_file < ?2 || '0'",
         [STMT_MOVE_TREE_FILES] = "UPDATE files SET path = ?3 || substr(path, length(?2) + 1) "
                                  "WHERE namespace = ?1 AND path >= ?2 || '/' AND path < ?2 || '0'",
+        [STMT_STAGE_DELETE_TREE] = "INSERT OR IGNORE INTO temp.staged_deletes(seq) SELECT seq FROM chunks "
+                                   "WHERE namespace = ?1 AND source_file >= ?2 || '/' AND source_file < ?2 || '0'",
+        [STMT_DELETE_TREE_FILES] = "DELETE FROM files WHERE namespace = ?1 AND path >= ?2 || '/' AND path < ?2 || '0'",
         [STMT_CHUNK_MOVE_HEADING] = "UPDATE chunks SET start_line = ?2, end_line = ?3, updated_at = ?4, "
                                     "heading_hierarchy = ?5 WHERE seq = ?1",
         /* Derived rows (derived.c). Staged rows find their chunk by the

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "index.h"
 #include "log.h"
@@ -41,8 +42,21 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s) {
         return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
-/* 1 and the indexed size/mtime/hash if present, 0 if not, or -errno. */
-static int file_get(struct store *s, const char *ns, const char *path, int64_t *size, int64_t *mtime_ns,
+static int64_t timestamp_ns_or_zero(const char *text) {
+        int64_t ns;
+        return utc_timestamp_parse(text, &ns) < 0 ? 0 : ns;
+}
+
+bool file_row_matches_stat(const struct file_row *row, const struct stat *st) {
+        int64_t mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+        int64_t ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+
+        return row->size == st->st_size && row->mtime_ns == mtime_ns && ctime_ns < row->indexed_at_ns;
+}
+
+/* 1 and the files row (without its path) and its hash if present, 0 if
+ * not, or -errno. */
+static int file_get(struct store *s, const char *ns, const char *path, struct file_row *row,
                     char hash[HASH_HEX_LEN]) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_FILE_GET);
         if (!st)
@@ -54,8 +68,11 @@ static int file_get(struct store *s, const char *ns, const char *path, int64_t *
                 return 0;
         if (rc != SQLITE_ROW)
                 return store_fail(s, rc, "look up a file");
-        *size = sqlite3_column_int64(st, 0);
-        *mtime_ns = sqlite3_column_int64(st, 1);
+        *row = (struct file_row){
+                .size = sqlite3_column_int64(st, 0),
+                .mtime_ns = sqlite3_column_int64(st, 1),
+                .indexed_at_ns = timestamp_ns_or_zero((const char *) sqlite3_column_text(st, 3)),
+        };
         if (hash) {
                 const char *h = (const char *) sqlite3_column_text(st, 2);
                 snprintf(hash, HASH_HEX_LEN, "%s", h ? h : "");
@@ -63,8 +80,8 @@ static int file_get(struct store *s, const char *ns, const char *path, int64_t *
         return 1;
 }
 
-int store_file_lookup(struct store *s, const char *ns, const char *path, int64_t *size, int64_t *mtime_ns) {
-        return file_get(s, ns, path, size, mtime_ns, NULL);
+int store_file_lookup(struct store *s, const char *ns, const char *path, struct file_row *ret) {
+        return file_get(s, ns, path, ret, NULL);
 }
 
 static int load_old_chunks(struct store *s, const char *ns, const char *path, struct old_chunks *ret) {
@@ -322,17 +339,22 @@ static int diff_chunks(struct store *s, const char *ns, const char *path, const 
 static int index_document(struct store *s, const char *ns, const char *path, const struct document *doc,
                           bool is_new, const char *now, struct index_stats *stats) {
         char old_hash[HASH_HEX_LEN] = "";
-        int64_t old_size = -1, old_mtime = -1;
+        struct file_row old = { .size = -1, .mtime_ns = -1 };
         int r;
 
-        r = is_new ? 0 : file_get(s, ns, path, &old_size, &old_mtime, old_hash);
+        r = is_new ? 0 : file_get(s, ns, path, &old, old_hash);
         if (r < 0)
                 return r;
         bool is_known = r > 0;
 
         if (is_known && strcmp(old_hash, doc->file_hash) == 0) {
-                if (old_size == doc->size && old_mtime == doc->mtime_ns) {
+                if (old.size == doc->size && old.mtime_ns == doc->mtime_ns) {
                         stats->files_unchanged++;
+                        /* Read only because the inode changed since it was
+                         * indexed (a chmod, a rename that kept the bytes):
+                         * a new indexed_at lets the next stat skip it. */
+                        if (doc->ino != 0 && doc->ctime_ns >= old.indexed_at_ns)
+                                return file_upsert(s, ns, path, doc, now);
                         return 0;
                 }
                 /* Same bytes: the upsert rewrites size, mtime and
@@ -404,7 +426,7 @@ static int flush_staged(struct store *s, struct index_stats *stats) {
 
 struct apply_args {
         const char *ns;
-        const struct index_item *items;
+        struct index_item *items;
         size_t n_items;
         const bool *is_repeat;
         const char *first_path, *last_path; /* of all items, in byte order */
@@ -427,6 +449,34 @@ static int range_is_empty(struct store *s, const char *ns, const char *first, co
         return sqlite3_column_int(st, 0);
 }
 
+static int64_t timespec_ns(const struct timespec *ts) {
+        return (int64_t) ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* Whether the path still names what the item was made from: the inode
+ * doc was read from, unchanged since (or, is_gone, still no file). Asked
+ * under the write lock, so the answer holds until the commit for every
+ * writer: a change after this point lands after our indexed_at, and the
+ * next stat of the file reads it again. */
+static bool item_is_current(const struct index_item *it) {
+        const struct document *doc = it->doc;
+        struct stat st;
+
+        if (!doc) {
+                if (!it->is_gone)
+                        return true;
+                if (lstat(it->path, &st) < 0)
+                        return errno == ENOENT || errno == ENOTDIR;
+                return !S_ISREG(st.st_mode);
+        }
+        if (doc->ino == 0) /* parsed from memory: nothing to compare */
+                return true;
+        if (lstat(it->path, &st) < 0)
+                return false;
+        return st.st_ino == doc->ino && st.st_dev == doc->dev && st.st_size == doc->size &&
+               timespec_ns(&st.st_mtim) == doc->mtime_ns && timespec_ns(&st.st_ctim) == doc->ctime_ns;
+}
+
 static int apply_tx(struct store *s, void *userdata) {
         struct apply_args *a = userdata;
         char now[UTC_TIMESTAMP_LEN];
@@ -442,7 +492,10 @@ static int apply_tx(struct store *s, void *userdata) {
                 return r;
         bool all_new = r > 0;
         for (size_t i = 0; i < a->n_items; i++) {
-                const struct index_item *it = &a->items[i];
+                struct index_item *it = &a->items[i];
+                it->is_stale = !item_is_current(it);
+                if (it->is_stale)
+                        continue;
                 /* A path seen before in this batch must see the rows its
                  * earlier occurrence wrote, not the staged ones. */
                 if (a->is_repeat[i]) {
@@ -469,7 +522,7 @@ static int cmp_item_path(const void *a, const void *b, void *items) {
         return c ? c : (x > y) - (x < y);
 }
 
-int store_apply(struct store *s, const char *ns, const struct index_item *items, size_t n_items,
+int store_apply(struct store *s, const char *ns, struct index_item *items, size_t n_items,
                 struct index_stats *stats) {
         int r;
 
@@ -481,7 +534,7 @@ int store_apply(struct store *s, const char *ns, const struct index_item *items,
                 return -ENOMEM;
         for (size_t i = 0; i < n_items; i++)
                 order[i] = i;
-        qsort_r(order, n_items, sizeof *order, cmp_item_path, (void *) items);
+        qsort_r(order, n_items, sizeof *order, cmp_item_path, items);
         for (size_t i = 1; i < n_items; i++)
                 is_repeat[order[i]] = strcmp(items[order[i]].path, items[order[i - 1]].path) == 0;
 
@@ -513,23 +566,44 @@ struct move_args {
         unsigned n_moved;
 };
 
-static int move_tx(struct store *s, void *userdata) {
-        struct move_args *m = userdata;
-        struct index_stats ignored = { 0 };
-        int r;
+/* The rows below directory dir go (they are staged; flush_staged() applies
+ * the chunk deletes). */
+static int delete_tree_rows(struct store *s, const char *ns, const char *dir) {
+        static const enum store_stmt_id ids[] = { STMT_STAGE_DELETE_TREE, STMT_DELETE_TREE_FILES };
 
-        m->n_moved = 0;
-        r = derived_catch_up(s);
-        if (r < 0)
-                return r;
-        if (!m->is_dir) {
-                /* Renamed over an existing note: that file is gone. */
-                r = delete_file(s, m->ns, m->new_path, &ignored);
-                if (r == 0)
-                        r = flush_staged(s, &ignored);
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+                _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, ids[i]);
+                if (!st)
+                        return -EIO;
+                bind_text(st, 1, ns);
+                bind_text(st, 2, dir);
+                int r = step_done(s, st, "drop the rows below a directory");
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static int move_tx(struct store *s, void *userdata) {
+        struct move_args *m = userdata;
+        struct index_stats ignored = { 0 };
+        char now[UTC_TIMESTAMP_LEN];
+        int r;
+
+        m->n_moved = 0;
+        utc_timestamp_now(now);
+        r = derived_catch_up(s);
+        if (r < 0)
+                return r;
+        /* Whatever the new name has is stale: a file renamed over, or
+         * rows another writer indexed under a directory's new name
+         * between the rename and now. They would collide with the moved
+         * rows; the caller's sync of the new name follows anyway. */
+        r = m->is_dir ? delete_tree_rows(s, m->ns, m->new_path) : delete_file(s, m->ns, m->new_path, &ignored);
+        if (r == 0)
+                r = flush_staged(s, &ignored);
+        if (r < 0)
+                return r;
         for (int which = 0; which < 2; which++) {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(
                         s, m->is_dir ? (which ? STMT_MOVE_TREE_FILES : STMT_MOVE_TREE_CHUNKS)
@@ -539,6 +613,8 @@ static int move_tx(struct store *s, void *userdata) {
                 bind_text(st, 1, m->ns);
                 bind_text(st, 2, m->old_path);
                 bind_text(st, 3, m->new_path);
+                if (which && !m->is_dir)
+                        bind_text(st, 4, now);
                 r = step_done(s, st, "move rows to a new path");
                 if (r < 0)
                         return r;
@@ -612,6 +688,7 @@ int store_list_files(struct store *s, const char *ns, const char *dir, struct fi
                 rows[n].path = strdup((const char *) sqlite3_column_text(st, 0));
                 rows[n].size = sqlite3_column_int64(st, 1);
                 rows[n].mtime_ns = sqlite3_column_int64(st, 2);
+                rows[n].indexed_at_ns = timestamp_ns_or_zero((const char *) sqlite3_column_text(st, 3));
                 if (!rows[n].path) {
                         file_rows_free(rows, n);
                         return -ENOMEM;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "document.h"
 #include "store.h"
@@ -23,23 +24,31 @@ struct index_stats {
 };
 
 /* One file's new state: its document, or NULL when its rows must go
- * (the file is gone or no longer a note). */
+ * (the file is gone, is_gone, or no longer a note). */
 struct index_item {
         const char *path;
         const struct document *doc;
+        bool is_gone;
+        /* Set by store_apply(): under the write lock, the path no longer
+         * named what doc was read from (or, is_gone, a file was there
+         * again), so the item was left alone. Read it again. */
+        bool is_stale;
 };
 
 /* Make the rows of each item's (ns, path) match it, all in one BEGIN
  * IMMEDIATE transaction (retried while busy; see store_transact). A file
  * whose files row already has the document's size, mtime and hash gets no
- * write at all. stats is added to only when the transaction commits. */
-int store_apply(struct store *s, const char *ns, const struct index_item *items, size_t n_items,
+ * write at all. An item whose file changed since it was read is skipped
+ * and marked is_stale: another writer may already have indexed the newer
+ * content, which must not be overwritten by the older. stats is added to
+ * only when the transaction commits. */
+int store_apply(struct store *s, const char *ns, struct index_item *items, size_t n_items,
                 struct index_stats *stats);
 
 /* A rename seen by a watcher: the rows of old_path (a file, or with
  * is_dir every file below the directory) now belong to new_path, keeping
- * ids and counters; rows new_path had (a file renamed over) are dropped
- * first. Nothing is read: the caller syncs new_path afterwards, which costs
+ * ids and counters; rows new_path had (a file renamed over, or what
+ * another writer indexed under the new name first) are dropped first. Nothing is read: the caller syncs new_path afterwards, which costs
  * a stat when size and mtime survived the rename, as they do. One
  * transaction. Adds the moved files to stats->files_moved. */
 int store_move(struct store *s, const char *ns, const char *old_path, const char *new_path, bool is_dir,
@@ -53,6 +62,7 @@ struct file_row {
         char *path; /* owned */
         int64_t size;
         int64_t mtime_ns;
+        int64_t indexed_at_ns; /* 0 when the row's indexed_at does not parse */
 };
 
 /* The files rows of ns strictly below directory dir, sorted by path in
@@ -60,6 +70,12 @@ struct file_row {
 int store_list_files(struct store *s, const char *ns, const char *dir, struct file_row **ret, size_t *n_ret);
 void file_rows_free(struct file_row *rows, size_t n);
 
-/* Size and mtime of (ns, path) as indexed: 1 and the values if present,
- * 0 if not indexed, negative errno on failure. */
-int store_file_lookup(struct store *s, const char *ns, const char *path, int64_t *size, int64_t *mtime_ns);
+/* The files row of (ns, path): 1 and its path-less fields in *ret if
+ * present, 0 if not indexed, negative errno on failure. */
+int store_file_lookup(struct store *s, const char *ns, const char *path, struct file_row *ret);
+
+/* Whether a file whose lstat is st can be taken as unchanged since row
+ * was written, without reading it: same size and mtime, and no change to
+ * the inode since indexed_at (a rename, even of a file with the same size
+ * and mtime over this one, sets the ctime). */
+bool file_row_matches_stat(const struct file_row *row, const struct stat *st);

@@ -138,8 +138,8 @@ static const char *pick_candidate(const struct candidates *c, const char *source
 }
 
 static bool file_is_indexed(struct store *s, const char *ns, const char *path) {
-        int64_t size, mtime;
-        return store_file_lookup(s, ns, path, &size, &mtime) > 0;
+        struct file_row row;
+        return store_file_lookup(s, ns, path, &row) > 0;
 }
 
 static bool exists_on_disk(const char *path) {

@@ -41,6 +41,8 @@ enum store_stmt_id {
         STMT_DERIVED_OF_FILE,
         STMT_DERIVED_OF_TREE,
         STMT_CHUNK_TO_DERIVE,
+        STMT_STAGE_DELETE_TREE,
+        STMT_DELETE_TREE_FILES,
         _STMT_MAX,
 };
 

@@ -29,6 +29,10 @@
 #define QUEUE_MAX_FILES 8192
 #define WAKE_WRITER_FILES 64
 #define QUEUE_MAX_BYTES (32u << 20)
+/* How many times a file that changed between its read and our write lock
+ * is read again before this run leaves it to the next (a daemon gets an
+ * event for every such change anyway). */
+#define STALE_ROUNDS_MAX 3
 
 /* What a loaded file does to the index. */
 enum result_action {
@@ -61,7 +65,7 @@ struct root_plan {
 struct path_plan {
         const char *path; /* borrowed */
         bool has_row;
-        int64_t size, mtime_ns;
+        struct file_row row; /* without its path */
 };
 
 /* Jobs flow from the planner thread (which walks) to the reader threads
@@ -123,10 +127,6 @@ static int job_add(struct pipeline *p, const char *path) {
         return r;
 }
 
-static bool stat_matches(const struct stat *st, int64_t size, int64_t mtime_ns) {
-        return size == st->st_size && mtime_ns == (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
-
 static int cmp_row_path(const void *key, const void *row) {
         return strcmp(key, ((const struct file_row *) row)->path);
 }
@@ -146,7 +146,7 @@ static int on_note(const char *path, const struct stat *st, void *userdata) {
 
         if (row) {
                 plan->is_seen[row - plan->rows] = true;
-                if (stat_matches(st, row->size, row->mtime_ns)) {
+                if (file_row_matches_stat(row, st)) {
                         rw->pipeline->n_unchanged_by_stat++;
                         return 0;
                 }
@@ -191,7 +191,7 @@ static void plan_path(struct pipeline *p, const struct path_plan *pp, int *r) {
         if (lstat_says_gone(k, errno, &st)) {
                 if (pp->has_row)
                         p->gone_paths[p->n_gone_paths++] = pp->path;
-        } else if (k == 0 && pp->has_row && stat_matches(&st, pp->size, pp->mtime_ns))
+        } else if (k == 0 && pp->has_row && file_row_matches_stat(&pp->row, &st))
                 p->n_unchanged_by_stat++;
         else
                 *r = job_add(p, pp->path);
@@ -269,7 +269,37 @@ struct writer {
         struct batch batch;
         struct index_item items[BATCH_MAX_FILES];
         size_t n_done;
+        char **stale; /* owned: paths store_apply() found changed since read */
+        size_t n_stale, cap_stale;
 };
+
+/* Keep the paths of the items store_apply() marked stale, to be synced
+ * again once this round is done. */
+static int collect_stale(struct writer *w, size_t n_items) {
+        for (size_t i = 0; i < n_items; i++) {
+                if (!w->items[i].is_stale)
+                        continue;
+                if (w->n_stale == w->cap_stale) {
+                        size_t cap = w->cap_stale ? w->cap_stale * 2 : 16;
+                        char **p = realloc(w->stale, cap * sizeof *p);
+                        if (!p)
+                                return -ENOMEM;
+                        w->stale = p;
+                        w->cap_stale = cap;
+                }
+                w->stale[w->n_stale] = strdup(w->items[i].path);
+                if (!w->stale[w->n_stale])
+                        return -ENOMEM;
+                w->n_stale++;
+        }
+        return 0;
+}
+
+/* Apply n items of w->items, keeping the stale ones for later. */
+static int apply_items(struct writer *w, size_t n) {
+        int r = store_apply(w->store, w->opts->namespace, w->items, n, &w->stats->index);
+        return r < 0 ? r : collect_stale(w, n);
+}
 
 /* What a failed load means for the rows of that file: files that are
  * really gone, or no longer notes at all (binary, too large, a FIFO),
@@ -311,10 +341,11 @@ static int flush_batch(struct writer *w) {
                 w->items[n_items++] = (struct index_item){
                         .path = res->path,
                         .doc = res->action == RESULT_INDEX ? &res->doc : NULL,
+                        .is_gone = res->error == -ENOENT || res->error == -ENOTDIR,
                 };
         }
         if (n_items > 0)
-                r = store_apply(w->store, w->opts->namespace, w->items, n_items, &w->stats->index);
+                r = apply_items(w, n_items);
         for (size_t i = 0; i < w->batch.n; i++)
                 document_done(&w->batch.items[i].doc);
         w->n_done += w->batch.n;
@@ -453,11 +484,11 @@ static int run_pipeline(struct writer *w, struct pipeline *p) {
 }
 
 static int remove_batch_add(struct writer *w, size_t *n, const char *path) {
-        w->items[(*n)++] = (struct index_item){ .path = path };
+        w->items[(*n)++] = (struct index_item){ .path = path, .is_gone = true };
         if (*n < BATCH_MAX_FILES)
                 return 0;
         *n = 0;
-        return store_apply(w->store, w->opts->namespace, w->items, BATCH_MAX_FILES, &w->stats->index);
+        return apply_items(w, BATCH_MAX_FILES);
 }
 
 static bool is_below_unreadable(const struct root_plan *plan, const char *path) {
@@ -500,7 +531,7 @@ static int remove_gone(struct writer *w, const struct pipeline *p) {
                                 r = remove_batch_add(w, &n, plan->rows[k].path);
         }
         if (r == 0 && n > 0)
-                r = store_apply(w->store, w->opts->namespace, w->items, n, &w->stats->index);
+                r = apply_items(w, n);
         return r;
 }
 
@@ -547,8 +578,8 @@ static void add_walk_counts(struct scan_counts *a, const struct scan_counts *b) 
         a->bad_names += b->bad_names;
 }
 
-int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs, size_t n_dirs,
-             char *const *paths, size_t n_paths, struct sync_stats *stats) {
+static int sync_round(struct store *s, const struct sync_options *opts, char *const *dirs, size_t n_dirs,
+                      char *const *paths, size_t n_paths, struct sync_stats *stats, unsigned round) {
         struct pipeline p = {
                 .doc_opts = &opts->doc,
                 .rules = opts->rules,
@@ -580,7 +611,7 @@ int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs
                 }
                 struct path_plan *pp = &p.paths[p.n_paths++];
                 pp->path = paths[i];
-                r = store_file_lookup(s, opts->namespace, paths[i], &pp->size, &pp->mtime_ns);
+                r = store_file_lookup(s, opts->namespace, paths[i], &pp->row);
                 pp->has_row = r > 0;
                 r = r < 0 ? r : 0;
         }
@@ -590,8 +621,27 @@ int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs
                 r = remove_gone(w, &p);
         stats->n_unchanged_by_stat += p.n_unchanged_by_stat;
         add_walk_counts(&stats->walk, &p.walk_skipped);
+        /* Files that changed between their read and our write: what they
+         * hold now, read again (and whatever another writer committed for
+         * them meanwhile stays unless it is older). */
+        if (r == 0 && w->n_stale > 0) {
+                if (round < STALE_ROUNDS_MAX)
+                        r = sync_round(s, opts, NULL, 0, w->stale, w->n_stale, stats, round + 1);
+                else
+                        log_debug("%zu files kept changing while being indexed; leaving them to the next run",
+                                  w->n_stale);
+        }
 finish:
         pipeline_done(&p);
+        if (w)
+                for (size_t i = 0; i < w->n_stale; i++)
+                        free(w->stale[i]);
+        free(w ? w->stale : NULL);
         free(w);
         return r;
+}
+
+int sync_run(struct store *s, const struct sync_options *opts, char *const *dirs, size_t n_dirs,
+             char *const *paths, size_t n_paths, struct sync_stats *stats) {
+        return sync_round(s, opts, dirs, n_dirs, paths, n_paths, stats, 1);
 }

@@ -1,6 +1,8 @@
 /* Making the index equal to the disk: for whole trees (walked; rows of
  * files that are gone leave) and for single paths (a daemon's settled
- * changes). Files whose size and mtime match their files row are not read.
+ * changes). Files whose size and mtime match their files row, and whose
+ * inode has not changed since it was written (ctime before indexed_at), are
+ * not read.
  * Loading and chunking run on reader threads beside the one writer, which
  * commits in short BEGIN IMMEDIATE batches. The quire CLI and quired both
  * index through here, so they write exactly the same rows. */

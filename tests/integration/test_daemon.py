@@ -203,6 +203,32 @@ class EventTests:
         self.assertNothingUnder(self.stored("sub"))
         self.assertHealthy(self.db)
 
+    def test_renamed_directory_that_another_writer_indexed_first(self):
+        # A quire index (or any writer) may index a renamed directory under
+        # its new name before quired moves the rows there. Holding the
+        # write lock across the rename puts that writer first for sure.
+        self.make_tree()
+        d = self.quired()
+        self.converge(d)
+        old, new = self.stored("sub"), self.stored("renamed")
+        with qt.connect(self.db) as con:
+            con.execute("BEGIN IMMEDIATE")
+            os.rename(self.disk("sub"), self.disk("renamed"))
+            con.execute("INSERT INTO chunks(id, namespace, source_file, content, content_hash, heading_hierarchy,"
+                        " start_line, end_line, created_at, updated_at)"
+                        " SELECT lower(hex(randomblob(16))), namespace, ? || substr(source_file, length(?) + 1),"
+                        " content, content_hash, heading_hierarchy, start_line, end_line, created_at, updated_at"
+                        " FROM chunks WHERE substr(source_file, 1, length(?) + 1) = ? || '/'", (new, old, old, old))
+            con.execute("INSERT INTO files(namespace, path, size, mtime_ns, file_hash, indexed_at)"
+                        " SELECT namespace, ? || substr(path, length(?) + 1), size, mtime_ns, file_hash, indexed_at"
+                        " FROM files WHERE substr(path, 1, length(?) + 1) = ? || '/'", (new, old, old, old))
+            con.execute("COMMIT")
+        self.converge(d)
+        self.assertNothingUnder(old)
+        self.assertEqual(self.hits("capybara"), {self.stored("renamed/deeper/gamma.md")})
+        self.assertEqual([line for line in d.lines if "ailed" in line], [])
+        self.assertHealthy(self.db)
+
     def test_notes_moved_out_of_and_into_the_root(self):
         self.make_tree()
         outside = os.path.join(self.tmp, "outside")

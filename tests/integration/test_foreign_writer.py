@@ -6,19 +6,25 @@ that holds exactly one entry per chunk.
 
 The foreign writer is this file run with --writer: it inserts, with fresh
 ids, the very rows quire computes for the tree (read from a reference
-index), so every insert races quire for the same unique key."""
+index), so every insert races quire for the same unique key.
 
+StaleReadTests: a note that changes, and is indexed by another writer,
+between quire's read of it and quire's write lock is not set back to what
+quire read."""
+
+import ctypes
 import json
 import os
 import random
 import secrets
-import sqlite3
+import select
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
+from contractwriter import Writer, utc_now  # noqa: E402
 
 CORPUS_PART = ["tldr/pages/linux", "tldr/pages.ja", "tldr/pages.ru"]
 BATCH_ROWS = 100
@@ -28,135 +34,34 @@ MIN_PASSES = 2
 # outcome depends on it).
 WRITER_PAUSE = 0.005
 
-# The schema every writer installs (DESIGN.md section 1), idempotently.
-CONTRACT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files(
-  namespace    TEXT NOT NULL,
-  path         TEXT NOT NULL,
-  size         INTEGER NOT NULL,
-  mtime_ns     INTEGER NOT NULL,
-  file_hash    TEXT NOT NULL,
-  indexed_at   TEXT NOT NULL,
-  PRIMARY KEY (namespace, path));
-CREATE TABLE IF NOT EXISTS chunks(
-  seq               INTEGER PRIMARY KEY,
-  id                TEXT NOT NULL UNIQUE,
-  namespace         TEXT NOT NULL DEFAULT 'default',
-  source_file       TEXT NOT NULL,
-  content           TEXT NOT NULL,
-  content_hash      TEXT NOT NULL,
-  heading_hierarchy TEXT NOT NULL DEFAULT '[]',
-  start_line        INTEGER NOT NULL,
-  end_line          INTEGER NOT NULL,
-  created_at        TEXT NOT NULL,
-  updated_at        TEXT NOT NULL,
-  access_count      INTEGER NOT NULL DEFAULT 0,
-  use_count         INTEGER NOT NULL DEFAULT 0);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_chunks_unique_content
-  ON chunks(namespace, source_file, content_hash, start_line);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-  content, source_file, heading_hierarchy,
-  content='chunks', content_rowid='seq',
-  tokenize='unicode61 remove_diacritics 2');
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-  INSERT INTO chunks_fts(rowid, content, source_file, heading_hierarchy)
-  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, content, source_file, heading_hierarchy)
-  VALUES ('delete', old.seq, old.content, old.source_file, old.heading_hierarchy);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_au
-AFTER UPDATE OF content, source_file, heading_hierarchy ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, content, source_file, heading_hierarchy)
-  VALUES ('delete', old.seq, old.content, old.source_file, old.heading_hierarchy);
-  INSERT INTO chunks_fts(rowid, content, source_file, heading_hierarchy)
-  VALUES (new.seq, new.content, new.source_file, new.heading_hierarchy);
-END;
-"""
+
+# --- watching a file be read ----------------------------------------------
+
+IN_CLOSE_NOWRITE = 0x10
+
+
+def wait_until_read(path, start, timeout=60.0):
+    """Run start() and return once some process has closed path after
+    reading it (inotify IN_CLOSE_NOWRITE, through libc since Python's
+    standard library has no inotify); returns what start() returned."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_CLOEXEC)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "inotify_init1")
+    try:
+        if libc.inotify_add_watch(fd, os.fsencode(path), IN_CLOSE_NOWRITE) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+        result = start()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise AssertionError(f"nobody read {path} within {timeout:.0f} s")
+        os.read(fd, 4096)
+        return result
+    finally:
+        os.close(fd)
 
 
 # --- the foreign writer (a child process) -------------------------------
-
-def split_statements(script):
-    """Complete SQL statements of script, one at a time (executescript()
-    would commit the transaction they must run in)."""
-    statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            yield statement.strip()
-            statement = ""
-    assert not statement.strip(), "trailing incomplete statement"
-
-
-class Writer:
-    """A contract-following writer: WAL, busy timeout, BEGIN IMMEDIATE,
-    and on SQLITE_BUSY a retry with backoff, never a dropped write."""
-
-    GIVE_UP_AFTER = 120.0
-
-    def __init__(self, db):
-        self.db = db
-        self.retries = 0
-        self.con = sqlite3.connect(db, timeout=5.0, isolation_level=None)
-        self.retry(lambda: self.con.execute("PRAGMA journal_mode=WAL"))
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.execute("PRAGMA foreign_keys=ON")
-
-    def retry(self, fn):
-        deadline = time.monotonic() + self.GIVE_UP_AFTER
-        backoff = 0.005
-        while True:
-            try:
-                return fn()
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise
-                if self.con.in_transaction:
-                    self.con.execute("ROLLBACK")
-                if time.monotonic() >= deadline:
-                    raise
-                self.retries += 1
-                time.sleep(backoff * (0.5 + random.random() / 2))
-                backoff = min(backoff * 2, 0.2)
-
-    def transaction(self, body):
-        def attempt():
-            self.con.execute("BEGIN IMMEDIATE")
-            try:
-                result = body(self.con)
-                self.con.execute("COMMIT")
-                return result
-            except BaseException:
-                if self.con.in_transaction:
-                    self.con.execute("ROLLBACK")
-                raise
-        return self.retry(attempt)
-
-    def ensure_schema(self):
-        def body(con):
-            for statement in split_statements(CONTRACT_SCHEMA):
-                con.execute(statement)
-            if con.execute("PRAGMA user_version").fetchone()[0] == 0:
-                con.execute("PRAGMA user_version = 1")
-        self.transaction(body)
-
-    def insert(self, batch):
-        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-
-        def body(con):
-            n = 0
-            for ns, path, content, content_hash, hierarchy, start, end in batch:
-                cur = con.execute(
-                    "INSERT OR IGNORE INTO chunks(id, namespace, source_file, content, content_hash,"
-                    " heading_hierarchy, start_line, end_line, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (secrets.token_hex(16), ns, path, content, content_hash, hierarchy, start, end, now, now))
-                n += cur.rowcount
-            return n
-        return self.transaction(body)
-
 
 def writer_main(db, rows_json, signal_dir):
     """Signals through files in signal_dir: it creates 'loaded' once it has
@@ -290,6 +195,52 @@ class ForeignWriterTests(qt.QuireTestCase):
                 rows_json = self.reference_rows()
                 self.race(self.db, rows_json, writer_first=i % 2 == 1)
                 self.check(self.db)
+
+
+class StaleReadTests(qt.QuireTestCase):
+    """What quire read must still be on disk when it writes."""
+
+    def test_an_older_read_never_overwrites_a_newer_index(self):
+        # quire index reads a note; before it gets the write lock, the note
+        # changes and another writer (quired, say) indexes the new content.
+        # quire must not then write what it read, which is older: nobody
+        # would look at the note again, and the edit would be lost.
+        notes = os.path.join(self.tmp, "notes")
+        note = self.write("note.md", f"# Note\n\n{qt.section('Old', ['oldword'])}")
+        self.index(self.write("other.md", "# Other\n\nA note for the database to exist.\n"))
+        # The rows of the newer content, from an index of it elsewhere.
+        newer = f"# Note\n\n{qt.section('New', ['newword'])}\n{qt.section('More', ['newword', 'more'])}"
+        ref_note = self.write("note.md", newer, root=os.path.join(self.tmp, "ref-tree"))
+        ref = os.path.join(self.tmp, "ref.db")
+        self.index(ref_note, db=ref)
+        new_rows = qt.query(ref, "SELECT content, content_hash, heading_hierarchy, start_line, end_line FROM chunks")
+        file_hash = qt.scalar(ref, "SELECT file_hash FROM files")
+        path = os.path.realpath(note)
+
+        with qt.connect(self.db) as con:
+            con.execute("BEGIN IMMEDIATE")  # quire index waits for this
+            quire = wait_until_read(note, lambda: self.popen("index", notes))
+            with open(note, "w", encoding="utf-8") as f:
+                f.write(newer)
+            st = os.stat(note)
+            now = utc_now()
+            con.executemany("INSERT OR IGNORE INTO chunks(id, namespace, source_file, content, content_hash,"
+                            " heading_hierarchy, start_line, end_line, created_at, updated_at)"
+                            " VALUES (lower(hex(randomblob(16))), 'default', ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(path, *row, now, now) for row in new_rows])
+            con.execute("INSERT INTO files(namespace, path, size, mtime_ns, file_hash, indexed_at)"
+                        " VALUES ('default', ?, ?, ?, ?, ?)", (path, st.st_size, st.st_mtime_ns, file_hash, now))
+            con.execute("COMMIT")
+        out, err = quire.communicate(timeout=qt.RUN_TIMEOUT)
+        self.assertEqual(quire.returncode, 0, err)
+
+        self.assertEqual(sorted(r for r in qt.rows(self.db) if r[0] == path),
+                         sorted((path, r[1], r[3]) for r in new_rows))
+        self.assertEqual(qt.query(self.db, "SELECT size, mtime_ns, file_hash FROM files WHERE path = ?", (path,)),
+                         [(st.st_size, st.st_mtime_ns, file_hash)])
+        self.assertEqual(qt.fts_match_rowids(self.db, "oldword"), [])
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "newword"), [])
+        self.assertHealthy(self.db)
 
 
 if __name__ == "__main__":
