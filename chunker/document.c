@@ -35,9 +35,13 @@ static int document_fill(const char *raw, size_t len, const struct document_opti
         if (r < 0)
                 return r;
         for (size_t i = 0; i < doc->chunks.n_items; i++) {
+                const struct chunk *c = &doc->chunks.items[i];
                 r = chunk_derive(&doc->chunks.items[i]);
                 if (r < 0)
                         return r;
+                doc->derived_bytes += (c->cjk_content ? strlen(c->cjk_content) + strlen(c->cjk_heading) : 0) +
+                                      c->derived.n_tags * sizeof *c->derived.tags +
+                                      c->derived.n_links * sizeof *c->derived.links;
         }
         return 0;
 }

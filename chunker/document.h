@@ -25,6 +25,8 @@ struct document {
         char file_hash[HASH_HEX_LEN]; /* XXH3-128 of the raw bytes */
         char *text;       /* owned: normalized text the chunks point into */
         size_t text_len;
+        size_t derived_bytes; /* held by the chunks' derived data (CJK text, tags,
+                               * links), for callers that bound their memory */
         struct chunk_list chunks;
 };
 

@@ -603,9 +603,19 @@ int chunker_split(const char *text, size_t len, const struct chunker_options *op
         free(s.names.data);
         free(s.sec_hier.data);
         free(s.cur_hier.data);
-        if (r < 0)
+        if (r < 0) {
                 chunk_list_free(ret);
-        return r;
+                return r;
+        }
+        /* Most notes are one or two chunks and the array grew by doubling
+         * from 8: give the rest back, since a reader queue holds thousands
+         * of these lists at once during a cold index. */
+        if (ret->n_items > 0 && ret->n_items < s.out_cap) {
+                struct chunk *p = realloc(ret->items, ret->n_items * sizeof *p);
+                if (p)
+                        ret->items = p;
+        }
+        return 0;
 }
 
 void chunk_list_free(struct chunk_list *list) {

@@ -100,6 +100,13 @@ struct pipeline {
         size_t n_gone_paths;
 };
 
+/* What a loaded file holds in memory, as far as the queue and the batch
+ * bounds go: its text and what its chunks derived from it (the CJK text
+ * of a Chinese note is twice its size again). */
+static size_t document_bytes(const struct document *doc) {
+        return doc->text_len + doc->derived_bytes;
+}
+
 static int job_add(struct pipeline *p, const char *path) {
         char *copy = strdup(path);
         int r = 0;
@@ -240,7 +247,7 @@ static void *reader_thread(void *userdata) {
                 }
                 p->ring[(p->head + p->n_queued) % QUEUE_MAX_FILES] = res;
                 p->n_queued++;
-                p->queued_bytes += res.doc.text_len;
+                p->queued_bytes += document_bytes(&res.doc);
                 /* Wake the writer for a handful of files, not for each:
                  * a wakeup per file costs more than the file. */
                 if (p->n_queued >= WAKE_WRITER_FILES || p->queued_bytes >= QUEUE_MAX_BYTES / 2)
@@ -365,7 +372,7 @@ static void batch_add(struct writer *w, struct result res) {
         if (w->batch.n == 0)
                 w->batch.started_usec = now_monotonic_usec();
         w->batch.items[w->batch.n++] = res;
-        w->batch.bytes += res.doc.text_len;
+        w->batch.bytes += document_bytes(&res.doc);
 }
 
 static bool batch_is_due(const struct batch *b) {
@@ -397,7 +404,7 @@ static int write_results(struct writer *w, struct pipeline *p) {
                         struct result res = p->ring[p->head];
                         p->head = (p->head + 1) % QUEUE_MAX_FILES;
                         p->n_queued--;
-                        p->queued_bytes -= res.doc.text_len;
+                        p->queued_bytes -= document_bytes(&res.doc);
                         batch_add(w, res);
                 }
                 pthread_cond_broadcast(&p->not_full);
