@@ -490,8 +490,10 @@ static int run_pipeline(struct writer *w, struct pipeline *p) {
         return r;
 }
 
-static int remove_batch_add(struct writer *w, size_t *n, const char *path) {
-        w->items[(*n)++] = (struct index_item){ .path = path, .is_gone = true };
+/* is_gone: the file is not there (store_apply() checks that it still is
+ * not); otherwise it is there, but no longer a note by the rules. */
+static int remove_batch_add(struct writer *w, size_t *n, const char *path, bool is_gone) {
+        w->items[(*n)++] = (struct index_item){ .path = path, .is_gone = is_gone };
         if (*n < BATCH_MAX_FILES)
                 return 0;
         *n = 0;
@@ -509,18 +511,22 @@ static bool is_below_unreadable(const struct root_plan *plan, const char *path) 
         return false;
 }
 
-/* Whether the row of a file the walk did not see goes: when the file is
- * gone or no longer a regular file, and when it is there but the rules
- * skip it now (a new .quireignore line, a reloaded glob). Only the rows
- * below directories the walk could not list stay, and those of files lstat
- * cannot see (EACCES). */
-static bool unseen_row_goes(const struct root_plan *plan, const char *path) {
+enum unseen_row {
+        UNSEEN_KEEP,    /* below a directory the walk could not list, or lstat failed (EACCES) */
+        UNSEEN_GONE,    /* the file is gone or no longer a regular file */
+        UNSEEN_SKIPPED, /* the file is there, but the rules skip it now */
+};
+
+/* What becomes of the row of a file the walk did not see: it goes when the
+ * file is gone, and when it is there but the rules skip it now (a new
+ * .quireignore line, a reloaded glob). */
+static enum unseen_row unseen_row_fate(const struct root_plan *plan, const char *path) {
         struct stat st;
         int l = lstat(path, &st);
 
         if (lstat_says_gone(l, errno, &st))
-                return true;
-        return l == 0 && !is_below_unreadable(plan, path);
+                return UNSEEN_GONE;
+        return l == 0 && !is_below_unreadable(plan, path) ? UNSEEN_SKIPPED : UNSEEN_KEEP;
 }
 
 /* Rows of walked roots the walk did not see, and single paths found gone,
@@ -530,12 +536,16 @@ static int remove_gone(struct writer *w, const struct pipeline *p) {
         int r = 0;
 
         for (size_t i = 0; r == 0 && i < p->n_gone_paths; i++)
-                r = remove_batch_add(w, &n, p->gone_paths[i]);
+                r = remove_batch_add(w, &n, p->gone_paths[i], true);
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 const struct root_plan *plan = &p->roots[i];
-                for (size_t k = 0; r == 0 && k < plan->n_rows; k++)
-                        if (!plan->is_seen[k] && unseen_row_goes(plan, plan->rows[k].path))
-                                r = remove_batch_add(w, &n, plan->rows[k].path);
+                for (size_t k = 0; r == 0 && k < plan->n_rows; k++) {
+                        if (plan->is_seen[k])
+                                continue;
+                        enum unseen_row fate = unseen_row_fate(plan, plan->rows[k].path);
+                        if (fate != UNSEEN_KEEP)
+                                r = remove_batch_add(w, &n, plan->rows[k].path, fate == UNSEEN_GONE);
+                }
         }
         if (r == 0 && n > 0)
                 r = apply_items(w, n);

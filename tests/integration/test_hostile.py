@@ -623,7 +623,9 @@ class ChangingTreeTests(HostileCase):
         # take minutes to work off (the indexer's queue is not bounded).
         with self.rename_loop("pages/linux", "pages/linux-renamed", pause=0.2) as m:
             d.wait_line(qt.READY_RE, timeout=180)
-        self.assertGreater(m.rounds, 2)
+            # On a quiet machine the first walk may end within a rename or
+            # two: a few more land on the watched tree, as in real life.
+            qt.wait_for(lambda: m.rounds >= 3, timeout=30, what="three renames")
         self.wait_converged(self.notes, daemon=d, timeout=180)
         self.kept = self.keep_rows()
         self.assertStillServes(d)
