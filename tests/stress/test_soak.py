@@ -242,8 +242,9 @@ class SoakTests(qt.QuiredTestCase):
         last = [None]
 
         def settled():
-            last[0] = [r for r in qt.rows_with_namespace(self.db) if r[0] == "default"], \
-                      [r for r in qt.files_rows(self.db) if r[0] == "default"]
+            last[0] = ([r for r in qt.rows_with_namespace(self.db) if r[0] == "default"],
+                       [r for r in qt.files_rows(self.db) if r[0] == "default"],
+                       [r for r in qt.derived_rows(self.db) if r[1] == "default"])
             return last[0] == expected
         with self.subTest("settled"):
             try:
