@@ -9,12 +9,17 @@
 /* 'YYYY-MM-DDTHH:MM:SS.sssZ' in UTC plus NUL, as the storage contract wants. */
 #define UTC_TIMESTAMP_LEN 25
 void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]);
+/* The same for a CLOCK_REALTIME time in µs, and back (-EINVAL when s is
+ * not one). */
+void utc_timestamp_at(uint64_t realtime_usec, char out[UTC_TIMESTAMP_LEN]);
+int utc_timestamp_parse(const char *s, uint64_t *realtime_usec);
 
 /* 128 random bits as 32 lowercase hex digits plus NUL. */
 #define RANDOM_ID_LEN 33
 int random_id(char out[RANDOM_ID_LEN]);
 
 uint64_t now_monotonic_usec(void);
+uint64_t now_realtime_usec(void);
 
 /* Length of the valid UTF-8 sequence starting with lead byte p[0] >= 0x80
  * (n bytes available), or, when it is ill-formed, the negated length of its
