@@ -5,14 +5,19 @@
 #include "indexer.h"
 
 #include <errno.h>
+#include <linux/ioprio.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "roots.h"
 #include "search.h"
 #include "util.h"
 
@@ -23,6 +28,7 @@ enum op_kind {
         OP_MOVE,
         OP_RECONCILE,
         OP_SET_RULES,
+        OP_BARRIER,
 };
 
 struct op {
@@ -34,6 +40,10 @@ struct op {
         size_t n_paths;
         bool is_dir; /* MOVE */
         struct scan_rules rules; /* SET_RULES */
+        uint64_t barrier_seq; /* BARRIER */
+        /* CLOCK_MONOTONIC µs: when the oldest change this operation
+         * carries was seen (for a settled path, its first event). */
+        uint64_t since_usec;
 };
 
 struct indexer {
@@ -57,6 +67,10 @@ struct indexer {
         uint64_t counted_at_usec; /* thread only: when n_files/n_chunks were last read */
         unsigned stall_ms;        /* QUIRE_TEST_STALL_INDEXER: test-only */
         bool has_run;             /* thread only */
+        bool is_idle_priority;    /* SCHED_IDLE and the idle I/O class for the thread */
+        /* Under lock: since_usec of the operation the thread runs, 0
+         * between batches (see indexer_oldest_pending_usec). */
+        uint64_t running_since_usec;
 
         /* Filled by the thread, drained by the loop; under lock. */
         struct indexer_report pending;
@@ -108,6 +122,8 @@ static void op_free(struct op *op) {
 }
 
 static int enqueue(struct indexer *ix, struct op *op) {
+        if (!op->since_usec)
+                op->since_usec = now_monotonic_usec();
         pthread_mutex_lock(&ix->lock);
         if (ix->is_stopping) {
                 pthread_mutex_unlock(&ix->lock);
@@ -134,7 +150,7 @@ static struct op *op_new(enum op_kind kind, const char *ns) {
         return op;
 }
 
-int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths) {
+int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths, uint64_t since_usec) {
         struct op *op = op_new(OP_SYNC_PATHS, ns);
         if (!op) {
                 free_strv(paths, n_paths);
@@ -142,7 +158,26 @@ int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t 
         }
         op->paths = paths;
         op->n_paths = n_paths;
+        op->since_usec = since_usec;
         return enqueue(ix, op);
+}
+
+int indexer_barrier(struct indexer *ix, uint64_t seq) {
+        struct op *op = op_new(OP_BARRIER, NULL);
+        if (!op)
+                return -ENOMEM;
+        op->barrier_seq = seq;
+        return enqueue(ix, op);
+}
+
+uint64_t indexer_oldest_pending_usec(struct indexer *ix) {
+        pthread_mutex_lock(&ix->lock);
+        uint64_t since = ix->running_since_usec;
+        for (struct op *op = ix->head; !since && op; op = op->next)
+                if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES)
+                        since = op->since_usec;
+        pthread_mutex_unlock(&ix->lock);
+        return since;
 }
 
 static int enqueue_dir_op(struct indexer *ix, enum op_kind kind, const char *ns, const char *dir) {
@@ -241,7 +276,7 @@ static void add_stats(struct sync_stats *a, const struct sync_stats *b) {
 /* Hand what was done to the loop thread; several reports between two
  * loop iterations merge into one. */
 static void report(struct indexer *ix, const struct sync_stats *stats, unsigned n_ops, bool was_reconcile,
-                   const char *last_path, int error) {
+                   const char *last_path, int error, uint64_t barrier_done) {
         int64_t n_files = 0, n_chunks = 0;
         bool has_counts = false;
         uint64_t now = now_monotonic_usec();
@@ -253,7 +288,7 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
         pthread_mutex_lock(&ix->lock);
         bool is_drained = ix->head == NULL;
         pthread_mutex_unlock(&ix->lock);
-        if (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained) {
+        if (n_ops > 0 && (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained)) {
                 has_counts = store_count(ix->store, &n_files, &n_chunks) == 0;
                 ix->counted_at_usec = now;
         }
@@ -267,6 +302,8 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
         add_stats(&ix->pending.stats, stats);
         ix->pending.n_ops += n_ops;
         ix->pending.was_reconcile |= was_reconcile;
+        if (barrier_done > ix->pending.barrier_done)
+                ix->pending.barrier_done = barrier_done;
         ix->pending.queue_length = ix->n_queued;
         if (error < 0)
                 ix->pending.error = error;
@@ -353,8 +390,14 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 const char *last_path = NULL;
                 unsigned n_ops = 1;
                 bool was_reconcile = false;
+                uint64_t barrier_done = 0;
                 int r = 0;
 
+                if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES) {
+                        pthread_mutex_lock(&ix->lock);
+                        ix->running_since_usec = op->since_usec;
+                        pthread_mutex_unlock(&ix->lock);
+                }
                 switch (op->kind) {
                 case OP_SYNC_PATHS: {
                         /* Gather the run of path syncs for this namespace. */
@@ -412,6 +455,9 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         for (size_t i = 0; r == 0 && i < op->n_paths; i++) {
                                 struct sync_stats root_stats = { 0 };
                                 r = run_sync_dir(ix, op->namespaces[i], op->paths[i], &root_stats);
+                                /* For `quire search --sync` when no daemon runs. */
+                                if (r == 0)
+                                        r = store_add_root(ix->store, op->namespaces[i], op->paths[i]);
                                 if (r == 0)
                                         log_info("Reconciled %s: %u files checked, %u read, %u new, %u changed, "
                                                  "%u removed",
@@ -434,21 +480,49 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         ix->rules = op->rules;
                         op->rules = (struct scan_rules){ 0 };
                         break;
+                case OP_BARRIER:
+                        /* Everything queued before it has committed. */
+                        barrier_done = op->barrier_seq;
+                        n_ops = 0;
+                        break;
                 }
                 if (r == -ECANCELED)
                         r = 0; /* stopping: the last batch committed */
                 if (r < 0)
                         log_warning_errno(r, "Indexing failed (will be retried on the next change or rescan): %m");
-                report(ix, &stats, n_ops, was_reconcile, last_path, r);
+                report(ix, &stats, n_ops, was_reconcile, last_path, r, barrier_done);
 
                 ops = op->next;
                 op_free(op);
         }
 }
 
+/* A background citizen: the indexer (and the planner and reader threads
+ * sync_run() starts from it, which inherit both settings) runs only on
+ * CPU time and disk time nobody else wants, while the loop thread keeps
+ * its normal priority and so keeps reading events. Per thread: Linux
+ * applies sched_setscheduler(2) and ioprio_set(2) with who = 0 to the
+ * calling thread only. Failing (a seccomp filter, a kernel without the
+ * call) costs a warning, not the daemon. */
+static void set_background_priority(void) {
+        struct sched_param param = { .sched_priority = 0 };
+        int r;
+
+        r = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+        if (r != 0)
+                log_warning_errno(-r, "Failed to set the indexer thread's CPU policy to SCHED_IDLE, "
+                                      "keeping the normal one: %m");
+        if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) < 0)
+                log_warning_errno(errno, "Failed to set the indexer thread's I/O class to idle, "
+                                         "keeping the normal one: %m");
+}
+
 static void *indexer_thread(void *userdata) {
         struct indexer *ix = userdata;
 
+        (void) pthread_setname_np(pthread_self(), "quired-indexer");
+        if (ix->is_idle_priority)
+                set_background_priority();
         pthread_mutex_lock(&ix->lock);
         for (;;) {
                 while (!ix->head && !ix->is_stopping)
@@ -459,6 +533,12 @@ static void *indexer_thread(void *userdata) {
                 ix->head = NULL;
                 ix->tail = &ix->head;
                 ix->n_queued = 0;
+                /* The oldest change of the batch is pending until it runs. */
+                ix->running_since_usec = 0;
+                for (struct op *op = ops; op; op = op->next)
+                        if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES &&
+                            (!ix->running_since_usec || op->since_usec < ix->running_since_usec))
+                                ix->running_since_usec = op->since_usec;
                 atomic_store(&ix->is_busy, true);
                 pthread_mutex_unlock(&ix->lock);
                 /* The first operations (the startup reconcile) run, so
@@ -468,6 +548,7 @@ static void *indexer_thread(void *userdata) {
                 run_ops(ix, ops);
                 ix->has_run = true;
                 pthread_mutex_lock(&ix->lock);
+                ix->running_since_usec = 0;
                 atomic_store(&ix->is_busy, ix->head != NULL);
         }
         pthread_mutex_unlock(&ix->lock);
@@ -475,8 +556,8 @@ static void *indexer_thread(void *userdata) {
 }
 
 int indexer_start(uv_loop_t *loop, struct store *store, const struct document_options *doc,
-                  const struct scan_rules *rules, indexer_report_cb report_cb, void *userdata,
-                  struct indexer **ret) {
+                  const struct scan_rules *rules, bool is_idle_priority, indexer_report_cb report_cb,
+                  void *userdata, struct indexer **ret) {
         struct indexer *ix = calloc(1, sizeof *ix);
         int r;
 
@@ -488,6 +569,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 .doc = *doc,
                 .report_cb = report_cb,
                 .userdata = userdata,
+                .is_idle_priority = is_idle_priority,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .wake = PTHREAD_COND_INITIALIZER,
         };
