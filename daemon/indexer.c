@@ -60,6 +60,7 @@ struct indexer {
         pthread_cond_t wake;
         struct op *head, **tail;
         size_t n_queued;
+        size_t n_batch_left; /* operations the thread took and has not finished */
         bool is_stopping;
         atomic_bool stop_requested; /* read by sync_run between batches */
         atomic_bool is_busy;
@@ -242,7 +243,7 @@ void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_batches) {
 
 size_t indexer_queue_length(struct indexer *ix) {
         pthread_mutex_lock(&ix->lock);
-        size_t n = ix->n_queued;
+        size_t n = ix->n_queued + ix->n_batch_left;
         pthread_mutex_unlock(&ix->lock);
         return n;
 }
@@ -304,7 +305,7 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
         ix->pending.was_reconcile |= was_reconcile;
         if (barrier_done > ix->pending.barrier_done)
                 ix->pending.barrier_done = barrier_done;
-        ix->pending.queue_length = ix->n_queued;
+        ix->pending.queue_length = ix->n_queued + ix->n_batch_left;
         if (error < 0)
                 ix->pending.error = error;
         if (last_path) {
@@ -490,6 +491,10 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         r = 0; /* stopping: the last batch committed */
                 if (r < 0)
                         log_warning_errno(r, "Indexing failed (will be retried on the next change or rescan): %m");
+                pthread_mutex_lock(&ix->lock);
+                size_t n_consumed = op->kind == OP_SYNC_PATHS && n_ops > 0 ? n_ops : 1;
+                ix->n_batch_left -= n_consumed < ix->n_batch_left ? n_consumed : ix->n_batch_left;
+                pthread_mutex_unlock(&ix->lock);
                 report(ix, &stats, n_ops, was_reconcile, last_path, r, barrier_done);
 
                 ops = op->next;
@@ -532,6 +537,7 @@ static void *indexer_thread(void *userdata) {
                 struct op *ops = ix->head;
                 ix->head = NULL;
                 ix->tail = &ix->head;
+                ix->n_batch_left = ix->n_queued;
                 ix->n_queued = 0;
                 /* The oldest change of the batch is pending until it runs. */
                 ix->running_since_usec = 0;
@@ -549,6 +555,7 @@ static void *indexer_thread(void *userdata) {
                 ix->has_run = true;
                 pthread_mutex_lock(&ix->lock);
                 ix->running_since_usec = 0;
+                ix->n_batch_left = 0;
                 atomic_store(&ix->is_busy, ix->head != NULL);
         }
         pthread_mutex_unlock(&ix->lock);

@@ -19,7 +19,7 @@ struct indexer;
 struct indexer_report {
         struct sync_stats stats;
         unsigned n_ops;
-        size_t queue_length;   /* operations still waiting */
+        size_t queue_length;   /* operations still waiting or in progress */
         bool was_reconcile;    /* a full reconcile finished in this report */
         const char *last_path; /* last file indexed, or NULL; valid during the callback */
         int error;             /* the last failure (negative errno), 0 if none */
@@ -55,6 +55,7 @@ int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules);
  * committed, a report carries barrier_done >= seq (seqs must grow). */
 int indexer_barrier(struct indexer *ix, uint64_t seq);
 
+/* Operations waiting or in progress. */
 size_t indexer_queue_length(struct indexer *ix);
 
 /* CLOCK_MONOTONIC µs at which the oldest change still waiting for (or
