@@ -358,7 +358,10 @@ class StatusTests(DaemonCase):
         self.assertIn(m["state"], STATES)
         self.assertRegex(m["heartbeat"], HEARTBEAT_RE)
         j = self.status_json()
-        self.assertEqual(set(j), {"running", "pid", "state", "heartbeat", "queue"})
+        # The index's freshness (test_fresh.py checks the values).
+        self.assertEqual(set(j), {"running", "pid", "state", "heartbeat", "queue", "settling", "oldest_pending",
+                                  "oldest_pending_age_ms", "lag_threshold_ms", "lagging", "watched_dirs",
+                                  "unwatched_dirs", "overflows", "last_reconcile", "roots", "current"})
         self.assertIs(j["running"], True)
         self.assertEqual(j["pid"], pid)
         self.assertIn(j["state"], STATES)
