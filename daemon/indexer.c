@@ -438,20 +438,18 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 case OP_DROP_TREE:
                         r = store_delete_tree(ix->store, op->ns, op->paths[0], &stats.index);
                         break;
-                case OP_MOVE: {
-                        /* Rows first, then a sync of the new path: a stat when
-                         * the rename kept size and mtime, a diff (ids kept)
-                         * when the file also changed. */
+                case OP_MOVE:
+                        /* Rows only, for a file: the loop has the new path
+                         * settle like any change (a stat when the rename kept
+                         * size and mtime, a diff keeping ids when the note
+                         * was also rewritten). Reading it now could catch an
+                         * editor's rewrite half done. A directory's notes are
+                         * walked at once, to find what the rename missed. */
                         r = store_move(ix->store, op->ns, op->paths[0], op->paths[1], op->is_dir, &stats.index);
                         if (r == 0 && op->is_dir)
                                 r = run_sync_dir(ix, op->ns, op->paths[1], &stats);
-                        else if (r == 0) {
-                                struct sync_options opts = options_for(ix, op->ns);
-                                r = sync_run(ix->store, &opts, NULL, 0, &op->paths[1], 1, &stats);
-                        }
                         last_path = op->paths[1];
                         break;
-                }
                 case OP_RECONCILE:
                         for (size_t i = 0; r == 0 && i < op->n_paths; i++) {
                                 struct sync_stats root_stats = { 0 };

@@ -379,12 +379,16 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
         bool new_kept = new_root && *new_rel && scan_classify(&d->rules, ev->path + (new_rel - ev->path), ev->is_dir) == SCAN_KEEP;
 
         if (old_kept && new_kept && strcmp(old_root->namespace, new_root->namespace) == 0) {
-                /* A change waiting on the old name now waits on the new. */
-                bool was_dirty = !ev->is_dir && debounce_take(d->debounce, ev->old_path);
+                /* The rows move now; the note itself is looked at once it
+                 * settles under its new name (a change that waited on the
+                 * old name waits on the new), since an editor may be
+                 * rewriting it right after the rename. */
+                if (!ev->is_dir)
+                        (void) debounce_take(d->debounce, ev->old_path);
                 int r = indexer_move(d->indexer, old_root->namespace, ev->old_path, ev->path, ev->is_dir);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue a rename of %s: %m", ev->old_path);
-                if (was_dirty)
+                if (!ev->is_dir)
                         mark_path(d, new_root, ev->path);
                 /* A directory renamed right after it was made was never
                  * watched under its first name (it was gone when its
