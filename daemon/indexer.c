@@ -4,12 +4,14 @@
  * is one transaction batch rather than one per file. */
 #include "indexer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/ioprio.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -69,6 +71,7 @@ struct indexer {
         unsigned stall_ms;        /* QUIRE_TEST_STALL_INDEXER: test-only */
         bool has_run;             /* thread only */
         bool is_idle_priority;    /* SCHED_IDLE and the idle I/O class for the thread */
+        atomic_bool is_boosted;   /* indexer_boost() lifted it until the next batch */
         /* Under lock: since_usec of the operation the thread runs, 0
          * between batches (see indexer_oldest_pending_usec). */
         uint64_t running_since_usec;
@@ -520,6 +523,49 @@ static void set_background_priority(void) {
                                          "keeping the normal one: %m");
 }
 
+/* The daemon's own scheduling, read from the main thread (pid = its
+ * tid), put on one thread of ours. */
+static void set_normal_priority(pid_t tid) {
+        struct sched_param param = { .sched_priority = 0 };
+        int policy = sched_getscheduler(getpid());
+        long ioprio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, getpid());
+
+        if (policy < 0 || sched_getparam(getpid(), &param) < 0)
+                policy = SCHED_OTHER;
+        if (sched_setscheduler(tid, policy, &param) < 0)
+                log_debug_errno(errno, "Failed to raise the CPU policy of thread %d: %m", (int) tid);
+        if (ioprio < 0 || syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, (int) ioprio) < 0)
+                log_debug_errno(errno, "Failed to raise the I/O class of thread %d: %m", (int) tid);
+}
+
+bool indexer_boost(struct indexer *ix) {
+        if (!ix->is_idle_priority || atomic_exchange(&ix->is_boosted, true))
+                return false;
+        /* The indexer and whatever sync_run() started from it, found by
+         * the names they give themselves. */
+        DIR *dp = opendir("/proc/self/task");
+        struct dirent *de;
+        while (dp && (de = readdir(dp))) {
+                char path[64], name[32] = "";
+                pid_t tid = (pid_t) atoi(de->d_name);
+                if (tid <= 0)
+                        continue;
+                snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int) tid);
+                FILE *f = fopen(path, "re");
+                if (!f)
+                        continue; /* ended meanwhile */
+                if (fgets(name, sizeof name, f))
+                        name[strcspn(name, "\n")] = '\0';
+                fclose(f);
+                if (strcmp(name, "quired-indexer") == 0 || strcmp(name, "quire-reader") == 0 ||
+                    strcmp(name, "quire-planner") == 0)
+                        set_normal_priority(tid);
+        }
+        if (dp)
+                closedir(dp);
+        return true;
+}
+
 static void *indexer_thread(void *userdata) {
         struct indexer *ix = userdata;
 
@@ -545,6 +591,10 @@ static void *indexer_thread(void *userdata) {
                                 ix->running_since_usec = op->since_usec;
                 atomic_store(&ix->is_busy, true);
                 pthread_mutex_unlock(&ix->lock);
+                /* Lifted while starved (indexer_boost): the last batch has
+                 * ended, so back to the background. */
+                if (atomic_exchange(&ix->is_boosted, false))
+                        set_background_priority();
                 /* The first operations (the startup reconcile) run, so
                  * the daemon gets ready; the next ones stall. */
                 if (ix->stall_ms && ix->has_run)

@@ -68,6 +68,15 @@ uint64_t indexer_oldest_pending_usec(struct indexer *ix);
  * and has not moved the counter since the last look is stuck. */
 void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_batches);
 
+/* For the watchdog: an indexer at idle priority that makes no progress
+ * may be starved rather than wedged (others keep the CPU or the disk
+ * busy). This gives it, and the threads it started, the daemon's own
+ * I/O class and CPU policy until its next batch begins (the CPU policy
+ * only where allowed: leaving SCHED_IDLE takes CAP_SYS_NICE or an
+ * RLIMIT_NICE above 20 - nice, sched(7)). Returns false when there is
+ * nothing to lift (normal priority, or lifted already). */
+bool indexer_boost(struct indexer *ix);
+
 /* Finish the operation in progress (its transaction commits), drop the
  * rest, join the thread, close the store and the async handle. The
  * indexer is freed once the loop has run the close callback. */

@@ -600,6 +600,14 @@ static void watchdog_cb(uv_timer_t *t) {
 
         indexer_progress(d->indexer, &is_busy, &n_batches);
         if (is_busy && n_batches == d->batches_at_last_ping) {
+                /* At idle priority, no progress may mean starved, not
+                 * wedged: lift it and give it one more half interval. */
+                if (indexer_boost(d->indexer)) {
+                        log_info("The indexer has made no progress for %llu ms at idle priority; lifting its "
+                                 "priority until it does", (unsigned long long) d->watchdog_usec / 2000);
+                        notify_watchdog_ping();
+                        return;
+                }
                 if (!d->has_logged_stall)
                         log_warning("The indexer has made no progress for %llu ms; not pinging the watchdog",
                                     (unsigned long long) d->watchdog_usec / 2000);
