@@ -398,22 +398,28 @@ static int check_hit(const struct search_hit *h, void *userdata) {
 }
 
 /* Re-index the files of stale hits on the spot (a vanished one leaves the
- * index) and look again, since the hits may now be others. 0, -EINVAL for
- * a bad query (logged), other -errno. */
-static int refresh_stale_hits(struct store *s, const struct search_query *q, const struct search_output *out) {
+ * index) and look again, since the hits may now be others. s is the
+ * reader the search goes on with; a writer is opened only when there is
+ * something to write. 0, -EINVAL for a bad query (logged), other -errno. */
+static int refresh_stale_hits(struct store *s, const char *db_path, const struct search_query *q,
+                              const struct search_output *out) {
         struct search_query check = *q;
+        struct store *writer = NULL;
+        int r = 0;
+
         check.skip_snippet = true;
         check.want_match_position = false;
-
-        for (unsigned round = 0; round < SYNC_STALE_ROUNDS; round++) {
+        for (unsigned round = 0; r == 0 && round < SYNC_STALE_ROUNDS; round++) {
                 struct stale_check sc = {
                         .format = out->format,
                         .files_to_skip = out->files_to_skip,
                         .files_left = out->files_left,
                 };
-                int r = store_search(s, &check, check_hit, &sc);
+                r = store_search(s, &check, check_hit, &sc);
                 if (r > 0)
                         r = 0;
+                if (r == 0 && sc.n_stale > 0 && !writer)
+                        r = store_open(db_path, NULL, &writer);
                 for (size_t i = 0; r == 0 && i < sc.n_stale; i++) {
                         struct sync_options opts = {
                                 .namespace = sc.namespaces[i],
@@ -425,14 +431,15 @@ static int refresh_stale_hits(struct store *s, const struct search_query *q, con
                                 .n_readers = 1,
                         };
                         struct sync_stats stats = { 0 };
-                        r = sync_run(s, &opts, NULL, 0, &sc.paths[i], 1, &stats);
+                        r = sync_run(writer, &opts, NULL, 0, &sc.paths[i], 1, &stats);
                 }
                 size_t n_stale = sc.n_stale;
                 stale_check_done(&sc);
-                if (r < 0 || n_stale == 0)
-                        return r;
+                if (n_stale == 0)
+                        break;
         }
-        return 0;
+        store_close(writer);
+        return r;
 }
 
 static bool parse_count(const char *s, unsigned *ret) {
@@ -699,14 +706,11 @@ int cmd_search(int argc, char **argv) {
         if (is_sync && search_sync_index(db_path, sync_timeout_ms) < 0)
                 return 1;
         struct store *s = NULL;
-        /* --sync may re-index stale hits: a writer then (on an existing
-         * database only: a missing one is reported by the reader). */
-        bool is_writer = is_sync && access(db_path, F_OK) == 0;
-        int r = store_open(db_path, &(struct store_options){ .flags = is_writer ? 0 : STORE_READONLY }, &s);
+        int r = store_open(db_path, &(struct store_options){ .flags = STORE_READONLY }, &s);
         if (r < 0)
                 return 1;
-        if (is_writer)
-                r = refresh_stale_hits(s, &q, &out);
+        if (is_sync)
+                r = refresh_stale_hits(s, db_path, &q, &out);
         if (r == 0)
                 r = store_search(s, &q, print_hit, &out);
         store_close(s);
