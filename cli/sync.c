@@ -30,7 +30,7 @@
 struct cookie {
         char *path; /* owned; NULL once removed */
         const char *name; /* into path */
-        const char *root; /* borrowed */
+        char *root; /* owned: the state file is read again while we wait */
 };
 
 static void sleep_usec(uint64_t usec) {
@@ -44,7 +44,8 @@ static void cookies_remove(struct cookie *cookies, size_t n) {
                 if (cookies[i].path && unlink(cookies[i].path) < 0 && errno != ENOENT)
                         log_debug_errno(errno, "Failed to remove %s: %m", cookies[i].path);
                 free(cookies[i].path);
-                cookies[i].path = NULL;
+                free(cookies[i].root);
+                cookies[i] = (struct cookie){ .path = NULL };
         }
 }
 
@@ -73,8 +74,11 @@ static int cookies_create(const struct daemon_state_info *info, struct cookie *c
                                                   "to the folders quired watches): %m", info->roots[i]);
                 }
                 close(fd);
-                cookies[n++] = (struct cookie){ .path = path, .name = strrchr(path, '/') + 1, .root = info->roots[i] };
+                cookies[n++] = (struct cookie){ .path = path, .name = strrchr(path, '/') + 1,
+                                                .root = strdup(info->roots[i]) };
                 *ret_n = n;
+                if (!cookies[n - 1].root)
+                        return log_error_errno(ENOMEM, "Failed to remember a sync cookie: %m");
         }
         *ret_n = n;
         return 0;

@@ -237,6 +237,8 @@ class StatusTests(FreshCase):
         self.assertIsNone(dm["oldest_pending"])
         self.assertRegex(dm["last_reconcile"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         self.assertEqual(dm["lag_threshold_ms"], 3000)
+        # What --sync syncs once the daemon is gone: quired recorded its root.
+        self.assertEqual(qt.query(self.db, "SELECT namespace, path FROM roots"), [("default", self.root)])
         text = self.status(expect=0).stdout
         self.assertRegex(text, r"(?m)^index:\s+current$")
         self.assertRegex(text, r"(?m)^watched:\s+2 directories$")
