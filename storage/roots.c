@@ -1,7 +1,8 @@
-/* See roots.h. A root is a row (namespace, path, indexed_at); recording it
- * again only moves indexed_at. Nothing removes a root: a directory that is
- * gone is skipped by whoever reads the list, and its notes leave the index
- * the ordinary way (a sync of what is there). */
+/* See roots.h. A root is a row (namespace, path, indexed_at), indexed_at
+ * being when it was first recorded: recording it again writes nothing, so
+ * that an unchanged re-index still commits no write at all. Nothing
+ * removes a root: a directory that is gone is skipped by whoever reads the
+ * list. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@ static int add_root_fn(struct store *s, void *userdata) {
 
         rc = sqlite3_prepare_v2(s->db,
                                 "INSERT INTO roots(namespace, path, indexed_at) VALUES (?1, ?2, ?3)"
-                                " ON CONFLICT(namespace, path) DO UPDATE SET indexed_at = excluded.indexed_at",
+                                " ON CONFLICT(namespace, path) DO NOTHING",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare recording a root");
@@ -36,11 +37,33 @@ static int add_root_fn(struct store *s, void *userdata) {
         return 0;
 }
 
+/* 1 if the root is recorded, 0 if not, or -errno. */
+static int root_is_recorded(struct store *s, const char *ns, const char *path) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM roots WHERE namespace = ?1 AND path = ?2", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare looking up a root");
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "look up a root");
+}
+
 int store_add_root(struct store *s, const char *ns, const char *path) {
         char now[UTC_TIMESTAMP_LEN];
+        int r;
 
         if (!s->has_derived)
                 return 0;
+        /* Looked up first, outside a transaction: the common case (the
+         * root is known) takes no write lock. */
+        r = root_is_recorded(s, ns, path);
+        if (r != 0)
+                return r < 0 ? r : 0;
         utc_timestamp_now(now);
         return store_transact(s, add_root_fn, &(struct add_root){ .ns = ns, .path = path, .indexed_at = now });
 }

@@ -12,8 +12,8 @@ struct store_root {
         char *path;      /* owned; absolute, a realpath when recorded */
 };
 
-/* Record (or refresh the indexed_at of) one root, in its own write
- * transaction. A database of schema version 1 opened read-only has no
+/* Record one root (indexed_at: now), in its own write transaction; one
+ * already recorded is left as it is, without a write. A database of schema version 1 opened read-only has no
  * roots table: there is nothing to record into, and this is never asked
  * of a reader. Returns 0 or -errno (logged). */
 int store_add_root(struct store *s, const char *ns, const char *path);
