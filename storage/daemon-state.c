@@ -309,7 +309,7 @@ int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long 
                        ++tries < LOCK_TRIES)
                         sleep_nsec(LOCK_RETRY_NSEC);
                 if (r < 0 && errno == EWOULDBLOCK) {
-                        struct daemon_state_info info;
+                        _cleanup_(daemon_state_info_done) struct daemon_state_info info = { 0 };
                         if (other_pid && read_state(fd, &info) == 0)
                                 *other_pid = info.pid;
                         return -EBUSY;
