@@ -21,5 +21,11 @@ int usage_bad_option(const char *cmd, int opt, char **argv);
 /* --db if given, else the XDG default (QUIRE_DB first). Newly allocated. */
 char *db_path_or_default(const char *arg);
 
+/* quire search --sync (sync.c): make the index current before searching.
+ * With a quired on db_path: wait (at most timeout_ms) until it has
+ * committed every change made before this call; without one: sync the
+ * roots the database records. 0, or -errno after one line on stderr. */
+int search_sync_index(const char *db_path, unsigned timeout_ms);
+
 /* Parse a positive integer option value; false if it is not one. */
 bool parse_unsigned(const char *s, unsigned *ret);

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "roots.h"
 #include "store.h"
 #include "sync.h"
 #include "util.h"
@@ -241,6 +242,10 @@ int cmd_index(int argc, char **argv) {
                 r = sync_run(store, &opts, dirs, n_dirs, files, n_files, &stats);
                 if (r == -ENOENT || r == -ENOTDIR)
                         log_error("Failed to index: a directory vanished while it was being walked; run again");
+                /* What `quire search --sync` brings up to date when no
+                 * daemon runs. */
+                for (size_t i = 0; r == 0 && i < n_dirs; i++)
+                        r = store_add_root(store, opts.namespace, dirs[i]);
         }
         if (opts.progress_cb)
                 fputs("\r\033[K", stderr);

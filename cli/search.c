@@ -1,6 +1,7 @@
 /* quire search: BM25-ranked hits, one per chunk, filtered by namespace,
  * path and heading, printed for people (text), programs (JSON lines),
- * editors (vimgrep) or pipelines (file paths). */
+ * editors (vimgrep) or pipelines (file paths); with --sync, from an index
+ * brought up to date first (sync.c) and without stale hits. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
@@ -11,8 +12,15 @@
 
 #include "cli.h"
 #include "log.h"
+#include "macro.h"
 #include "search.h"
+#include "sync.h"
 #include "util.h"
+
+#define SYNC_TIMEOUT_MS_DEFAULT 10000
+/* Stale hits re-indexed, then the search again, at most this often: a
+ * note rewritten without pause must not keep the search from answering. */
+#define SYNC_STALE_ROUNDS 3
 
 static const char search_help[] =
         "Usage: quire search [OPTIONS] QUERY\n"
@@ -60,6 +68,19 @@ static const char search_help[] =
         "A hit whose file changed or vanished since it was indexed is marked\n"
         "[stale] (JSON: \"stale\": true). Paths with control characters, '\"',\n"
         "'\\' or invalid UTF-8 are printed quoted, with C escapes (like git).\n"
+        "\n"
+        "Fresh results:\n"
+        "      --sync            search an index that holds every change saved\n"
+        "                        before the search: wait until quired has indexed\n"
+        "                        them (quire creates a hidden .quire-cookie-* file\n"
+        "                        at the top of each folder quired watches, so it\n"
+        "                        needs write access there), or, with no quired\n"
+        "                        running, re-index the folders 'quire index' and\n"
+        "                        quired recorded (unchanged notes cost a stat).\n"
+        "                        Then stale hits are re-indexed and the search\n"
+        "                        runs again\n"
+        "      --sync-timeout MS how long --sync waits for quired (default 10000,\n"
+        "                        or $QUIRE_SYNC_TIMEOUT_MS); past it: exit 1\n"
         "\n"
         "      --db PATH         database (default: $QUIRE_DB or the XDG data dir)\n"
         "  -h, --help            show this help\n";
@@ -311,6 +332,117 @@ static int print_hit(const struct search_hit *h, void *userdata) {
         return 0;
 }
 
+/* --sync: the files of the hits the search would show that changed or
+ * vanished since they were indexed. Counts files like print_file(). */
+struct stale_check {
+        enum output_format format;
+        struct path_set seen; /* --files: the paths met so far */
+        unsigned files_to_skip, files_left;
+        struct path_set stale_keys; /* namespace "\n" path, each once */
+        char **namespaces, **paths; /* owned, n_stale of each */
+        size_t n_stale;
+};
+
+static void stale_check_done(struct stale_check *sc) {
+        path_set_done(&sc->seen);
+        path_set_done(&sc->stale_keys);
+        for (size_t i = 0; i < sc->n_stale; i++) {
+                free(sc->namespaces[i]);
+                free(sc->paths[i]);
+        }
+        free(sc->namespaces);
+        free(sc->paths);
+}
+
+static int stale_check_add(struct stale_check *sc, const struct search_hit *h) {
+        _cleanup_free_ char *key = NULL;
+        if (asprintf(&key, "%s\n%s", h->namespace, h->source_file) < 0)
+                return -ENOMEM;
+        int r = path_set_add(&sc->stale_keys, key);
+        if (r <= 0)
+                return r;
+        char **ns = realloc(sc->namespaces, (sc->n_stale + 1) * sizeof *ns);
+        if (!ns)
+                return -ENOMEM;
+        sc->namespaces = ns;
+        char **paths = realloc(sc->paths, (sc->n_stale + 1) * sizeof *paths);
+        if (!paths)
+                return -ENOMEM;
+        sc->paths = paths;
+        sc->namespaces[sc->n_stale] = strdup(h->namespace);
+        sc->paths[sc->n_stale] = strdup(h->source_file);
+        sc->n_stale++;
+        return sc->namespaces[sc->n_stale - 1] && sc->paths[sc->n_stale - 1] ? 0 : -ENOMEM;
+}
+
+static int check_hit(const struct search_hit *h, void *userdata) {
+        struct stale_check *sc = userdata;
+        int r;
+
+        if (sc->format == FORMAT_FILES) {
+                r = path_set_add(&sc->seen, h->source_file);
+                if (r <= 0)
+                        return r < 0 ? log_error_errno(r, "Failed to remember a path: %m") : 0;
+                if (sc->files_to_skip > 0) {
+                        sc->files_to_skip--;
+                        return 0;
+                }
+        }
+        if (search_hit_is_stale(h)) {
+                r = stale_check_add(sc, h);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to remember a stale hit: %m");
+        }
+        if (sc->format == FORMAT_FILES && sc->files_left > 0 && --sc->files_left == 0)
+                return 1;
+        return 0;
+}
+
+/* Re-index the files of stale hits on the spot (a vanished one leaves the
+ * index) and look again, since the hits may now be others. s is the
+ * reader the search goes on with; a writer is opened only when there is
+ * something to write. 0, -EINVAL for a bad query (logged), other -errno. */
+static int refresh_stale_hits(struct store *s, const char *db_path, const struct search_query *q,
+                              const struct search_output *out) {
+        struct search_query check = *q;
+        struct store *writer = NULL;
+        int r = 0;
+
+        check.skip_snippet = true;
+        check.want_match_position = false;
+        for (unsigned round = 0; r == 0 && round < SYNC_STALE_ROUNDS; round++) {
+                struct stale_check sc = {
+                        .format = out->format,
+                        .files_to_skip = out->files_to_skip,
+                        .files_left = out->files_left,
+                };
+                r = store_search(s, &check, check_hit, &sc);
+                if (r > 0)
+                        r = 0;
+                if (r == 0 && sc.n_stale > 0 && !writer)
+                        r = store_open(db_path, NULL, &writer);
+                for (size_t i = 0; r == 0 && i < sc.n_stale; i++) {
+                        struct sync_options opts = {
+                                .namespace = sc.namespaces[i],
+                                .doc = {
+                                        .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT,
+                                                     .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
+                                        .max_file_bytes = DOCUMENT_MAX_BYTES_DEFAULT,
+                                },
+                                .n_readers = 1,
+                        };
+                        struct sync_stats stats = { 0 };
+                        r = sync_run(writer, &opts, NULL, 0, &sc.paths[i], 1, &stats);
+                }
+                size_t n_stale = sc.n_stale;
+                stale_check_done(&sc);
+                if (n_stale == 0)
+                        break;
+        }
+        store_close(writer);
+        return r;
+}
+
 static bool parse_count(const char *s, unsigned *ret) {
         if (s && strcmp(s, "0") == 0) {
                 *ret = 0;
@@ -404,7 +536,19 @@ static bool no_color_requested(void) {
 }
 
 int cmd_search(int argc, char **argv) {
-        enum { OPT_DB = 0x100, OPT_JSON, OPT_VIMGREP, OPT_FILES, OPT_PATH, OPT_HEADING, OPT_TAG, OPT_OFFSET, OPT_COLOR };
+        enum {
+                OPT_DB = 0x100,
+                OPT_JSON,
+                OPT_VIMGREP,
+                OPT_FILES,
+                OPT_PATH,
+                OPT_HEADING,
+                OPT_TAG,
+                OPT_OFFSET,
+                OPT_COLOR,
+                OPT_SYNC,
+                OPT_SYNC_TIMEOUT,
+        };
         static const struct option options[] = {
                 { "db", required_argument, NULL, OPT_DB },
                 { "namespace", required_argument, NULL, 'n' },
@@ -418,6 +562,8 @@ int cmd_search(int argc, char **argv) {
                 { "files", no_argument, NULL, OPT_FILES },
                 { "color", required_argument, NULL, OPT_COLOR },
                 { "colour", required_argument, NULL, OPT_COLOR },
+                { "sync", no_argument, NULL, OPT_SYNC },
+                { "sync-timeout", required_argument, NULL, OPT_SYNC_TIMEOUT },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -426,7 +572,14 @@ int cmd_search(int argc, char **argv) {
         struct search_output out = { .format = FORMAT_TEXT };
         /* --tag may be given a few times: each must hold. */
         const char *tags[8];
+        bool is_sync = false;
+        unsigned sync_timeout_ms = SYNC_TIMEOUT_MS_DEFAULT;
         int opt;
+
+        const char *env_timeout = getenv("QUIRE_SYNC_TIMEOUT_MS");
+        if (env_timeout && *env_timeout && !parse_unsigned(env_timeout, &sync_timeout_ms))
+                return usage_error("search", "QUIRE_SYNC_TIMEOUT_MS needs a positive number of milliseconds, not '%s'",
+                                   env_timeout);
 
         opterr = 0;
         while ((opt = getopt_long(argc, argv, ":n:l:h", options, NULL)) >= 0) {
@@ -481,6 +634,14 @@ int cmd_search(int argc, char **argv) {
                                 return usage_error("search", "--color needs auto, always or never, not '%s'",
                                                    optarg);
                         color = optarg;
+                        break;
+                case OPT_SYNC:
+                        is_sync = true;
+                        break;
+                case OPT_SYNC_TIMEOUT:
+                        if (!parse_unsigned(optarg, &sync_timeout_ms))
+                                return usage_error("search", "--sync-timeout needs a positive number of milliseconds, "
+                                                   "not '%s'", optarg);
                         break;
                 case 'h':
                         fputs(search_help, stdout);
@@ -543,11 +704,16 @@ int cmd_search(int argc, char **argv) {
         _cleanup_free_ char *db_path = db_path_or_default(db_arg);
         if (!db_path)
                 return 1;
+        if (is_sync && search_sync_index(db_path, sync_timeout_ms) < 0)
+                return 1;
         struct store *s = NULL;
         int r = store_open(db_path, &(struct store_options){ .flags = STORE_READONLY }, &s);
         if (r < 0)
                 return 1;
-        r = store_search(s, &q, print_hit, &out);
+        if (is_sync)
+                r = refresh_stale_hits(s, db_path, &q, &out);
+        if (r == 0)
+                r = store_search(s, &q, print_hit, &out);
         store_close(s);
         path_set_done(&out.seen_paths);
         if (r == -EINVAL)

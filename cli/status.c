@@ -1,5 +1,6 @@
-/* quire status: what the index holds, and whether the no-duplicates
- * guarantee stands (duplicate groups must be 0). */
+/* quire status: what the index holds, whether the no-duplicates
+ * guarantee stands (duplicate groups must be 0), and, when a quired runs
+ * on the database, whether its index is current (exit status 1 if not). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "cli.h"
 #include "daemon-state.h"
 #include "log.h"
+#include "macro.h"
 #include "search.h"
 #include "util.h"
 
@@ -17,11 +19,49 @@ static const char status_help[] =
         "Show files, chunks and namespaces in the index, its size and schema\n"
         "version, the number of duplicate chunk groups (always 0), and whether\n"
         "a quired runs on the database (its pid, state and last heartbeat).\n"
+        "With a quired running, also whether the index is current: changes\n"
+        "waiting (queue, settling) and the age of the oldest, directories\n"
+        "watched and not watched (watch limit), overflows recovered from, and\n"
+        "the last full reconcile.\n"
+        "\n"
+        "Exit status: 0; 1 when the index lags (a change has waited longer than\n"
+        "the daemon's threshold: 3 s, or twice its max delay when longer) or\n"
+        "part of a root is not watched, or on failure. No daemon running is 0.\n"
         "\n"
         "Options:\n"
         "      --db PATH   database (default: $QUIRE_DB or the XDG data dir)\n"
         "      --json      one JSON object\n"
         "  -h, --help      show this help\n";
+
+/* What the daemon's state says of the index, for both formats. */
+struct index_freshness {
+        bool is_known;     /* a daemon runs and reports it */
+        int64_t oldest_ms; /* age of the oldest waiting change, -1: none */
+        bool is_lagging, has_unwatched;
+};
+
+static struct index_freshness freshness_of(int r, const struct daemon_state_info *d) {
+        struct index_freshness f = { .oldest_ms = -1 };
+        int64_t at_ns;
+
+        if (r <= 0 || d->pid <= 0 || !d->has_index_state)
+                return f;
+        f.is_known = true;
+        if (d->oldest_pending[0] && utc_timestamp_parse(d->oldest_pending, &at_ns) == 0 && at_ns >= 0) {
+                uint64_t now = now_realtime_usec(), at = (uint64_t) at_ns / 1000u;
+                f.oldest_ms = now > at ? (int64_t) ((now - at) / 1000) : 0;
+                f.is_lagging = f.oldest_ms > (int64_t) d->lag_threshold_ms;
+        }
+        f.has_unwatched = d->n_unwatched > 0;
+        return f;
+}
+
+static void json_timestamp_or_null(const char *ts) {
+        if (ts[0])
+                json_write_string(stdout, ts);
+        else
+                fputs("null", stdout);
+}
 
 /* The daemon part: r is daemon_state_read()'s answer. */
 static void print_daemon_json(int r, const struct daemon_state_info *d) {
@@ -42,7 +82,29 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
                         json_write_string(stdout, d->heartbeat);
                 else
                         fputs("null", stdout);
-                printf(",\"queue\":%zu}", d->queue_length);
+                printf(",\"queue\":%zu", d->queue_length);
+                struct index_freshness f = freshness_of(r, d);
+                if (f.is_known) {
+                        printf(",\"settling\":%zu,\"oldest_pending\":", d->n_settling);
+                        json_timestamp_or_null(d->oldest_pending);
+                        if (f.oldest_ms >= 0)
+                                printf(",\"oldest_pending_age_ms\":%lld", (long long) f.oldest_ms);
+                        else
+                                fputs(",\"oldest_pending_age_ms\":null", stdout);
+                        printf(",\"lag_threshold_ms\":%u,\"lagging\":%s,\"watched_dirs\":%zu,"
+                               "\"unwatched_dirs\":%zu,\"overflows\":%llu,\"last_reconcile\":",
+                               d->lag_threshold_ms, f.is_lagging ? "true" : "false", d->n_watched, d->n_unwatched,
+                               (unsigned long long) d->n_overflows);
+                        json_timestamp_or_null(d->last_reconcile);
+                        fputs(",\"roots\":[", stdout);
+                        for (size_t i = 0; i < d->n_roots; i++) {
+                                if (i)
+                                        fputc(',', stdout);
+                                json_write_string(stdout, d->roots[i]);
+                        }
+                        printf("],\"current\":%s", f.is_lagging || f.has_unwatched ? "false" : "true");
+                }
+                fputc('}', stdout);
         }
 }
 
@@ -59,6 +121,28 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
                         printf(", queue %zu", d->queue_length);
                 fputs(")\n", stdout);
         }
+        struct index_freshness f = freshness_of(r, d);
+        if (!f.is_known)
+                return;
+        if (f.is_lagging)
+                printf("index:            lagging: a change has waited %.1f s (more than %.1f s)",
+                       f.oldest_ms / 1000.0, d->lag_threshold_ms / 1000.0);
+        else if (f.has_unwatched)
+                printf("index:            not current: %zu directories are not watched", d->n_unwatched);
+        else
+                printf("index:            current");
+        if (f.oldest_ms >= 0) {
+                if (!f.is_lagging)
+                        printf(" (oldest change waiting %.1f s)", f.oldest_ms / 1000.0);
+                printf("; queue %zu, %zu settling", d->queue_length, d->n_settling);
+        }
+        fputc('\n', stdout);
+        printf("watched:          %zu directories", d->n_watched);
+        if (d->n_unwatched > 0)
+                printf(", %zu not watched (watch limit: rescanned periodically; see the daemon's log)",
+                       d->n_unwatched);
+        printf("\noverflows:        %llu recovered\n", (unsigned long long) d->n_overflows);
+        printf("last reconcile:   %s\n", d->last_reconcile[0] ? d->last_reconcile : "none yet");
 }
 
 static void print_json(const char *path, const struct store_status *st, int daemon_r,
@@ -139,12 +223,15 @@ int cmd_status(int argc, char **argv) {
                 return 1;
         /* Whether a daemon runs is an answer of its own, not a failure of
          * status: an unreadable state file prints as "unknown". */
-        struct daemon_state_info daemon = { 0 };
+        _cleanup_(daemon_state_info_done) struct daemon_state_info daemon = { 0 };
         int daemon_r = daemon_state_read(db_path, &daemon);
         if (json)
                 print_json(db_path, &st, daemon_r, &daemon);
         else
                 print_text(db_path, &st, daemon_r, &daemon);
         store_status_done(&st);
-        return 0;
+        /* Scripts ask "is the index current?" with the exit status; no
+         * daemon is not a lag (the index is what the last writer left). */
+        struct index_freshness f = freshness_of(daemon_r, &daemon);
+        return f.is_lagging || f.has_unwatched ? 1 : 0;
 }

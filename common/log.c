@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *program = "quire";
 static int max_level = LOG_INFO;
@@ -58,13 +59,31 @@ int log_internal(int level, int error, const char *fmt, ...) {
         vsnprintf(line, sizeof line, fmt, ap);
         va_end(ap);
 
-        /* One message, one line, whatever file name it carries. */
-        if (use_priority_prefix)
-                fprintf(stderr, "<%d>", level);
-        else
-                fprintf(stderr, "%s: ", program);
-        write_escaped(stderr, line);
-        fputc('\n', stderr);
+        /* One message, one line, whatever file name it carries; and one
+         * write(2): stderr is unbuffered, and the daemon's threads log at
+         * the same time, so a line written piecewise gets interleaved with
+         * another thread's. Escaping at most quadruples a byte. */
+        char out[4 * sizeof line + 64];
+        size_t len = 0;
+        FILE *f = fmemopen(out, sizeof out - 1, "w");
+        if (f) {
+                if (use_priority_prefix)
+                        fprintf(f, "<%d>", level);
+                else
+                        fprintf(f, "%s: ", program);
+                write_escaped(f, line);
+                len = (size_t) ftell(f);
+                fclose(f);
+        }
+        out[len++] = '\n';
+        for (size_t done = 0; done < len;) {
+                ssize_t n = write(STDERR_FILENO, out + done, len - done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                done += (size_t) n;
+        }
         errno = saved_errno;
         return -error;
 }

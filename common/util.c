@@ -2,23 +2,27 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
-void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]) {
-        struct timespec ts;
+void utc_timestamp_at(uint64_t realtime_usec, char out[UTC_TIMESTAMP_LEN]) {
+        time_t secs = (time_t) (realtime_usec / 1000000u);
         struct tm tm;
         char buf[64]; /* room for any int the compiler imagines in tm */
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+        gmtime_r(&secs, &tm);
+        snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000L);
+                 (unsigned) (realtime_usec % 1000000u / 1000u));
         memcpy(out, buf, UTC_TIMESTAMP_LEN - 1);
         out[UTC_TIMESTAMP_LEN - 1] = '\0';
+}
+
+void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]) {
+        utc_timestamp_at(now_realtime_usec(), out);
 }
 
 int utc_timestamp_parse(const char *s, int64_t *ret_ns) {
@@ -58,6 +62,12 @@ int random_id(char out[RANDOM_ID_LEN]) {
         }
         out[32] = '\0';
         return 0;
+}
+
+uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 uint64_t now_monotonic_usec(void) {

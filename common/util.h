@@ -10,6 +10,8 @@
 /* 'YYYY-MM-DDTHH:MM:SS.sssZ' in UTC plus NUL, as the storage contract wants. */
 #define UTC_TIMESTAMP_LEN 25
 void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]);
+/* The same for a CLOCK_REALTIME time in µs. */
+void utc_timestamp_at(uint64_t realtime_usec, char out[UTC_TIMESTAMP_LEN]);
 /* The time such a timestamp names, in ns since the epoch; -EINVAL if s is
  * not one (another writer's garbage). */
 int utc_timestamp_parse(const char *s, int64_t *ret_ns);
@@ -19,6 +21,7 @@ int utc_timestamp_parse(const char *s, int64_t *ret_ns);
 int random_id(char out[RANDOM_ID_LEN]);
 
 uint64_t now_monotonic_usec(void);
+uint64_t now_realtime_usec(void);
 
 /* Length of the valid UTF-8 sequence starting with lead byte p[0] >= 0x80
  * (n bytes available), or, when it is ill-formed, the negated length of its

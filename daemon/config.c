@@ -12,6 +12,7 @@
  *     rescan_interval_s = 300        ; 1..86400
  *     max_file_size = 16M            ; bytes, or K, M, G; at most 1G
  *     backend = inotify              ; or fs-event
+ *     indexer_priority = idle        ; or normal
  *     extensions = md, markdown      ; comma or space separated; dots stripped; any case
  *     ignore = *.tmp, archive        ; comma separated globs, ** crosses folders;
  *                                    ; the key may repeat
@@ -75,6 +76,8 @@ const char config_usage[] =
         "                            ~/.config/quire/config.ini)\n"
         "  -n, --namespace NS        namespace of the DIR arguments (default 'default')\n"
         "      --backend KIND        inotify (default) or fs-event\n"
+        "      --indexer-priority P  idle (default: the indexer thread gets CPU and\n"
+        "                            disk time only when nobody else wants it) or normal\n"
         "      --settle MS           index a note once it has been quiet this long\n"
         "                            (default " STRINGIFY(CONFIG_SETTLE_MS_DEFAULT) ", at most 60000)\n"
         "      --max-delay MS        but never wait longer than this for a busy one\n"
@@ -97,6 +100,7 @@ enum quire_key {
         KEY_RESCAN_INTERVAL_S,
         KEY_MAX_FILE_SIZE,
         KEY_BACKEND,
+        KEY_INDEXER_PRIORITY,
         KEY_EXTENSIONS,
         KEY_IGNORE,
         _KEY_MAX,
@@ -109,6 +113,7 @@ static const char *const quire_key_names[_KEY_MAX] = {
         [KEY_RESCAN_INTERVAL_S] = "rescan_interval_s",
         [KEY_MAX_FILE_SIZE] = "max_file_size",
         [KEY_BACKEND] = "backend",
+        [KEY_INDEXER_PRIORITY] = "indexer_priority",
         [KEY_EXTENSIONS] = "extensions",
         [KEY_IGNORE] = "ignore",
 };
@@ -121,6 +126,8 @@ struct flags {
         const char *namespace;
         bool has_backend;
         enum watch_backend_kind backend;
+        bool has_indexer_priority;
+        enum indexer_priority indexer_priority;
         unsigned settle_ms;
         unsigned max_delay_ms;
         uint64_t max_file_bytes;
@@ -315,6 +322,16 @@ static bool parse_backend(const char *s, enum watch_backend_kind *ret) {
         return true;
 }
 
+static bool parse_indexer_priority(const char *s, enum indexer_priority *ret) {
+        if (streq(s, "idle"))
+                *ret = INDEXER_PRIORITY_IDLE;
+        else if (streq(s, "normal"))
+                *ret = INDEXER_PRIORITY_NORMAL;
+        else
+                return false;
+        return true;
+}
+
 /* $HOME when it is absolute, else the password database (a service may
  * run without HOME). Returns 0, -ENOENT when there is no home, -ENOMEM. */
 static int home_dir(char **ret) {
@@ -489,7 +506,7 @@ static void handle_quire_key(struct parse_state *s, const char *name, const char
         if (k == _KEY_MAX) {
                 parse_fail(s, s->line, name,
                            "unknown key; [quire] takes database, settle_ms, max_delay_ms, "
-                           "rescan_interval_s, max_file_size, backend, extensions, ignore");
+                           "rescan_interval_s, max_file_size, backend, indexer_priority, extensions, ignore");
                 return;
         }
         /* A second value would silently win over the first; only ignore
@@ -533,6 +550,10 @@ static void handle_quire_key(struct parse_state *s, const char *name, const char
         case KEY_BACKEND:
                 if (!parse_backend(value, &cfg->backend))
                         parse_fail(s, s->line, name, "unknown backend '%s', expected inotify or fs-event", value);
+                break;
+        case KEY_INDEXER_PRIORITY:
+                if (!parse_indexer_priority(value, &cfg->indexer_priority))
+                        parse_fail(s, s->line, name, "unknown priority '%s', expected idle or normal", value);
                 break;
         case KEY_EXTENSIONS:
                 parse_extensions(s, name, value);
@@ -840,6 +861,7 @@ static int parse_flags(int argc, char **argv, struct flags *fl) {
                 OPT_DB = 0x100,
                 OPT_CONFIG,
                 OPT_BACKEND,
+                OPT_INDEXER_PRIORITY,
                 OPT_SETTLE,
                 OPT_MAX_DELAY,
                 OPT_MAX_FILE_SIZE,
@@ -849,6 +871,7 @@ static int parse_flags(int argc, char **argv, struct flags *fl) {
                 { "config", required_argument, NULL, OPT_CONFIG },
                 { "namespace", required_argument, NULL, 'n' },
                 { "backend", required_argument, NULL, OPT_BACKEND },
+                { "indexer-priority", required_argument, NULL, OPT_INDEXER_PRIORITY },
                 { "settle", required_argument, NULL, OPT_SETTLE },
                 { "max-delay", required_argument, NULL, OPT_MAX_DELAY },
                 { "max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE },
@@ -886,6 +909,11 @@ static int parse_flags(int argc, char **argv, struct flags *fl) {
                         if (!parse_backend(optarg, &fl->backend))
                                 return usage_error("--backend needs inotify or fs-event, not '%s'", optarg);
                         fl->has_backend = true;
+                        break;
+                case OPT_INDEXER_PRIORITY:
+                        if (!parse_indexer_priority(optarg, &fl->indexer_priority))
+                                return usage_error("--indexer-priority needs idle or normal, not '%s'", optarg);
+                        fl->has_indexer_priority = true;
                         break;
                 case OPT_SETTLE:
                         if (!parse_number(optarg, 1, SETTLE_MS_MAX, &fl->settle_ms))
@@ -1036,6 +1064,8 @@ static int config_load_internal(int argc, char **argv, struct config *cfg, struc
                 cfg->max_file_bytes = fl.max_file_bytes;
         if (fl.has_backend)
                 cfg->backend = fl.backend;
+        if (fl.has_indexer_priority)
+                cfg->indexer_priority = fl.indexer_priority;
         r = check_delays(cfg, &fl, s);
         if (r < 0)
                 return r;
@@ -1061,6 +1091,7 @@ int config_load(int argc, char **argv, struct config *cfg) {
                 .rescan_interval_s = CONFIG_RESCAN_INTERVAL_S_DEFAULT,
                 .max_file_bytes = DOCUMENT_MAX_BYTES_DEFAULT,
                 .backend = WATCH_BACKEND_INOTIFY,
+                .indexer_priority = INDEXER_PRIORITY_IDLE,
                 .log_level = LOG_INFO,
         };
         r = config_load_internal(argc, argv, cfg, &s);

@@ -12,6 +12,12 @@ enum watch_backend_kind {
         WATCH_BACKEND_FS_EVENT, /* libuv's uv_fs_event_t per directory (kqueue/FSEvents elsewhere) */
 };
 
+/* How the indexer thread (and the threads it starts) is scheduled. */
+enum indexer_priority {
+        INDEXER_PRIORITY_IDLE,   /* default: SCHED_IDLE and the idle I/O class */
+        INDEXER_PRIORITY_NORMAL, /* the daemon's own policy and I/O class */
+};
+
 #define CONFIG_SETTLE_MS_DEFAULT 30
 #define CONFIG_MAX_DELAY_MS_DEFAULT 1000
 #define CONFIG_RESCAN_INTERVAL_S_DEFAULT 300
@@ -36,6 +42,7 @@ struct config {
         unsigned rescan_interval_s; /* periodic rescan of what could not be watched */
         uint64_t max_file_bytes;
         enum watch_backend_kind backend;
+        enum indexer_priority indexer_priority;
         int log_level; /* syslog level: LOG_INFO default, --verbose LOG_DEBUG, --quiet LOG_WARNING */
         bool is_help;    /* --help was given: print usage, exit 0 */
         bool is_version; /* --version */

@@ -154,10 +154,21 @@ bool debounce_take(struct debounce *d, const char *path) {
         return false;
 }
 
+uint64_t debounce_oldest_ms(const struct debounce *d) {
+        uint64_t oldest = 0;
+
+        for (size_t i = 0; i < d->n_buckets; i++)
+                for (const struct entry *e = d->buckets[i]; e; e = e->next)
+                        if (!oldest || e->first_ms < oldest)
+                                oldest = e->first_ms;
+        return oldest;
+}
+
 struct root_batch {
         size_t root;
         char **paths;
         size_t n, cap;
+        uint64_t oldest_ms;
 };
 
 /* Move the entries that are due (all of them with is_all) out of the
@@ -186,7 +197,7 @@ static void flush(struct debounce *d, bool is_all) {
                                         break; /* try again on the next tick */
                                 batches = nb;
                                 b = &batches[n_batches++];
-                                *b = (struct root_batch){ .root = e->root };
+                                *b = (struct root_batch){ .root = e->root, .oldest_ms = e->first_ms };
                         }
                         if (b->n == b->cap) {
                                 size_t cap = b->cap ? b->cap * 2 : 16;
@@ -197,12 +208,14 @@ static void flush(struct debounce *d, bool is_all) {
                                 b->cap = cap;
                         }
                         b->paths[b->n++] = e->path;
+                        if (e->first_ms < b->oldest_ms)
+                                b->oldest_ms = e->first_ms;
                         *p = e->next;
                         free(e);
                         d->n_entries--;
                 }
         for (size_t k = 0; k < n_batches; k++)
-                d->flush_cb(batches[k].root, batches[k].paths, batches[k].n, d->userdata);
+                d->flush_cb(batches[k].root, batches[k].paths, batches[k].n, batches[k].oldest_ms, d->userdata);
         free(batches);
 
         d->armed_for_ms = 0;

@@ -7,13 +7,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct debounce;
 
 /* Called with the paths that settled, all of one root; the callee takes
- * ownership of paths (an array of owned strings). */
-typedef void (*debounce_flush_cb)(size_t root, char **paths, size_t n_paths, void *userdata);
+ * ownership of paths (an array of owned strings). oldest_ms is the loop
+ * time (uv_now) of the earliest first change among them. */
+typedef void (*debounce_flush_cb)(size_t root, char **paths, size_t n_paths, uint64_t oldest_ms, void *userdata);
 /* Called when more than max_entries paths wait: the caller should drop
  * its detail and reconcile everything instead. */
 typedef void (*debounce_overflow_cb)(void *userdata);
@@ -35,6 +37,9 @@ void debounce_flush_all(struct debounce *d);
 void debounce_clear(struct debounce *d);
 
 size_t debounce_count(const struct debounce *d);
+/* The loop time (uv_now) of the first change of the path that has waited
+ * longest, 0 when none waits. O(waiting paths). */
+uint64_t debounce_oldest_ms(const struct debounce *d);
 void debounce_set_timing(struct debounce *d, unsigned settle_ms, unsigned max_delay_ms);
 
 /* Closes the timer; freed by its close callback (run the loop after). */

@@ -4,15 +4,22 @@
  * is one transaction batch rather than one per file. */
 #include "indexer.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <linux/ioprio.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "roots.h"
 #include "search.h"
 #include "util.h"
 
@@ -23,6 +30,7 @@ enum op_kind {
         OP_MOVE,
         OP_RECONCILE,
         OP_SET_RULES,
+        OP_BARRIER,
 };
 
 struct op {
@@ -35,6 +43,10 @@ struct op {
         bool is_dir; /* MOVE */
         char *root; /* SYNC_DIR, MOVE: the root the paths are below */
         struct scan_rules rules; /* SET_RULES */
+        uint64_t barrier_seq; /* BARRIER */
+        /* CLOCK_MONOTONIC µs: when the oldest change this operation
+         * carries was seen (for a settled path, its first event). */
+        uint64_t since_usec;
 };
 
 struct indexer {
@@ -53,6 +65,7 @@ struct indexer {
         struct op *head, **tail;
         struct op *last; /* the op tail points past, or NULL */
         size_t n_queued;
+        size_t n_batch_left; /* operations the thread took and has not finished */
         bool is_stopping;
         atomic_bool stop_requested; /* read by sync_run between batches */
         atomic_bool is_busy;
@@ -60,6 +73,11 @@ struct indexer {
         uint64_t counted_at_usec; /* thread only: when n_files/n_chunks were last read */
         unsigned stall_ms;        /* QUIRE_TEST_STALL_INDEXER: test-only */
         bool has_run;             /* thread only */
+        bool is_idle_priority;    /* SCHED_IDLE and the idle I/O class for the thread */
+        atomic_bool is_boosted;   /* indexer_boost() lifted it until the next batch */
+        /* Under lock: since_usec of the operation the thread runs, 0
+         * between batches (see indexer_oldest_pending_usec). */
+        uint64_t running_since_usec;
 
         /* Filled by the thread, drained by the loop; under lock. */
         struct indexer_report pending;
@@ -117,6 +135,8 @@ static bool is_same_dir_sync(const struct op *a, const struct op *b) {
 }
 
 static int enqueue(struct indexer *ix, struct op *op) {
+        if (!op->since_usec)
+                op->since_usec = now_monotonic_usec();
         pthread_mutex_lock(&ix->lock);
         if (ix->is_stopping) {
                 pthread_mutex_unlock(&ix->lock);
@@ -151,7 +171,7 @@ static struct op *op_new(enum op_kind kind, const char *ns, const char *root) {
         return op;
 }
 
-int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths) {
+int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths, uint64_t since_usec) {
         struct op *op = op_new(OP_SYNC_PATHS, ns, NULL);
         if (!op) {
                 free_strv(paths, n_paths);
@@ -159,7 +179,26 @@ int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t 
         }
         op->paths = paths;
         op->n_paths = n_paths;
+        op->since_usec = since_usec;
         return enqueue(ix, op);
+}
+
+int indexer_barrier(struct indexer *ix, uint64_t seq) {
+        struct op *op = op_new(OP_BARRIER, NULL, NULL);
+        if (!op)
+                return -ENOMEM;
+        op->barrier_seq = seq;
+        return enqueue(ix, op);
+}
+
+uint64_t indexer_oldest_pending_usec(struct indexer *ix) {
+        pthread_mutex_lock(&ix->lock);
+        uint64_t since = ix->running_since_usec;
+        for (struct op *op = ix->head; !since && op; op = op->next)
+                if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES)
+                        since = op->since_usec;
+        pthread_mutex_unlock(&ix->lock);
+        return since;
 }
 
 static int enqueue_dir_op(struct indexer *ix, enum op_kind kind, const char *ns, const char *root,
@@ -226,7 +265,7 @@ void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_batches) {
 
 size_t indexer_queue_length(struct indexer *ix) {
         pthread_mutex_lock(&ix->lock);
-        size_t n = ix->n_queued;
+        size_t n = ix->n_queued + ix->n_batch_left;
         pthread_mutex_unlock(&ix->lock);
         return n;
 }
@@ -261,7 +300,7 @@ static void add_stats(struct sync_stats *a, const struct sync_stats *b) {
 /* Hand what was done to the loop thread; several reports between two
  * loop iterations merge into one. */
 static void report(struct indexer *ix, const struct sync_stats *stats, unsigned n_ops, bool was_reconcile,
-                   const char *last_path, int error) {
+                   const char *last_path, int error, uint64_t barrier_done) {
         int64_t n_files = 0, n_chunks = 0;
         bool has_counts = false;
         uint64_t now = now_monotonic_usec();
@@ -273,7 +312,7 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
         pthread_mutex_lock(&ix->lock);
         bool is_drained = ix->head == NULL;
         pthread_mutex_unlock(&ix->lock);
-        if (ix->store && (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained)) {
+        if (ix->store && n_ops > 0 && (now - ix->counted_at_usec >= 1000000 || was_reconcile || is_drained)) {
                 has_counts = store_count(ix->store, &n_files, &n_chunks) == 0;
                 ix->counted_at_usec = now;
         }
@@ -287,7 +326,9 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
         add_stats(&ix->pending.stats, stats);
         ix->pending.n_ops += n_ops;
         ix->pending.was_reconcile |= was_reconcile;
-        ix->pending.queue_length = ix->n_queued;
+        if (barrier_done > ix->pending.barrier_done)
+                ix->pending.barrier_done = barrier_done;
+        ix->pending.queue_length = ix->n_queued + ix->n_batch_left;
         if (error < 0)
                 ix->pending.error = error;
         if (last_path) {
@@ -392,8 +433,14 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 const char *last_path = NULL;
                 unsigned n_ops = 1;
                 bool was_reconcile = op->kind == OP_RECONCILE;
-                int r = op->kind == OP_SET_RULES ? 0 : ensure_store(ix);
+                uint64_t barrier_done = 0;
+                int r = op->kind == OP_SET_RULES || op->kind == OP_BARRIER ? 0 : ensure_store(ix);
 
+                if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES) {
+                        pthread_mutex_lock(&ix->lock);
+                        ix->running_since_usec = op->since_usec;
+                        pthread_mutex_unlock(&ix->lock);
+                }
                 switch (r < 0 ? -1 : (int) op->kind) {
                 case OP_SYNC_PATHS: {
                         /* Gather the run of path syncs for this namespace. */
@@ -445,24 +492,25 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 case OP_DROP_TREE:
                         r = store_delete_tree(ix->store, op->ns, op->paths[0], &stats.index);
                         break;
-                case OP_MOVE: {
-                        /* Rows first, then a sync of the new path: a stat when
-                         * the rename kept size and mtime, a diff (ids kept)
-                         * when the file also changed. */
+                case OP_MOVE:
+                        /* Rows only, for a file: the loop has the new path
+                         * settle like any change (a stat when the rename kept
+                         * size and mtime, a diff keeping ids when the note
+                         * was also rewritten). Reading it now could catch an
+                         * editor's rewrite half done. A directory's notes are
+                         * walked at once, to find what the rename missed. */
                         r = store_move(ix->store, op->ns, op->paths[0], op->paths[1], op->is_dir, &stats.index);
                         if (r == 0 && op->is_dir)
                                 r = run_sync_dir(ix, op->ns, op->root, op->paths[1], &stats);
-                        else if (r == 0) {
-                                struct sync_options opts = options_for(ix, op->ns);
-                                r = sync_run(ix->store, &opts, NULL, 0, &op->paths[1], 1, &stats);
-                        }
                         last_path = op->paths[1];
                         break;
-                }
                 case OP_RECONCILE:
                         for (size_t i = 0; r == 0 && i < op->n_paths; i++) {
                                 struct sync_stats root_stats = { 0 };
                                 r = run_sync_dir(ix, op->namespaces[i], op->paths[i], op->paths[i], &root_stats);
+                                /* For `quire search --sync` when no daemon runs. */
+                                if (r == 0)
+                                        r = store_add_root(ix->store, op->namespaces[i], op->paths[i]);
                                 if (r == 0)
                                         log_info("Reconciled %s: %u files checked, %u read, %u new, %u changed, "
                                                  "%u removed",
@@ -487,6 +535,11 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         ix->rules = op->rules;
                         op->rules = (struct scan_rules){ 0 };
                         break;
+                case OP_BARRIER:
+                        /* Everything queued before it has committed. */
+                        barrier_done = op->barrier_seq;
+                        n_ops = 0;
+                        break;
                 }
                 if (r == -ECANCELED)
                         r = 0; /* stopping: the last batch committed */
@@ -494,16 +547,86 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                  * it stays whole; the next operation opens the path again. */
                 if (r == -ESTALE)
                         ix->store = store_close(ix->store);
-                report(ix, &stats, n_ops, was_reconcile, last_path, r);
+                pthread_mutex_lock(&ix->lock);
+                size_t n_consumed = op->kind == OP_SYNC_PATHS && n_ops > 0 ? n_ops : 1;
+                ix->n_batch_left -= n_consumed < ix->n_batch_left ? n_consumed : ix->n_batch_left;
+                pthread_mutex_unlock(&ix->lock);
+                report(ix, &stats, n_ops, was_reconcile, last_path, r, barrier_done);
 
                 ops = op->next;
                 op_free(op);
         }
 }
 
+/* A background citizen: the indexer (and the planner and reader threads
+ * sync_run() starts from it, which inherit both settings) runs only on
+ * CPU time and disk time nobody else wants, while the loop thread keeps
+ * its normal priority and so keeps reading events. Per thread: Linux
+ * applies sched_setscheduler(2) and ioprio_set(2) with who = 0 to the
+ * calling thread only. Failing (a seccomp filter, a kernel without the
+ * call) costs a warning, not the daemon. */
+static void set_background_priority(void) {
+        struct sched_param param = { .sched_priority = 0 };
+        int r;
+
+        r = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+        if (r != 0)
+                log_warning_errno(-r, "Failed to set the indexer thread's CPU policy to SCHED_IDLE, "
+                                      "keeping the normal one: %m");
+        if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) < 0)
+                log_warning_errno(errno, "Failed to set the indexer thread's I/O class to idle, "
+                                         "keeping the normal one: %m");
+}
+
+/* The daemon's own scheduling, read from the main thread (pid = its
+ * tid), put on one thread of ours. */
+static void set_normal_priority(pid_t tid) {
+        struct sched_param param = { .sched_priority = 0 };
+        int policy = sched_getscheduler(getpid());
+        long ioprio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, getpid());
+
+        if (policy < 0 || sched_getparam(getpid(), &param) < 0)
+                policy = SCHED_OTHER;
+        if (sched_setscheduler(tid, policy, &param) < 0)
+                log_debug_errno(errno, "Failed to raise the CPU policy of thread %d: %m", (int) tid);
+        if (ioprio < 0 || syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, (int) ioprio) < 0)
+                log_debug_errno(errno, "Failed to raise the I/O class of thread %d: %m", (int) tid);
+}
+
+bool indexer_boost(struct indexer *ix) {
+        if (!ix->is_idle_priority || atomic_exchange(&ix->is_boosted, true))
+                return false;
+        /* The indexer and whatever sync_run() started from it, found by
+         * the names they give themselves. */
+        DIR *dp = opendir("/proc/self/task");
+        struct dirent *de;
+        while (dp && (de = readdir(dp))) {
+                char path[64], name[32] = "";
+                pid_t tid = (pid_t) atoi(de->d_name);
+                if (tid <= 0)
+                        continue;
+                snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int) tid);
+                FILE *f = fopen(path, "re");
+                if (!f)
+                        continue; /* ended meanwhile */
+                if (fgets(name, sizeof name, f))
+                        name[strcspn(name, "\n")] = '\0';
+                fclose(f);
+                if (strcmp(name, "quired-indexer") == 0 || strcmp(name, "quire-reader") == 0 ||
+                    strcmp(name, "quire-planner") == 0)
+                        set_normal_priority(tid);
+        }
+        if (dp)
+                closedir(dp);
+        return true;
+}
+
 static void *indexer_thread(void *userdata) {
         struct indexer *ix = userdata;
 
+        (void) pthread_setname_np(pthread_self(), "quired-indexer");
+        if (ix->is_idle_priority)
+                set_background_priority();
         pthread_mutex_lock(&ix->lock);
         for (;;) {
                 while (!ix->head && !ix->is_stopping)
@@ -514,9 +637,20 @@ static void *indexer_thread(void *userdata) {
                 ix->head = NULL;
                 ix->tail = &ix->head;
                 ix->last = NULL;
+                ix->n_batch_left = ix->n_queued;
                 ix->n_queued = 0;
+                /* The oldest change of the batch is pending until it runs. */
+                ix->running_since_usec = 0;
+                for (struct op *op = ops; op; op = op->next)
+                        if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES &&
+                            (!ix->running_since_usec || op->since_usec < ix->running_since_usec))
+                                ix->running_since_usec = op->since_usec;
                 atomic_store(&ix->is_busy, true);
                 pthread_mutex_unlock(&ix->lock);
+                /* Lifted while starved (indexer_boost): the last batch has
+                 * ended, so back to the background. */
+                if (atomic_exchange(&ix->is_boosted, false))
+                        set_background_priority();
                 /* The first operations (the startup reconcile) run, so
                  * the daemon gets ready; the next ones stall. */
                 if (ix->stall_ms && ix->has_run)
@@ -524,6 +658,8 @@ static void *indexer_thread(void *userdata) {
                 run_ops(ix, ops);
                 ix->has_run = true;
                 pthread_mutex_lock(&ix->lock);
+                ix->running_since_usec = 0;
+                ix->n_batch_left = 0;
                 atomic_store(&ix->is_busy, ix->head != NULL);
         }
         pthread_mutex_unlock(&ix->lock);
@@ -531,8 +667,8 @@ static void *indexer_thread(void *userdata) {
 }
 
 int indexer_start(uv_loop_t *loop, struct store *store, const struct document_options *doc,
-                  const struct scan_rules *rules, indexer_report_cb report_cb, void *userdata,
-                  struct indexer **ret) {
+                  const struct scan_rules *rules, bool is_idle_priority, indexer_report_cb report_cb,
+                  void *userdata, struct indexer **ret) {
         struct indexer *ix = calloc(1, sizeof *ix);
         int r;
 
@@ -544,6 +680,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 .doc = *doc,
                 .report_cb = report_cb,
                 .userdata = userdata,
+                .is_idle_priority = is_idle_priority,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .wake = PTHREAD_COND_INITIALIZER,
         };

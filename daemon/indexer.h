@@ -19,24 +19,28 @@ struct indexer;
 struct indexer_report {
         struct sync_stats stats;
         unsigned n_ops;
-        size_t queue_length;   /* operations still waiting */
+        size_t queue_length;   /* operations still waiting or in progress */
         bool was_reconcile;    /* a full reconcile finished in this report */
         const char *last_path; /* last file indexed, or NULL; valid during the callback */
         int error;             /* the last failure (negative errno), 0 if none */
         bool has_counts;       /* n_files and n_chunks were read (at most once a second) */
         int64_t n_files, n_chunks;
+        uint64_t barrier_done; /* the highest indexer_barrier() seq reached, 0 if none */
 };
 
 typedef void (*indexer_report_cb)(const struct indexer_report *report, void *userdata);
 
 /* Start the thread. It takes over store (closing it when stopped) and uses
- * doc and rules for every operation (copied). */
+ * doc and rules for every operation (copied). With is_idle_priority the
+ * thread runs at SCHED_IDLE and in the idle I/O class. */
 int indexer_start(uv_loop_t *loop, struct store *store, const struct document_options *doc,
-                  const struct scan_rules *rules, indexer_report_cb report_cb, void *userdata,
-                  struct indexer **ret);
+                  const struct scan_rules *rules, bool is_idle_priority, indexer_report_cb report_cb,
+                  void *userdata, struct indexer **ret);
 
 /* Queue operations; all take copies of their strings except where noted. */
-int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths); /* takes paths */
+/* Takes paths; since_usec (CLOCK_MONOTONIC) is when the oldest of these
+ * changes was seen, 0 for now. */
+int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths, uint64_t since_usec);
 /* Walk dir, root or a directory below it, with root's rules (its globs and
  * the .quireignore files from root down); drop its rows if it is gone. */
 int indexer_sync_dir(struct indexer *ix, const char *ns, const char *root, const char *dir);
@@ -50,12 +54,31 @@ int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *
 /* Replace the rules for later operations (reload). */
 int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules);
 
+/* A marker in the queue: once every operation queued before it has
+ * committed, a report carries barrier_done >= seq (seqs must grow). */
+int indexer_barrier(struct indexer *ix, uint64_t seq);
+
+/* Operations waiting or in progress. */
 size_t indexer_queue_length(struct indexer *ix);
+
+/* CLOCK_MONOTONIC µs at which the oldest change still waiting for (or
+ * being worked on by) the thread was seen, 0 when none is: for how long
+ * the index has lagged. */
+uint64_t indexer_oldest_pending_usec(struct indexer *ix);
 
 /* For the watchdog: whether the thread is working on something, and a
  * counter that grows with every batch it commits. A thread that is busy
  * and has not moved the counter since the last look is stuck. */
 void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_batches);
+
+/* For the watchdog: an indexer at idle priority that makes no progress
+ * may be starved rather than wedged (others keep the CPU or the disk
+ * busy). This gives it, and the threads it started, the daemon's own
+ * I/O class and CPU policy until its next batch begins (the CPU policy
+ * only where allowed: leaving SCHED_IDLE takes CAP_SYS_NICE or an
+ * RLIMIT_NICE above 20 - nice, sched(7)). Returns false when there is
+ * nothing to lift (normal priority, or lifted already). */
+bool indexer_boost(struct indexer *ix);
 
 /* Finish the operation in progress (its transaction commits), drop the
  * rest, join the thread, close the store and the async handle. The

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "cookies.h"
 #include "daemon-state.h"
 #include "debounce.h"
 #include "indexer.h"
@@ -44,6 +45,12 @@
 /* While the first reconcile runs, ask systemd for this much more time,
  * every second. */
 #define EXTEND_TIMEOUT_USEC 5000000
+/* The index lags when a change has waited longer than this, or than twice
+ * max_delay_ms when that is longer: a note that keeps changing waits
+ * max_delay_ms by design, and indexing a burst takes a moment. */
+#define LAG_THRESHOLD_MIN_MS 3000
+/* While changes wait, the state file is rewritten this often. */
+#define PENDING_INTERVAL_MS 1000
 
 struct root {
         char *path; /* realpath; NULL while the root is missing */
@@ -81,13 +88,20 @@ struct daemon {
         struct daemon_state_file *state_file;
         const char *state; /* "starting", "reconciling", "watching", "reloading", "stopping" */
         uint64_t state_written_usec;
-        uv_timer_t watchdog_timer, extend_timer, status_timer;
+        uv_timer_t watchdog_timer, extend_timer, status_timer, pending_timer;
         uint64_t watchdog_usec;
         uint64_t batches_at_last_ping;
         bool has_logged_stall;
         int64_t n_files, n_chunks;
         char *last_path;
         size_t queue_length;
+
+        /* For quire status and quire search --sync (cookies.h). */
+        struct cookie_table *cookies;
+        uint64_t barrier_seq;
+        uint64_t n_overflows;
+        uint64_t last_reconcile_usec; /* CLOCK_REALTIME */
+        bool has_written_pending;     /* the state file last said a change waits */
 };
 
 /* The root that holds path, and the path below it ("" for the root). */
@@ -275,6 +289,65 @@ static void mark_path(struct daemon *d, struct root *root, const char *path) {
                 log_error_errno(r, "Failed to remember a change to %s: %m", path);
 }
 
+static bool has_pending(struct daemon *d);
+static void arm_pending_timer(struct daemon *d);
+
+/* A sync cookie (cookies.h) appeared at the top of a root: every change
+ * made before it has had its event by now. Push whatever waits out of the
+ * debounce at once and put a barrier behind it in the indexer's queue;
+ * the cookie is acknowledged when the barrier is reached (on_report). */
+static void sync_cookie(struct daemon *d, const char *name) {
+        if (cookie_table_knows(d->cookies, name))
+                return; /* its close or deletion, or a second root's event */
+        debounce_flush_all(d->debounce);
+        /* Directories the watch limit left unwatched report nothing: a walk
+         * of their roots (a stat per unchanged note) catches up on them. */
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                for (size_t k = 0; root->path && k < d->n_unwatched; k++)
+                        if (find_root(d, d->unwatched[k], NULL) == root) {
+                                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, root->path);
+                                if (r < 0)
+                                        log_error_errno(r, "Failed to queue %s: %m", root->path);
+                                break;
+                        }
+        }
+        uint64_t seq = ++d->barrier_seq;
+        int r = indexer_barrier(d->indexer, seq);
+        if (r == 0)
+                r = cookie_table_add(d->cookies, name, seq);
+        if (r < 0)
+                log_warning_errno(r, "Failed to handle the sync cookie %s: %m", name);
+        log_debug("Sync cookie %s: barrier %llu", name, (unsigned long long) seq);
+}
+
+/* Whether ev is about a sync cookie; those are never indexed, and one
+ * that appears at the top of a root is acted on. */
+static bool handle_cookie(struct daemon *d, const struct watch_event *ev) {
+        const char *slash = ev->path ? strrchr(ev->path, '/') : NULL, *rel;
+
+        if (ev->kind == WATCH_OVERFLOW || ev->kind == WATCH_DIR_GONE || !slash ||
+            !daemon_cookie_name_is_valid(slash + 1))
+                return false;
+        if (ev->kind != WATCH_REMOVED && find_root(d, ev->path, &rel) && !strchr(rel, '/'))
+                sync_cookie(d, slash + 1);
+        return true;
+}
+
+/* The root directory itself changed. A backend that cannot name what
+ * changed inside (kqueue's uv_fs_event) reports a new cookie only so:
+ * look for cookies at the top of the root. */
+static void find_cookies(struct daemon *d, struct root *root) {
+        DIR *dp = opendir(root->path);
+        struct dirent *de;
+
+        while (dp && (de = readdir(dp)))
+                if (daemon_cookie_name_is_valid(de->d_name))
+                        sync_cookie(d, de->d_name);
+        if (dp)
+                closedir(dp);
+}
+
 static void on_changed(struct daemon *d, const struct watch_event *ev) {
         const char *rel;
         struct root *root = find_root(d, ev->path, &rel);
@@ -303,8 +376,10 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                 is_dir = S_ISDIR(st.st_mode);
         }
         if (!*rel) {
-                if (is_dir) /* the root itself: rescan it */
+                if (is_dir) { /* the root itself: rescan it */
                         adopt_dir(d, root, root->path);
+                        find_cookies(d, root);
+                }
                 return;
         }
         enum scan_verdict verdict = classify(d, root, rel, is_dir);
@@ -346,13 +421,17 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
         bool new_kept = new_root && *new_rel && classify(d, new_root, new_rel, ev->is_dir) == SCAN_KEEP;
 
         if (old_kept && new_kept && strcmp(old_root->namespace, new_root->namespace) == 0) {
-                /* A change waiting on the old name now waits on the new. */
-                bool was_dirty = !ev->is_dir && debounce_take(d->debounce, ev->old_path);
+                /* The rows move now; the note itself is looked at once it
+                 * settles under its new name (a change that waited on the
+                 * old name waits on the new), since an editor may be
+                 * rewriting it right after the rename. */
+                if (!ev->is_dir)
+                        (void) debounce_take(d->debounce, ev->old_path);
                 int r = indexer_move(d->indexer, old_root->namespace, new_root->path, ev->old_path, ev->path,
                                      ev->is_dir);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue a rename of %s: %m", ev->old_path);
-                if (was_dirty)
+                if (!ev->is_dir)
                         mark_path(d, new_root, ev->path);
                 /* A directory renamed right after it was made was never
                  * watched under its first name (it was gone when its
@@ -440,6 +519,8 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
 
         if (d->is_stopping)
                 return;
+        if (handle_cookie(d, ev))
+                return;
         if (ev->is_dir || ev->kind == WATCH_DIR_GONE) {
                 forget_ignores(d, ev->path);
                 forget_ignores(d, ev->old_path);
@@ -460,6 +541,7 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
                 break;
         case WATCH_OVERFLOW:
                 log_warning("Watch queue overflowed: events were lost; reconciling every root");
+                d->n_overflows++;
                 debounce_clear(d->debounce);
                 ignore_cache_clear(d->ignores);
                 for (size_t i = 0; i < d->n_roots; i++)
@@ -471,11 +553,13 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
                 on_dir_gone(d, ev);
                 break;
         }
+        arm_pending_timer(d);
 }
 
-static void on_settled(size_t root, char **paths, size_t n_paths, void *userdata) {
+static void on_settled(size_t root, char **paths, size_t n_paths, uint64_t oldest_ms, void *userdata) {
         struct daemon *d = userdata;
-        int r = indexer_sync_paths(d->indexer, d->roots[root].namespace, paths, n_paths);
+        /* uv_now() is CLOCK_MONOTONIC in ms, as the indexer's clock is in µs. */
+        int r = indexer_sync_paths(d->indexer, d->roots[root].namespace, paths, n_paths, oldest_ms * 1000);
         if (r < 0 && r != -ESHUTDOWN)
                 log_error_errno(r, "Failed to queue %zu changed paths: %m", n_paths);
 }
@@ -483,6 +567,7 @@ static void on_settled(size_t root, char **paths, size_t n_paths, void *userdata
 static void on_debounce_overflow(void *userdata) {
         struct daemon *d = userdata;
         log_warning("More than %d changed paths waiting; reconciling every root instead", DEBOUNCE_MAX_PATHS);
+        d->n_overflows++;
         reconcile_all(d);
 }
 
@@ -515,14 +600,71 @@ static void status_timer_cb(uv_timer_t *t) {
         send_status(t->data);
 }
 
+/* CLOCK_MONOTONIC µs of the oldest change not committed yet, 0 if none. */
+static uint64_t oldest_pending_usec(struct daemon *d) {
+        uint64_t oldest = d->indexer ? indexer_oldest_pending_usec(d->indexer) : 0;
+        uint64_t settling_ms = d->debounce ? debounce_oldest_ms(d->debounce) : 0;
+
+        if (settling_ms && (!oldest || settling_ms * 1000 < oldest))
+                oldest = settling_ms * 1000;
+        return oldest;
+}
+
+static bool has_pending(struct daemon *d) {
+        return oldest_pending_usec(d) != 0;
+}
+
 static void write_state_file(struct daemon *d, bool is_forced) {
         uint64_t now = now_monotonic_usec();
         if (!d->state_file || (!is_forced && now - d->state_written_usec < STATE_FILE_INTERVAL_USEC))
                 return;
         d->state_written_usec = now;
-        int r = daemon_state_update(d->state_file, d->state, d->queue_length);
+
+        _cleanup_free_ const char **roots = calloc(d->n_roots + 1, sizeof *roots);
+        size_t n_roots = 0;
+        for (size_t i = 0; roots && i < d->n_roots; i++)
+                if (d->roots[i].path)
+                        roots[n_roots++] = d->roots[i].path;
+        const char *const *cookies = NULL;
+        size_t n_cookies = d->cookies ? cookie_table_acked(d->cookies, &cookies) : 0;
+        uint64_t oldest = oldest_pending_usec(d);
+        unsigned lag_ms = 2 * d->cfg.max_delay_ms;
+        struct daemon_state st = {
+                .state = d->state,
+                .queue_length = d->indexer ? indexer_queue_length(d->indexer) : d->queue_length,
+                .n_settling = d->debounce ? debounce_count(d->debounce) : 0,
+                /* The same moment on the wall clock, which readers share. */
+                .oldest_pending_usec = oldest ? now_realtime_usec() - (now - (oldest < now ? oldest : now)) : 0,
+                .lag_threshold_ms = lag_ms > LAG_THRESHOLD_MIN_MS ? lag_ms : LAG_THRESHOLD_MIN_MS,
+                .n_watched = d->watcher ? watcher_count(d->watcher) : 0,
+                .n_unwatched = d->n_unwatched,
+                .n_overflows = d->n_overflows,
+                .last_reconcile_usec = d->last_reconcile_usec,
+                .roots = roots,
+                .n_roots = n_roots,
+                .cookies = cookies,
+                .n_cookies = n_cookies,
+        };
+        d->has_written_pending = oldest != 0;
+        int r = daemon_state_update(d->state_file, &st);
         if (r < 0)
                 log_debug_errno(r, "Failed to update the daemon state file: %m");
+}
+
+/* While changes wait, rewrite the state file every second, so that
+ * `quire status` sees the oldest one age even when nothing else happens
+ * (an indexer stuck on a lock). Idle, the timer is off. */
+static void pending_timer_cb(uv_timer_t *t) {
+        struct daemon *d = t->data;
+
+        write_state_file(d, true);
+        if (!has_pending(d))
+                uv_timer_stop(t);
+}
+
+static void arm_pending_timer(struct daemon *d) {
+        if (!d->is_stopping && !uv_is_active((uv_handle_t *) &d->pending_timer) && has_pending(d))
+                uv_timer_start(&d->pending_timer, pending_timer_cb, PENDING_INTERVAL_MS, PENDING_INTERVAL_MS);
 }
 
 static void set_state(struct daemon *d, const char *state) {
@@ -541,6 +683,14 @@ static void watchdog_cb(uv_timer_t *t) {
 
         indexer_progress(d->indexer, &is_busy, &n_batches);
         if (is_busy && n_batches == d->batches_at_last_ping) {
+                /* At idle priority, no progress may mean starved, not
+                 * wedged: lift it and give it one more half interval. */
+                if (indexer_boost(d->indexer)) {
+                        log_info("The indexer has made no progress for %llu ms at idle priority; lifting its "
+                                 "priority until it does", (unsigned long long) d->watchdog_usec / 2000);
+                        notify_watchdog_ping();
+                        return;
+                }
                 if (!d->has_logged_stall)
                         log_warning("The indexer has made no progress for %llu ms; not pinging the watchdog",
                                     (unsigned long long) d->watchdog_usec / 2000);
@@ -599,6 +749,12 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
                         d->last_path = copy;
                 }
         }
+        if (rep->was_reconcile && rep->error == 0)
+                d->last_reconcile_usec = now_realtime_usec();
+        /* Acknowledged cookies, and the end of a wait, are news at once. */
+        bool is_news = rep->barrier_done && cookie_table_ack(d->cookies, rep->barrier_done) > 0;
+        is_news |= d->has_written_pending && !has_pending(d);
+        arm_pending_timer(d);
         if (rep->error < 0)
                 schedule_retry(d, rep->was_reconcile);
         else if (rep->was_reconcile && d->retry_s > 0) {
@@ -616,7 +772,7 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
                 notify_ready();
                 return;
         }
-        write_state_file(d, false);
+        write_state_file(d, is_news);
         send_status(d);
 }
 
@@ -745,6 +901,7 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->watchdog_timer);
         close_handle((uv_handle_t *) &d->extend_timer);
         close_handle((uv_handle_t *) &d->status_timer);
+        close_handle((uv_handle_t *) &d->pending_timer);
 }
 
 /* Whether cfg lists a root that resolves to path, in namespace ns. */
@@ -846,12 +1003,18 @@ static int run(struct daemon *d) {
                 .max_file_bytes = d->cfg.max_file_bytes,
         };
         uv_timer_t *timers[] = { &d->rescan_timer, &d->retry_timer, &d->watchdog_timer, &d->extend_timer,
-                                 &d->status_timer };
+                                 &d->status_timer, &d->pending_timer };
         for (size_t i = 0; i < ELEMENTSOF(timers); i++) {
                 uv_timer_init(d->loop, timers[i]);
                 timers[i]->data = d;
         }
-        r = indexer_start(d->loop, store, &doc, &d->rules, on_report, d, &d->indexer);
+        r = cookie_table_new(&d->cookies);
+        if (r < 0) {
+                store_close(store);
+                return log_error_errno(r, "Failed to start: %m");
+        }
+        r = indexer_start(d->loop, store, &doc, &d->rules, d->cfg.indexer_priority == INDEXER_PRIORITY_IDLE,
+                          on_report, d, &d->indexer);
         if (r < 0) {
                 store_close(store);
                 return log_error_errno(r, "Failed to start the indexer thread: %m");
@@ -939,6 +1102,7 @@ int main(int argc, char **argv) {
 
         daemon_state_close(d.state_file);
         ignore_cache_free(d.ignores);
+        cookie_table_free(d.cookies);
         free(d.last_path);
         roots_free(&d);
         for (size_t i = 0; i < d.n_unwatched; i++)

@@ -1,6 +1,8 @@
 /* See daemon-state.h. The flock(2) on DB.daemon is the truth about whether
- * a daemon runs; the file's text (pid=, state=, heartbeat=, queue= lines)
- * only says what that daemon last reported. Plain POSIX: the CLI and the
+ * a daemon runs; the file's text (key=value lines: pid, state, heartbeat,
+ * queue, then the index state, the roots and the acknowledged sync
+ * cookies, and a checksum line last) only says what that daemon last
+ * reported. Plain POSIX: the CLI and the
  * daemon both link this. Errors are returned, not logged: the caller
  * knows which database it was about (and the daemon updates every second,
  * so a full disk must not become a line a second). */
@@ -24,9 +26,9 @@
 #include "macro.h"
 #include "util.h"
 
-/* Room for every line we write, with a wide margin; a file larger than
- * this is not ours. */
-#define STATE_MAX 1024
+/* Room for every line we write (a few roots of up to PATH_MAX each, the
+ * cookie ring), with a margin; a file larger than this is not ours. */
+#define STATE_MAX (64 * 1024)
 
 /* A status reader's LOCK_SH lives for two syscalls, but a daemon starting
  * at that moment sees EWOULDBLOCK: try a little longer before deciding
@@ -75,12 +77,94 @@ static ssize_t read_all(int fd, char *buf, size_t size) {
         return (ssize_t) got;
 }
 
+bool daemon_cookie_name_is_valid(const char *name) {
+        size_t n = strlen(name), prefix = strlen(DAEMON_COOKIE_PREFIX);
+
+        if (n <= prefix || n >= DAEMON_COOKIE_NAME_MAX || strncmp(name, DAEMON_COOKIE_PREFIX, prefix) != 0)
+                return false;
+        for (const char *c = name + prefix; *c; c++)
+                if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
+                        return false;
+        return true;
+}
+
+static uint64_t fnv1a(const char *s, size_t n) {
+        uint64_t h = UINT64_C(14695981039346656037);
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ (unsigned char) s[i]) * UINT64_C(1099511628211);
+        return h;
+}
+
+void daemon_state_info_done(struct daemon_state_info *info) {
+        for (size_t i = 0; i < info->n_roots; i++)
+                free(info->roots[i]);
+        free(info->roots);
+        for (size_t i = 0; i < info->n_cookies; i++)
+                free(info->cookies[i]);
+        free(info->cookies);
+        info->roots = info->cookies = NULL;
+        info->n_roots = info->n_cookies = 0;
+}
+
+static bool parse_number(const char *value, size_t value_len, unsigned long long *ret) {
+        char num[32], *e;
+
+        if (value_len == 0 || value_len >= sizeof num || value[0] < '0' || value[0] > '9')
+                return false;
+        memcpy(num, value, value_len);
+        num[value_len] = '\0';
+        errno = 0;
+        *ret = strtoull(num, &e, 10);
+        return errno == 0 && *e == '\0';
+}
+
+static bool parse_timestamp(const char *value, size_t value_len, char out[32]) {
+        if (value_len != UTC_TIMESTAMP_LEN - 1 || value[value_len - 1] != 'Z')
+                return false;
+        memcpy(out, value, value_len);
+        out[value_len] = '\0';
+        return true;
+}
+
+/* A root's path with the two escapes daemon_state_update() writes: "\\"
+ * and "\n" (a path may hold a newline; a line may not). */
+static char *unescape_path(const char *value, size_t value_len) {
+        char *p = malloc(value_len + 1), *o = p;
+
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < value_len; i++) {
+                if (value[i] == '\\' && i + 1 < value_len) {
+                        i++;
+                        *o++ = value[i] == 'n' ? '\n' : value[i];
+                } else
+                        *o++ = value[i];
+        }
+        *o = '\0';
+        return p;
+}
+
+static int strv_push(char ***v, size_t *n, char *s) {
+        if (!s)
+                return -ENOMEM;
+        char **nv = realloc(*v, (*n + 1) * sizeof *nv);
+        if (!nv) {
+                free(s);
+                return -ENOMEM;
+        }
+        nv[(*n)++] = s;
+        *v = nv;
+        return 0;
+}
+
 /* Parse the key=value lines; unknown keys are skipped (a newer daemon may
  * write more). -EBADMSG unless pid, state and heartbeat are all there and
- * look right: a torn read (the daemon rewriting as we read) fails here. */
+ * look right, and the checksum line (when there is one, it is the last)
+ * matches: a torn read (the daemon rewriting as we read) fails here. */
 static int parse_state(const char *text, struct daemon_state_info *ret) {
-        struct daemon_state_info info = { 0 };
+        _cleanup_(daemon_state_info_done) struct daemon_state_info info = { 0 };
         bool has_pid = false, has_state = false, has_heartbeat = false;
+        int r;
 
         for (const char *line = text; *line;) {
                 const char *end = strchr(line, '\n');
@@ -91,62 +175,94 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                         return -EBADMSG;
                 size_t key_len = (size_t) (eq - line), value_len = (size_t) (end - eq - 1);
                 const char *value = eq + 1;
-                char num[32];
+                unsigned long long num;
 
-                if (key_len == 3 && memcmp(line, "pid", 3) == 0) {
-                        char *e;
-                        if (value_len == 0 || value_len >= sizeof num)
+#define KEY_IS(k) (key_len == strlen(k) && memcmp(line, k, key_len) == 0)
+                if (KEY_IS("pid")) {
+                        if (!parse_number(value, value_len, &num) || num == 0 || num > LONG_MAX)
                                 return -EBADMSG;
-                        memcpy(num, value, value_len);
-                        num[value_len] = '\0';
-                        errno = 0;
-                        long pid = strtol(num, &e, 10);
-                        if (errno || *e || pid <= 0)
-                                return -EBADMSG;
-                        info.pid = pid;
+                        info.pid = (long) num;
                         has_pid = true;
-                } else if (key_len == 5 && memcmp(line, "state", 5) == 0) {
+                } else if (KEY_IS("state")) {
                         if (value_len == 0 || value_len >= sizeof info.state)
                                 return -EBADMSG;
                         memcpy(info.state, value, value_len);
                         info.state[value_len] = '\0';
                         has_state = true;
-                } else if (key_len == 9 && memcmp(line, "heartbeat", 9) == 0) {
-                        if (value_len != UTC_TIMESTAMP_LEN - 1 || value[value_len - 1] != 'Z')
+                } else if (KEY_IS("heartbeat")) {
+                        if (!parse_timestamp(value, value_len, info.heartbeat))
                                 return -EBADMSG;
-                        memcpy(info.heartbeat, value, value_len);
-                        info.heartbeat[value_len] = '\0';
                         has_heartbeat = true;
-                } else if (key_len == 5 && memcmp(line, "queue", 5) == 0) {
-                        char *e;
-                        if (value_len == 0 || value_len >= sizeof num)
+                } else if (KEY_IS("queue")) {
+                        if (!parse_number(value, value_len, &num))
                                 return -EBADMSG;
-                        memcpy(num, value, value_len);
-                        num[value_len] = '\0';
-                        errno = 0;
-                        unsigned long long q = strtoull(num, &e, 10);
-                        if (errno || *e || num[0] == '-')
+                        info.queue_length = (size_t) num;
+                } else if (KEY_IS("settling")) {
+                        if (!parse_number(value, value_len, &num))
                                 return -EBADMSG;
-                        info.queue_length = (size_t) q;
+                        info.n_settling = (size_t) num;
+                        info.has_index_state = true;
+                } else if (KEY_IS("oldest_pending")) {
+                        if (!parse_timestamp(value, value_len, info.oldest_pending))
+                                return -EBADMSG;
+                } else if (KEY_IS("lag_threshold_ms")) {
+                        if (!parse_number(value, value_len, &num) || num > UINT_MAX)
+                                return -EBADMSG;
+                        info.lag_threshold_ms = (unsigned) num;
+                } else if (KEY_IS("watched")) {
+                        if (!parse_number(value, value_len, &num))
+                                return -EBADMSG;
+                        info.n_watched = (size_t) num;
+                } else if (KEY_IS("unwatched")) {
+                        if (!parse_number(value, value_len, &num))
+                                return -EBADMSG;
+                        info.n_unwatched = (size_t) num;
+                } else if (KEY_IS("overflows")) {
+                        if (!parse_number(value, value_len, &num))
+                                return -EBADMSG;
+                        info.n_overflows = num;
+                } else if (KEY_IS("last_reconcile")) {
+                        if (!parse_timestamp(value, value_len, info.last_reconcile))
+                                return -EBADMSG;
+                } else if (KEY_IS("root")) {
+                        if (value_len == 0)
+                                return -EBADMSG;
+                        r = strv_push(&info.roots, &info.n_roots, unescape_path(value, value_len));
+                        if (r < 0)
+                                return r;
+                } else if (KEY_IS("cookie")) {
+                        char *name = strndup(value, value_len);
+                        r = strv_push(&info.cookies, &info.n_cookies, name);
+                        if (r < 0)
+                                return r;
+                } else if (KEY_IS("check")) {
+                        char expected[17];
+                        snprintf(expected, sizeof expected, "%016" PRIx64, fnv1a(text, (size_t) (line - text)));
+                        if (value_len != 16 || memcmp(value, expected, 16) != 0 || end[1] != '\0')
+                                return -EBADMSG;
                 }
+#undef KEY_IS
                 line = end + 1;
         }
         if (!has_pid || !has_state || !has_heartbeat)
                 return -EBADMSG;
         *ret = info;
+        info = (struct daemon_state_info){ 0 };
         return 0;
 }
 
 /* Read and parse; once more after a short pause if the first read caught
  * the daemon between its pwrite() and ftruncate(), or mid-write. */
 static int read_state(int fd, struct daemon_state_info *ret) {
-        char buf[STATE_MAX];
+        _cleanup_free_ char *buf = malloc(STATE_MAX);
         int r = -EBADMSG;
 
+        if (!buf)
+                return -ENOMEM;
         for (int attempt = 0; attempt < 2; attempt++) {
                 if (attempt > 0)
                         sleep_nsec(LOCK_RETRY_NSEC);
-                ssize_t n = read_all(fd, buf, sizeof buf);
+                ssize_t n = read_all(fd, buf, STATE_MAX);
                 if (n < 0)
                         return (int) n;
                 r = parse_state(buf, ret);
@@ -193,7 +309,7 @@ int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long 
                        ++tries < LOCK_TRIES)
                         sleep_nsec(LOCK_RETRY_NSEC);
                 if (r < 0 && errno == EWOULDBLOCK) {
-                        struct daemon_state_info info;
+                        _cleanup_(daemon_state_info_done) struct daemon_state_info info = { 0 };
                         if (other_pid && read_state(fd, &info) == 0)
                                 *other_pid = info.pid;
                         return -EBUSY;
@@ -222,7 +338,7 @@ int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long 
 
         /* Whatever a crashed predecessor left must not be read as ours:
          * say who holds the lock at once. */
-        r = daemon_state_update(f, "starting", 0);
+        r = daemon_state_update(f, &(struct daemon_state){ .state = "starting" });
         if (r < 0) {
                 daemon_state_close(f);
                 return r;
@@ -231,40 +347,82 @@ int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long 
         return 0;
 }
 
-int daemon_state_update(struct daemon_state_file *f, const char *state, size_t queue_length) {
-        char heartbeat[UTC_TIMESTAMP_LEN];
-        char buf[STATE_MAX];
+static void write_path_escaped(FILE *f, const char *path) {
+        for (const char *c = path; *c; c++)
+                if (*c == '\\')
+                        fputs("\\\\", f);
+                else if (*c == '\n')
+                        fputs("\\n", f);
+                else
+                        fputc(*c, f);
+}
+
+int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *st) {
+        char heartbeat[UTC_TIMESTAMP_LEN], stamp[UTC_TIMESTAMP_LEN];
         char safe_state[sizeof ((struct daemon_state_info *) NULL)->state];
-        size_t i;
+        _cleanup_free_ char *buf = NULL;
+        size_t i, len = 0;
 
         assert(f);
-        assert(state);
+        assert(st);
+        assert(st->state);
 
         /* One line per key: no newline may come in with the state. */
-        for (i = 0; state[i] && i < sizeof safe_state - 1; i++)
-                safe_state[i] = (unsigned char) state[i] < 0x20 || state[i] == '=' ? '_' : state[i];
+        for (i = 0; st->state[i] && i < sizeof safe_state - 1; i++)
+                safe_state[i] = (unsigned char) st->state[i] < 0x20 || st->state[i] == '=' ? '_' : st->state[i];
         safe_state[i] = '\0';
         if (i == 0)
                 return -EINVAL;
 
+        FILE *out = open_memstream(&buf, &len);
+        if (!out)
+                return -ENOMEM;
         utc_timestamp_now(heartbeat);
-        int n = snprintf(buf, sizeof buf, "pid=%ld\nstate=%s\nheartbeat=%s\nqueue=%zu\n", (long) getpid(),
-                         safe_state, heartbeat, queue_length);
-        if (n < 0 || (size_t) n >= sizeof buf)
-                return -EINVAL;
+        fprintf(out, "pid=%ld\nstate=%s\nheartbeat=%s\nqueue=%zu\nsettling=%zu\n", (long) getpid(), safe_state,
+                heartbeat, st->queue_length, st->n_settling);
+        if (st->oldest_pending_usec) {
+                utc_timestamp_at(st->oldest_pending_usec, stamp);
+                fprintf(out, "oldest_pending=%s\n", stamp);
+        }
+        fprintf(out, "lag_threshold_ms=%u\nwatched=%zu\nunwatched=%zu\noverflows=%" PRIu64 "\n",
+                st->lag_threshold_ms, st->n_watched, st->n_unwatched, st->n_overflows);
+        if (st->last_reconcile_usec) {
+                utc_timestamp_at(st->last_reconcile_usec, stamp);
+                fprintf(out, "last_reconcile=%s\n", stamp);
+        }
+        for (i = 0; i < st->n_roots; i++) {
+                fputs("root=", out);
+                write_path_escaped(out, st->roots[i]);
+                fputc('\n', out);
+        }
+        for (i = 0; i < st->n_cookies; i++)
+                if (daemon_cookie_name_is_valid(st->cookies[i]))
+                        fprintf(out, "cookie=%s\n", st->cookies[i]);
+        if (fflush(out) != 0) {
+                fclose(out);
+                return -ENOMEM;
+        }
+        /* Last, over everything before it: a read that mixes two writes
+         * (see below) fails this check. */
+        fprintf(out, "check=%016" PRIx64 "\n", fnv1a(buf, len));
+        if (fclose(out) != 0)
+                return -ENOMEM;
+        if (len >= STATE_MAX)
+                return -E2BIG;
 
         /* One pwrite() over the old text, then cut what is left of it: a
          * reader never finds the file empty, and a read that overlaps the
-         * write fails to parse and is repeated (read_state). */
+         * write fails to parse (or to match the checksum) and is repeated
+         * (read_state). */
         ssize_t w;
         do
-                w = pwrite(f->fd, buf, (size_t) n, 0);
+                w = pwrite(f->fd, buf, len, 0);
         while (w < 0 && errno == EINTR);
         if (w < 0)
                 return -errno;
-        if (w != n)
+        if ((size_t) w != len)
                 return -EIO;
-        if (ftruncate(f->fd, (off_t) n) < 0)
+        if (ftruncate(f->fd, (off_t) len) < 0)
                 return -errno;
         return 0;
 }
@@ -295,6 +453,7 @@ int daemon_state_read(const char *db_path, struct daemon_state_info *ret) {
         assert(db_path);
         assert(ret);
 
+        *ret = (struct daemon_state_info){ 0 };
         path = state_path_new(db_path);
         if (!path)
                 return -ENOMEM;

@@ -459,11 +459,18 @@ static int run_pipeline(struct writer *w, struct pipeline *p) {
         r = -pthread_create(&planner, NULL, planner_thread, p);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the planner thread: %m");
+        /* Named, so top -H, ps -L and the priority tests can tell the
+         * threads apart (a thread starts with its creator's name). They
+         * inherit the creator's scheduling policy and I/O priority: the
+         * daemon's idle indexer makes idle readers. */
+        (void) pthread_setname_np(planner, "quire-planner");
         /* Count them in before any starts: a fast reader may finish (and
          * count itself out) before the next one is created. */
         p->readers_running = n_readers;
         for (; n_started < n_readers; n_started++) {
                 r = -pthread_create(&readers[n_started], NULL, reader_thread, p);
+                if (r == 0)
+                        (void) pthread_setname_np(readers[n_started], "quire-reader");
                 if (r < 0)
                         break;
         }

@@ -74,6 +74,7 @@ complete -c quire -n '__fish_seen_subcommand_from search' -l vimgrep -d 'FILE:LI
 complete -c quire -n '__fish_seen_subcommand_from search' -l files -d 'Only the names of the files with hits'
 complete -c quire -n '__fish_seen_subcommand_from search' -l color -x -a 'auto always never' -d 'Colour the output'
 complete -c quire -n '__fish_seen_subcommand_from search' -l sync -d 'Wait until the index holds every change made before the query'
+complete -c quire -n '__fish_seen_subcommand_from search' -l sync-timeout -x -d 'How long --sync waits for quired (ms)'
 
 # status, links, backlinks
 complete -c quire -n '__fish_seen_subcommand_from status' -l json -d 'One JSON object'

@@ -14,6 +14,7 @@ overflow, the watch limit) are in test_daemon_lifecycle.py."""
 import os
 import shutil
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
@@ -535,6 +536,25 @@ class EventTests:
         if self.pairs_renames:
             self.assertKeptIds(before["alpha"], self.ids(self.stored("alpha2.md")), changed=[1])
             self.assertKeptIds(before["beta"], self.ids(self.stored("sub/beta2.md")), changed=[2])
+        self.assertHealthy(self.db)
+
+    def test_note_rewritten_slowly_right_after_its_rename_keeps_its_ids(self):
+        # An editor that truncates the renamed note and writes it a moment
+        # later: nothing may read the note in between (it would index it
+        # empty and give the rewritten chunks new ids).
+        self.make_tree()
+        d = self.quired(args=["--settle", EDIT_SETTLE_MS])
+        self.converge(d)
+        before = self.ids(self.stored("sub/beta.md"))
+        os.rename(self.disk("sub/beta.md"), self.disk("sub/beta2.md"))
+        with open(self.disk("sub/beta2.md"), "w", encoding="utf-8") as f:
+            time.sleep(EDIT_SETTLE_MS / 2 / 1000)
+            f.write(note("bumblebee", {2: "quetzal"}))
+        self.converge(d)
+        self.assertGone(self.stored("sub/beta.md"))
+        self.assertEqual(self.hits("quetzal"), {self.stored("sub/beta2.md")})
+        if self.pairs_renames:
+            self.assertKeptIds(before, self.ids(self.stored("sub/beta2.md")), changed=[2])
         self.assertHealthy(self.db)
 
     def test_renames_that_make_or_unmake_a_note(self):

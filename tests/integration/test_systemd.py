@@ -338,6 +338,20 @@ class WatchdogTests(NotifyCase):
         time.sleep(1.0)
         self.assertEqual([m for m in self.pings() if m.time > last], [], "pings came back while wedged")
         self.assertTrue(d.running())
+        # Before giving up it lifted the idle priority once, in case the
+        # indexer was only starved: the I/O class (and, as root, the CPU
+        # policy; leaving SCHED_IDLE takes CAP_SYS_NICE) of the indexer.
+        self.assertEqual(len(d.matches(r"made no progress .* at idle priority; lifting its priority")), 1)
+        def name(tid):
+            with open(f"/proc/{d.pid}/task/{tid}/comm", encoding="utf-8") as f:
+                return f.read().strip()
+        indexer = [int(t) for t in os.listdir(f"/proc/{d.pid}/task") if name(t) == "quired-indexer"]
+        self.assertEqual(len(indexer), 1)
+        if shutil.which("ionice"):
+            io = subprocess.run(["ionice", "-p", str(indexer[0])], capture_output=True, text=True).stdout
+            self.assertNotIn("idle", io)
+        if qt.is_root():
+            self.assertEqual(os.sched_getscheduler(indexer[0]), os.SCHED_OTHER)
         d.proc.kill()  # a wedged indexer cannot finish its transaction: SIGTERM would wait for it
 
 
@@ -358,7 +372,10 @@ class StatusTests(DaemonCase):
         self.assertIn(m["state"], STATES)
         self.assertRegex(m["heartbeat"], HEARTBEAT_RE)
         j = self.status_json()
-        self.assertEqual(set(j), {"running", "pid", "state", "heartbeat", "queue"})
+        # The index's freshness (test_fresh.py checks the values).
+        self.assertEqual(set(j), {"running", "pid", "state", "heartbeat", "queue", "settling", "oldest_pending",
+                                  "oldest_pending_age_ms", "lag_threshold_ms", "lagging", "watched_dirs",
+                                  "unwatched_dirs", "overflows", "last_reconcile", "roots", "current"})
         self.assertIs(j["running"], True)
         self.assertEqual(j["pid"], pid)
         self.assertIn(j["state"], STATES)

@@ -13,6 +13,7 @@ struct flushed {
         char *paths[64];
         size_t roots[64];
         uint64_t at_ms[64];
+        uint64_t oldest_ms[64]; /* per call */
         size_t n;
         size_t n_calls;
         unsigned n_overflows;
@@ -20,8 +21,10 @@ struct flushed {
 
 static uv_loop_t loop;
 
-static void on_flush(size_t root, char **paths, size_t n_paths, void *userdata) {
+static void on_flush(size_t root, char **paths, size_t n_paths, uint64_t oldest_ms, void *userdata) {
         struct flushed *f = userdata;
+        if (f->n_calls < 64)
+                f->oldest_ms[f->n_calls] = oldest_ms;
         f->n_calls++;
         for (size_t i = 0; i < n_paths; i++) {
                 if (f->n < 64) {
@@ -61,11 +64,15 @@ static void test_quiet_path_flushes_after_settle(void) {
         CHECK_INT_EQ(debounce_mark(d, 0, "/r/a.md"), 0);
         CHECK_INT_EQ(debounce_mark(d, 0, "/r/a.md"), 0); /* twice: still one entry */
         CHECK_INT_EQ(debounce_count(d), 1);
+        /* The age of a waiting change counts from its first event. */
+        CHECK_INT_EQ(debounce_oldest_ms(d), start);
         run_until(&f, 1, 5000);
         REQUIRE_INT_EQ(f.n, 1);
         CHECK_STR_EQ(f.paths[0], "/r/a.md");
         CHECK(f.at_ms[0] - start >= 20);
+        CHECK_INT_EQ(f.oldest_ms[0], start);
         CHECK_INT_EQ(debounce_count(d), 0);
+        CHECK_INT_EQ(debounce_oldest_ms(d), 0);
         /* Nothing left to do: the loop has no reason to wake. */
         debounce_free(d);
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -95,6 +102,8 @@ static void test_constant_writes_flush_at_max_delay(void) {
         uv_timer_stop(&writer);
         REQUIRE_INT_EQ(f.n, 1);
         CHECK(f.at_ms[0] - start >= 200);
+        /* Its first change, not its last, dates the batch. */
+        CHECK_INT_EQ(f.oldest_ms[0], start);
         uv_close((uv_handle_t *) &writer, NULL);
         debounce_free(d);
         uv_run(&loop, UV_RUN_DEFAULT);

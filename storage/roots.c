@@ -1,0 +1,118 @@
+/* See roots.h. A root is a row (namespace, path, indexed_at), indexed_at
+ * being when it was first recorded: recording it again writes nothing, so
+ * that an unchanged re-index still commits no write at all. Nothing
+ * removes a root: a directory that is gone is skipped by whoever reads the
+ * list. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "roots.h"
+#include "store-internal.h"
+#include "util.h"
+
+struct add_root {
+        const char *ns, *path;
+        const char *indexed_at;
+};
+
+static int add_root_fn(struct store *s, void *userdata) {
+        const struct add_root *a = userdata;
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO roots(namespace, path, indexed_at) VALUES (?1, ?2, ?3)"
+                                " ON CONFLICT(namespace, path) DO NOTHING",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare recording a root");
+        sqlite3_bind_text(st, 1, a->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a->path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, a->indexed_at, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return store_fail(s, rc, "record a root");
+        return 0;
+}
+
+/* 1 if the root is recorded, 0 if not, or -errno. */
+static int root_is_recorded(struct store *s, const char *ns, const char *path) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM roots WHERE namespace = ?1 AND path = ?2", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare looking up a root");
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "look up a root");
+}
+
+int store_add_root(struct store *s, const char *ns, const char *path) {
+        char now[UTC_TIMESTAMP_LEN];
+        int r;
+
+        if (!s->has_derived)
+                return 0;
+        /* Looked up first, outside a transaction: the common case (the
+         * root is known) takes no write lock. */
+        r = root_is_recorded(s, ns, path);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        utc_timestamp_now(now);
+        return store_transact(s, add_root_fn, &(struct add_root){ .ns = ns, .path = path, .indexed_at = now });
+}
+
+void store_roots_free(struct store_root *roots, size_t n) {
+        for (size_t i = 0; roots && i < n; i++) {
+                free(roots[i].namespace);
+                free(roots[i].path);
+        }
+        free(roots);
+}
+
+int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        struct store_root *roots = NULL;
+        size_t n = 0, cap = 0;
+        int rc;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (!s->has_derived)
+                return 0;
+        rc = sqlite3_prepare_v2(s->db, "SELECT namespace, path FROM roots ORDER BY namespace, path", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare listing the roots");
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        size_t new_cap = cap ? cap * 2 : 8;
+                        struct store_root *p = realloc(roots, new_cap * sizeof *p);
+                        if (!p)
+                                goto oom;
+                        roots = p;
+                        cap = new_cap;
+                }
+                const char *ns = (const char *) sqlite3_column_text(st, 0);
+                const char *path = (const char *) sqlite3_column_text(st, 1);
+                roots[n] = (struct store_root){ .namespace = strdup(ns ? ns : ""), .path = strdup(path ? path : "") };
+                n++;
+                if (!roots[n - 1].namespace || !roots[n - 1].path)
+                        goto oom;
+        }
+        if (rc != SQLITE_DONE) {
+                store_roots_free(roots, n);
+                return store_fail(s, rc, "list the roots");
+        }
+        *ret = roots;
+        *ret_n = n;
+        return 0;
+oom:
+        store_roots_free(roots, n);
+        return log_error_errno(ENOMEM, "Failed to list the roots: %m");
+}

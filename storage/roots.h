@@ -1,0 +1,25 @@
+/* The directories quire indexed or watched (schema version 2's roots
+ * table), so that `quire search --sync` without a daemon knows what to
+ * bring up to date (roots.c). */
+#pragma once
+
+#include <stddef.h>
+
+#include "store.h"
+
+struct store_root {
+        char *namespace; /* owned */
+        char *path;      /* owned; absolute, a realpath when recorded */
+};
+
+/* Record one root (indexed_at: now), in its own write transaction; one
+ * already recorded is left as it is, without a write. A database of schema version 1 opened read-only has no
+ * roots table: there is nothing to record into, and this is never asked
+ * of a reader. Returns 0 or -errno (logged). */
+int store_add_root(struct store *s, const char *ns, const char *path);
+
+/* Every recorded root, by namespace then path, as an array the caller
+ * frees with store_roots_free(). A database without the table (version 1,
+ * read-only) has none. Returns 0 or -errno (logged). */
+int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n);
+void store_roots_free(struct store_root *roots, size_t n);
