@@ -13,6 +13,7 @@
 static const char *program = "quire";
 static int max_level = LOG_INFO;
 static bool use_priority_prefix;
+static int log_fd = STDERR_FILENO;
 
 /* systemd sets JOURNAL_STREAM to "dev:ino" of the stream it connected to
  * stderr; only when that matches is the <N> prefix understood (sd-daemon(3)). */
@@ -40,6 +41,12 @@ void log_set_max_level(int level) {
 
 int log_get_max_level(void) {
         return max_level;
+}
+
+int log_set_fd(int fd) {
+        int previous = log_fd;
+        log_fd = fd;
+        return previous;
 }
 
 int log_internal(int level, int error, const char *fmt, ...) {
@@ -77,7 +84,7 @@ int log_internal(int level, int error, const char *fmt, ...) {
         }
         out[len++] = '\n';
         for (size_t done = 0; done < len;) {
-                ssize_t n = write(STDERR_FILENO, out + done, len - done);
+                ssize_t n = write(log_fd, out + done, len - done);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)

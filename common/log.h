@@ -12,6 +12,10 @@ void log_setup(const char *program_name);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 
+/* Where lines go; stderr unless changed. Returns the previous descriptor, so
+ * a test can capture a call's lines and put things back. */
+int log_set_fd(int fd);
+
 /* Returns -abs(error) (or 0 when error is 0), so `return log_error_errno(r, ...)`
  * logs and propagates in one step. "%m" in fmt expands to strerror(error). */
 int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);

@@ -126,31 +126,46 @@ static void check_accepted(const struct config *cfg, const char *log, size_t log
         }
 }
 
-/* One config_load() with its log captured. log.c writes to the stdio
- * stream stderr: point it at memory for the call (glibc's stderr is an
- * assignable variable), while libFuzzer and the sanitizers keep writing to
- * fd 2. */
+/* One config_load() with its log captured: log.c writes its lines to a
+ * descriptor, pointed at a memfd for the call, while libFuzzer and the
+ * sanitizers keep writing to fd 2. */
 struct load {
         struct config cfg;
-        char *log; /* owned */
+        char *log; /* owned, NUL-terminated */
         size_t log_len;
         int r;
 };
 
+static int log_capture_fd = -1;
+
 static void load(char **argv, struct load *ret) {
-        FILE *saved_stderr, *mem;
-        int argc = 0;
+        int argc = 0, saved_fd;
+        off_t len;
 
         while (argv[argc])
                 argc++;
         *ret = (struct load) { .log = NULL };
-        mem = open_memstream(&ret->log, &ret->log_len);
-        FUZZ_CHECK(mem, "open_memstream: %s", strerror(errno));
-        saved_stderr = stderr;
-        stderr = mem;
+        if (log_capture_fd < 0) {
+                log_capture_fd = memfd_create("quire-fuzz-log", MFD_CLOEXEC);
+                FUZZ_CHECK(log_capture_fd >= 0, "memfd_create: %s", strerror(errno));
+        }
+        FUZZ_CHECK(ftruncate(log_capture_fd, 0) == 0 && lseek(log_capture_fd, 0, SEEK_SET) == 0,
+                   "reset the log capture: %s", strerror(errno));
+        saved_fd = log_set_fd(log_capture_fd);
         ret->r = config_load(argc, argv, &ret->cfg);
-        stderr = saved_stderr;
-        fclose(mem);
+        log_set_fd(saved_fd);
+
+        len = lseek(log_capture_fd, 0, SEEK_CUR);
+        FUZZ_CHECK(len >= 0, "lseek: %s", strerror(errno));
+        ret->log_len = (size_t) len;
+        ret->log = malloc(ret->log_len + 1);
+        FUZZ_CHECK(ret->log, "out of memory");
+        for (size_t done = 0; done < ret->log_len;) {
+                ssize_t n = pread(log_capture_fd, ret->log + done, ret->log_len - done, (off_t) done);
+                FUZZ_CHECK(n > 0, "pread: %s", strerror(errno));
+                done += (size_t) n;
+        }
+        ret->log[ret->log_len] = '\0';
 }
 
 static void load_done(struct load *l) {
