@@ -88,6 +88,16 @@ static int read_all(int fd, size_t expected, uint64_t max, char **ret, size_t *r
         return 0;
 }
 
+static bool changed_since(int fd, const struct stat *before) {
+        struct stat now;
+
+        if (fstat(fd, &now) < 0)
+                return true;
+        return now.st_size != before->st_size || now.st_mtim.tv_sec != before->st_mtim.tv_sec ||
+               now.st_mtim.tv_nsec != before->st_mtim.tv_nsec || now.st_ctim.tv_sec != before->st_ctim.tv_sec ||
+               now.st_ctim.tv_nsec != before->st_ctim.tv_nsec;
+}
+
 int document_load(int dirfd, const char *path, const struct document_options *opts,
                   struct document *ret) {
         _cleanup_close_ int fd = -1;
@@ -126,6 +136,11 @@ int document_load(int dirfd, const char *path, const struct document_options *op
                 return r;
 
         r = document_fill(raw, len, opts, &doc);
+        if (r == -EMEDIUMTYPE && changed_since(fd, &st))
+                /* A file truncated while we read it can hand us zeroes it
+                 * never held (the kernel zeroes the tail of its last page);
+                 * the verdict belongs to no version of the file. */
+                r = -EAGAIN;
         if (r < 0) {
                 document_done(&doc);
                 return r;

@@ -33,6 +33,8 @@ struct document {
 /* Read path (relative to dirfd, or absolute) without following a final
  * symlink and without blocking on FIFOs. Returns 0, or:
  *   -EMEDIUMTYPE  binary: the file holds a NUL byte
+ *   -EAGAIN       it read as binary but changed while being read: read
+ *                 it again
  *   -EFBIG        larger than max_file_bytes
  *   -EINVAL       not a regular file (FIFO, socket, device, directory)
  *   -ELOOP        a symlink

@@ -280,24 +280,31 @@ struct writer {
         size_t n_stale, cap_stale;
 };
 
-/* Keep the paths of the items store_apply() marked stale, to be synced
- * again once this round is done. */
+/* Keep a path to be synced again once this round is done. */
+static int keep_stale(struct writer *w, const char *path) {
+        if (w->n_stale == w->cap_stale) {
+                size_t cap = w->cap_stale ? w->cap_stale * 2 : 16;
+                char **p = realloc(w->stale, cap * sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                w->stale = p;
+                w->cap_stale = cap;
+        }
+        w->stale[w->n_stale] = strdup(path);
+        if (!w->stale[w->n_stale])
+                return -ENOMEM;
+        w->n_stale++;
+        return 0;
+}
+
+/* Keep the paths of the items store_apply() marked stale. */
 static int collect_stale(struct writer *w, size_t n_items) {
         for (size_t i = 0; i < n_items; i++) {
                 if (!w->items[i].is_stale)
                         continue;
-                if (w->n_stale == w->cap_stale) {
-                        size_t cap = w->cap_stale ? w->cap_stale * 2 : 16;
-                        char **p = realloc(w->stale, cap * sizeof *p);
-                        if (!p)
-                                return -ENOMEM;
-                        w->stale = p;
-                        w->cap_stale = cap;
-                }
-                w->stale[w->n_stale] = strdup(w->items[i].path);
-                if (!w->stale[w->n_stale])
-                        return -ENOMEM;
-                w->n_stale++;
+                int r = keep_stale(w, w->items[i].path);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -317,6 +324,10 @@ static bool load_error_drops_rows(struct sync_stats *stats, const struct result 
         case -ENOENT:
         case -ENOTDIR:
                 return true;
+        case -EAGAIN:
+                /* Changed while being read (document_load): flush_batch
+                 * has it read again, and until then it keeps its rows. */
+                return false;
         case -EMEDIUMTYPE:
                 stats->binary++;
                 log_warning("Skipping %s: binary file (contains NUL bytes)", res->path);
@@ -341,8 +352,10 @@ static int flush_batch(struct writer *w) {
         size_t n_items = 0;
         int r = 0;
 
-        for (size_t i = 0; i < w->batch.n; i++) {
+        for (size_t i = 0; r == 0 && i < w->batch.n; i++) {
                 const struct result *res = &w->batch.items[i];
+                if (res->error == -EAGAIN)
+                        r = keep_stale(w, res->path);
                 if (res->action == RESULT_KEEP_ROWS)
                         continue;
                 w->items[n_items++] = (struct index_item){
@@ -351,7 +364,7 @@ static int flush_batch(struct writer *w) {
                         .is_gone = res->error == -ENOENT || res->error == -ENOTDIR,
                 };
         }
-        if (n_items > 0)
+        if (r == 0 && n_items > 0)
                 r = apply_items(w, n_items);
         for (size_t i = 0; i < w->batch.n; i++)
                 document_done(&w->batch.items[i].doc);
