@@ -169,12 +169,29 @@ def markdown_files(root):
 @contextlib.contextmanager
 def connect(db, timeout=30.0):
     """A plain connection in autocommit mode, closed on exit. db may be
-    a 'file:' URI."""
+    a 'file:' URI, or a connection already open (a snapshot()), used as
+    it is and left open."""
+    if isinstance(db, sqlite3.Connection):
+        yield db
+        return
     con = sqlite3.connect(db, timeout=timeout, isolation_level=None, uri=db.startswith("file:"))
     try:
         yield con
     finally:
         con.close()
+
+
+@contextlib.contextmanager
+def snapshot(db):
+    """One read transaction over db: every helper handed the connection it
+    yields sees the same committed state, whoever writes meanwhile."""
+    with connect(db) as con:
+        con.execute("BEGIN")
+        con.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # the snapshot starts here
+        try:
+            yield con
+        finally:
+            con.execute("COMMIT")
 
 
 def query(db, sql, params=()):
@@ -561,12 +578,15 @@ class QuireTestCase(unittest.TestCase):
     def assertHealthy(self, db):
         """The invariants every writer keeps: no duplicate chunks, and an
         FTS index holding exactly one entry per chunk."""
-        self.assertEqual(duplicate_groups(db), 0, "duplicate chunk groups")
+        # A writer may still be at work (a daemon): the comparisons read
+        # one snapshot. Each integrity check is one statement, so its own.
+        with snapshot(db) as con:
+            self.assertEqual(duplicate_groups(con), 0, "duplicate chunk groups")
+            self.assertEqual(fts_docsize_count(con), chunk_count(con), "FTS rows vs chunks")
+            self.assertEqual(fts_rowids(con), chunk_seqs(con), "FTS rowids vs chunk seqs")
+            self.assertIn(derived_orphans(con), (0, None), "derived rows of deleted chunks")
         self.assertEqual(fts_integrity_error(db), None, "FTS integrity-check")
-        self.assertEqual(fts_docsize_count(db), chunk_count(db), "FTS rows vs chunks")
-        self.assertEqual(fts_rowids(db), chunk_seqs(db), "FTS rowids vs chunk seqs")
         self.assertEqual(sqlite_integrity(db), ["ok"], "PRAGMA integrity_check")
-        self.assertIn(derived_orphans(db), (0, None), "derived rows of deleted chunks")
 
     def write(self, relpath, text, root=None):
         """Write a note (text, or bytes) below root (default self.tmp/notes)."""
