@@ -55,10 +55,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_CHUNK_MOVE] = "UPDATE chunks SET start_line = ?2, end_line = ?3, updated_at = ?4 "
                             "WHERE seq = ?1",
         /* Renames. source_file is in chunks_au's column list, so the FTS
-         * index follows; the unique key cannot collide because the target
-         * path's rows are deleted first: a file renamed over had its own,
-         * and a directory's new name may already have been indexed by
-         * another writer that got there before us. */
+         * index follows; the unique key cannot collide because move_tx()
+         * clears the way first (a file renamed over had rows of its own;
+         * another writer may have indexed the new name before us). */
         [STMT_MOVE_FILE_CHUNKS] = "UPDATE chunks SET source_file = ?3 WHERE namespace = ?1 AND source_file = ?2",
         /* The rename set the file's ctime: a new indexed_at says its rows
          * are current, or the next stat would read it for nothing. */
@@ -70,6 +69,25 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_STAGE_DELETE_TREE] = "INSERT OR IGNORE INTO temp.staged_deletes(seq) SELECT seq FROM chunks "
                                    "WHERE namespace = ?1 AND source_file >= ?2 || '/' AND source_file < ?2 || '0'",
         [STMT_DELETE_TREE_FILES] = "DELETE FROM files WHERE namespace = ?1 AND path >= ?2 || '/' AND path < ?2 || '0'",
+        [STMT_FILE_HAS_ROWS] = "SELECT EXISTS (SELECT 1 FROM files WHERE namespace = ?1 AND path = ?2)"
+                               " OR EXISTS (SELECT 1 FROM chunks WHERE namespace = ?1 AND source_file = ?2)",
+        [STMT_TREE_HAS_ROWS] = "SELECT EXISTS (SELECT 1 FROM files WHERE namespace = ?1"
+                               " AND path >= ?2 || '/' AND path < ?2 || '0')"
+                               " OR EXISTS (SELECT 1 FROM chunks WHERE namespace = ?1"
+                               " AND source_file >= ?2 || '/' AND source_file < ?2 || '0')",
+        /* The rows below directory ?2 whose path under its new name ?3
+         * already has rows: those stay, these go. */
+#define NEW_NAME_IS_TAKEN(col)                                                                     \
+        " AND (EXISTS (SELECT 1 FROM files n WHERE n.namespace = ?1"                              \
+        " AND n.path = ?3 || substr(" col ", length(?2) + 1))"                                    \
+        " OR EXISTS (SELECT 1 FROM chunks n WHERE n.namespace = ?1"                               \
+        " AND n.source_file = ?3 || substr(" col ", length(?2) + 1)))"
+        [STMT_STAGE_DELETE_TREE_TAKEN] = "INSERT OR IGNORE INTO temp.staged_deletes(seq) SELECT seq FROM chunks "
+                                         "WHERE namespace = ?1 AND source_file >= ?2 || '/' AND source_file < ?2 || '0'"
+                                         NEW_NAME_IS_TAKEN("chunks.source_file"),
+        [STMT_DELETE_TREE_FILES_TAKEN] = "DELETE FROM files WHERE namespace = ?1 AND path >= ?2 || '/' AND path < ?2 || '0'"
+                                         NEW_NAME_IS_TAKEN("files.path"),
+#undef NEW_NAME_IS_TAKEN
         [STMT_CHUNK_MOVE_HEADING] = "UPDATE chunks SET start_line = ?2, end_line = ?3, updated_at = ?4, "
                                     "heading_hierarchy = ?5 WHERE seq = ?1",
         /* Derived rows (derived.c). Staged rows find their chunk by the

@@ -567,16 +567,20 @@ struct move_args {
 };
 
 /* The rows below directory dir go (they are staged; flush_staged() applies
- * the chunk deletes). */
-static int delete_tree_rows(struct store *s, const char *ns, const char *dir) {
+ * the chunk deletes). With new_dir, only those whose path under the
+ * name new_dir already has rows. */
+static int delete_tree_rows(struct store *s, const char *ns, const char *dir, const char *new_dir) {
         static const enum store_stmt_id ids[] = { STMT_STAGE_DELETE_TREE, STMT_DELETE_TREE_FILES };
+        static const enum store_stmt_id ids_taken[] = { STMT_STAGE_DELETE_TREE_TAKEN, STMT_DELETE_TREE_FILES_TAKEN };
 
-        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-                _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, ids[i]);
+        for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
+                _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, new_dir ? ids_taken[i] : ids[i]);
                 if (!st)
                         return -EIO;
                 bind_text(st, 1, ns);
                 bind_text(st, 2, dir);
+                if (new_dir)
+                        bind_text(st, 3, new_dir);
                 int r = step_done(s, st, "drop the rows below a directory");
                 if (r < 0)
                         return r;
@@ -584,6 +588,45 @@ static int delete_tree_rows(struct store *s, const char *ns, const char *dir) {
         return 0;
 }
 
+/* 1 if path (a file, or every path below a directory) has rows, else 0. */
+static int has_rows(struct store *s, const char *ns, const char *path, bool is_dir) {
+        _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, is_dir ? STMT_TREE_HAS_ROWS : STMT_FILE_HAS_ROWS);
+        if (!st)
+                return -EIO;
+        bind_text(st, 1, ns);
+        bind_text(st, 2, path);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return store_fail(s, rc, "look for the rows of a renamed path");
+        return sqlite3_column_int(st, 0) != 0;
+}
+
+/* Whether path's rows were written after it got its present name: its
+ * files row matches what is on disk now, and the rename (which set the
+ * ctime) came before the indexing. */
+static int rows_are_current(struct store *s, const char *ns, const char *path) {
+        struct file_row row;
+        char hash[HASH_HEX_LEN];
+        struct stat st;
+
+        int r = file_get(s, ns, path, &row, hash);
+        if (r <= 0)
+                return r;
+        return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && file_row_matches_stat(&row, &st);
+}
+
+/* How a rename reaches the rows, when the move is at last applied (the
+ * event may be old by then, and other writers at work since):
+ * - nothing under the old name: someone has been here already, and the
+ *   new name keeps whatever it has (the sync that follows every move
+ *   checks it);
+ * - a file whose new name holds rows indexed after the rename: those are
+ *   the file as it is now, and the old name's rows just go;
+ * - a directory: below a new name nothing was renamed over (rename(2)
+ *   wants an empty target), so whatever has rows there was indexed after
+ *   the rename and stays, and the old name's rows for those paths go;
+ * - else the new name's rows are those of a file renamed over, stale,
+ *   and give way to the moved ones. */
 static int move_tx(struct store *s, void *userdata) {
         struct move_args *m = userdata;
         struct index_stats ignored = { 0 };
@@ -595,11 +638,16 @@ static int move_tx(struct store *s, void *userdata) {
         r = derived_catch_up(s);
         if (r < 0)
                 return r;
-        /* Whatever the new name has is stale: a file renamed over, or
-         * rows another writer indexed under a directory's new name
-         * between the rename and now. They would collide with the moved
-         * rows; the caller's sync of the new name follows anyway. */
-        r = m->is_dir ? delete_tree_rows(s, m->ns, m->new_path) : delete_file(s, m->ns, m->new_path, &ignored);
+        r = has_rows(s, m->ns, m->old_path, m->is_dir);
+        if (r <= 0)
+                return r;
+        if (m->is_dir)
+                r = delete_tree_rows(s, m->ns, m->old_path, m->new_path);
+        else {
+                r = rows_are_current(s, m->ns, m->new_path);
+                if (r >= 0)
+                        r = delete_file(s, m->ns, r > 0 ? m->old_path : m->new_path, &ignored);
+        }
         if (r == 0)
                 r = flush_staged(s, &ignored);
         if (r < 0)

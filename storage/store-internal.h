@@ -43,6 +43,10 @@ enum store_stmt_id {
         STMT_CHUNK_TO_DERIVE,
         STMT_STAGE_DELETE_TREE,
         STMT_DELETE_TREE_FILES,
+        STMT_FILE_HAS_ROWS,
+        STMT_TREE_HAS_ROWS,
+        STMT_STAGE_DELETE_TREE_TAKEN,
+        STMT_DELETE_TREE_FILES_TAKEN,
         _STMT_MAX,
 };
 

@@ -177,6 +177,18 @@ class IndexLoop:
 
 
 class SoakTests(qt.QuiredTestCase):
+    def where_is(self, path, word, found):
+        """What a failure needs to say about a word not found where it
+        should be: on disk, in the rows, in the FTS index."""
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                on_disk = word in f.read()
+        except OSError as e:
+            on_disk = str(e)
+        in_rows = qt.query(self.db, "SELECT seq, start_line FROM chunks WHERE namespace = 'default'"
+                                    " AND source_file = ? AND instr(content, ?) > 0", (path, word))
+        return {"path": path, "word": word, "fts hits": found, "on disk": on_disk, "rows holding it": in_rows}
+
     def test_writers_share_the_database_under_churn(self):
         rng = random.Random(f"{SEED}-churn")
         tree = os.path.join(self.tmp, "notes")
@@ -271,7 +283,8 @@ class SoakTests(qt.QuiredTestCase):
         with self.subTest("searchable"):
             self.assertLessEqual(set(live), notes)
             lost = [(path, word, found) for path, word in sorted(live.items()) if (found := hits(word)) != [path]]
-            self.assertEqual(lost[:10], [], f"{len(lost)} last writes not searchable in their note")
+            self.assertEqual([self.where_is(path, word, found) for path, word, found in lost[:10]], [],
+                             f"{len(lost)} last writes not searchable in their note")
             resurrected = [(word, found) for word in sorted(churn.dead_words) if (found := hits(word))]
             self.assertEqual(resurrected[:10], [], f"{len(resurrected)} words of replaced versions still searchable")
             for path, word in random.Random(SEED).sample(sorted(live.items()), min(10, len(live))):

@@ -455,6 +455,120 @@ static bool file_equals(const char *path, const void *data, size_t len) {
         return n == (ssize_t) len && memcmp(buf, data, len) == 0;
 }
 
+/* A move applied late (its event queued behind others) finds another
+ * writer already there: nothing under the old name, the new name indexed.
+ * The new name keeps its rows, ids and all. */
+static void test_stale_move_keeps_the_new_names_rows(void) {
+        struct store *s = open_fresh();
+        struct document a;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        REQUIRE(apply_one(s, "/notes/new.md", &a, NULL) == 0);
+        REQUIRE(apply_one(s, "/tree/new/x.md", &a, NULL) == 0);
+        sqlite3 *db = raw_open();
+        char *file_id = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/notes/new.md'");
+        char *tree_id = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/tree/new/x.md'");
+        long long changes = raw_int(db, "SELECT total_changes()");
+
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(store_move(s, "default", "/notes/old.md", "/notes/new.md", false, &stats), 0);
+        CHECK_INT_EQ(store_move(s, "default", "/tree/old", "/tree/new", true, &stats), 0);
+        CHECK_INT_EQ(stats.files_moved, 0);
+        char *file_id_after = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/notes/new.md'");
+        char *tree_id_after = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/tree/new/x.md'");
+        CHECK_STR_EQ(file_id_after, file_id);
+        CHECK_STR_EQ(tree_id_after, tree_id);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files"), 2);
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 2);
+        CHECK_INT_EQ(raw_int(db, "SELECT total_changes()"), changes);
+        free(file_id);
+        free(tree_id);
+        free(file_id_after);
+        free(tree_id_after);
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&a);
+}
+
+/* The new name was indexed from disk after the rename (its files row
+ * matches the file, its ctime is older than indexed_at): those rows are
+ * the note as it is, and the old name's rows go instead of moving. */
+static void test_move_onto_rows_indexed_since_keeps_them(void) {
+        char old_path[300], new_path[300];
+        struct store *s = open_fresh();
+        struct document a, b;
+        REQUIRE(s);
+        snprintf(old_path, sizeof old_path, "%s/gone.md", tmpdir);
+        snprintf(new_path, sizeof new_path, "%s/here.md", tmpdir);
+        write_file(new_path, SECTION_B, strlen(SECTION_B));
+        parse(SECTION_A, 1, &a);
+        REQUIRE(document_load(AT_FDCWD, new_path, NULL, &b) == 0);
+        REQUIRE(apply_one(s, old_path, &a, NULL) == 0);
+        /* indexed_at has a clock tick to pass the file's ctime. */
+        nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+        REQUIRE(apply_one(s, new_path, &b, NULL) == 0);
+        sqlite3 *db = raw_open();
+        char sql[512];
+        snprintf(sql, sizeof sql, "SELECT id FROM chunks WHERE source_file = '%s'", new_path);
+        char *id_before = raw_text(db, sql);
+
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(store_move(s, "default", old_path, new_path, false, &stats), 0);
+        CHECK_INT_EQ(stats.files_moved, 0);
+        char *id_after = raw_text(db, sql);
+        CHECK_STR_EQ(id_after, id_before);
+        CHECK_INT_EQ(fts_hits(db, "blueberries"), 1);
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files"), 1);
+        CHECK(fts_integrity_ok(db));
+        unlink(new_path);
+        free(id_before);
+        free(id_after);
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&a);
+        document_done(&b);
+}
+
+/* Below a directory's new name, a path another writer indexed first keeps
+ * its rows; the rest of the tree moves. */
+static void test_move_tree_leaves_paths_indexed_since(void) {
+        struct store *s = open_fresh();
+        struct document a, b;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        parse(SECTION_B, 1, &b);
+        REQUIRE(apply_one(s, "/n/old/a.md", &a, NULL) == 0);
+        REQUIRE(apply_one(s, "/n/old/b.md", &a, NULL) == 0);
+        REQUIRE(apply_one(s, "/n/new/b.md", &b, NULL) == 0);
+        sqlite3 *db = raw_open();
+        char *kept_id = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/n/new/b.md'");
+        char *moved_id = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/n/old/a.md'");
+
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(store_move(s, "default", "/n/old", "/n/new", true, &stats), 0);
+        CHECK_INT_EQ(stats.files_moved, 1);
+        char *files = raw_text(db, "SELECT group_concat(path, ' ') FROM (SELECT path FROM files ORDER BY path)");
+        CHECK_STR_EQ(files, "/n/new/a.md /n/new/b.md");
+        char *kept_after = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/n/new/b.md'");
+        char *moved_after = raw_text(db, "SELECT id FROM chunks WHERE source_file = '/n/new/a.md'");
+        CHECK_STR_EQ(kept_after, kept_id);
+        CHECK_STR_EQ(moved_after, moved_id);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file LIKE '/n/old/%'"), 0);
+        CHECK_INT_EQ(fts_hits(db, "blueberries"), 1);
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 1);
+        CHECK(fts_integrity_ok(db));
+        free(kept_id);
+        free(moved_id);
+        free(files);
+        free(kept_after);
+        free(moved_after);
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&a);
+        document_done(&b);
+}
+
 static void test_open_refuses_foreign_file_untouched(void) {
         static const char garbage[] = "this is not a database, it is a note\n";
         char path[300];
@@ -646,6 +760,9 @@ int main(void) {
         RUN(test_search_ranks_and_filters_namespace);
         RUN(test_move_file_keeps_ids_and_replaces_target);
         RUN(test_move_tree_rewrites_only_that_prefix);
+        RUN(test_stale_move_keeps_the_new_names_rows);
+        RUN(test_move_onto_rows_indexed_since_keeps_them);
+        RUN(test_move_tree_leaves_paths_indexed_since);
         RUN(test_open_refuses_foreign_file_untouched);
         RUN(test_open_refuses_newer_schema);
         RUN(test_empty_file_is_a_new_database);
