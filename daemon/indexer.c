@@ -234,17 +234,77 @@ int indexer_move(struct indexer *ix, const char *ns, const char *root, const cha
         return enqueue(ix, op);
 }
 
-int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *const *namespaces, size_t n_roots) {
+static struct op *reconcile_op_new(const char *const *roots, const char *const *namespaces, size_t n_roots) {
         struct op *op = op_new(OP_RECONCILE, NULL, NULL);
         if (!op)
-                return -ENOMEM;
+                return NULL;
         op->n_paths = n_roots;
         if (strv_copy((char *const *) roots, n_roots, &op->paths) < 0 ||
             strv_copy((char *const *) namespaces, n_roots, &op->namespaces) < 0) {
                 op_free(op);
-                return -ENOMEM;
+                return NULL;
         }
-        return enqueue(ix, op);
+        return op;
+}
+
+int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *const *namespaces, size_t n_roots) {
+        struct op *op = reconcile_op_new(roots, namespaces, n_roots);
+        return op ? enqueue(ix, op) : -ENOMEM;
+}
+
+size_t indexer_queue_waiting(struct indexer *ix) {
+        pthread_mutex_lock(&ix->lock);
+        size_t n = ix->n_queued;
+        pthread_mutex_unlock(&ix->lock);
+        return n;
+}
+
+int indexer_reconcile_instead(struct indexer *ix, const char *const *roots, const char *const *namespaces,
+                              size_t n_roots) {
+        struct op *reconcile = reconcile_op_new(roots, namespaces, n_roots);
+        struct op *rules = NULL, **rules_tail = &rules, *barriers = NULL, **barriers_tail = &barriers;
+        size_t n_kept = 1;
+
+        if (!reconcile)
+                return -ENOMEM;
+        pthread_mutex_lock(&ix->lock);
+        if (ix->is_stopping) {
+                pthread_mutex_unlock(&ix->lock);
+                op_free(reconcile);
+                return -ESHUTDOWN;
+        }
+        /* New rules still apply before the walk; a barrier promises that
+         * what came before it has committed, which is now the walk. The
+         * walk is as late as the oldest change it stands for. */
+        reconcile->since_usec = now_monotonic_usec();
+        for (struct op *op = ix->head, *next; op; op = next) {
+                next = op->next;
+                op->next = NULL;
+                if (op->kind == OP_SET_RULES) {
+                        *rules_tail = op;
+                        rules_tail = &op->next;
+                        n_kept++;
+                } else if (op->kind == OP_BARRIER) {
+                        *barriers_tail = op;
+                        barriers_tail = &op->next;
+                        n_kept++;
+                } else {
+                        if (op->since_usec && op->since_usec < reconcile->since_usec)
+                                reconcile->since_usec = op->since_usec;
+                        op_free(op);
+                }
+        }
+        *rules_tail = reconcile;
+        reconcile->next = barriers;
+        ix->head = rules;
+        ix->tail = barriers ? barriers_tail : &reconcile->next;
+        ix->last = NULL;
+        for (struct op *op = ix->head; op; op = op->next)
+                ix->last = op;
+        ix->n_queued = n_kept;
+        pthread_cond_signal(&ix->wake);
+        pthread_mutex_unlock(&ix->lock);
+        return 0;
 }
 
 int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules) {
@@ -686,9 +746,14 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         };
         ix->tail = &ix->head;
         ix->last = NULL;
+        /* Test-only: every batch after the first waits, for ever or for
+         * QUIRE_TEST_STALL_INDEXER_MS. */
         const char *stall = getenv("QUIRE_TEST_STALL_INDEXER");
+        const char *stall_ms = getenv("QUIRE_TEST_STALL_INDEXER_MS");
         if (stall && *stall)
                 ix->stall_ms = 24u * 3600 * 1000;
+        else if (stall_ms && atoi(stall_ms) > 0)
+                ix->stall_ms = (unsigned) atoi(stall_ms);
         ix->db_path = strdup(store_path(store));
         if (!ix->db_path || rules_copy(rules, &ix->rules) < 0) {
                 free(ix->db_path);

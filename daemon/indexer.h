@@ -60,6 +60,14 @@ int indexer_barrier(struct indexer *ix, uint64_t seq);
 
 /* Operations waiting or in progress. */
 size_t indexer_queue_length(struct indexer *ix);
+/* Operations waiting, not yet taken by the thread. */
+size_t indexer_queue_waiting(struct indexer *ix);
+/* What waits is dropped for one reconcile of these roots, which finds
+ * the same changes by walking (a rename storm: the queue stays bounded,
+ * at the cost of the ids of moved chunks). Rule changes and barriers
+ * stay, the barriers after the reconcile. */
+int indexer_reconcile_instead(struct indexer *ix, const char *const *roots, const char *const *namespaces,
+                              size_t n_roots);
 
 /* CLOCK_MONOTONIC µs at which the oldest change still waiting for (or
  * being worked on by) the thread was seen, 0 when none is: for how long

@@ -36,6 +36,10 @@
 
 /* Past this many waiting paths, a full reconcile is cheaper than the detail. */
 #define DEBOUNCE_MAX_PATHS 65536
+/* Operations waiting for the indexer before what waits becomes one
+ * reconcile: a rename storm (a renamed tree of a thousand directories, a
+ * sync tool moving files about) is otherwise an operation per event. */
+#define INDEXER_MAX_WAITING 4096
 /* Directories whose .quireignore (or its absence) the loop remembers: an
  * event costs no open(2) per ancestor. Some 150 bytes each. */
 #define IGNORE_CACHE_DIRS 4096
@@ -100,6 +104,7 @@ struct daemon {
         struct cookie_table *cookies;
         uint64_t barrier_seq;
         uint64_t n_overflows;
+        size_t max_waiting; /* INDEXER_MAX_WAITING, or QUIRE_TEST_MAX_QUEUE */
         uint64_t last_reconcile_usec; /* CLOCK_REALTIME */
         bool has_written_pending;     /* the state file last said a change waits */
 };
@@ -253,7 +258,9 @@ static void watch_tree(struct daemon *d, struct root *root, const char *dir, boo
         (void) root;
 }
 
-static void reconcile_all(struct daemon *d) {
+/* A reconcile of every root present; with instead, in place of every
+ * operation still waiting (indexer_reconcile_instead). */
+static void reconcile_roots(struct daemon *d, bool instead) {
         _cleanup_free_ const char **paths = calloc(d->n_roots + 1, sizeof *paths);
         _cleanup_free_ const char **namespaces = calloc(d->n_roots + 1, sizeof *namespaces);
         size_t n = 0;
@@ -268,9 +275,30 @@ static void reconcile_all(struct daemon *d) {
                 paths[n] = d->roots[i].path;
                 namespaces[n++] = d->roots[i].namespace;
         }
-        int r = indexer_reconcile(d->indexer, paths, namespaces, n);
-        if (r < 0)
+        int r = instead ? indexer_reconcile_instead(d->indexer, paths, namespaces, n)
+                        : indexer_reconcile(d->indexer, paths, namespaces, n);
+        if (r < 0 && r != -ESHUTDOWN)
                 log_error_errno(r, "Failed to queue a reconcile: %m");
+}
+
+static void reconcile_all(struct daemon *d) {
+        reconcile_roots(d, false);
+}
+
+/* Before an operation goes to the indexer: when too many wait already,
+ * they all become one reconcile, which covers this one too (true). */
+static bool reconcile_if_flooded(struct daemon *d) {
+        size_t n = indexer_queue_waiting(d->indexer);
+        if (n < d->max_waiting)
+                return false;
+        log_warning("%zu operations waiting for the indexer; reconciling every root instead", n);
+        d->n_overflows++;
+        reconcile_roots(d, true);
+        return true;
+}
+
+static int queue_sync_dir(struct daemon *d, const char *ns, const char *root, const char *dir) {
+        return reconcile_if_flooded(d) ? 0 : indexer_sync_dir(d->indexer, ns, root, dir);
 }
 
 /* A directory appeared (created, moved in, or found again): watch it, then
@@ -278,7 +306,7 @@ static void reconcile_all(struct daemon *d) {
 static void adopt_dir(struct daemon *d, struct root *root, const char *dir) {
         forget_ignores(d, dir);
         watch_tree(d, root, dir, false);
-        int r = indexer_sync_dir(d->indexer, root->namespace, root->path, dir);
+        int r = queue_sync_dir(d, root->namespace, root->path, dir);
         if (r < 0)
                 log_error_errno(r, "Failed to queue %s: %m", dir);
 }
@@ -306,7 +334,7 @@ static void sync_cookie(struct daemon *d, const char *name) {
                 struct root *root = &d->roots[i];
                 for (size_t k = 0; root->path && k < d->n_unwatched; k++)
                         if (find_root(d, d->unwatched[k], NULL) == root) {
-                                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, root->path);
+                                int r = queue_sync_dir(d, root->namespace, root->path, root->path);
                                 if (r < 0)
                                         log_error_errno(r, "Failed to queue %s: %m", root->path);
                                 break;
@@ -367,7 +395,7 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                         else if (*rel && classify(d, root, rel, true) == SCAN_KEEP) {
                                 forget_ignores(d, ev->path);
                                 watcher_remove_tree(d->watcher, ev->path);
-                                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, ev->path);
+                                int r = queue_sync_dir(d, root->namespace, root->path, ev->path);
                                 if (r < 0)
                                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
                         }
@@ -404,7 +432,7 @@ static void on_removed(struct daemon *d, const struct watch_event *ev) {
                 return;
         if (ev->is_dir) {
                 watcher_remove_tree(d->watcher, ev->path);
-                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, ev->path);
+                int r = queue_sync_dir(d, root->namespace, root->path, ev->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
         } else if (classify(d, root, rel, false) == SCAN_KEEP)
@@ -427,8 +455,9 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
                  * rewriting it right after the rename. */
                 if (!ev->is_dir)
                         (void) debounce_take(d->debounce, ev->old_path);
-                int r = indexer_move(d->indexer, old_root->namespace, new_root->path, ev->old_path, ev->path,
-                                     ev->is_dir);
+                int r = reconcile_if_flooded(d) ? 0
+                                                : indexer_move(d->indexer, old_root->namespace, new_root->path,
+                                                               ev->old_path, ev->path, ev->is_dir);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue a rename of %s: %m", ev->old_path);
                 if (!ev->is_dir)
@@ -463,7 +492,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
          * as a change at the new name). Paired backends report the same
          * through WATCH_REMOVED or WATCH_MOVED; a second look is harmless. */
         if (holder && *rel) {
-                int r = indexer_sync_dir(d->indexer, holder->namespace, holder->path, ev->path);
+                int r = queue_sync_dir(d, holder->namespace, holder->path, ev->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
                 return;
@@ -474,7 +503,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
                         continue;
                 log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
                             root->path, d->cfg.rescan_interval_s);
-                int r = indexer_sync_dir(d->indexer, root->namespace, root->path, root->path);
+                int r = queue_sync_dir(d, root->namespace, root->path, root->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", root->path);
                 free(root->path);
@@ -509,7 +538,7 @@ static void on_ignore_file_changed(struct daemon *d, const char *path) {
          * the walk under the new ones has the last word. */
         debounce_flush_all(d->debounce);
         watch_tree(d, root, dir, true);
-        int r = indexer_sync_dir(d->indexer, root->namespace, root->path, dir);
+        int r = queue_sync_dir(d, root->namespace, root->path, dir);
         if (r < 0)
                 log_error_errno(r, "Failed to queue %s: %m", dir);
 }
@@ -558,6 +587,12 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
 
 static void on_settled(size_t root, char **paths, size_t n_paths, uint64_t oldest_ms, void *userdata) {
         struct daemon *d = userdata;
+        if (reconcile_if_flooded(d)) {
+                for (size_t i = 0; i < n_paths; i++)
+                        free(paths[i]);
+                free(paths);
+                return;
+        }
         /* uv_now() is CLOCK_MONOTONIC in ms, as the indexer's clock is in µs. */
         int r = indexer_sync_paths(d->indexer, d->roots[root].namespace, paths, n_paths, oldest_ms * 1000);
         if (r < 0 && r != -ESHUTDOWN)
@@ -804,7 +839,7 @@ static void rescan_cb(uv_timer_t *t) {
                 int r = root ? watcher_add_dir(d->watcher, dir) : -ENOENT;
                 forget_ignores(d, dir);
                 if (root)
-                        (void) indexer_sync_dir(d->indexer, root->namespace, root->path, dir);
+                        (void) queue_sync_dir(d, root->namespace, root->path, dir);
                 if (r == -ENOSPC)
                         d->unwatched[n_left++] = dir;
                 else
@@ -1008,6 +1043,10 @@ static int run(struct daemon *d) {
                 uv_timer_init(d->loop, timers[i]);
                 timers[i]->data = d;
         }
+        d->max_waiting = INDEXER_MAX_WAITING;
+        const char *max_waiting = getenv("QUIRE_TEST_MAX_QUEUE"); /* test-only */
+        if (max_waiting && atoi(max_waiting) > 0)
+                d->max_waiting = (size_t) atoi(max_waiting);
         r = cookie_table_new(&d->cookies);
         if (r < 0) {
                 store_close(store);

@@ -382,6 +382,32 @@ class OverflowTests(LifecycleCase):
         self.assertEqual(len(d.matches(r"Watch queue overflowed")), 1)
         self.assertHealthy(self.db)
 
+    def test_rename_storm_becomes_one_reconcile(self):
+        """A hundred renames while the indexer is busy are not a hundred
+        queued moves: past the limit, what waits becomes one reconcile
+        (its barriers kept after it), and the index still ends right."""
+        for i in range(100):
+            self.write(f"storm/n{i:03d}.md", note(f"stormword{i:03d}"))
+        limit = 20
+        d = self.quired(env=self.daemon_env(QUIRE_TEST_MAX_QUEUE=str(limit), QUIRE_TEST_STALL_INDEXER_MS="400"))
+        self.converge(d)
+        mark = d.mark()
+        for i in range(100):
+            os.rename(self.disk(f"storm/n{i:03d}.md"), self.disk(f"storm/m{i:03d}.md"))
+        d.wait_line(r"^quired: \d+ operations waiting for the indexer; reconciling every root instead", since=mark)
+        # A search that syncs goes through a barrier queued after the storm.
+        self.assertEqual({h["source_file"] for h in self.search_json("stormword050", "--sync")},
+                         {self.stored("storm/m050.md")})
+        self.converge(d)
+        self.assertEqual(self.hits("stormword099"), {self.stored("storm/m099.md")})
+        self.assertGone(self.stored("storm/n000.md"))
+        # Without the limit the queue would have held about a hundred moves.
+        queued = [int(m["queued"]) for m in d.matches(qt.BATCH_RE, since=mark)]
+        self.assertTrue(queued)
+        self.assertLessEqual(max(queued), 2 * limit + 2, queued)
+        self.assertTrue(d.running())
+        self.assertHealthy(self.db)
+
 
 class WatchLimitTests(LifecycleCase):
     def test_watch_limit_is_logged_once_and_unwatched_dirs_are_rescanned(self):
