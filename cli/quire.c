@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,15 +78,18 @@ bool parse_unsigned(const char *s, unsigned *ret) {
 }
 
 int main(int argc, char **argv) {
+        /* one_thread: only this thread calls SQLite (store_use_one_thread).
+         * Not index, whose pipeline is threads, even if one writes. */
         static const struct {
                 const char *name;
                 int (*run)(int argc, char **argv);
+                bool one_thread;
         } commands[] = {
-                { "index", cmd_index },
-                { "search", cmd_search },
-                { "status", cmd_status },
-                { "links", cmd_links },
-                { "backlinks", cmd_backlinks },
+                { "index", cmd_index, false },
+                { "search", cmd_search, true },
+                { "status", cmd_status, true },
+                { "links", cmd_links, true },
+                { "backlinks", cmd_backlinks, true },
         };
 
         log_setup("quire");
@@ -101,8 +105,11 @@ int main(int argc, char **argv) {
                 return 0;
         }
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                if (strcmp(cmd, commands[i].name) == 0)
+                if (strcmp(cmd, commands[i].name) == 0) {
+                        if (commands[i].one_thread)
+                                (void) store_use_one_thread();
                         return commands[i].run(argc - 1, argv + 1);
+                }
         if (cmd[0] == '-')
                 return usage_error(NULL, "unknown option '%s'", cmd);
         return usage_error(NULL, "unknown command '%s'", cmd);

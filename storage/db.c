@@ -364,6 +364,13 @@ static int configure_connection(struct store *s) {
                                  "configure the connection");
 }
 
+int store_use_one_thread(void) {
+        if (sqlite3_config(SQLITE_CONFIG_SINGLETHREAD) != SQLITE_OK ||
+            sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+                return -EBUSY;
+        return 0;
+}
+
 int store_open(const char *path, const struct store_options *opts, struct store **ret) {
         struct store *s;
         int r, rc;
