@@ -85,6 +85,12 @@ size_t cookie_table_ack(struct cookie_table *t, uint64_t done_seq) {
         return n;
 }
 
+void cookie_table_defer(struct cookie_table *t, uint64_t seq) {
+        for (size_t i = 0; i < t->n_pending; i++)
+                if (t->pending[i].seq < seq)
+                        t->pending[i].seq = seq;
+}
+
 size_t cookie_table_acked(const struct cookie_table *t, const char *const **ret) {
         *ret = (const char *const *) t->acked;
         return t->n_acked;

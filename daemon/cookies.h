@@ -32,5 +32,9 @@ int cookie_table_add(struct cookie_table *t, const char *name, uint64_t seq);
 /* Barriers up to done_seq are reached: their cookies are acknowledged.
  * Returns how many were. */
 size_t cookie_table_ack(struct cookie_table *t, uint64_t done_seq);
+/* Every cookie waiting now waits for barrier seq instead (no smaller
+ * than theirs): the changes before them failed, and seq follows the
+ * operation that retries them. */
+void cookie_table_defer(struct cookie_table *t, uint64_t seq);
 /* The acknowledged names, oldest first, valid until the next call. */
 size_t cookie_table_acked(const struct cookie_table *t, const char *const **ret);

@@ -744,7 +744,15 @@ static void extend_cb(uv_timer_t *t) {
 }
 
 static void retry_cb(uv_timer_t *t) {
-        reconcile_all(t->data);
+        struct daemon *d = t->data;
+
+        reconcile_all(d);
+        /* A cookie vouches that the changes before it are in: the ones
+         * waiting now are answered by this reconcile, not by a barrier
+         * that came after a failure. */
+        uint64_t seq = ++d->barrier_seq;
+        if (indexer_barrier(d->indexer, seq) == 0)
+                cookie_table_defer(d->cookies, seq);
 }
 
 /* An operation failed, and the changes it carried are dropped with it (a
@@ -786,10 +794,6 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
         }
         if (rep->was_reconcile && rep->error == 0)
                 d->last_reconcile_usec = now_realtime_usec();
-        /* Acknowledged cookies, and the end of a wait, are news at once. */
-        bool is_news = rep->barrier_done && cookie_table_ack(d->cookies, rep->barrier_done) > 0;
-        is_news |= d->has_written_pending && !has_pending(d);
-        arm_pending_timer(d);
         if (rep->error < 0)
                 schedule_retry(d, rep->was_reconcile);
         else if (rep->was_reconcile && d->retry_s > 0) {
@@ -798,6 +802,12 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
                 d->retry_s = 0;
                 uv_timer_stop(&d->retry_timer);
         }
+        /* Acknowledged cookies, and the end of a wait, are news at once.
+         * While a retry is due, a barrier reached proves nothing: what
+         * came before it may have failed (retry_cb defers the cookies). */
+        bool is_news = rep->barrier_done && d->retry_s == 0 && cookie_table_ack(d->cookies, rep->barrier_done) > 0;
+        is_news |= d->has_written_pending && !has_pending(d);
+        arm_pending_timer(d);
         if (rep->was_reconcile && !d->is_ready) {
                 d->is_ready = true;
                 uv_timer_stop(&d->extend_timer);

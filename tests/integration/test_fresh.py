@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -110,6 +111,30 @@ class SyncTests:
         p = self.quire("search", "--sync", "stuck", env=self.env(QUIRE_SYNC_TIMEOUT_MS="200"), expect=1)
         self.assertIn("after 200 ms", p.stderr)
         self.assertEqual(self.cookies_left(), [], "a timed-out client leaves no cookie behind")
+
+    def test_sync_waits_for_changes_that_failed_to_be_retried(self):
+        """A barrier reached after a failed write vouches for nothing: the
+        cookie waits for the retry, so --sync times out rather than answer
+        from an index that lacks the change, and answers once it is in."""
+        self.write("a.md", note("before"))
+        config = self.write_config("[quire]\nrescan_interval_s = 2\n")
+        d = self.quired(args=["--config", config], env=self.daemon_env(QUIRE_LOCK_TIMEOUT_MS="200"))
+        self.converge(d)
+        peer = sqlite3.connect(self.db, isolation_level=None, timeout=10)
+        peer.execute("BEGIN IMMEDIATE")
+        try:
+            mark = d.mark()
+            self.write("b.md", note("lockedword"))
+            d.wait_line(r"^quired: Indexing failed; retrying in 1 s", since=mark)
+            p = self.quire("search", "--sync", "--sync-timeout", "1500", "lockedword", expect=1)
+            self.assertEqual(p.stdout, "")
+            self.assertRegex(p.stderr, r"has not caught up with the changes in .* after 1500 ms")
+        finally:
+            peer.execute("ROLLBACK")
+            peer.close()
+        self.assertEqual(self.search_sync("lockedword", "--sync-timeout", "30000"), {self.stored("b.md")})
+        self.assertTrue(d.matches(r"^quired: Indexing works again", since=mark))
+        self.assertTrue(d.running())
 
     def test_sync_catches_up_on_unwatched_directories_at_once(self):
         for rel in ("top.md", "d1/a.md", "d1/d2/b.md"):
