@@ -32,13 +32,13 @@ struct store_options {
  *   -ENOENT                  STORE_READONLY and no database there
  * The file is never modified on these errors. */
 int store_open(const char *path, const struct store_options *opts, struct store **ret);
+struct store *store_close(struct store *s);
 
 /* For a process in which SQLite is only ever called from one thread (the
  * CLI's read commands): SQLite without its mutexes and its memory
  * statistics, a tenth of the instructions of a short search. Call before
  * any other store function; -EBUSY after. */
 int store_use_one_thread(void);
-struct store *store_close(struct store *s);
 
 const char *store_path(const struct store *s);
 /* Number of rows changed by this connection so far (sqlite3_total_changes). */
