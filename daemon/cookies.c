@@ -80,6 +80,8 @@ size_t cookie_table_ack(struct cookie_table *t, uint64_t done_seq) {
                 push_acked(t, t->pending[n].name);
                 n++;
         }
+        if (n == 0) /* pending may be NULL: a barrier without cookies */
+                return 0;
         memmove(t->pending, t->pending + n, (t->n_pending - n) * sizeof *t->pending);
         t->n_pending -= n;
         return n;
