@@ -14,14 +14,8 @@
 #include "check.h"
 #include "helpers.h"
 
-#define SETUP(f)                                                               \
-        do {                                                                   \
-                int _r = fixture_setup((f), WATCH_BACKEND_FS_EVENT);           \
-                if (_r < 0) {                                                  \
-                        fprintf(stderr, "    setup: %s\n", strerror(-_r));     \
-                        REQUIRE_INT_EQ(_r, 0);                                 \
-                }                                                              \
-        } while (0)
+#define WATCH_TEST_BACKEND WATCH_BACKEND_FS_EVENT
+#include "backend-tests.h"
 
 static void test_create_file_reports_changed(void) {
         struct fixture f;
@@ -195,86 +189,10 @@ static void test_rmdir_root_reports_dir_gone(void) {
         CHECK_INT_EQ(fixture_teardown(&f), 0);
 }
 
-static void test_remove_tree_stops_events(void) {
-        struct fixture f;
-        char a[PATH_MAX], ab[PATH_MAX], file[PATH_MAX];
 
-        SETUP(&f);
-        CHECK_INT_EQ(mkdir(fixture_path(a, f.root, "a"), 0755), 0);
-        CHECK_INT_EQ(watcher_add_dir(f.w, a), 0);
-        CHECK_INT_EQ(mkdir(fixture_path(ab, a, "b"), 0755), 0);
-        CHECK_INT_EQ(watcher_add_dir(f.w, ab), 0);
-        CHECK(fixture_settle(&f));
 
-        watcher_remove_tree(f.w, a);
-        CHECK_INT_EQ(watcher_count(f.w), 1);
-        CHECK_INT_EQ(write_file(fixture_path(file, a, "x.md"), "x"), 0);
-        CHECK_INT_EQ(write_file(fixture_path(file, ab, "y.md"), "y"), 0);
-        CHECK(fixture_sync(&f));
-        CHECK_INT_EQ(fixture_count_under(&f, a), 0);
 
-        CHECK_INT_EQ(watcher_add_dir(f.w, a), 0);
-        CHECK_INT_EQ(write_file(fixture_path(file, a, "z.md"), "z"), 0);
-        CHECK(fixture_wait(&f, WATCH_CHANGED, file));
-        CHECK_INT_EQ(fixture_teardown(&f), 0);
-}
 
-static void test_add_dir_twice_is_noop(void) {
-        struct fixture f;
-        char slash[PATH_MAX + 1];
-
-        SETUP(&f);
-        CHECK_INT_EQ(watcher_add_dir(f.w, f.root), 0);
-        snprintf(slash, sizeof slash, "%s/", f.root);
-        CHECK_INT_EQ(watcher_add_dir(f.w, slash), 0);
-        CHECK_INT_EQ(watcher_count(f.w), 1);
-        CHECK_INT_EQ(fixture_teardown(&f), 0);
-}
-
-static void test_add_dir_errors(void) {
-        struct fixture f;
-        char p[PATH_MAX];
-
-        SETUP(&f);
-        CHECK_INT_EQ(watcher_add_dir(f.w, fixture_path(p, f.root, "missing")), -ENOENT);
-        CHECK_INT_EQ(write_file(fixture_path(p, f.root, "file.md"), ""), 0);
-        CHECK_INT_EQ(watcher_add_dir(f.w, p), -ENOTDIR);
-        CHECK_INT_EQ(symlink(f.outside, fixture_path(p, f.root, "link")), 0);
-        CHECK_INT_EQ(watcher_add_dir(f.w, p), -ENOTDIR);
-        CHECK_INT_EQ(watcher_count(f.w), 1);
-        CHECK_INT_EQ(fixture_teardown(&f), 0);
-}
-
-static void test_max_watches_switch(void) {
-        struct fixture f;
-        char a[PATH_MAX], b[PATH_MAX];
-
-        setenv("QUIRE_TEST_MAX_WATCHES", "2", 1);
-        SETUP(&f);
-        unsetenv("QUIRE_TEST_MAX_WATCHES");
-        CHECK_INT_EQ(mkdir(fixture_path(a, f.root, "a"), 0755), 0);
-        CHECK_INT_EQ(mkdir(fixture_path(b, f.root, "b"), 0755), 0);
-        CHECK_INT_EQ(watcher_add_dir(f.w, a), 0);
-        CHECK_INT_EQ(watcher_add_dir(f.w, b), -ENOSPC);
-        CHECK_INT_EQ(watcher_count(f.w), 2);
-        CHECK_INT_EQ(watcher_add_dir(f.w, a), 0);
-        CHECK_INT_EQ(fixture_teardown(&f), 0);
-}
-
-/* Many directories, all closed by watcher_free: the loop ends empty. */
-static void test_free_closes_every_handle(void) {
-        struct fixture f;
-        char p[PATH_MAX], name[32];
-
-        SETUP(&f);
-        for (int i = 0; i < 200; i++) {
-                snprintf(name, sizeof name, "d%d", i);
-                CHECK_INT_EQ(mkdir(fixture_path(p, f.root, name), 0755), 0);
-                CHECK_INT_EQ(watcher_add_dir(f.w, p), 0);
-        }
-        CHECK_INT_EQ(watcher_count(f.w), 201);
-        CHECK_INT_EQ(fixture_teardown(&f), 0);
-}
 
 int main(void) {
         RUN(test_create_file_reports_changed);
@@ -287,10 +205,6 @@ int main(void) {
         RUN(test_rmdir_reports_dir_gone);
         RUN(test_recreated_dir_is_rewatched);
         RUN(test_rmdir_root_reports_dir_gone);
-        RUN(test_remove_tree_stops_events);
-        RUN(test_add_dir_twice_is_noop);
-        RUN(test_add_dir_errors);
-        RUN(test_max_watches_switch);
-        RUN(test_free_closes_every_handle);
+        RUN_BACKEND_TESTS();
         return check_summary();
 }
