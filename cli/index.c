@@ -167,13 +167,8 @@ int cmd_index(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        struct sync_options opts = {
-                .namespace = "default",
-                .doc = {
-                        .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT, .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
-                        .max_file_bytes = DOCUMENT_MAX_BYTES_DEFAULT,
-                },
-        };
+        /* .doc zeroed: the default chunk sizes and file size cap. */
+        struct sync_options opts = { .namespace = "default" };
         const char *db_arg = NULL;
         bool is_full_summary = false;
         int opt, r;

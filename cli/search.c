@@ -422,15 +422,8 @@ static int refresh_stale_hits(struct store *s, const char *db_path, const struct
                 if (r == 0 && sc.n_stale > 0 && !writer)
                         r = store_open(db_path, NULL, &writer);
                 for (size_t i = 0; r == 0 && i < sc.n_stale; i++) {
-                        struct sync_options opts = {
-                                .namespace = sc.namespaces[i],
-                                .doc = {
-                                        .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT,
-                                                     .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
-                                        .max_file_bytes = DOCUMENT_MAX_BYTES_DEFAULT,
-                                },
-                                .n_readers = 1,
-                        };
+                        /* .doc zeroed: the default chunk sizes and file size cap. */
+                        struct sync_options opts = { .namespace = sc.namespaces[i], .n_readers = 1 };
                         struct sync_stats stats = { 0 };
                         r = sync_run(writer, &opts, NULL, 0, &sc.paths[i], 1, &stats);
                 }

@@ -120,14 +120,8 @@ static int sync_recorded_roots(const char *db_path) {
                         }
                         dirs[n_dirs++] = roots[end].path;
                 }
-                struct sync_options opts = {
-                        .namespace = roots[first].namespace,
-                        .doc = {
-                                .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT,
-                                             .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
-                                .max_file_bytes = DOCUMENT_MAX_BYTES_DEFAULT,
-                        },
-                };
+                /* .doc zeroed: the default chunk sizes and file size cap. */
+                struct sync_options opts = { .namespace = roots[first].namespace };
                 struct sync_stats stats = { 0 };
                 if (n_dirs > 0)
                         r = sync_run(s, &opts, dirs, n_dirs, NULL, 0, &stats);
