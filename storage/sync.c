@@ -21,14 +21,20 @@
  * FTS5 flushes few segments, short enough that a peer waiting for the
  * write lock is not kept waiting long. The queue holds more than a batch so
  * that readers keep loading while the writer commits (with a smaller queue
- * they stalled on it and the two took turns). */
-#define BATCH_MAX_FILES 4000
+ * they stalled on it and the two took turns). A batch costs memory three
+ * times over while it is written (the loaded files, their copy in the
+ * TEMP staging tables, and the statement journal and dirty pages of the
+ * one INSERT that applies it), so these bounds set the peak RSS: halving
+ * them (from 4000 files and 16 MiB, queue 8192 and 32 MiB) took the cold
+ * index of the tldr corpus from 62.5 to 45.3 MiB at the same speed within
+ * noise (docs/BENCHMARKS.md). */
+#define BATCH_MAX_FILES 2000
 #define BATCH_FIRST_FILES 250
-#define BATCH_MAX_BYTES (16u << 20)
+#define BATCH_MAX_BYTES (4u << 20)
 #define BATCH_MAX_USEC 250000
-#define QUEUE_MAX_FILES 8192
+#define QUEUE_MAX_FILES 4096
 #define WAKE_WRITER_FILES 64
-#define QUEUE_MAX_BYTES (32u << 20)
+#define QUEUE_MAX_BYTES (8u << 20)
 /* How many times a file that changed between its read and our write lock
  * is read again before this run leaves it to the next (a daemon gets an
  * event for every such change anyway). */
