@@ -23,6 +23,7 @@
 
 #include "derive.h"
 #include "unicode.h"
+#include "util.h"
 
 struct query_buf {
         char *data;
@@ -33,17 +34,9 @@ struct query_buf {
 static void put(struct query_buf *b, const char *s, size_t n) {
         if (b->r < 0)
                 return;
-        if (b->len + n + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap : 64;
-                while (cap < b->len + n + 1)
-                        cap *= 2;
-                char *data = realloc(b->data, cap);
-                if (!data) {
-                        b->r = -ENOMEM;
-                        return;
-                }
-                b->data = data;
-                b->cap = cap;
+        if (GREEDY_REALLOC(b->data, b->cap, b->len + n + 1, 64) < 0) {
+                b->r = -ENOMEM;
+                return;
         }
         memcpy(b->data + b->len, s, n);
         b->len += n;

@@ -15,6 +15,7 @@
 #include "derive-internal.h"
 #include "macro.h"
 #include "unicode.h"
+#include "util.h"
 
 /* Code spans opened by a longer run of backticks are literal text: the
  * memo that keeps the search for a closer linear has one slot per length.
@@ -32,20 +33,6 @@ static uint64_t hash_bytes(const char *s, size_t n) {
         for (size_t i = 0; i < n; i++)
                 h = (h ^ (unsigned char) s[i]) * 0x100000001b3u;
         return h;
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t size) {
-        if (need <= *cap)
-                return 0;
-        size_t cap2 = *cap ? *cap : 8;
-        while (cap2 < need)
-                cap2 *= 2;
-        void *q = realloc(*p, cap2 * size);
-        if (!q)
-                return -ENOMEM;
-        *p = q;
-        *cap = cap2;
-        return 0;
 }
 
 static int tag_slots_grow(struct derive_out *o) {
@@ -79,7 +66,7 @@ void derive_out_tag(struct derive_out *o, const char *name, size_t n, bool is_fr
                 if (strncmp(have, name, n) == 0 && have[n] == '\0')
                         return;
         }
-        if (grow((void **) &o->d.tags, &o->cap_tags, o->d.n_tags + 1, sizeof *o->d.tags) < 0)
+        if (GREEDY_REALLOC(o->d.tags, o->cap_tags, o->d.n_tags + 1, 8) < 0)
                 goto fail;
         char *copy = malloc(n + 1);
         if (!copy)
@@ -94,7 +81,7 @@ fail:
 }
 
 size_t derive_out_link(struct derive_out *o, enum link_kind kind, char *target, char *fragment, uint32_t line) {
-        if (o->r < 0 || grow((void **) &o->d.links, &o->cap_links, o->d.n_links + 1, sizeof *o->d.links) < 0) {
+        if (o->r < 0 || GREEDY_REALLOC(o->d.links, o->cap_links, o->d.n_links + 1, 8) < 0) {
                 o->r = -ENOMEM;
                 free(target);
                 free(fragment);
@@ -254,7 +241,7 @@ static bool wiki_link(struct scanner *s, size_t begin, size_t i, size_t end, uin
 }
 
 static int push_bracket(struct scanner *s, size_t pos, uint32_t line, bool is_image) {
-        if (grow((void **) &s->brackets, &s->cap_brackets, s->n_brackets + 1, sizeof *s->brackets) < 0)
+        if (GREEDY_REALLOC(s->brackets, s->cap_brackets, s->n_brackets + 1, 8) < 0)
                 return -ENOMEM;
         s->brackets[s->n_brackets++] = (struct bracket) { .pos = pos, .line = line, .is_image = is_image };
         return 0;
@@ -349,7 +336,7 @@ static void add_reference(struct scanner *s, size_t label, size_t label_n, uint3
         size_t link = derive_out_link(&s->out, LINK_MARKDOWN, NULL, NULL, line);
         if (link == SIZE_MAX)
                 return;
-        if (grow((void **) &s->references, &s->cap_references, s->n_references + 1, sizeof *s->references) < 0) {
+        if (GREEDY_REALLOC(s->references, s->cap_references, s->n_references + 1, 8) < 0) {
                 s->out.r = -ENOMEM;
                 return;
         }
@@ -636,8 +623,8 @@ static size_t normalize_label(const char *s, size_t n, char *out) {
 }
 
 static void add_definition(struct scanner *s, size_t label, size_t label_n, size_t dest, size_t dest_n) {
-        if (grow((void **) &s->keys, &s->cap_keys, s->n_keys + label_n, 1) < 0 ||
-            grow((void **) &s->definitions, &s->cap_definitions, s->n_definitions + 1, sizeof *s->definitions) < 0) {
+        if (GREEDY_REALLOC(s->keys, s->cap_keys, s->n_keys + label_n, 8) < 0 ||
+            GREEDY_REALLOC(s->definitions, s->cap_definitions, s->n_definitions + 1, 8) < 0) {
                 s->out.r = -ENOMEM;
                 return;
         }

@@ -92,19 +92,7 @@ struct splitter {
 };
 
 static int buf_reserve(struct buf *b, size_t extra) {
-        size_t need = b->len + extra + 1;
-
-        if (need <= b->cap)
-                return 0;
-        size_t n = b->cap ? b->cap : 128;
-        while (n < need)
-                n *= 2;
-        char *p = realloc(b->data, n);
-        if (!p)
-                return -ENOMEM;
-        b->data = p;
-        b->cap = n;
-        return 0;
+        return GREEDY_REALLOC(b->data, b->cap, b->len + extra + 1, 128);
 }
 
 static int buf_put(struct buf *b, const char *s, size_t n) {
@@ -163,14 +151,8 @@ static uint32_t front_matter_end(const struct splitter *s) {
 static int emit(struct splitter *s, uint32_t a, uint32_t b, const struct buf *hier) {
         struct chunk_list *out = s->out;
 
-        if (out->n_items == s->out_cap) {
-                size_t n = s->out_cap ? s->out_cap * 2 : 8;
-                struct chunk *p = realloc(out->items, n * sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                out->items = p;
-                s->out_cap = n;
-        }
+        if (GREEDY_REALLOC(out->items, s->out_cap, out->n_items + 1, 8) < 0)
+                return -ENOMEM;
 
         struct chunk *c = &out->items[out->n_items];
         *c = (struct chunk){ .heading_hierarchy = strdup(hier->data) };

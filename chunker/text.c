@@ -72,15 +72,9 @@ int text_normalize(const char *raw, size_t raw_len, char **ret, size_t *ret_len)
 
                 i += (size_t) -l;
                 size_t need = o + 3 + (raw_len - i) + 1;
-                if (need > cap) {
-                        size_t ncap = cap * 2 > need ? cap * 2 : need;
-                        char *p = realloc(out, ncap);
-                        if (!p) {
-                                free(out);
-                                return -ENOMEM;
-                        }
-                        out = p;
-                        cap = ncap;
+                if (GREEDY_REALLOC(out, cap, need, need) < 0) {
+                        free(out);
+                        return -ENOMEM;
                 }
                 memcpy(out + o, "\xEF\xBF\xBD", 3);
                 o += 3;

@@ -42,6 +42,30 @@ int utc_timestamp_parse(const char *s, int64_t *ret_ns) {
         return 0;
 }
 
+int greedy_realloc(void *arrayp, size_t *cap, size_t need, size_t elem_size, size_t min_cap) {
+        size_t new_cap = *cap ? *cap : (min_cap ? min_cap : 1);
+        void *array;
+
+        if (need <= *cap)
+                return 0;
+        while (new_cap < need) {
+                if (new_cap > SIZE_MAX / 2)
+                        return -ENOMEM;
+                new_cap *= 2;
+        }
+        if (new_cap > SIZE_MAX / elem_size)
+                return -ENOMEM;
+        /* arrayp points to some T *; copying the pointer's bytes reads it
+         * without pretending it is a void * object. */
+        memcpy(&array, arrayp, sizeof array);
+        array = realloc(array, new_cap * elem_size);
+        if (!array)
+                return -ENOMEM;
+        memcpy(arrayp, &array, sizeof array);
+        *cap = new_cap;
+        return 0;
+}
+
 int random_id(char out[RANDOM_ID_LEN]) {
         static const char hex[] = "0123456789abcdef";
         unsigned char bytes[16];
@@ -194,20 +218,6 @@ void json_write_string(FILE *f, const char *s) {
         fputc('"', f);
 }
 
-static int buf_reserve(char **buf, size_t *cap, size_t need) {
-        if (need <= *cap)
-                return 0;
-        size_t n = *cap ? *cap : 64;
-        while (n < need)
-                n *= 2;
-        char *p = realloc(*buf, n);
-        if (!p)
-                return -ENOMEM;
-        *buf = p;
-        *cap = n;
-        return 0;
-}
-
 int json_append_string(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
         const unsigned char *p = (const unsigned char *) s;
         size_t used;
@@ -215,7 +225,7 @@ int json_append_string(char **buf, size_t *len, size_t *cap, const char *s, size
 
         /* Worst case every byte becomes \u00XX (a U+FFFD is three bytes for
          * at least one); plus quotes and NUL. */
-        if (buf_reserve(buf, cap, *len + n * 6 + 3) < 0)
+        if (greedy_realloc(buf, cap, *len + n * 6 + 3, 1, 64) < 0)
                 return -ENOMEM;
         char *o = *buf + *len;
         *o++ = '"';

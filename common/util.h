@@ -16,6 +16,14 @@ void utc_timestamp_at(uint64_t realtime_usec, char out[UTC_TIMESTAMP_LEN]);
  * not one (another writer's garbage). */
 int utc_timestamp_parse(const char *s, int64_t *ret_ns);
 
+/* Make room for need elements of elem_size bytes in the array *arrayp
+ * points to, whose capacity is *cap elements: the capacity doubles from
+ * min_cap (or from what it was), so n appends cost O(n) copying. Returns
+ * 0, or -ENOMEM with the array and *cap as they were. */
+int greedy_realloc(void *arrayp, size_t *cap, size_t need, size_t elem_size, size_t min_cap);
+#define GREEDY_REALLOC(array, cap, need, min_cap) \
+        greedy_realloc(&(array), &(cap), (need), sizeof *(array), (min_cap))
+
 /* 128 random bits as 32 lowercase hex digits plus NUL. */
 #define RANDOM_ID_LEN 33
 int random_id(char out[RANDOM_ID_LEN]);

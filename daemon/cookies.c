@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 struct pending_cookie {
         char *name;
         uint64_t seq;
@@ -49,14 +51,8 @@ bool cookie_table_knows(const struct cookie_table *t, const char *name) {
 int cookie_table_add(struct cookie_table *t, const char *name, uint64_t seq) {
         if (t->n_pending >= COOKIES_PENDING_MAX)
                 return -ENOBUFS;
-        if (t->n_pending == t->cap_pending) {
-                size_t cap = t->cap_pending ? t->cap_pending * 2 : 8;
-                struct pending_cookie *p = realloc(t->pending, cap * sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                t->pending = p;
-                t->cap_pending = cap;
-        }
+        if (GREEDY_REALLOC(t->pending, t->cap_pending, t->n_pending + 1, 8) < 0)
+                return -ENOMEM;
         char *copy = strdup(name);
         if (!copy)
                 return -ENOMEM;

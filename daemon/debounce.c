@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 
 struct entry {
         struct entry *next;
@@ -199,14 +200,8 @@ static void flush(struct debounce *d, bool is_all) {
                                 b = &batches[n_batches++];
                                 *b = (struct root_batch){ .root = e->root, .oldest_ms = e->first_ms };
                         }
-                        if (b->n == b->cap) {
-                                size_t cap = b->cap ? b->cap * 2 : 16;
-                                char **np = realloc(b->paths, cap * sizeof *np);
-                                if (!np)
-                                        break;
-                                b->paths = np;
-                                b->cap = cap;
-                        }
+                        if (GREEDY_REALLOC(b->paths, b->cap, b->n + 1, 16) < 0)
+                                break;
                         b->paths[b->n++] = e->path;
                         if (e->first_ms < b->oldest_ms)
                                 b->oldest_ms = e->first_ms;

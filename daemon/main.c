@@ -196,15 +196,11 @@ static void watch_tree(struct daemon *d, struct root *root, const char *dir, boo
         size_t n = 0, cap = 0;
         char *first = strdup(dir);
 
-        if (!first)
-                return;
-        stack = malloc(sizeof *stack);
-        if (!stack) {
+        if (!first || GREEDY_REALLOC(stack, cap, 1, 16) < 0) {
                 free(first);
                 return;
         }
         stack[n++] = first;
-        cap = 1;
         while (n > 0) {
                 char *path = stack[--n];
                 int r = watcher_add_dir(d->watcher, path);
@@ -239,14 +235,9 @@ static void watch_tree(struct daemon *d, struct root *root, const char *dir, boo
                                 free(sub);
                                 continue;
                         }
-                        if (n == cap) {
-                                char **s2 = realloc(stack, (cap * 2) * sizeof *s2);
-                                if (!s2) {
-                                        free(sub);
-                                        continue;
-                                }
-                                stack = s2;
-                                cap *= 2;
+                        if (GREEDY_REALLOC(stack, cap, n + 1, 16) < 0) {
+                                free(sub);
+                                continue;
                         }
                         stack[n++] = sub;
                 }

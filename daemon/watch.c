@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 
 /* Hash table */
 
@@ -187,16 +188,9 @@ int watcher_collect_tree(const struct watcher *w, const char *path, size_t path_
 
                 if (!d || !path_is_under(d->path, d->path_len, path, path_len))
                         continue;
-                if (n == cap) {
-                        size_t new_cap = cap ? cap * 2 : 8;
-                        struct watch_dir **p = realloc(found, new_cap * sizeof *p);
-
-                        if (!p) {
-                                free(found);
-                                return -ENOMEM;
-                        }
-                        found = p;
-                        cap = new_cap;
+                if (GREEDY_REALLOC(found, cap, n + 1, 8) < 0) {
+                        free(found);
+                        return -ENOMEM;
                 }
                 found[n++] = d;
         }

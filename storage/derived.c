@@ -15,6 +15,7 @@
 #include "chunker.h"
 #include "log.h"
 #include "store-internal.h"
+#include "util.h"
 
 static int step_done(struct store *s, sqlite3_stmt *st, const char *what) {
         int rc = sqlite3_step(st);
@@ -288,13 +289,8 @@ int derived_after_move(struct store *s, const char *ns, const char *new_path, bo
                 sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, new_path, -1, SQLITE_STATIC);
                 while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                        if (n_seqs == cap) {
-                                cap = cap ? cap * 2 : 64;
-                                int64_t *p = realloc(seqs, cap * sizeof *p);
-                                if (!p)
-                                        return -ENOMEM;
-                                seqs = p;
-                        }
+                        if (GREEDY_REALLOC(seqs, cap, n_seqs + 1, 64) < 0)
+                                return -ENOMEM;
                         seqs[n_seqs++] = sqlite3_column_int64(st, 0);
                 }
                 if (rc != SQLITE_DONE)

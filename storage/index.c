@@ -94,13 +94,8 @@ static int load_old_chunks(struct store *s, const char *ns, const char *path, st
         bind_text(st, 1, ns);
         bind_text(st, 2, path);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (ret->n == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        struct old_chunk *p = realloc(ret->items, cap * sizeof *p);
-                        if (!p)
-                                return -ENOMEM;
-                        ret->items = p;
-                }
+                if (GREEDY_REALLOC(ret->items, cap, ret->n + 1, 16) < 0)
+                        return -ENOMEM;
                 struct old_chunk *o = &ret->items[ret->n];
                 const char *h = (const char *) sqlite3_column_text(st, 1);
                 const char *hier = (const char *) sqlite3_column_text(st, 4);
@@ -724,14 +719,9 @@ int store_list_files(struct store *s, const char *ns, const char *dir, struct fi
         bind_text(st, 1, ns);
         bind_text(st, 2, dir);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 256;
-                        struct file_row *p = realloc(rows, cap * sizeof *p);
-                        if (!p) {
-                                file_rows_free(rows, n);
-                                return -ENOMEM;
-                        }
-                        rows = p;
+                if (GREEDY_REALLOC(rows, cap, n + 1, 256) < 0) {
+                        file_rows_free(rows, n);
+                        return -ENOMEM;
                 }
                 rows[n].path = strdup((const char *) sqlite3_column_text(st, 0));
                 rows[n].size = sqlite3_column_int64(st, 1);

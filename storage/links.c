@@ -13,6 +13,7 @@
 #include "index.h"
 #include "links.h"
 #include "store-internal.h"
+#include "util.h"
 
 /* The notes of ns a wiki link named name may mean, by path. */
 struct candidates {
@@ -81,13 +82,8 @@ static int candidates_load(struct store *s, const char *ns, const char *name, st
         sqlite3_bind_text(st, 2, as_note, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, as_file, -1, SQLITE_STATIC);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (ret->n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        char **p = realloc(ret->paths, cap * sizeof *p);
-                        if (!p)
-                                return -ENOMEM;
-                        ret->paths = p;
-                }
+                if (GREEDY_REALLOC(ret->paths, cap, ret->n + 1, 8) < 0)
+                        return -ENOMEM;
                 ret->paths[ret->n] = strdup((const char *) sqlite3_column_text(st, 0));
                 if (!ret->paths[ret->n])
                         return -ENOMEM;

@@ -90,14 +90,8 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare listing the roots");
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        size_t new_cap = cap ? cap * 2 : 8;
-                        struct store_root *p = realloc(roots, new_cap * sizeof *p);
-                        if (!p)
-                                goto oom;
-                        roots = p;
-                        cap = new_cap;
-                }
+                if (GREEDY_REALLOC(roots, cap, n + 1, 8) < 0)
+                        goto oom;
                 const char *ns = (const char *) sqlite3_column_text(st, 0);
                 const char *path = (const char *) sqlite3_column_text(st, 1);
                 roots[n] = (struct store_root){ .namespace = strdup(ns ? ns : ""), .path = strdup(path ? path : "") };

@@ -108,15 +108,9 @@ struct frame_stack {
 
 /* Takes over the reference to file. */
 static int frames_push(struct frame_stack *fs, struct ignore_file *file, const char *dir, size_t dir_len) {
-        if (fs->n == fs->cap) {
-                size_t cap = fs->cap ? fs->cap * 2 : 8;
-                struct ignore_frame *f = realloc(fs->frames, cap * sizeof *f);
-                if (!f) {
-                        ignore_file_unref(file);
-                        return -ENOMEM;
-                }
-                fs->frames = f;
-                fs->cap = cap;
+        if (GREEDY_REALLOC(fs->frames, fs->cap, fs->n + 1, 8) < 0) {
+                ignore_file_unref(file);
+                return -ENOMEM;
         }
         char *copy = strndup(dir, dir_len);
         if (!copy) {
@@ -290,14 +284,8 @@ struct scan {
 };
 
 static int push_pending(struct scan *sc, char *path, bool is_dir, const struct stat *st) {
-        if (sc->n_todo == sc->cap_todo) {
-                size_t cap = sc->cap_todo ? sc->cap_todo * 2 : 256;
-                struct pending *p = realloc(sc->todo, cap * sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                sc->todo = p;
-                sc->cap_todo = cap;
-        }
+        if (GREEDY_REALLOC(sc->todo, sc->cap_todo, sc->n_todo + 1, 256) < 0)
+                return -ENOMEM;
         sc->todo[sc->n_todo++] = (struct pending){ .path = path, .is_dir = is_dir, .st = is_dir ? (struct stat){ 0 } : *st };
         return 0;
 }
@@ -328,24 +316,9 @@ static void listing_done(struct listing *l) {
 static int listing_add(struct listing *l, const char *name, unsigned char type) {
         size_t n = strlen(name) + 1;
 
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 64;
-                struct entry *e = realloc(l->entries, cap * sizeof *e);
-                if (!e)
-                        return -ENOMEM;
-                l->entries = e;
-                l->cap = cap;
-        }
-        if (l->names_len + n > l->names_cap) {
-                size_t cap = l->names_cap ? l->names_cap * 2 : 4096;
-                while (cap < l->names_len + n)
-                        cap *= 2;
-                char *p = realloc(l->names, cap);
-                if (!p)
-                        return -ENOMEM;
-                l->names = p;
-                l->names_cap = cap;
-        }
+        if (GREEDY_REALLOC(l->entries, l->cap, l->n + 1, 64) < 0 ||
+            GREEDY_REALLOC(l->names, l->names_cap, l->names_len + n, 4096) < 0)
+                return -ENOMEM;
         memcpy(l->names + l->names_len, name, n);
         l->entries[l->n++] = (struct entry){ .name_offset = l->names_len, .type = type };
         l->names_len += n;

@@ -682,13 +682,8 @@ static int read_namespaces(struct store *s, struct store_status *ret) {
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "read the namespaces");
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (ret->n_namespaces == cap) {
-                        cap = cap ? cap * 2 : 4;
-                        struct namespace_status *p = realloc(ret->namespaces, cap * sizeof *p);
-                        if (!p)
-                                return -ENOMEM;
-                        ret->namespaces = p;
-                }
+                if (GREEDY_REALLOC(ret->namespaces, cap, ret->n_namespaces + 1, 4) < 0)
+                        return -ENOMEM;
                 struct namespace_status *n = &ret->namespaces[ret->n_namespaces];
                 n->name = strdup(column_text(st, 0));
                 if (!n->name)

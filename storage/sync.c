@@ -120,16 +120,7 @@ static int job_add(struct pipeline *p, const char *path) {
         if (!copy)
                 return -ENOMEM;
         pthread_mutex_lock(&p->lock);
-        if (p->n_jobs == p->cap_jobs) {
-                size_t cap = p->cap_jobs ? p->cap_jobs * 2 : 1024;
-                char **j = realloc(p->jobs, cap * sizeof *j);
-                if (!j)
-                        r = -ENOMEM;
-                else {
-                        p->jobs = j;
-                        p->cap_jobs = cap;
-                }
-        }
+        r = GREEDY_REALLOC(p->jobs, p->cap_jobs, p->n_jobs + 1, 1024);
         if (r == 0) {
                 p->jobs[p->n_jobs++] = copy;
                 if (p->n_jobs - p->next_job == 1 || p->n_jobs % 64 == 0)
@@ -288,14 +279,8 @@ struct writer {
 
 /* Keep a path to be synced again once this round is done. */
 static int keep_stale(struct writer *w, const char *path) {
-        if (w->n_stale == w->cap_stale) {
-                size_t cap = w->cap_stale ? w->cap_stale * 2 : 16;
-                char **p = realloc(w->stale, cap * sizeof *p);
-                if (!p)
-                        return -ENOMEM;
-                w->stale = p;
-                w->cap_stale = cap;
-        }
+        if (GREEDY_REALLOC(w->stale, w->cap_stale, w->n_stale + 1, 16) < 0)
+                return -ENOMEM;
         w->stale[w->n_stale] = strdup(path);
         if (!w->stale[w->n_stale])
                 return -ENOMEM;
