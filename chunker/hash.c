@@ -21,3 +21,7 @@ void hash_hex(const void *data, size_t len, char out[HASH_HEX_LEN]) {
         }
         out[32] = '\0';
 }
+
+uint64_t hash64(const void *data, size_t len) {
+        return XXH3_64bits(data, len);
+}

@@ -364,11 +364,18 @@ static int configure_connection(struct store *s) {
                                  "configure the connection");
 }
 
+static bool is_one_thread;
+
 int store_use_one_thread(void) {
         if (sqlite3_config(SQLITE_CONFIG_SINGLETHREAD) != SQLITE_OK ||
             sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
                 return -EBUSY;
+        is_one_thread = true;
         return 0;
+}
+
+bool store_is_one_thread(void) {
+        return is_one_thread;
 }
 
 int store_open(const char *path, const struct store_options *opts, struct store **ret) {
@@ -400,6 +407,14 @@ int store_open(const char *path, const struct store_options *opts, struct store 
                 goto fail;
         }
         sqlite3_extended_result_codes(s->db, 1);
+        /* Before any statement can connect an FTS5 table (the migration
+         * may), or the tables would keep the plain unicode61. Without it
+         * the writer tokenizes for itself, so a failure only costs time. */
+        if (!(s->flags & STORE_READONLY)) {
+                r = token_replay_install(s->db, &s->replay);
+                if (r < 0)
+                        log_debug_errno(r, "Not replaying reader-made tokens in %s: %m", path);
+        }
         struct stat st;
         if (stat(path, &st) == 0) {
                 s->dev = st.st_dev;
@@ -438,6 +453,7 @@ struct store *store_close(struct store *s) {
         for (size_t i = 0; i < _STMT_MAX; i++)
                 sqlite3_finalize(s->stmts[i]);
         sqlite3_close(s->db);
+        token_replay_free(s->replay);
         free(s->path);
         free(s);
         return NULL;

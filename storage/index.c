@@ -541,7 +541,13 @@ int store_apply(struct store *s, const char *ns, struct index_item *items, size_
                 .first_path = items[order[0]].path,
                 .last_path = items[order[n_items - 1]].path,
         };
+        if (s->replay)
+                for (size_t i = 0; i < n_items; i++)
+                        if (items[i].tapes)
+                                token_replay_add(s->replay, items[i].tapes);
         r = store_transact(s, apply_tx, &a);
+        if (s->replay)
+                token_replay_clear(s->replay);
         if (r < 0)
                 return r;
         stats->files_new += a.stats.files_new;

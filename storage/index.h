@@ -11,6 +11,8 @@
 #include "document.h"
 #include "store.h"
 
+struct token_tapes;
+
 struct index_stats {
         unsigned files_new;
         unsigned files_changed;   /* content differed: chunks diffed */
@@ -28,6 +30,9 @@ struct index_stats {
 struct index_item {
         const char *path;
         const struct document *doc;
+        /* Optional: doc's texts tokenized ahead (tokens.h), so that the
+         * writer does not tokenize them itself. */
+        const struct token_tapes *tapes;
         bool is_gone;
         /* Set by store_apply(): under the write lock, the path no longer
          * named what doc was read from (or, is_gone, a file was there

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "tokens.h"
 
 enum store_stmt_id {
         STMT_FILE_GET,
@@ -58,6 +59,7 @@ struct store {
         bool has_derived; /* schema version 2 is there (a reader may see version 1) */
         dev_t dev; /* the file opened at path, to notice it being replaced */
         ino_t ino;
+        struct token_replay *replay; /* writers only; NULL: FTS5 tokenizes as usual */
         sqlite3_stmt *stmts[_STMT_MAX];
 };
 
@@ -76,6 +78,10 @@ static inline void stmt_finalizep(sqlite3_stmt **st) {
 }
 #define _cleanup_stmt_reset_ __attribute__((cleanup(stmt_resetp)))
 #define _cleanup_stmt_finalize_ __attribute__((cleanup(stmt_finalizep)))
+
+/* Whether store_use_one_thread() was called: then no other thread may
+ * call SQLite at all, not even on a connection of its own. */
+bool store_is_one_thread(void);
 
 /* SQLite result code -> negative errno (SQLITE_BUSY -> -EBUSY, corrupt or
  * not a database -> -EBADMSG, ...). */

@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store-internal.h"
 #include "sync.h"
+#include "tokens.h"
 #include "util.h"
 
 /* A batch commits at whichever bound it reaches first: big enough that
@@ -52,7 +54,13 @@ struct result {
         int error;
         enum result_action action;
         struct document doc;
+        struct token_tapes tapes; /* doc's texts tokenized by the reader */
 };
+
+static void result_done(struct result *res) {
+        document_done(&res->doc);
+        token_tapes_done(&res->tapes);
+}
 
 /* A directory to walk: the files rows under it, sorted, looked up by the
  * walk as it finds notes; rows never seen are the candidates for removal. */
@@ -80,6 +88,7 @@ struct path_plan {
 struct pipeline {
         const struct document_options *doc_opts;
         const struct scan_rules *rules;
+        bool records_tokens; /* readers tokenize for the writer (tokens.h) */
         const char *walk_root; /* sync_options.root */
         struct root_plan *roots;
         size_t n_roots;
@@ -107,10 +116,10 @@ struct pipeline {
 };
 
 /* What a loaded file holds in memory, as far as the queue and the batch
- * bounds go: its text and what its chunks derived from it (the CJK text
- * of a Chinese note is twice its size again). */
-static size_t document_bytes(const struct document *doc) {
-        return doc->text_len + doc->derived_bytes;
+ * bounds go: its text, what its chunks derived from it (the CJK text of a
+ * Chinese note is twice its size again) and its token tapes. */
+static size_t result_bytes(const struct result *res) {
+        return res->doc.text_len + res->doc.derived_bytes + token_tapes_bytes(&res->tapes);
 }
 
 static int job_add(struct pipeline *p, const char *path) {
@@ -222,7 +231,10 @@ static void *planner_thread(void *userdata) {
 
 static void *reader_thread(void *userdata) {
         struct pipeline *p = userdata;
+        struct token_recorder *recorder = NULL;
 
+        if (p->records_tokens && token_recorder_new(&recorder) < 0)
+                log_debug("A reader could not make a tokenizer; the writer tokenizes its files");
         pthread_mutex_lock(&p->lock);
         for (;;) {
                 while (p->next_job == p->n_jobs && !p->are_jobs_complete && !p->is_cancelled)
@@ -233,18 +245,21 @@ static void *reader_thread(void *userdata) {
                 pthread_mutex_unlock(&p->lock);
 
                 res.error = document_load(AT_FDCWD, res.path, p->doc_opts, &res.doc);
+                /* A tape missing (out of memory) is tokenized by the writer. */
+                if (res.error == 0 && recorder)
+                        (void) token_recorder_add_document(recorder, &res.tapes, res.path, &res.doc);
 
                 pthread_mutex_lock(&p->lock);
                 while (!p->is_cancelled &&
                        (p->n_queued == QUEUE_MAX_FILES || (p->n_queued > 0 && p->queued_bytes >= QUEUE_MAX_BYTES)))
                         pthread_cond_wait(&p->not_full, &p->lock);
                 if (p->is_cancelled) {
-                        document_done(&res.doc);
+                        result_done(&res);
                         break;
                 }
                 p->ring[(p->head + p->n_queued) % QUEUE_MAX_FILES] = res;
                 p->n_queued++;
-                p->queued_bytes += document_bytes(&res.doc);
+                p->queued_bytes += result_bytes(&res);
                 /* Wake the writer for a handful of files, not for each:
                  * a wakeup per file costs more than the file. */
                 if (p->n_queued >= WAKE_WRITER_FILES || p->queued_bytes >= QUEUE_MAX_BYTES / 2)
@@ -253,6 +268,7 @@ static void *reader_thread(void *userdata) {
         p->readers_running--;
         pthread_cond_signal(&p->not_empty);
         pthread_mutex_unlock(&p->lock);
+        token_recorder_free(recorder);
         return NULL;
 }
 
@@ -352,13 +368,14 @@ static int flush_batch(struct writer *w) {
                 w->items[n_items++] = (struct index_item){
                         .path = res->path,
                         .doc = res->action == RESULT_INDEX ? &res->doc : NULL,
+                        .tapes = &res->tapes,
                         .is_gone = res->error == -ENOENT || res->error == -ENOTDIR,
                 };
         }
         if (r == 0 && n_items > 0)
                 r = apply_items(w, n_items);
         for (size_t i = 0; i < w->batch.n; i++)
-                document_done(&w->batch.items[i].doc);
+                result_done(&w->batch.items[i]);
         w->n_done += w->batch.n;
         w->batch.n = 0;
         w->batch.bytes = 0;
@@ -376,7 +393,7 @@ static void batch_add(struct writer *w, struct result res) {
         if (w->batch.n == 0)
                 w->batch.started_usec = now_monotonic_usec();
         w->batch.items[w->batch.n++] = res;
-        w->batch.bytes += document_bytes(&res.doc);
+        w->batch.bytes += result_bytes(&res);
 }
 
 static bool batch_is_due(const struct batch *b) {
@@ -408,7 +425,7 @@ static int write_results(struct writer *w, struct pipeline *p) {
                         struct result res = p->ring[p->head];
                         p->head = (p->head + 1) % QUEUE_MAX_FILES;
                         p->n_queued--;
-                        p->queued_bytes -= document_bytes(&res.doc);
+                        p->queued_bytes -= result_bytes(&res);
                         batch_add(w, res);
                 }
                 pthread_cond_broadcast(&p->not_full);
@@ -436,7 +453,7 @@ static void cancel_pipeline(struct pipeline *p) {
         pthread_mutex_lock(&p->lock);
         p->is_cancelled = true;
         while (p->n_queued > 0) {
-                document_done(&p->ring[p->head].doc);
+                result_done(&p->ring[p->head]);
                 p->head = (p->head + 1) % QUEUE_MAX_FILES;
                 p->n_queued--;
         }
@@ -495,7 +512,7 @@ static int run_pipeline(struct writer *w, struct pipeline *p) {
                 pthread_join(readers[i], NULL);
         /* Results of readers that finished after a cancel. */
         for (; p->n_queued > 0; p->n_queued--, p->head = (p->head + 1) % QUEUE_MAX_FILES)
-                document_done(&p->ring[p->head].doc);
+                result_done(&p->ring[p->head]);
         if (r == 0)
                 r = p->plan_error;
         return r;
@@ -611,6 +628,10 @@ static int sync_round(struct store *s, const struct sync_options *opts, char *co
         struct pipeline p = {
                 .doc_opts = &opts->doc,
                 .rules = opts->rules,
+                /* Readers may not call SQLite in one-thread mode, where
+                 * `quire search --sync` indexes its few stale hits.
+                 * QUIRE_TEST_NO_TOKEN_REPLAY: the tests' reference index. */
+                .records_tokens = s->replay && !store_is_one_thread() && !getenv("QUIRE_TEST_NO_TOKEN_REPLAY"),
                 .walk_root = opts->root,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .has_jobs = PTHREAD_COND_INITIALIZER,
