@@ -226,12 +226,15 @@ int token_recorder_add_document(struct token_recorder *r, struct token_tapes *t,
 
 /* ---- replay (the writer's connection) ---- */
 
+struct replay_slot {
+        const struct token_tape *tape; /* NULL: free */
+        const uint8_t *bytes;          /* those of the tapes it came with */
+};
+
 struct token_replay {
         fts5_tokenizer real;
         void *real_userdata;
-        /* Open addressing on text_hash; a slot holds a tape or NULL. */
-        const struct token_tape **slots;
-        const uint8_t **slot_bytes; /* the bytes of the tapes' owner */
+        struct replay_slot *slots; /* open addressing on text_hash */
         size_t n_slots, n_used;
         char *scratch; /* a lowercase token being rebuilt */
         size_t cap_scratch;
@@ -328,12 +331,12 @@ static int replay_tokenize(Fts5Tokenizer *t, void *ctx, int flags, const char *t
                 return rp->real.xTokenize(tok->real, ctx, flags, text, n_text, x_token);
         if (rp->n_used > 0) {
                 uint64_t h = hash64(text, (size_t) n_text);
-                for (size_t i = h & (rp->n_slots - 1); rp->slots[i]; i = (i + 1) & (rp->n_slots - 1)) {
-                        const struct token_tape *tape = rp->slots[i];
+                for (size_t i = h & (rp->n_slots - 1); rp->slots[i].tape; i = (i + 1) & (rp->n_slots - 1)) {
+                        const struct token_tape *tape = rp->slots[i].tape;
                         if (tape->text_hash == h && tape->text_len == (size_t) n_text &&
                             memcmp(tape->text, text, (size_t) n_text) == 0) {
                                 rp->counts.played++;
-                                return play(rp, tape, rp->slot_bytes[i], text, ctx, x_token);
+                                return play(rp, tape, rp->slots[i].bytes, text, ctx, x_token);
                         }
                 }
         }
@@ -366,34 +369,28 @@ void token_replay_free(struct token_replay *rp) {
         if (!rp)
                 return;
         free(rp->slots);
-        free(rp->slot_bytes);
         free(rp->scratch);
         free(rp);
 }
 
+static void put_slot(struct replay_slot *slots, size_t n_slots, struct replay_slot slot) {
+        size_t i = slot.tape->text_hash & (n_slots - 1);
+        while (slots[i].tape)
+                i = (i + 1) & (n_slots - 1);
+        slots[i] = slot;
+}
+
 static bool grow_slots(struct token_replay *rp) {
         size_t n = rp->n_slots ? rp->n_slots * 2 : 1024;
-        const struct token_tape **slots = calloc(n, sizeof *slots);
-        const uint8_t **slot_bytes = calloc(n, sizeof *slot_bytes);
+        struct replay_slot *slots = calloc(n, sizeof *slots);
 
-        if (!slots || !slot_bytes) {
-                free(slots);
-                free(slot_bytes);
+        if (!slots)
                 return false;
-        }
-        for (size_t i = 0; i < rp->n_slots; i++) {
-                if (!rp->slots[i])
-                        continue;
-                size_t j = rp->slots[i]->text_hash & (n - 1);
-                while (slots[j])
-                        j = (j + 1) & (n - 1);
-                slots[j] = rp->slots[i];
-                slot_bytes[j] = rp->slot_bytes[i];
-        }
+        for (size_t i = 0; i < rp->n_slots; i++)
+                if (rp->slots[i].tape)
+                        put_slot(slots, n, rp->slots[i]);
         free(rp->slots);
-        free(rp->slot_bytes);
         rp->slots = slots;
-        rp->slot_bytes = slot_bytes;
         rp->n_slots = n;
         return true;
 }
@@ -402,12 +399,7 @@ void token_replay_add(struct token_replay *rp, const struct token_tapes *t) {
         for (size_t k = 0; k < t->n_tapes; k++) {
                 if ((rp->n_used + 1) * 2 > rp->n_slots && !grow_slots(rp))
                         return;
-                const struct token_tape *tape = &t->tapes[k];
-                size_t i = tape->text_hash & (rp->n_slots - 1);
-                while (rp->slots[i])
-                        i = (i + 1) & (rp->n_slots - 1);
-                rp->slots[i] = tape;
-                rp->slot_bytes[i] = t->bytes;
+                put_slot(rp->slots, rp->n_slots, (struct replay_slot){ .tape = &t->tapes[k], .bytes = t->bytes });
                 rp->n_used++;
         }
 }
