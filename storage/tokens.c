@@ -24,7 +24,7 @@
  * made with these and only replayed into a table declared with them. */
 static const char *const table_args[] = { "remove_diacritics", "2" };
 
-static bool args_are_tables(const char **az, int n) {
+static bool are_table_args(const char **az, int n) {
         if (n != (int) ELEMENTSOF(table_args))
                 return false;
         for (int i = 0; i < n; i++)
@@ -254,7 +254,7 @@ static int replay_create(void *userdata, const char **az, int n, Fts5Tokenizer *
 
         if (!tok)
                 return SQLITE_NOMEM;
-        *tok = (struct replay_tokenizer){ .rp = rp, .can_play = args_are_tables(az, n) };
+        *tok = (struct replay_tokenizer){ .rp = rp, .can_play = are_table_args(az, n) };
         rc = rp->real.xCreate(rp->real_userdata, az, n, &tok->real);
         if (rc != SQLITE_OK) {
                 sqlite3_free(tok);
