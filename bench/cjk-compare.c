@@ -30,6 +30,7 @@
 #include "derive.h"
 #include "document.h"
 #include "macro.h"
+#include "tokens.h"
 
 static struct document *docs;
 static size_t n_docs, cap_docs;
@@ -113,17 +114,6 @@ static int bigram_tokenize(Fts5Tokenizer *p, void *ctx, int flags, const char *t
         struct bigram_tokenizer *t = (struct bigram_tokenizer *) p;
         struct bigram_ctx b = { ctx, token };
         return t->inner.xTokenize(t->inner_instance, &b, flags, text, n, bigram_cb);
-}
-
-static fts5_api *fts5_api_of(sqlite3 *db) {
-        fts5_api *api = NULL;
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK)
-                return NULL;
-        sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", NULL);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
-        return api;
 }
 
 /* --- the runs ------------------------------------------------------------ */

@@ -33,7 +33,7 @@ static bool are_table_args(const char **az, int n) {
         return true;
 }
 
-static fts5_api *fts5_api_of(sqlite3 *db) {
+fts5_api *fts5_api_of(sqlite3 *db) {
         fts5_api *api = NULL;
         sqlite3_stmt *st = NULL;
 

@@ -21,6 +21,10 @@
 
 struct document;
 
+/* The FTS5 API of a connection (the FTS5 docs, "Extending FTS5"), or NULL
+ * when it has none. */
+fts5_api *fts5_api_of(sqlite3 *db);
+
 struct token_tape {
         const char *text; /* borrowed from the document, or one of owned */
         size_t text_len;

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "derive.h"
 #include "macro.h"
+#include "tokens.h"
 
 static void test_cjk_characters(void) {
         static const uint32_t cjk[] = {
@@ -389,19 +390,6 @@ static void test_sqlite_accepts_every_rewrite_of_a_valid_query(void) {
         CHECK(n_valid > 1000);
         sqlite3_finalize(stmt);
         sqlite3_close(db);
-}
-
-/* The fts5_api of a connection (the FTS5 docs, "Extending FTS5"). */
-static fts5_api *fts5_api_of(sqlite3 *db) {
-        fts5_api *api = NULL;
-        sqlite3_stmt *stmt = NULL;
-
-        if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &stmt, NULL) != SQLITE_OK)
-                return NULL;
-        sqlite3_bind_pointer(stmt, 1, (void *) &api, "fts5_api_ptr", NULL);
-        sqlite3_step(stmt);
-        sqlite3_finalize(stmt);
-        return api;
 }
 
 struct token_check {

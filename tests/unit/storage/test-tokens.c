@@ -61,21 +61,10 @@ static int list_token(void *ctx, int tflags, const char *token, int n, int start
         return SQLITE_OK;
 }
 
-static fts5_api *api_of(sqlite3 *db) {
-        fts5_api *api = NULL;
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK)
-                abort();
-        sqlite3_bind_pointer(st, 1, (void *) &api, "fts5_api_ptr", NULL);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
-        return api;
-}
-
 /* What the tokenizer named unicode61 on db, created with args, makes of
  * text (with flags), as a listing; the caller frees it. */
 static char *tokens_of(sqlite3 *db, const char **args, int n_args, int flags, const char *text) {
-        fts5_api *api = api_of(db);
+        fts5_api *api = fts5_api_of(db);
         fts5_tokenizer tok;
         void *userdata;
         Fts5Tokenizer *t;
