@@ -5,6 +5,7 @@
  * every text it inserts, and leaves the same FTS index (term, row, column,
  * position) as one the writer tokenized itself. */
 #include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,8 +144,9 @@ static void test_played_tokens_are_unicode61s(void) {
 }
 
 static void write_file(const char *dir, const char *name, const char *text) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        char path[PATH_MAX];
+        if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+                abort();
         FILE *f = fopen(path, "w");
         if (!f || fputs(text, f) < 0 || fclose(f) != 0)
                 abort();
