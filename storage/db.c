@@ -270,37 +270,64 @@ static bool is_sqlite_header(const unsigned char *h, size_t n) {
 /* The contract: a 0-byte file is a new database (someone may have just
  * created it); a file that is neither empty nor a SQLite file is refused
  * and left untouched. A missing file is created here, mode 0600, so the
- * mode is ours and not the umask's. */
+ * mode is ours and not the umask's.
+ *
+ * Only stat() here: this process may hold SQLite connections to the file
+ * already (quired's writer and its search threads, a search that opens a
+ * writer for stale hits), and close() of any descriptor of a file drops
+ * every POSIX lock the process holds on it, theirs included. Another
+ * process could then take the database for unused and delete its WAL
+ * under them (sqlite.org/howtocorrupt.html, 2.2). The header is read
+ * through SQLite's own descriptor (check_database_header()), which its
+ * VFS shares safely. */
 static int check_database_file(const char *path, bool may_create) {
-        _cleanup_close_ int fd = -1;
-        unsigned char header[100];
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0 && errno == ENOENT && may_create) {
+        if (stat(path, &st) < 0) {
+                if (errno != ENOENT)
+                        return log_error_errno(errno, "Failed to open database %s: %m", path);
+                if (!may_create)
+                        return log_error_errno(ENOENT, "No index at %s (run 'quire index DIR' first)", path);
                 int r = make_parent_dirs(path);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create the directory of %s: %m", path);
-                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+                /* A new inode: nobody holds locks on it to lose. */
+                int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+                if (fd < 0 && errno != EEXIST)
+                        return log_error_errno(errno, "Failed to create database %s: %m", path);
+                if (fd >= 0)
+                        close(fd);
+                if (stat(path, &st) < 0)
+                        return log_error_errno(errno, "Failed to open database %s: %m", path);
         }
-        if (fd < 0) {
-                if (errno == ENOENT)
-                        return log_error_errno(ENOENT, "No index at %s (run 'quire index DIR' first)", path);
-                return log_error_errno(errno, "Failed to open database %s: %m", path);
-        }
-        if (fstat(fd, &st) < 0)
-                return log_error_errno(errno, "Failed to stat database %s: %m", path);
         if (!S_ISREG(st.st_mode))
                 return log_error_errno(EINVAL, "Failed to open database %s: not a regular file", path);
-        if (st.st_size == 0)
-                return 0;
+        return 0;
+}
 
-        ssize_t n = pread(fd, header, sizeof header, 0);
-        if (n < 0)
-                return log_error_errno(errno, "Failed to read database %s: %m", path);
-        if (!is_sqlite_header(header, (size_t) n))
+/* The first 100 bytes of the file s->db has open, through SQLite's own
+ * file handle: refuse it unless it is empty (a new database) or a SQLite
+ * file. Nothing has been read or written by SQLite yet. */
+static int check_database_header(struct store *s) {
+        sqlite3_file *file = NULL;
+        unsigned char header[100];
+        sqlite3_int64 size = 0;
+
+        if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || !file ||
+            !file->pMethods)
+                return log_error_errno(EIO, "Failed to read database %s: no file handle", s->path);
+        int rc = file->pMethods->xFileSize(file, &size);
+        if (rc != SQLITE_OK)
+                return log_error_errno(EIO, "Failed to read database %s: %s", s->path, sqlite3_errstr(rc));
+        if (size == 0)
+                return 0;
+        memset(header, 0, sizeof header);
+        rc = file->pMethods->xRead(file, header, sizeof header, 0);
+        if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+                return log_error_errno(EIO, "Failed to read database %s: %s", s->path, sqlite3_errstr(rc));
+        if (!is_sqlite_header(header, size < (sqlite3_int64) sizeof header ? (size_t) size : sizeof header))
                 return log_error_errno(EBADMSG, "Refusing to open %s: not a SQLite database (left untouched)",
-                                       path);
+                                       s->path);
         return 0;
 }
 
@@ -407,6 +434,9 @@ int store_open(const char *path, const struct store_options *opts, struct store 
                 goto fail;
         }
         sqlite3_extended_result_codes(s->db, 1);
+        r = check_database_header(s);
+        if (r < 0)
+                goto fail;
         /* Before any statement can connect an FTS5 table (the migration
          * may), or the tables would keep the plain unicode61. Without it
          * the writer tokenizes for itself, so a failure only costs time. */

@@ -604,6 +604,49 @@ static void test_open_refuses_newer_schema(void) {
         sqlite3_close(db);
 }
 
+/* What a second store_open() in a process leaves of the first one's
+ * SQLite locks: all of them. Another process that opens and closes the
+ * database afterwards must find itself not the last connection (the
+ * first is open) and leave the WAL alone; had the open() and close() of
+ * some descriptor of the file dropped the process's POSIX locks, that
+ * process would checkpoint and delete the WAL, and the first store's next
+ * commit would go to an unlinked file nobody reads. (quired opens its
+ * search threads' stores while its writer is open.) */
+static void test_second_open_keeps_the_first_ones_locks(void) {
+        struct store *writer = open_fresh(), *reader = NULL;
+        struct document doc;
+        char wal[600];
+
+        REQUIRE(writer);
+        parse("# One\n\nfirst words\n", 1, &doc);
+        REQUIRE(apply_one(writer, "/n/one.md", &doc, NULL) == 0);
+        document_done(&doc);
+        snprintf(wal, sizeof wal, "%s-wal", db_path);
+        REQUIRE(access(wal, F_OK) == 0);
+
+        REQUIRE(store_open(db_path, &(struct store_options){ .flags = STORE_READONLY }, &reader) == 0);
+        /* Another process (exec'd: a fork would inherit this one's
+         * SQLite lock bookkeeping): open, read, close. */
+        char cmd[1400];
+        snprintf(cmd, sizeof cmd,
+                 "python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                 "c.execute(\"SELECT count(*) FROM chunks\").fetchall(); c.close()' '%s'",
+                 db_path);
+        CHECK_INT_EQ(system(cmd), 0);
+        CHECK(access(wal, F_OK) == 0);
+
+        /* The writer's next commit is seen by a process that opens the
+         * database now. */
+        parse("# Two\n\nsecond words\n", 2, &doc);
+        REQUIRE(apply_one(writer, "/n/two.md", &doc, NULL) == 0);
+        document_done(&doc);
+        sqlite3 *db = raw_open();
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files"), 2);
+        sqlite3_close(db);
+        store_close(reader);
+        store_close(writer);
+}
+
 static void test_empty_file_is_a_new_database(void) {
         char path[300];
         struct store *s = NULL;
@@ -765,6 +808,7 @@ int main(void) {
         RUN(test_move_tree_leaves_paths_indexed_since);
         RUN(test_open_refuses_foreign_file_untouched);
         RUN(test_open_refuses_newer_schema);
+        RUN(test_second_open_keeps_the_first_ones_locks);
         RUN(test_empty_file_is_a_new_database);
         RUN(test_new_database_mode_and_version);
         RUN(test_writer_outwaits_the_lock_timeout_while_others_commit);
