@@ -27,14 +27,6 @@
 
 /* ---- output ---- */
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-        uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ (unsigned char) s[i]) * 0x100000001b3u;
-        return h;
-}
-
 static int tag_slots_grow(struct derive_out *o) {
         size_t n = o->n_tag_slots ? o->n_tag_slots * 2 : 16;
         uint32_t *slots = calloc(n, sizeof *slots);
@@ -43,7 +35,7 @@ static int tag_slots_grow(struct derive_out *o) {
                 return -ENOMEM;
         for (size_t t = 0; t < o->d.n_tags; t++) {
                 const char *name = o->d.tags[t].name;
-                size_t i = hash_bytes(name, strlen(name)) & (n - 1);
+                size_t i = fnv1a64(name, strlen(name)) & (n - 1);
                 while (slots[i])
                         i = (i + 1) & (n - 1);
                 slots[i] = (uint32_t) t + 1;
@@ -60,7 +52,7 @@ void derive_out_tag(struct derive_out *o, const char *name, size_t n, bool is_fr
         if ((o->d.n_tags + 1) * 2 > o->n_tag_slots && tag_slots_grow(o) < 0)
                 goto fail;
 
-        size_t mask = o->n_tag_slots - 1, i = hash_bytes(name, n) & mask;
+        size_t mask = o->n_tag_slots - 1, i = fnv1a64(name, n) & mask;
         for (; o->tag_slots[i]; i = (i + 1) & mask) {
                 const char *have = o->d.tags[o->tag_slots[i] - 1].name;
                 if (strncmp(have, name, n) == 0 && have[n] == '\0')
@@ -652,7 +644,7 @@ static void resolve_references(struct scanner *s) {
                 }
                 for (size_t i = 0; i < s->n_definitions; i++) {
                         const struct definition *def = &s->definitions[i];
-                        size_t k = hash_bytes(s->keys + def->key, def->key_n) & (n_slots - 1);
+                        size_t k = fnv1a64(s->keys + def->key, def->key_n) & (n_slots - 1);
                         bool is_duplicate = false;
                         for (; slots[k]; k = (k + 1) & (n_slots - 1)) {
                                 const struct definition *other = &s->definitions[slots[k] - 1];
@@ -671,7 +663,7 @@ static void resolve_references(struct scanner *s) {
                 const struct reference *ref = &s->references[r];
                 char key[LINK_LABEL_MAX];
                 size_t key_n = normalize_label(s->text + ref->label, ref->label_n, key);
-                size_t k = hash_bytes(key, key_n) & (n_slots - 1);
+                size_t k = fnv1a64(key, key_n) & (n_slots - 1);
                 for (; slots[k]; k = (k + 1) & (n_slots - 1)) {
                         const struct definition *def = &s->definitions[slots[k] - 1];
                         if (def->key_n != key_n || memcmp(s->keys + def->key, key, key_n) != 0)

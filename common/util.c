@@ -66,6 +66,14 @@ int greedy_realloc(void *arrayp, size_t *cap, size_t need, size_t elem_size, siz
         return 0;
 }
 
+uint64_t fnv1a64(const void *data, size_t n) {
+        const unsigned char *p = data;
+        uint64_t h = UINT64_C(14695981039346656037);
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ p[i]) * UINT64_C(1099511628211);
+        return h;
+}
+
 int random_id(char out[RANDOM_ID_LEN]) {
         static const char hex[] = "0123456789abcdef";
         unsigned char bytes[16];

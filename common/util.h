@@ -24,6 +24,10 @@ int greedy_realloc(void *arrayp, size_t *cap, size_t need, size_t elem_size, siz
 #define GREEDY_REALLOC(array, cap, need, min_cap) \
         greedy_realloc(&(array), &(cap), (need), sizeof *(array), (min_cap))
 
+/* FNV-1a, 64 bits: for hash tables and names keyed by short strings that
+ * nobody picks to collide (paths under the user's own control). */
+uint64_t fnv1a64(const void *data, size_t n);
+
 /* 128 random bits as 32 lowercase hex digits plus NUL. */
 #define RANDOM_ID_LEN 33
 int random_id(char out[RANDOM_ID_LEN]);

@@ -33,13 +33,6 @@ struct debounce {
         uint64_t armed_for_ms; /* 0: not armed */
 };
 
-static uint64_t hash_path(const char *s) {
-        uint64_t h = 1469598103934665603ull; /* FNV-1a */
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * 1099511628211ull;
-        return h;
-}
-
 static uint64_t deadline_of(const struct debounce *d, const struct entry *e) {
         uint64_t quiet = e->last_ms + d->settle_ms, latest = e->first_ms + d->max_delay_ms;
         return quiet < latest ? quiet : latest;
@@ -63,7 +56,7 @@ static int grow(struct debounce *d) {
         for (size_t i = 0; i < d->n_buckets; i++)
                 for (struct entry *e = d->buckets[i], *next; e; e = next) {
                         next = e->next;
-                        size_t k = hash_path(e->path) & (n - 1);
+                        size_t k = fnv1a64(e->path, strlen(e->path)) & (n - 1);
                         e->next = b[k];
                         b[k] = e;
                 }
@@ -109,7 +102,7 @@ size_t debounce_count(const struct debounce *d) {
 
 int debounce_mark(struct debounce *d, size_t root, const char *path) {
         uint64_t now = uv_now(d->loop);
-        size_t k = hash_path(path) & (d->n_buckets - 1);
+        size_t k = fnv1a64(path, strlen(path)) & (d->n_buckets - 1);
 
         for (struct entry *e = d->buckets[k]; e; e = e->next)
                 if (strcmp(e->path, path) == 0) {
@@ -132,7 +125,7 @@ int debounce_mark(struct debounce *d, size_t root, const char *path) {
         }
         e->root = root;
         e->first_ms = e->last_ms = now;
-        k = hash_path(path) & (d->n_buckets - 1);
+        k = fnv1a64(path, strlen(path)) & (d->n_buckets - 1);
         e->next = d->buckets[k];
         d->buckets[k] = e;
         d->n_entries++;
@@ -141,7 +134,7 @@ int debounce_mark(struct debounce *d, size_t root, const char *path) {
 }
 
 bool debounce_take(struct debounce *d, const char *path) {
-        size_t k = hash_path(path) & (d->n_buckets - 1);
+        size_t k = fnv1a64(path, strlen(path)) & (d->n_buckets - 1);
 
         for (struct entry **p = &d->buckets[k]; *p; p = &(*p)->next)
                 if (strcmp((*p)->path, path) == 0) {

@@ -125,18 +125,6 @@ size_t path_parent_len(const char *path, size_t path_len) {
 
 /* The path table */
 
-static uint64_t path_hash(const char *path, size_t len) {
-        /* FNV-1a: paths are short and this is not exposed to anyone choosing
-         * collisions on purpose (they would need write access to the tree). */
-        uint64_t h = UINT64_C(14695981039346656037);
-
-        for (size_t i = 0; i < len; i++) {
-                h ^= (unsigned char) path[i];
-                h *= UINT64_C(1099511628211);
-        }
-        return h;
-}
-
 static uint64_t watch_dir_hash_of(const void *item) {
         return ((const struct watch_dir *) item)->path_hash;
 }
@@ -156,7 +144,7 @@ static bool watch_dir_match(const void *item, const void *key) {
 struct watch_dir *watcher_find_dir(const struct watcher *w, const char *path, size_t path_len) {
         struct path_key key = { path, path_len };
 
-        return hash_table_find(&w->dirs, path_hash(path, path_len), watch_dir_match, &key);
+        return hash_table_find(&w->dirs, fnv1a64(path, path_len), watch_dir_match, &key);
 }
 
 int watcher_insert_dir(struct watcher *w, struct watch_dir *d, const char *path, size_t path_len) {
@@ -166,7 +154,7 @@ int watcher_insert_dir(struct watcher *w, struct watch_dir *d, const char *path,
         if (!d->path)
                 return -ENOMEM;
         d->path_len = path_len;
-        d->path_hash = path_hash(path, path_len);
+        d->path_hash = fnv1a64(path, path_len);
         r = hash_table_put(&w->dirs, d);
         if (r < 0) {
                 free(d->path);
@@ -214,7 +202,7 @@ int watcher_move_dir(struct watcher *w, struct watch_dir *d, size_t old_prefix_l
         free(d->path);
         d->path = p;
         d->path_len = new_prefix_len + rest;
-        d->path_hash = path_hash(p, d->path_len);
+        d->path_hash = fnv1a64(p, d->path_len);
         /* Cannot fail: we just made room. */
         r = hash_table_put(&w->dirs, d);
         assert(r == 0);

@@ -88,13 +88,6 @@ bool daemon_cookie_name_is_valid(const char *name) {
         return true;
 }
 
-static uint64_t fnv1a(const char *s, size_t n) {
-        uint64_t h = UINT64_C(14695981039346656037);
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ (unsigned char) s[i]) * UINT64_C(1099511628211);
-        return h;
-}
-
 void daemon_state_info_done(struct daemon_state_info *info) {
         for (size_t i = 0; i < info->n_roots; i++)
                 free(info->roots[i]);
@@ -237,7 +230,7 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                                 return r;
                 } else if (KEY_IS("check")) {
                         char expected[17];
-                        snprintf(expected, sizeof expected, "%016" PRIx64, fnv1a(text, (size_t) (line - text)));
+                        snprintf(expected, sizeof expected, "%016" PRIx64, fnv1a64(text, (size_t) (line - text)));
                         if (value_len != 16 || memcmp(value, expected, 16) != 0 || end[1] != '\0')
                                 return -EBADMSG;
                 }
@@ -404,7 +397,7 @@ int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *
         }
         /* Last, over everything before it: a read that mixes two writes
          * (see below) fails this check. */
-        fprintf(out, "check=%016" PRIx64 "\n", fnv1a(buf, len));
+        fprintf(out, "check=%016" PRIx64 "\n", fnv1a64(buf, len));
         if (fclose(out) != 0)
                 return -ENOMEM;
         if (len >= STATE_MAX)

@@ -14,6 +14,7 @@
 
 #include "ignore.h"
 #include "log.h"
+#include "util.h"
 
 struct ignore_pattern {
         const char *glob;  /* points into the file's text; no leading '/' */
@@ -396,13 +397,6 @@ struct ignore_cache {
         unsigned long n_loads;
 };
 
-static uint64_t hash_path(const char *s, size_t n) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ (unsigned char) s[i]) * UINT64_C(0x100000001b3);
-        return h;
-}
-
 int ignore_cache_new(size_t max_dirs, struct ignore_cache **ret) {
         struct ignore_cache *c = calloc(1, sizeof *c);
         size_t n = 16;
@@ -458,7 +452,7 @@ static void entry_drop(struct ignore_cache *c, struct cache_entry *e) {
 
 int ignore_cache_get(struct ignore_cache *c, const char *dir, struct ignore_file **ret) {
         size_t n = strlen(dir);
-        uint64_t h = hash_path(dir, n);
+        uint64_t h = fnv1a64(dir, n);
         struct cache_entry *e;
 
         for (e = c->buckets[h & (c->n_buckets - 1)]; e; e = e->next_in_bucket)
