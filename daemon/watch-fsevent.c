@@ -127,7 +127,7 @@ static bool dir_identity_equal(const struct dir_identity *a, const struct dir_id
 /* Whether d's path no longer names the directory we watch. Asked of a
  * watched directory only when an event may be about that directory. */
 static bool fsevent_dir_is_gone(const struct fsevent_dir *d) {
-        struct dir_identity now;
+        struct dir_identity now = { 0 }; /* gcc -O3 cannot tell it is set when used */
 
         if (dir_identity_get(d->dir.path, &now) < 0)
                 return true;
