@@ -6,6 +6,12 @@
 
 #define EXIT_USAGE 2
 
+/* The whole quire command, in process (quire.c): what the quire-cli
+ * module exports for the executable to call. */
+#define QUIRE_CLI_MODULE "quire-cli.so"
+#define QUIRE_CLI_MAIN "quire_cli_main"
+int quire_cli_main(int argc, char **argv) __attribute__((visibility("default")));
+
 int cmd_index(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_status(int argc, char **argv);

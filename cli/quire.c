@@ -1,10 +1,7 @@
-/* quire: index, search and inspect a notes database from the shell.
- * Subcommands live one per file; this one dispatches and keeps the
- * conventions (usage errors exit 2 with one line) in one place. */
-#include <errno.h>
-#include <getopt.h>
-#include <limits.h>
-#include <stdarg.h>
+/* quire: index, search and inspect a notes database from the shell. This
+ * is the part that opens the database, a module the quire executable
+ * (front.c) loads when quired cannot answer for it; subcommands live one
+ * per file, this one dispatches. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,50 +31,7 @@ static const char main_help[] =
         "The database is --db PATH, else $QUIRE_DB, else\n"
         "$XDG_DATA_HOME/quire/index.db (~/.local/share/quire/index.db).\n";
 
-int usage_error(const char *cmd, const char *fmt, ...) {
-        va_list ap;
-
-        fputs("quire: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        if (cmd)
-                fprintf(stderr, " (see 'quire %s --help')\n", cmd);
-        else
-                fputs(" (see 'quire --help')\n", stderr);
-        return EXIT_USAGE;
-}
-
-int usage_bad_option(const char *cmd, int opt, char **argv) {
-        const char *arg = argv[optind - 1];
-        if (opt == ':')
-                return usage_error(cmd, "option '%s' needs a value", arg);
-        if (optopt && !(arg[0] == '-' && arg[1] == '-'))
-                return usage_error(cmd, "unknown option '-%c'", optopt);
-        return usage_error(cmd, "unknown option '%s'", arg);
-}
-
-char *db_path_or_default(const char *arg) {
-        char *p = arg ? strdup(arg) : store_default_path();
-        if (!p)
-                log_error("Out of memory");
-        return p;
-}
-
-bool parse_unsigned(const char *s, unsigned *ret) {
-        char *end;
-
-        if (!s || *s < '0' || *s > '9')
-                return false;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 10);
-        if (errno || *end || v == 0 || v > UINT_MAX)
-                return false;
-        *ret = (unsigned) v;
-        return true;
-}
-
-int main(int argc, char **argv) {
+int quire_cli_main(int argc, char **argv) {
         /* one_thread: only this thread calls SQLite (store_use_one_thread).
          * Not index, whose pipeline is threads, even if one writes. */
         static const struct {

@@ -43,6 +43,23 @@ int log_get_max_level(void) {
         return max_level;
 }
 
+/* A thread that answers for another process keeps that process's errors:
+ * the first error line logged while the capture is on goes here instead. */
+static _Thread_local char *capture_buf;
+static _Thread_local size_t capture_size;
+
+void log_capture_begin(char *buf, size_t size) {
+        capture_buf = size > 0 ? buf : NULL;
+        capture_size = size;
+        if (capture_buf)
+                capture_buf[0] = '\0';
+}
+
+void log_capture_end(void) {
+        capture_buf = NULL;
+        capture_size = 0;
+}
+
 int log_set_fd(int fd) {
         int previous = log_fd;
         log_fd = fd;
@@ -65,6 +82,13 @@ int log_internal(int level, int error, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(line, sizeof line, fmt, ap);
         va_end(ap);
+
+        if (capture_buf && level <= LOG_ERR) {
+                if (!capture_buf[0])
+                        snprintf(capture_buf, capture_size, "%s", line);
+                errno = saved_errno;
+                return -error;
+        }
 
         /* One message, one line, whatever file name it carries; and one
          * write(2): stderr is unbuffered, and the daemon's threads log at

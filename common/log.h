@@ -16,6 +16,13 @@ int log_get_max_level(void);
  * a test can capture a call's lines and put things back. */
 int log_set_fd(int fd);
 
+/* On this thread, until log_capture_end(): error lines are not written
+ * but the first is kept in buf (size bytes, "" when none), for a server
+ * to hand its client the reason a request failed. Lesser levels are
+ * written as usual. */
+void log_capture_begin(char *buf, size_t size);
+void log_capture_end(void);
+
 /* Returns -abs(error) (or 0 when error is 0), so `return log_error_errno(r, ...)`
  * logs and propagates in one step. "%m" in fmt expands to strerror(error). */
 int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);

@@ -29,6 +29,7 @@
 #include "macro.h"
 #include "notify.h"
 #include "scan.h"
+#include "search-server.h"
 #include "store.h"
 #include "util.h"
 #include "version.h"
@@ -72,6 +73,7 @@ struct daemon {
         struct watcher *watcher;
         struct debounce *debounce;
         struct indexer *indexer;
+        struct search_server *search_server; /* NULL: searches run in-process */
         uv_signal_t sigterm, sigint, sighup;
         uv_timer_t rescan_timer;
         uv_timer_t retry_timer; /* one-shot: the reconcile after a failed operation */
@@ -923,6 +925,8 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         write_state_file(d, true);
         /* Pending changes are not flushed: the next start's reconcile
          * finds them by their mtime, so nothing is lost by leaving now. */
+        search_server_stop(d->search_server);
+        d->search_server = NULL;
         watcher_free(d->watcher);
         d->watcher = NULL;
         debounce_free(d->debounce);
@@ -1032,6 +1036,9 @@ static int run(struct daemon *d) {
                                      "this daemon): %m", db_path);
         d->state = "starting";
         write_state_file(d, true);
+        r = search_server_start(db_path, &d->search_server);
+        if (r == -ENOENT)
+                log_debug("No XDG_RUNTIME_DIR: searches are not answered by quired");
 
         build_rules(d);
         struct document_options doc = {
@@ -1140,6 +1147,7 @@ int main(int argc, char **argv) {
         }
         r = run(&d);
 
+        search_server_stop(d.search_server);
         daemon_state_close(d.state_file);
         ignore_cache_free(d.ignores);
         cookie_table_free(d.cookies);

@@ -207,24 +207,6 @@ int64_t store_total_changes(struct store *s) {
         return sqlite3_total_changes64(s->db);
 }
 
-char *store_default_path(void) {
-        const char *e = getenv("QUIRE_DB");
-        char *p = NULL;
-
-        if (e && *e)
-                return strdup(e);
-        e = getenv("XDG_DATA_HOME");
-        if (e && *e == '/') {
-                if (asprintf(&p, "%s/quire/index.db", e) < 0)
-                        return NULL;
-                return p;
-        }
-        e = getenv("HOME");
-        if (asprintf(&p, "%s/.local/share/quire/index.db", e && *e ? e : ".") < 0)
-                return NULL;
-        return p;
-}
-
 /* mkdir -p of path's parent directory, mode 0700 for what we create. */
 static int make_parent_dirs(const char *path) {
         _cleanup_free_ char *dir = strdup(path);
@@ -482,6 +464,10 @@ struct store *store_close(struct store *s) {
                 return NULL;
         for (size_t i = 0; i < _STMT_MAX; i++)
                 sqlite3_finalize(s->stmts[i]);
+        for (size_t i = 0; i < ELEMENTSOF(s->searches); i++) {
+                sqlite3_finalize(s->searches[i].st);
+                free(s->searches[i].sql);
+        }
         sqlite3_close(s->db);
         token_replay_free(s->replay);
         free(s->path);

@@ -558,10 +558,33 @@ static char *cjk_snippet(const char *content, size_t at, const struct needles *n
         return out;
 }
 
+/* The search statement for sql (which this takes), compiled once per
+ * store; the caller resets it after use. NULL, with *rc set, on failure. */
+static sqlite3_stmt *search_stmt(struct store *s, char *sql, int *rc) {
+        for (size_t i = 0; i < ELEMENTSOF(s->searches); i++)
+                if (s->searches[i].sql && strcmp(s->searches[i].sql, sql) == 0) {
+                        free(sql);
+                        return s->searches[i].st;
+                }
+        sqlite3_stmt *st = NULL;
+        *rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (*rc != SQLITE_OK) {
+                free(sql);
+                return NULL;
+        }
+        unsigned slot = s->next_search++ % ELEMENTSOF(s->searches);
+        sqlite3_finalize(s->searches[slot].st);
+        free(s->searches[slot].sql);
+        s->searches[slot].sql = sql;
+        s->searches[slot].st = st;
+        return st;
+}
+
 int store_search(struct store *s, const struct search_query *q,
                  int (*hit_cb)(const struct search_hit *hit, void *userdata), void *userdata) {
-        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
-        _cleanup_free_ char *sql = NULL;
+        /* Reset on the way out, whichever: that ends the read transaction. */
+        _cleanup_stmt_reset_ sqlite3_stmt *st = NULL;
+        char *sql = NULL;
         int rc, r;
 
         _cleanup_free_ char *match_cjk = NULL, *snippet = NULL;
@@ -584,8 +607,8 @@ int store_search(struct store *s, const struct search_query *q,
         sql = build_search_sql(q, has_cjk_source);
         if (!sql)
                 return log_error_errno(ENOMEM, "Failed to build the search: %m");
-        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-        if (rc != SQLITE_OK)
+        st = search_stmt(s, sql, &rc);
+        if (!st)
                 return store_fail(s, rc, "prepare the search");
         rc = bind_query(st, q, match_cjk);
         if (rc != SQLITE_OK)
@@ -632,19 +655,6 @@ int store_search(struct store *s, const struct search_query *q,
         if (rc == SQLITE_ERROR)
                 return log_error_errno(EINVAL, "Invalid search query '%s': %s", q->match, sqlite3_errmsg(s->db));
         return store_fail(s, rc, "search");
-}
-
-bool search_hit_is_stale(const struct search_hit *hit) {
-        struct stat st;
-
-        if (lstat(hit->source_file, &st) < 0)
-                return errno == ENOENT || errno == ENOTDIR;
-        if (!S_ISREG(st.st_mode))
-                return true;
-        if (!hit->has_file_row)
-                return false;
-        return st.st_size != hit->file_size ||
-               (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != hit->file_mtime_ns;
 }
 
 static int query_int64(struct store *s, const char *sql, int64_t *ret) {

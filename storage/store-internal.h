@@ -61,6 +61,14 @@ struct store {
         ino_t ino;
         struct token_replay *replay; /* writers only; NULL: FTS5 tokenizes as usual */
         sqlite3_stmt *stmts[_STMT_MAX];
+        /* Search statements by their SQL, which depends on the filters a
+         * search uses: a process that searches again (quired's search
+         * threads) does not compile them again. Round-robin. */
+        struct {
+                char *sql;
+                sqlite3_stmt *st;
+        } searches[4];
+        unsigned next_search;
 };
 
 /* The cached statement, prepared on first use; reset it after use (the

@@ -42,7 +42,7 @@ RUN_TIMEOUT = 300
 # The daemon's test switches and systemd's variables (a test run from a
 # service must not have quired notify that service) go too.
 _SCRUBBED_ENV = ("QUIRE_DB", "QUIRE_LOCK_TIMEOUT_MS", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
-                 "XDG_CACHE_HOME", "XDG_STATE_HOME", "JOURNAL_STREAM", "NO_COLOR",
+                 "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "JOURNAL_STREAM", "NO_COLOR",
                  "QUIRE_TEST_OVERFLOW_AFTER", "QUIRE_TEST_MAX_WATCHES", "QUIRE_TEST_STALL_INDEXER", "NOTIFY_SOCKET",
                  "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
 
@@ -464,7 +464,9 @@ def run_with_rusage(argv, env, timeout=RUN_TIMEOUT, **popen_kwargs):
 class QuireTestCase(unittest.TestCase):
     """Per test: self.tmp (a temporary directory removed afterwards),
     self.db (a database path inside it, not created), self.home and
-    self.xdg (HOME and XDG_DATA_HOME for quire)."""
+    self.xdg (HOME and XDG_DATA_HOME for quire), self.runtime_dir
+    (XDG_RUNTIME_DIR: where a quired puts its search socket, so that a
+    search while one runs goes through it)."""
 
     maxDiff = 4000
 
@@ -484,12 +486,14 @@ class QuireTestCase(unittest.TestCase):
         self.home = os.path.join(self.tmp, "home")
         self.xdg = os.path.join(self.tmp, "xdg-data")
         os.mkdir(self.home)
+        self.runtime_dir = os.path.join(self.tmp, "run")
+        os.mkdir(self.runtime_dir, 0o700)
         self.db = os.path.join(self.tmp, "db", "index.db")
         os.mkdir(os.path.dirname(self.db))
 
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
-        env.update(HOME=self.home, XDG_DATA_HOME=self.xdg, LC_ALL="C.UTF-8")
+        env.update(HOME=self.home, XDG_DATA_HOME=self.xdg, XDG_RUNTIME_DIR=self.runtime_dir, LC_ALL="C.UTF-8")
         env.update(sanitizer_env(self.sanitizer_dir, env))
         for k, v in extra.items():
             if v is None:

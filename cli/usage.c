@@ -1,0 +1,58 @@
+/* The conventions every quire command keeps (usage errors exit 2 with one
+ * line), and the small parsers they share; no SQLite, so that the quire
+ * executable (front.c) has them too. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+#include "store.h"
+
+int usage_error(const char *cmd, const char *fmt, ...) {
+        va_list ap;
+
+        fputs("quire: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        if (cmd)
+                fprintf(stderr, " (see 'quire %s --help')\n", cmd);
+        else
+                fputs(" (see 'quire --help')\n", stderr);
+        return EXIT_USAGE;
+}
+
+int usage_bad_option(const char *cmd, int opt, char **argv) {
+        const char *arg = argv[optind - 1];
+        if (opt == ':')
+                return usage_error(cmd, "option '%s' needs a value", arg);
+        if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+                return usage_error(cmd, "unknown option '-%c'", optopt);
+        return usage_error(cmd, "unknown option '%s'", arg);
+}
+
+char *db_path_or_default(const char *arg) {
+        char *p = arg ? strdup(arg) : store_default_path();
+        if (!p)
+                log_error("Out of memory");
+        return p;
+}
+
+bool parse_unsigned(const char *s, unsigned *ret) {
+        char *end;
+
+        if (!s || *s < '0' || *s > '9')
+                return false;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || *end || v == 0 || v > UINT_MAX)
+                return false;
+        *ret = (unsigned) v;
+        return true;
+}

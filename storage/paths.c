@@ -1,0 +1,43 @@
+/* The storage functions about files on disk that need no database: where
+ * the database is by default, and whether a hit's note changed since it
+ * was indexed. Apart from the rest, so that `quire search` answered by
+ * quired never loads libsqlite3 (cli/front.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "search.h"
+#include "store.h"
+
+char *store_default_path(void) {
+        const char *e = getenv("QUIRE_DB");
+        char *p = NULL;
+
+        if (e && *e)
+                return strdup(e);
+        e = getenv("XDG_DATA_HOME");
+        if (e && *e == '/') {
+                if (asprintf(&p, "%s/quire/index.db", e) < 0)
+                        return NULL;
+                return p;
+        }
+        e = getenv("HOME");
+        if (asprintf(&p, "%s/.local/share/quire/index.db", e && *e ? e : ".") < 0)
+                return NULL;
+        return p;
+}
+
+bool search_hit_is_stale(const struct search_hit *hit) {
+        struct stat st;
+
+        if (lstat(hit->source_file, &st) < 0)
+                return errno == ENOENT || errno == ENOTDIR;
+        if (!S_ISREG(st.st_mode))
+                return true;
+        if (!hit->has_file_row)
+                return false;
+        return st.st_size != hit->file_size ||
+               (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != hit->file_mtime_ns;
+}

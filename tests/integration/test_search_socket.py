@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""quired answering `quire search` over its socket (storage/search-wire.h):
+what the CLI prints is byte for byte what it prints when it searches in
+process, in every output format and with every filter; the daemon answered
+each of those searches (its debug log says so) and none of the in-process
+ones; a malformed query is the same usage error; stale hits are marked by
+the client's own look at the files; the database replaced under the daemon,
+a daemon killed with SIGKILL, a stopped one, garbage, a silent client and a
+request of another protocol version all leave searches working."""
+
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import quiretest as qt  # noqa: E402
+
+ANSWERED_RE = re.compile(r"Answered a search in [\d.]+ ms")
+N_NOTES_WITH_ARCHIVE = 5  # chunks: tar.md's two sections, git.md's Commit, odd, ja
+
+
+def frame_string(s):
+    if s is None:
+        return struct.pack("=I", 0xFFFFFFFF)
+    b = s.encode()
+    return struct.pack("=I", len(b)) + b + b"\0"
+
+
+def request_frame(query, dev, ino, version=1):
+    """A request as storage/search-wire.c writes one, for a bare query."""
+    body = b"Q" + struct.pack("=IQQ", version, dev, ino) + frame_string(query)
+    body += frame_string(None) * 3 + frame_string("**") * 2
+    body += struct.pack("=IIBBI", 10, 0, 0, 0, 0)
+    return struct.pack("=I", len(body)) + body
+
+
+def read_frames(sock):
+    """[(type, body)] until the server closes."""
+    data = b""
+    sock.settimeout(10)
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:  # closed with our bytes unread
+            break
+        if not chunk:
+            break
+        data += chunk
+    frames = []
+    while data:
+        (n,) = struct.unpack("=I", data[:4])
+        frames.append((chr(data[4]), data[4:4 + n]))
+        data = data[4 + n:]
+    return frames
+
+
+class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
+    def setUp(self):
+        super().setUp()
+        self.write("linux/tar.md", qt.doc("tar", qt.section("Create", ["tar", "archive", "create", "gzip"]),
+                                          qt.section("Extract", ["tar", "extract", "archive", "#work"])))
+        self.write("linux/gzip.md", "---\ntags: [tools]\n---\n# gzip\n\ncompress files with gzip and tar\n")
+        self.write("common/git.md", qt.doc("git", qt.section("Commit", ["git", "commit", "archive"]),
+                                           qt.section("Log", ["git", "log", "history"])))
+        self.write("odd name\twith tab.md", "# Odd\n\narchive in an odd file name\n")
+        self.write("ja/tar.md", "# tar\n\nアーカイブを作成する tar archive\n")
+
+    def socket_path(self):
+        sockets = os.listdir(os.path.join(self.runtime_dir, "quire"))
+        self.assertEqual(len(sockets), 1, sockets)
+        return os.path.join(self.runtime_dir, "quire", sockets[0])
+
+    def served_and_local(self, daemon, *args, **kwargs):
+        """quire search ARGS through the daemon and in process: the two
+        CompletedProcess. The in-process one runs first, so that when the
+        daemon's line for the served one has come, a line of its own
+        would have come before it: exactly one line since the mark."""
+        mark = daemon.mark()
+        local = self.quire("search", *args, env=self.in_process_env(), **kwargs)
+        served = self.quire("search", *args, **kwargs)
+        daemon.wait_line(ANSWERED_RE, since=mark)
+        self.assertEqual(len(daemon.matches(ANSWERED_RE, since=mark)), 1,
+                         f"not one search answered by quired: {daemon.log(mark)}")
+        return served, local
+
+    def in_process_env(self):
+        return self.env(XDG_RUNTIME_DIR=None)
+
+    def start(self, *args):
+        d = self.start_quired(self.notes, args=("-v", *args))
+        self.wait_converged(self.notes, daemon=d)
+        return d
+
+    def test_answers_are_the_in_process_ones(self):
+        d = self.start()
+        cases = [
+            ["archive"],
+            ["--json", "archive"],
+            ["--vimgrep", "archive"],
+            ["--files", "archive"],
+            ["--files", "--limit", "1", "--offset", "1", "archive"],
+            ["--limit", "2", "--offset", "1", "archive"],
+            ["--json", "--path", "linux", "tar"],
+            ["--json", "--path", "./common", "archive"],
+            ["--json", "--heading", "extract", "tar"],
+            ["--json", "--tag", "work", "tar"],
+            ["--json", "--tag", "tools", "gzip"],
+            ["--json", "-n", "nothere", "tar"],
+            ["--color", "always", "tar"],
+            ["--json", "アーカイブ"],
+            ["--json", "heading_hierarchy: commit"],
+            ["nothingmatchesthis"],
+            ["tar NOT"],
+            ["--json", '"unterminated'],
+        ]
+        for args in cases:
+            with self.subTest(args=args):
+                served, local = self.served_and_local(d, *args, cwd=self.notes)
+                self.assertEqual((served.returncode, served.stdout, served.stderr),
+                                 (local.returncode, local.stdout, local.stderr))
+        # The cases are not all empty: the comparison compared something.
+        hits = self.search_json("archive")
+        self.assertEqual(len(hits), N_NOTES_WITH_ARCHIVE, hits)
+        self.assertIn(self.path("odd name\twith tab.md"), {h["source_file"] for h in hits})
+        bad = self.quire("search", "tar NOT", expect=2)
+        self.assertOneLine(bad.stderr)
+        self.assertIn("Invalid search query 'tar NOT'", bad.stderr)
+        self.assertEqual(bad.stdout, "")
+
+    def test_stale_hits_are_marked_by_the_client(self):
+        # The indexer takes its first batch (the reconcile), then stalls:
+        # an edit stays unindexed.
+        d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(QUIRE_TEST_STALL_INDEXER="1"))
+        self.wait_converged(self.notes, daemon=d)
+        with open(os.path.join(self.notes, "common", "git.md"), "a", encoding="utf-8") as f:
+            f.write("\nmore words\n")
+        served, local = self.served_and_local(d, "--json", "commit", expect=0)
+        self.assertEqual(served.stdout, local.stdout)
+        self.assertIn('"stale":true', served.stdout)
+        text = self.quire("search", "commit", expect=0)
+        self.assertIn("[stale]", text.stdout)
+
+    def test_replaced_database_is_followed(self):
+        d = self.start()
+        # The daemon's search threads have the database open (which thread
+        # takes a client is up to the kernel: enough searches for both)...
+        for _ in range(8):
+            self.served_and_local(d, "--json", "archive", expect=0)
+        old_ino = os.stat(self.db).st_ino
+        # ...and it goes; quired makes a new one of everything on disk.
+        for suffix in ("", "-wal", "-shm"):
+            os.unlink(self.db + suffix)
+        self.write("zebra.md", "# Zebra\n\nzebra crossing\n")
+        self.wait_converged(self.notes, daemon=d)
+        self.assertNotEqual(os.stat(self.db).st_ino, old_ino)
+        for _ in range(4):
+            served, local = self.served_and_local(d, "--json", "zebra", expect=0)
+            self.assertEqual(served.stdout, local.stdout)
+            self.assertIn(json.dumps(self.path("zebra.md")), served.stdout)
+
+    def test_killed_daemon_leaves_searches_working(self):
+        d = self.start()
+        expected = self.quire("search", "--json", "archive", expect=0).stdout
+        path = self.socket_path()
+        d.send(signal.SIGKILL)
+        d.wait_exit()
+        self.assertTrue(os.path.exists(path), "the socket of a killed daemon is still there")
+        self.assertEqual(self.quire("search", "--json", "archive", expect=0).stdout, expected)
+        d2 = self.start()
+        served, _ = self.served_and_local(d2, "--json", "archive", expect=0)
+        self.assertEqual(served.stdout, expected)
+        d2.stop()
+        self.assertFalse(os.path.exists(path), "a stopped daemon left its socket")
+        self.assertEqual(self.quire("search", "--json", "archive", expect=0).stdout, expected)
+
+    def test_bad_clients_do_not_stop_it(self):
+        d = self.start()
+        path = self.socket_path()
+        st = os.stat(self.db)
+        # Garbage, then a frame that claims 4 GiB.
+        for junk in (b"\x05\x00\x00\x00hello", struct.pack("=I", 0xFFFFFFFF) + b"Q"):
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(path)
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(read_frames(s), [])
+        # Another version: refused with a message, not dropped.
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(path)
+            s.sendall(request_frame("tar", st.st_dev, st.st_ino, version=99))
+            frames = read_frames(s)
+        self.assertEqual([t for t, _ in frames], ["E"])
+        self.assertIn(b"version 1 of the search protocol, not 99", frames[0][1])
+        # Another file's identity: refused, the client searches in process.
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(path)
+            s.sendall(request_frame("tar", st.st_dev, st.st_ino + 1))
+            frames = read_frames(s)
+        self.assertEqual([t for t, _ in frames], ["E"])
+        (status,) = struct.unpack("=i", frames[0][1][1:5])
+        self.assertLess(status, 0)
+        # The protocol as this test writes it is the one quired reads.
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(path)
+            s.sendall(request_frame("gzip", st.st_dev, st.st_ino))
+            frames = read_frames(s)
+        self.assertEqual([t for t, _ in frames], ["H", "H", "E"])
+        self.assertEqual(struct.unpack("=i", frames[-1][1][1:5]), (0,))
+        # A client that connects and says nothing holds one thread; the
+        # other answers meanwhile, well inside the silent one's timeout.
+        silent = socket.socket(socket.AF_UNIX)
+        silent.connect(path)
+        try:
+            started = time.monotonic()
+            served, _ = self.served_and_local(d, "--json", "archive", expect=0)
+            self.assertLess(time.monotonic() - started, 4.5)
+            self.assertEqual(len(served.stdout.splitlines()), N_NOTES_WITH_ARCHIVE)
+        finally:
+            silent.close()
+        self.assertTrue(d.running())
+
+    def test_no_runtime_dir_no_socket(self):
+        d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(XDG_RUNTIME_DIR=None))
+        self.wait_converged(self.notes, daemon=d)
+        self.assertEqual(os.listdir(self.runtime_dir), [])
+        self.assertEqual(len(self.search_json("archive")), N_NOTES_WITH_ARCHIVE)
+        self.assertEqual(d.matches(ANSWERED_RE), [])
+        self.assertTrue(d.matches(r"No XDG_RUNTIME_DIR: searches are not answered by quired"))
+
+
+if __name__ == "__main__":
+    qt.main()
