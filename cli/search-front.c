@@ -375,11 +375,11 @@ bool search_via_daemon(const char *db_path, struct search_args *a, int *ret_rc) 
                                 return true;
                         }
                         if (n_hits == 0) {
-                                log_debug_errno(status, "quired could not search %s (%s); searching here",
-                                                db_path, message ? message : "%m");
+                                log_debug("quired could not search %s (%s); searching here", db_path,
+                                          message ? message : strerror(-status));
                                 return false;
                         }
-                        log_error_errno(status, "Search of %s failed: %s", db_path, message ? message : "%m");
+                        log_error("Search of %s failed: %s", db_path, message ? message : strerror(-status));
                         *ret_rc = 1;
                         return true;
                 }

@@ -131,6 +131,11 @@ static int run_search(struct search_worker *w, const struct search_request *req,
         /* The store's errors are the client's to report. */
         log_capture_begin(message, message_size);
         int r = store_for(w, req);
+        /* Whatever kept the database from opening here, the client's own
+         * open reports in its words: only the search's errors (-EINVAL,
+         * a malformed query) are final. */
+        if (r < 0 && r != -ESTALE)
+                r = -EIO;
         if (r == 0)
                 r = store_search(w->store, &req->query, send_hit, w);
         log_capture_end();

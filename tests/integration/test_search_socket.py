@@ -163,6 +163,31 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
             self.assertEqual(served.stdout, local.stdout)
             self.assertIn(json.dumps(self.path("zebra.md")), served.stdout)
 
+    def test_database_quired_cannot_open_is_reported_by_the_client(self):
+        d = self.start()
+
+        def garbage():
+            with open(self.db + ".tmp", "wb") as f:
+                f.write(b"not a database at all\n" * 10)
+            os.rename(self.db + ".tmp", self.db)
+
+        def directory():
+            os.unlink(self.db)
+            os.mkdir(self.db)
+
+        # Garbage in the database's place, then a directory: quired's search
+        # thread fails to open either, and the client reports it as its own
+        # open does (exit 1, not a usage error).
+        for replace, expected in ((garbage, "not a SQLite database"), (directory, "not a regular file")):
+            with self.subTest(expected=expected):
+                replace()
+                served, local = self.served_and_local(d, "--json", "archive")
+                self.assertEqual((served.returncode, served.stdout, served.stderr),
+                                 (local.returncode, local.stdout, local.stderr))
+                self.assertEqual(served.returncode, 1)
+                self.assertOneLine(served.stderr)
+                self.assertIn(expected, served.stderr)
+
     def test_killed_daemon_leaves_searches_working(self):
         d = self.start()
         expected = self.quire("search", "--json", "archive", expect=0).stdout
