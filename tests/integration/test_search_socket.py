@@ -207,6 +207,7 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         d = self.start()
         path = self.socket_path()
         st = os.stat(self.db)
+        start = d.mark()
         # Garbage, then a frame that claims 4 GiB.
         for junk in (b"\x05\x00\x00\x00hello", struct.pack("=I", 0xFFFFFFFF) + b"Q"):
             with socket.socket(socket.AF_UNIX) as s:
@@ -236,6 +237,13 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
             frames = read_frames(s)
         self.assertEqual([t for t, _ in frames], ["H", "H", "E"])
         self.assertEqual(struct.unpack("=i", frames[-1][1][1:5]), (0,))
+        # The three requests above were answered (the version and the
+        # identity with a refusal); their log lines are in before the next
+        # search counts its own.
+        deadline = time.monotonic() + qt.DAEMON_TIMEOUT
+        while len(d.matches(ANSWERED_RE, since=start)) < 3:
+            self.assertLess(time.monotonic(), deadline, d.log(start))
+            time.sleep(0.01)
         # A client that connects and says nothing holds one thread; the
         # other answers meanwhile, well inside the silent one's timeout.
         silent = socket.socket(socket.AF_UNIX)
