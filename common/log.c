@@ -44,9 +44,14 @@ int log_get_max_level(void) {
 }
 
 /* A thread that answers for another process keeps that process's errors:
- * the first error line logged while the capture is on goes here instead. */
-static _Thread_local char *capture_buf;
-static _Thread_local size_t capture_size;
+ * the first error line logged while the capture is on goes here instead.
+ * initial-exec: this file is also in the quire-cli module, which quire
+ * dlopen()s, and a module's dynamic TLS is what gcc 12's LeakSanitizer
+ * misreads (it crashed scanning a bogus range at exit); 16 bytes of the
+ * static TLS glibc keeps spare for modules. */
+#define CAPTURE_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+static CAPTURE_TLS char *capture_buf;
+static CAPTURE_TLS size_t capture_size;
 
 void log_capture_begin(char *buf, size_t size) {
         capture_buf = size > 0 ? buf : NULL;
