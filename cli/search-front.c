@@ -352,7 +352,7 @@ bool search_via_daemon(const char *db_path, struct search_args *a, int *ret_rc) 
                 return false;
 
         for (;;) {
-                ssize_t n = search_read_frame(fd, &frame, &frame_cap);
+                ssize_t n = search_read_frame(fd, &frame, &frame_cap, 0);
                 struct search_hit hit;
                 const char *message;
                 int status;

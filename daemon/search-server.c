@@ -1,7 +1,8 @@
 /* The search socket's server side: a couple of threads, each with its own
  * read-only connection to the database, take turns in accept() and answer
- * one client at a time. A client that stops reading or writing is dropped
- * after SEARCH_IO_TIMEOUT_SEC, so it holds a thread no longer than that. */
+ * one client at a time. A client that has not sent its request
+ * SEARCH_IO_TIMEOUT_SEC after connecting, or stops reading the answer for
+ * that long, is dropped: it holds a thread no longer than that. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -157,7 +158,8 @@ static void answer(struct search_worker *w, int fd) {
                 log_warning("Refused a search from another user");
                 return;
         }
-        ssize_t n = search_read_frame(fd, &w->frame, &w->frame_cap);
+        ssize_t n = search_read_frame(fd, &w->frame, &w->frame_cap,
+                                      start_usec + SEARCH_IO_TIMEOUT_SEC * UINT64_C(1000000));
         if (n <= 0) {
                 log_debug_errno((int) n, "A search client sent no request: %m");
                 return;

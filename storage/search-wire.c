@@ -1,6 +1,7 @@
 /* The search socket's frames (search-wire.h): writing and parsing them,
  * and moving them through a file descriptor. */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,10 +315,24 @@ int search_parse_end(const char *body, size_t len, int *ret_status, const char *
         return 0;
 }
 
-/* Read exactly n bytes; 0 at a clean end of file before the first byte. */
-static ssize_t read_full(int fd, char *buf, size_t n) {
+/* Read exactly n bytes; 0 at a clean end of file before the first byte,
+ * -EAGAIN once deadline_usec (CLOCK_MONOTONIC; 0: none) has passed. */
+static ssize_t read_full(int fd, char *buf, size_t n, uint64_t deadline_usec) {
         size_t done = 0;
         while (done < n) {
+                if (deadline_usec) {
+                        uint64_t now = now_monotonic_usec();
+                        if (now >= deadline_usec)
+                                return -EAGAIN;
+                        int k = poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1,
+                                     (int) ((deadline_usec - now + 999) / 1000));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0)
+                                return -errno;
+                        if (k == 0)
+                                return -EAGAIN;
+                }
                 ssize_t k = read(fd, buf + done, n - done);
                 if (k < 0 && errno == EINTR)
                         continue;
@@ -330,16 +345,16 @@ static ssize_t read_full(int fd, char *buf, size_t n) {
         return (ssize_t) done;
 }
 
-ssize_t search_read_frame(int fd, char **body, size_t *cap) {
+ssize_t search_read_frame(int fd, char **body, size_t *cap, uint64_t deadline_usec) {
         uint32_t len;
-        ssize_t k = read_full(fd, (char *) &len, sizeof len);
+        ssize_t k = read_full(fd, (char *) &len, sizeof len, deadline_usec);
         if (k <= 0)
                 return k;
         if (len == 0 || len > SEARCH_WIRE_MAX_FRAME)
                 return -EPROTO;
         if (GREEDY_REALLOC(*body, *cap, len, 4096) < 0)
                 return -ENOMEM;
-        k = read_full(fd, *body, len);
+        k = read_full(fd, *body, len, deadline_usec);
         if (k == 0)
                 return -EPROTO;
         return k < 0 ? k : (ssize_t) len;

@@ -72,8 +72,10 @@ int search_parse_end(const char *body, size_t len, int *ret_status, const char *
 /* Read one frame from fd into *body (grown as needed, the caller frees):
  * its length, 0 at end of file before a frame starts, -EPROTO for a
  * frame that is too long or cut off, or -errno (-EAGAIN: a receive
- * timeout). */
-ssize_t search_read_frame(int fd, char **body, size_t *cap);
+ * timeout, or deadline_usec passed). deadline_usec, CLOCK_MONOTONIC in
+ * µs (0: none), bounds the whole frame, which a per-read timeout does
+ * not: a peer sending a byte now and then keeps each read short. */
+ssize_t search_read_frame(int fd, char **body, size_t *cap, uint64_t deadline_usec);
 /* Write all of f, without SIGPIPE. 0 or -errno. */
 int search_write_frames(int fd, const struct search_frames *f);
 

@@ -5,8 +5,9 @@ process, in every output format and with every filter; the daemon answered
 each of those searches (its debug log says so) and none of the in-process
 ones; a malformed query is the same usage error; stale hits are marked by
 the client's own look at the files; the database replaced under the daemon,
-a daemon killed with SIGKILL, a stopped one, garbage, a silent client and a
-request of another protocol version all leave searches working."""
+a daemon killed with SIGKILL, a stopped one, garbage, a request of another
+protocol version, a silent and a trickling client all leave searches
+working."""
 
 import json
 import os
@@ -256,6 +257,36 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         finally:
             silent.close()
         self.assertTrue(d.running())
+
+    def test_trickling_client_is_dropped(self):
+        d = self.start()
+        # A byte a second keeps each read short of the 5 s timeout; the
+        # whole request still has only 5 s from the connect.
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.socket_path())
+            started = time.monotonic()
+            request = request_frame("tar", 0, 0)
+            dropped = False
+            for i in range(12):
+                try:
+                    s.sendall(request[i:i + 1])
+                except (BrokenPipeError, ConnectionResetError):
+                    dropped = True
+                    break
+                s.settimeout(1.0)
+                try:
+                    if s.recv(1) == b"":
+                        dropped = True
+                        break
+                except socket.timeout:
+                    pass
+                except ConnectionResetError:
+                    dropped = True
+                    break
+            self.assertTrue(dropped, "a client sending a byte a second was never dropped")
+            self.assertLess(time.monotonic() - started, 9)
+        d.wait_line(r"A search client sent no request")
+        self.assertEqual(len(self.search_json("archive")), N_NOTES_WITH_ARCHIVE)
 
     def test_no_runtime_dir_no_socket(self):
         d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(XDG_RUNTIME_DIR=None))

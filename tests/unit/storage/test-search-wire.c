@@ -237,10 +237,10 @@ static void test_frames_through_a_socket(void) {
         size_t hit_frame_len = f.len;
         REQUIRE(search_frame_end(&f, 0, NULL) == 0);
         REQUIRE(search_write_frames(sv[0], &f) == 0);
-        ssize_t n = search_read_frame(sv[1], &body, &cap);
+        ssize_t n = search_read_frame(sv[1], &body, &cap, 0);
         CHECK_INT_EQ(n, hit_frame_len - sizeof(uint32_t));
         CHECK(n > 0 && body[0] == SEARCH_FRAME_HIT);
-        n = search_read_frame(sv[1], &body, &cap);
+        n = search_read_frame(sv[1], &body, &cap, 0);
         CHECK(n > 0 && body[0] == SEARCH_FRAME_END);
 
         /* Half a frame, then the writer goes. */
@@ -250,16 +250,41 @@ static void test_frames_through_a_socket(void) {
         REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, pair2) == 0);
         REQUIRE(write(pair2[0], &too_long, sizeof too_long) == sizeof too_long);
         close(sv[0]);
-        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap), -EPROTO);
-        CHECK_INT_EQ(search_read_frame(pair2[1], &body, &cap), -EPROTO);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, 0), -EPROTO);
+        CHECK_INT_EQ(search_read_frame(pair2[1], &body, &cap, 0), -EPROTO);
         close(pair2[0]);
         close(pair2[1]);
 
         /* Nothing at all: the end of the stream. */
         REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, pair2) == 0);
         close(pair2[0]);
-        CHECK_INT_EQ(search_read_frame(pair2[1], &body, &cap), 0);
+        CHECK_INT_EQ(search_read_frame(pair2[1], &body, &cap, 0), 0);
         close(pair2[1]);
+        close(sv[1]);
+        free(body);
+        search_frames_done(&f);
+}
+
+/* A deadline bounds the whole frame: a peer that sent part of one and
+ * then nothing, or sends nothing, gets -EAGAIN once it has passed, while
+ * a frame that is all there is read whatever the deadline. */
+static void test_deadline_bounds_the_frame(void) {
+        struct search_frames f = { 0 };
+        char *body = NULL;
+        size_t cap = 0;
+        int sv[2];
+
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        REQUIRE(search_frame_end(&f, 0, NULL) == 0);
+        REQUIRE(search_write_frames(sv[0], &f) == 0);
+        CHECK(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 5000000) > 0);
+        REQUIRE(write(sv[0], f.data, 2) == 2);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 50000), -EAGAIN);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 50000), -EAGAIN);
+        /* Passed already: not even a read. */
+        REQUIRE(search_write_frames(sv[0], &f) == 0);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, 1), -EAGAIN);
+        close(sv[0]);
         close(sv[1]);
         free(body);
         search_frames_done(&f);
@@ -296,6 +321,7 @@ int main(void) {
         RUN(test_cut_and_padded_frames_are_refused);
         RUN(test_bad_strings_and_versions_are_refused);
         RUN(test_frames_through_a_socket);
+        RUN(test_deadline_bounds_the_frame);
         RUN(test_socket_path);
         return check_summary();
 }
