@@ -45,8 +45,6 @@ struct search_server {
 struct search_worker {
         struct search_server *srv;
         struct store *store; /* opened at the first search */
-        dev_t store_dev;      /* the file it has open */
-        ino_t store_ino;
         char *frame;
         size_t frame_cap;
         struct search_frames out;
@@ -104,26 +102,25 @@ static int send_hit(const struct search_hit *hit, void *userdata) {
  * the store follows it. -ESTALE when the client saw another file. */
 static int store_for(struct search_worker *w, const struct search_request *req) {
         struct search_server *srv = w->srv;
-        struct stat before, after;
+        struct stat st;
 
-        if (stat(srv->db_path, &before) < 0)
+        if (stat(srv->db_path, &st) < 0)
                 return -errno;
-        if ((uint64_t) before.st_dev != req->db_dev || (uint64_t) before.st_ino != req->db_ino)
+        if ((uint64_t) st.st_dev != req->db_dev || (uint64_t) st.st_ino != req->db_ino)
                 return -ESTALE;
-        if (w->store && w->store_dev == before.st_dev && w->store_ino == before.st_ino)
+        if (w->store && store_is_file(w->store, req->db_dev, req->db_ino))
                 return 0;
         w->store = store_close(w->store);
         int r = store_open(srv->db_path, &(struct store_options){ .flags = STORE_READONLY }, &w->store);
         if (r < 0)
                 return r;
-        /* Replaced again while it was being opened: which one it has is
-         * not known, so it goes, and this client searches in process. */
-        if (stat(srv->db_path, &after) < 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
+        /* Replaced again while it was being opened (the store looked at
+         * its path after the open): which one it has is not known, so it
+         * goes, and this client searches in process. */
+        if (!store_is_file(w->store, req->db_dev, req->db_ino)) {
                 w->store = store_close(w->store);
                 return -ESTALE;
         }
-        w->store_dev = before.st_dev;
-        w->store_ino = before.st_ino;
         return 0;
 }
 
@@ -149,9 +146,9 @@ static void answer(struct search_worker *w, int fd) {
         char message[1024] = "";
         uint64_t start_usec = now_monotonic_usec();
 
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) < 0) {
-                log_warning_errno(errno, "Failed to set a search client's timeouts: %m");
+        /* The request has a deadline of its own (below). */
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) < 0) {
+                log_warning_errno(errno, "Failed to set a search client's timeout: %m");
                 return;
         }
         if (!peer_is_our_user(fd)) {

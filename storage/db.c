@@ -203,6 +203,10 @@ const char *store_path(const struct store *s) {
         return s->path;
 }
 
+bool store_is_file(const struct store *s, uint64_t dev, uint64_t ino) {
+        return (uint64_t) s->dev == dev && (uint64_t) s->ino == ino;
+}
+
 int64_t store_total_changes(struct store *s) {
         return sqlite3_total_changes64(s->db);
 }

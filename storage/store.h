@@ -41,6 +41,9 @@ struct store *store_close(struct store *s);
 int store_use_one_thread(void);
 
 const char *store_path(const struct store *s);
+/* Whether the file s opened (as its path named it just after the open)
+ * is the one with this st_dev and st_ino. */
+bool store_is_file(const struct store *s, uint64_t dev, uint64_t ino);
 /* Number of rows changed by this connection so far (sqlite3_total_changes). */
 int64_t store_total_changes(struct store *s);
 
