@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,13 +75,34 @@ uint64_t fnv1a64(const void *data, size_t n) {
         return h;
 }
 
-int random_id(char out[RANDOM_ID_LEN]) {
-        static const char hex[] = "0123456789abcdef";
-        unsigned char bytes[16];
+/* Ids come from a pool that one getrandom() fills for 256 of them: a cold
+ * index makes an id per chunk on its writer thread, where a system call
+ * each cost ~1% of its time. A forked child empties the pool, so that the
+ * two processes never hand out the same bytes. */
+static struct {
+        pthread_mutex_t lock;
+        pthread_once_t atfork_once;
+        size_t used;
+        unsigned char bytes[4096];
+} random_pool = {
+        .lock = PTHREAD_MUTEX_INITIALIZER,
+        .atfork_once = PTHREAD_ONCE_INIT,
+        .used = sizeof random_pool.bytes,
+};
+
+static void random_pool_empty(void) {
+        random_pool.used = sizeof random_pool.bytes;
+}
+
+static void random_pool_register_atfork(void) {
+        (void) pthread_atfork(NULL, NULL, random_pool_empty);
+}
+
+static int random_pool_fill(void) {
         size_t got = 0;
 
-        while (got < sizeof bytes) {
-                ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+        while (got < sizeof random_pool.bytes) {
+                ssize_t n = getrandom(random_pool.bytes + got, sizeof random_pool.bytes - got, 0);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -88,6 +110,26 @@ int random_id(char out[RANDOM_ID_LEN]) {
                 }
                 got += (size_t) n;
         }
+        random_pool.used = 0;
+        return 0;
+}
+
+int random_id(char out[RANDOM_ID_LEN]) {
+        static const char hex[] = "0123456789abcdef";
+        unsigned char bytes[16];
+        int r = 0;
+
+        (void) pthread_once(&random_pool.atfork_once, random_pool_register_atfork);
+        pthread_mutex_lock(&random_pool.lock);
+        if (random_pool.used + sizeof bytes > sizeof random_pool.bytes)
+                r = random_pool_fill();
+        if (r == 0) {
+                memcpy(bytes, random_pool.bytes + random_pool.used, sizeof bytes);
+                random_pool.used += sizeof bytes;
+        }
+        pthread_mutex_unlock(&random_pool.lock);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < sizeof bytes; i++) {
                 out[2 * i] = hex[bytes[i] >> 4];
                 out[2 * i + 1] = hex[bytes[i] & 15];

@@ -1,9 +1,14 @@
 /* greedy_realloc: the capacity doubles from its minimum and never shrinks,
  * elements survive the moves, and a size that cannot be allocated (or
- * whose byte count overflows) is -ENOMEM with the array untouched. */
+ * whose byte count overflows) is -ENOMEM with the array untouched.
+ * random_id: well-formed, never repeated across pool refills, and a forked
+ * child does not hand out the ids its parent will. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "util.h"
@@ -81,10 +86,68 @@ static void test_fnv1a64_is_fnv1a(void) {
         CHECK(fnv1a64("a\0b", 3) != fnv1a64("a", 1));
 }
 
+#define N_IDS 1000 /* several pools' worth */
+
+static int cmp_id(const void *a, const void *b) {
+        return strcmp(a, b);
+}
+
+static bool is_lower_hex_id(const char *id) {
+        if (strlen(id) != RANDOM_ID_LEN - 1)
+                return false;
+        for (const char *p = id; *p; p++)
+                if (!strchr("0123456789abcdef", *p))
+                        return false;
+        return true;
+}
+
+static void test_random_ids_are_hex_and_distinct(void) {
+        static char ids[N_IDS][RANDOM_ID_LEN];
+
+        for (size_t i = 0; i < N_IDS; i++) {
+                REQUIRE(random_id(ids[i]) == 0);
+                CHECK(is_lower_hex_id(ids[i]));
+        }
+        qsort(ids, N_IDS, sizeof *ids, cmp_id);
+        size_t n_repeats = 0;
+        for (size_t i = 1; i < N_IDS; i++)
+                n_repeats += strcmp(ids[i - 1], ids[i]) == 0;
+        CHECK_INT_EQ(n_repeats, 0);
+}
+
+static void test_forked_child_makes_other_ids(void) {
+        char parent_id[RANDOM_ID_LEN], child_id[RANDOM_ID_LEN] = "";
+        int pipe_fds[2];
+
+        /* The pool holds ids for later now. */
+        REQUIRE(random_id(parent_id) == 0);
+        REQUIRE(pipe(pipe_fds) == 0);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+                char id[RANDOM_ID_LEN];
+                int ok = random_id(id) == 0 && write(pipe_fds[1], id, sizeof id) == (ssize_t) sizeof id;
+                _exit(ok ? 0 : 1);
+        }
+        close(pipe_fds[1]);
+        CHECK_INT_EQ(read(pipe_fds[0], child_id, sizeof child_id), (ssize_t) sizeof child_id);
+        close(pipe_fds[0]);
+        int status;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        REQUIRE(random_id(parent_id) == 0);
+        CHECK(is_lower_hex_id(child_id));
+        /* The parent's next id is the one a copied pool would have given
+         * the child. */
+        CHECK(strcmp(parent_id, child_id) != 0);
+}
+
 int main(void) {
         RUN(test_capacity_doubles_from_its_minimum);
         RUN(test_elements_survive_growth);
         RUN(test_impossible_sizes_leave_the_array_alone);
         RUN(test_fnv1a64_is_fnv1a);
+        RUN(test_random_ids_are_hex_and_distinct);
+        RUN(test_forked_child_makes_other_ids);
         return check_summary();
 }
