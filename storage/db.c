@@ -495,7 +495,7 @@ static int check_same_file(struct store *s) {
                         return log_error_errno(ESTALE, "Database %s was removed while in use", s->path);
                 return log_error_errno(errno, "Failed to stat database %s: %m", s->path);
         }
-        if (st.st_dev != s->dev || st.st_ino != s->ino)
+        if (!store_is_file(s, st.st_dev, st.st_ino))
                 return log_error_errno(ESTALE, "Database %s was replaced by another file while in use", s->path);
         return 0;
 }
