@@ -335,11 +335,75 @@ static int connect_daemon(const char *db_path, uint64_t *ret_dev, uint64_t *ret_
         return TAKE_FD(fd);
 }
 
+/* Keep a frame as read (its length, then its body) at the end of f. */
+static int keep_frame(struct search_frames *f, const char *body, size_t len) {
+        uint32_t n = (uint32_t) len;
+        if (GREEDY_REALLOC(f->data, f->cap, f->len + sizeof n + len, 4096) < 0)
+                return -ENOMEM;
+        memcpy(f->data + f->len, &n, sizeof n);
+        memcpy(f->data + f->len + sizeof n, body, len);
+        f->len += sizeof n + len;
+        return 0;
+}
+
+/* quired's whole answer, read before any of it is printed: a reader of
+ * quire's output slower than quired (a pager, a loop) would otherwise
+ * stop quire reading the socket, and quired drops a client that stops
+ * reading for a few seconds; and a search that fails midway (a hit too
+ * large for a frame, quired stopped) has printed nothing, so it can still
+ * run here. The hit frames go in *hits, the status in *ret_status (0 or
+ * -EINVAL, a malformed query, with its message in *ret_message, which
+ * points into *frame). --files stops reading once it has its files.
+ * false when the search is to run here. */
+static bool read_answer(int fd, const struct search_output *out, const char *db_path, struct search_frames *hits,
+                        char **frame, size_t *frame_cap, int *ret_status, const char **ret_message) {
+        struct path_set files = { 0 };
+        size_t files_wanted = out->format == FORMAT_FILES ? (size_t) out->files_to_skip + out->files_left : 0;
+        bool is_answered = false;
+
+        *ret_status = 0;
+        *ret_message = NULL;
+        for (;;) {
+                ssize_t n = search_read_frame(fd, frame, frame_cap, 0);
+                struct search_hit hit;
+
+                if (n > 0 && (*frame)[0] == SEARCH_FRAME_HIT &&
+                    search_parse_hit(*frame, (size_t) n, &hit) == 0) {
+                        if (keep_frame(hits, *frame, (size_t) n) < 0)
+                                break;
+                        if (files_wanted == 0)
+                                continue;
+                        int r = path_set_add(&files, hit.source_file);
+                        if (r < 0)
+                                break;
+                        if (files.n < files_wanted)
+                                continue;
+                        is_answered = true;
+                        break;
+                }
+                if (n > 0 && (*frame)[0] == SEARCH_FRAME_END &&
+                    search_parse_end(*frame, (size_t) n, ret_status, ret_message) == 0) {
+                        is_answered = *ret_status == 0 || *ret_status == -EINVAL;
+                        if (!is_answered)
+                                log_debug("quired could not search %s (%s); searching here", db_path,
+                                          *ret_message ? *ret_message : strerror(-*ret_status));
+                        break;
+                }
+                log_debug_errno(n < 0 ? (int) n : EPROTO, "quired stopped answering the search of %s (%m); "
+                                "searching here", db_path);
+                break;
+        }
+        path_set_done(&files);
+        return is_answered;
+}
+
 bool search_via_daemon(const char *db_path, struct search_args *a, int *ret_rc) {
-        struct search_frames request = { 0 };
+        struct search_frames request = { 0 }, hits = { 0 };
         _cleanup_free_ char *frame = NULL;
-        size_t frame_cap = 0, n_hits = 0;
+        size_t frame_cap = 0;
         uint64_t dev = 0, ino = 0;
+        const char *message;
+        int status;
 
         _cleanup_close_ int fd = connect_daemon(db_path, &dev, &ino);
         if (fd < 0)
@@ -350,46 +414,36 @@ bool search_via_daemon(const char *db_path, struct search_args *a, int *ret_rc) 
         search_frames_done(&request);
         if (r < 0)
                 return false;
-
-        for (;;) {
-                ssize_t n = search_read_frame(fd, &frame, &frame_cap, 0);
-                struct search_hit hit;
-                const char *message;
-                int status;
-
-                if (n > 0 && frame[0] == SEARCH_FRAME_HIT && search_parse_hit(frame, (size_t) n, &hit) == 0) {
-                        n_hits++;
-                        r = search_print_hit(&hit, &a->out);
-                        if (r != 0) {
-                                *ret_rc = r < 0 ? 1 : 0;
-                                return true;
-                        }
-                        continue;
-                }
-                if (n > 0 && frame[0] == SEARCH_FRAME_END &&
-                    search_parse_end(frame, (size_t) n, &status, &message) == 0) {
-                        if (status == 0 || status == -EINVAL) {
-                                if (status == -EINVAL)
-                                        log_error("%s", message ? message : "Invalid search query");
-                                *ret_rc = status == 0 ? 0 : EXIT_USAGE;
-                                return true;
-                        }
-                        if (n_hits == 0) {
-                                log_debug("quired could not search %s (%s); searching here", db_path,
-                                          message ? message : strerror(-status));
-                                return false;
-                        }
-                        log_error("Search of %s failed: %s", db_path, message ? message : strerror(-status));
-                        *ret_rc = 1;
-                        return true;
-                }
-                if (n_hits == 0)
-                        return false;
-                log_error_errno(n < 0 ? (int) n : EPROTO, "quired stopped answering the search of %s: %m",
-                                db_path);
-                *ret_rc = 1;
-                return true;
+        bool is_answered = read_answer(fd, &a->out, db_path, &hits, &frame, &frame_cap, &status, &message);
+        /* quired's thread is free for the next client while these print. */
+        close(TAKE_FD(fd));
+        if (!is_answered) {
+                search_frames_done(&hits);
+                return false;
         }
+
+        *ret_rc = 0;
+        for (size_t at = 0; at < hits.len;) {
+                struct search_hit hit;
+                uint32_t n;
+
+                memcpy(&n, hits.data + at, sizeof n);
+                at += sizeof n;
+                /* Parsed once already: it parses again. */
+                (void) search_parse_hit(hits.data + at, n, &hit);
+                at += n;
+                r = search_print_hit(&hit, &a->out);
+                if (r != 0) {
+                        *ret_rc = r < 0 ? 1 : 0;
+                        break;
+                }
+        }
+        search_frames_done(&hits);
+        if (*ret_rc == 0 && status == -EINVAL) {
+                log_error("%s", message ? message : "Invalid search query");
+                *ret_rc = EXIT_USAGE;
+        }
+        return true;
 }
 
 static bool parse_count(const char *s, unsigned *ret) {

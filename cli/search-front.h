@@ -62,6 +62,6 @@ int search_print_hit(const struct search_hit *h, void *userdata);
 /* The search answered by the quired that runs on db_path, its hits
  * printed by search_print_hit() like those found in process: true when
  * it answered (*ret_rc is the exit status), false when the search is to
- * run in process: no quired there, or it could not search and nothing
- * was printed yet. */
+ * run in process: no quired there, or it could not search. Nothing is
+ * printed before its whole answer is in. */
 bool search_via_daemon(const char *db_path, struct search_args *a, int *ret_rc);

@@ -7,10 +7,13 @@ ones; a malformed query is the same usage error; stale hits are marked by
 the client's own look at the files; the database replaced under the daemon,
 a daemon killed with SIGKILL, a stopped one, garbage, a request of another
 protocol version, a silent and a trickling client all leave searches
-working."""
+working; a reader of the output slower than quired, and a hit too large
+for a frame, get every hit."""
 
+import base64
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -287,6 +290,47 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
             self.assertLess(time.monotonic() - started, 9)
         d.wait_line(r"A search client sent no request")
         self.assertEqual(len(self.search_json("archive")), N_NOTES_WITH_ARCHIVE)
+
+    def test_slow_reader_gets_every_hit(self):
+        # A pager or a loop that reads the hits slower than quired sends
+        # them: past the pipe and the socket's buffers quire waits on its
+        # stdout and stops reading the socket, and quired drops a client
+        # that does not read for 5 s. The hits are still all printed.
+        line = " ".join(["zebra"] + ["stripe%d" % i for i in range(400)])
+        for i in range(300):
+            self.write(f"zoo/z{i:03}.md", f"# Animal {i}\n\n{line}\n")
+        d = self.start()
+        args = ("search", "--vimgrep", "--limit", "1000", "zebra")
+        local = self.quire(*args, env=self.in_process_env(), expect=0)
+        self.assertEqual(len(local.stdout.splitlines()), 300)
+        self.assertGreater(len(local.stdout), 1 << 20)
+        mark = d.mark()
+        p = self.popen(*args)
+        # Not read until quired has given up on a client that stalls (5 s
+        # a write, and a write that got some bytes out gets 5 s more).
+        time.sleep(12)
+        out, err = p.communicate(timeout=qt.RUN_TIMEOUT)
+        self.assertEqual((p.returncode, err), (0, ""))
+        self.assertEqual(out, local.stdout)
+        # quired answered it, all of it.
+        d.wait_line(r"Answered a search in [\d.]+ ms: ok, 300 hits$", since=mark)
+
+    def test_hit_larger_than_a_frame_is_printed(self):
+        # A picture pasted as a data URI is one line of megabytes: as
+        # --vimgrep's text it makes a hit that no frame holds, after the
+        # hits that rank above it were sent. The search still prints them
+        # all, as in process.
+        picture = base64.b64encode(random.Random(1).randbytes(3 << 20)).decode()
+        self.write("photo.md", f"# Holiday\n\n![beach](data:image/png;base64,{picture})\n")
+        self.write("images/png.md", "# PNG\n\npng files are pictures, png\n")
+        self.write("images/formats.md", "# Formats\n\npng, jpeg and webp\n")
+        d = self.start()
+        for args in (["--vimgrep", "png"], ["png"]):
+            with self.subTest(args=args):
+                served, local = self.served_and_local(d, *args)
+                self.assertEqual((served.returncode, served.stderr), (0, ""))
+                self.assertEqual(served.stdout, local.stdout)
+                self.assertIn(self.path("photo.md") + ":", served.stdout)
 
     def test_no_runtime_dir_no_socket(self):
         d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(XDG_RUNTIME_DIR=None))
