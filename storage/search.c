@@ -40,11 +40,17 @@ static const struct ranked_source search_sources[] = {
         { "chunks_cjk", "bm25(1.0, 0.5, 2.0)", 0, ":match_cjk", true },
 };
 
-/* The heading path of chunk c, "A > B > C"; NULL for a foreign writer's
- * invalid JSON (json_each would fail the whole query on it). Made for the
- * shown rows only. */
+/* A foreign writer's heading_hierarchy may be any text: what is not a JSON
+ * array is none (json_each and json_type would fail the whole query on
+ * invalid JSON, so that is tested first). */
+#define HEADING_IS_ARRAY_SQL                                                                    \
+        "CASE WHEN NOT json_valid(c.heading_hierarchy) THEN 0"                                 \
+        " ELSE json_type(c.heading_hierarchy) = 'array' END"
+
+/* The heading path of chunk c, "A > B > C"; NULL when heading_hierarchy is
+ * no array. Made for the shown rows only. */
 #define HEADING_PATH_SQL                                                                        \
-        "CASE WHEN json_valid(c.heading_hierarchy)"                                             \
+        "CASE WHEN " HEADING_IS_ARRAY_SQL                                                       \
         " THEN (SELECT group_concat(value, ' > ') FROM json_each(c.heading_hierarchy)) END"
 
 /* Result columns, in the order store_search() reads them. */
@@ -98,7 +104,7 @@ static void write_source_select(FILE *f, size_t i, const struct search_query *q,
         const char *t = src->table;
 
         fputs("SELECT c.id, c.namespace, c.source_file,"
-              " CASE WHEN json_valid(c.heading_hierarchy) THEN c.heading_hierarchy ELSE '[]' END, " HEADING_PATH_SQL ","
+              " CASE WHEN " HEADING_IS_ARRAY_SQL " THEN json(c.heading_hierarchy) ELSE '[]' END, " HEADING_PATH_SQL ","
               " c.start_line, c.end_line",
               f);
         fprintf(f, ", %s.rank AS rank, fl.size, fl.mtime_ns, %zu", t, i);

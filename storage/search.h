@@ -36,7 +36,7 @@ struct search_hit {
         const char *id;
         const char *namespace;
         const char *source_file;
-        const char *heading_hierarchy; /* JSON array, validated */
+        const char *heading_hierarchy; /* a JSON array, minified: one line */
         const char *heading_path;      /* the same joined by " > " */
         const char *snippet;
         int64_t start_line, end_line;

@@ -207,6 +207,23 @@ class HeadingFilterTests(SearchTestCase):
         hits = {os.path.basename(h["source_file"]): h["heading_hierarchy"] for h in self.json_lines("foreignword")}
         self.assertEqual(hits["broken.md"], [])
 
+    def test_heading_json_over_several_lines_prints_on_one(self):
+        # Whitespace is JSON too (Python's json.dumps(h, indent=2)): --json
+        # still prints one object per line, its heading_hierarchy a list;
+        # a JSON value that is not an array is no heading path.
+        self.write("pretty.md", "# Pretty\n\nforeignword pretty\n")
+        self.write("string.md", "# String\n\nforeignword string\n")
+        self.index(self.notes)
+        for name, value in (("pretty.md", json.dumps(["Pretty", "Sub"], indent=2)), ("string.md", '"String"')):
+            qt.query(self.db, "UPDATE chunks SET heading_hierarchy = ? WHERE source_file = ?", (value, self.path(name)))
+        out = self.quire("search", "--json", "foreignword", expect=0).stdout
+        self.assertEqual(len(out.splitlines()), 2, out)
+        hits = {os.path.basename(h["source_file"]): h["heading_hierarchy"] for h in self.json_lines("foreignword")}
+        self.assertEqual(hits, {"pretty.md": ["Pretty", "Sub"], "string.md": []})
+        text = self.quire("search", "foreignword", expect=0).stdout
+        self.assertIn("pretty.md:1-3  Pretty > Sub\n", text)
+        self.assertIn("string.md:1-3\n", text)
+
     def test_empty_heading_is_a_usage_error(self):
         self.assertIn("--heading", self.usage_error("--heading", "", "pickword"))
 
