@@ -6,6 +6,7 @@
  * in the build tree, in the package's private library directory once
  * installed. (Not by RUNPATH, which ld.so would search for libc first.) */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,12 +69,22 @@ static int run_module(int argc, char **argv) {
         return cli_main(argc, argv);
 }
 
+/* What a command printed must reach stdout (a full disk under
+ * `quire search ... > hits`): exit() would flush it and drop the error. */
+static int flush_stdout(int rc) {
+        int r = fflush(stdout) == 0 ? 0 : errno;
+        if (!ferror(stdout))
+                return rc;
+        log_error_errno(r ? r : EIO, "Failed to write to standard output: %m");
+        return rc == 0 ? 1 : rc;
+}
+
 int main(int argc, char **argv) {
         log_setup("quire");
         if (argc >= 2 && strcmp(argv[1], "search") == 0) {
                 int rc = search_in_front(argc - 1, argv + 1);
                 if (rc >= 0)
-                        return rc;
+                        return flush_stdout(rc);
         }
-        return run_module(argc, argv);
+        return flush_stdout(run_module(argc, argv));
 }

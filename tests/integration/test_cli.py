@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -448,6 +449,17 @@ class SearchTests(NotesTestCase):
     def test_search_without_hits_prints_nothing(self):
         p = self.quire("search", "nosuchwordanywhere", expect=0)
         self.assertEqual((p.stdout, p.stderr), ("", ""))
+
+    def test_output_that_cannot_be_written_fails(self):
+        # A full disk under `quire search ... > hits.txt`: exit 1 and a
+        # line that says so, not 0 with the hits lost.
+        for args in (["search", "sharedterm"], ["search", "--files", "sharedterm"], ["status"]):
+            with self.subTest(args=args), open("/dev/full", "w") as full:
+                p = subprocess.run(self.command(*args), env=self.env(), stdin=subprocess.DEVNULL, stdout=full,
+                                   stderr=subprocess.PIPE, text=True, timeout=qt.RUN_TIMEOUT)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertOneLine(p.stderr)
+                self.assertIn("No space left on device", p.stderr)
 
     def test_malformed_query_is_a_usage_error(self):
         for query in ('foo"', "AND", "(", "NEAR(", "foo AND", "x:y"):

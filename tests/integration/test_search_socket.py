@@ -18,6 +18,7 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -331,6 +332,17 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
                 self.assertEqual((served.returncode, served.stderr), (0, ""))
                 self.assertEqual(served.stdout, local.stdout)
                 self.assertIn(self.path("photo.md") + ":", served.stdout)
+
+    def test_output_that_cannot_be_written_fails(self):
+        d = self.start()
+        mark = d.mark()
+        with open("/dev/full", "w") as full:
+            p = subprocess.run(self.command("search", "archive"), env=self.env(), stdin=subprocess.DEVNULL,
+                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=qt.RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertOneLine(p.stderr)
+        self.assertIn("No space left on device", p.stderr)
+        d.wait_line(r"Answered a search in [\d.]+ ms: ok", since=mark)
 
     def test_no_runtime_dir_no_socket(self):
         d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(XDG_RUNTIME_DIR=None))
