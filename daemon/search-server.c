@@ -143,7 +143,10 @@ static int run_search(struct search_worker *w, const struct search_request *req,
 static void answer(struct search_worker *w, int fd) {
         struct timeval timeout = { .tv_sec = SEARCH_IO_TIMEOUT_SEC };
         struct search_request req;
-        char message[1024] = "";
+        /* As long as a log line (log.c), so that the client reports what
+         * the in-process search would: a long query's error ends with
+         * SQLite's reason. */
+        char message[4096] = "";
         uint64_t start_usec = now_monotonic_usec();
 
         /* The request has a deadline of its own (below). */

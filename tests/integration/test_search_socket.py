@@ -122,6 +122,7 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
             ["nothingmatchesthis"],
             ["tar NOT"],
             ["--json", '"unterminated'],
+            ["--json", "tar AND " * 200 + "NOT"],  # its message is past 1 KiB
         ]
         for args in cases:
             with self.subTest(args=args):
