@@ -259,10 +259,45 @@ size_t indexer_queue_waiting(struct indexer *ix) {
         return n;
 }
 
+/* Whether path, in namespace ns, lies at or below one of reconcile's roots. */
+static bool reconcile_walks(const struct op *reconcile, const char *ns, const char *path) {
+        for (size_t i = 0; i < reconcile->n_paths; i++) {
+                const char *root = reconcile->paths[i];
+                size_t n = strlen(root);
+
+                if (strcmp(reconcile->namespaces[i], ns) == 0 && strncmp(path, root, n) == 0 &&
+                    (path[n] == '\0' || path[n] == '/' || (n > 0 && root[n - 1] == '/')))
+                        return true;
+        }
+        return false;
+}
+
+/* Whether the walk of reconcile does all that op would: not for paths
+ * outside the roots it walks (a root that is gone, or no longer
+ * configured), nor for a drop, which goes whatever is on disk. */
+static bool reconcile_covers(const struct op *reconcile, const struct op *op) {
+        switch (op->kind) {
+        case OP_SYNC_PATHS:
+        case OP_SYNC_DIR:
+        case OP_MOVE:
+                for (size_t i = 0; i < op->n_paths; i++)
+                        if (!reconcile_walks(reconcile, op->ns, op->paths[i]))
+                                return false;
+                return true;
+        case OP_RECONCILE:
+                for (size_t i = 0; i < op->n_paths; i++)
+                        if (!reconcile_walks(reconcile, op->namespaces[i], op->paths[i]))
+                                return false;
+                return true;
+        default:
+                return false;
+        }
+}
+
 int indexer_reconcile_instead(struct indexer *ix, const char *const *roots, const char *const *namespaces,
                               size_t n_roots) {
         struct op *reconcile = reconcile_op_new(roots, namespaces, n_roots);
-        struct op *rules = NULL, **rules_tail = &rules, *barriers = NULL, **barriers_tail = &barriers;
+        struct op *kept = NULL, **kept_tail = &kept, *barriers = NULL, **barriers_tail = &barriers;
         size_t n_kept = 1;
 
         if (!reconcile)
@@ -273,20 +308,21 @@ int indexer_reconcile_instead(struct indexer *ix, const char *const *roots, cons
                 op_free(reconcile);
                 return -ESHUTDOWN;
         }
-        /* New rules still apply before the walk; a barrier promises that
-         * what came before it has committed, which is now the walk. The
-         * walk is as late as the oldest change it stands for. */
+        /* New rules still apply before the walk, and so does what the walk
+         * does not cover; a barrier promises that what came before it has
+         * committed, which is now the walk. The walk is as late as the
+         * oldest change it stands for. */
         reconcile->since_usec = now_monotonic_usec();
         for (struct op *op = ix->head, *next; op; op = next) {
                 next = op->next;
                 op->next = NULL;
-                if (op->kind == OP_SET_RULES) {
-                        *rules_tail = op;
-                        rules_tail = &op->next;
-                        n_kept++;
-                } else if (op->kind == OP_BARRIER) {
+                if (op->kind == OP_BARRIER) {
                         *barriers_tail = op;
                         barriers_tail = &op->next;
+                        n_kept++;
+                } else if (!reconcile_covers(reconcile, op)) {
+                        *kept_tail = op;
+                        kept_tail = &op->next;
                         n_kept++;
                 } else {
                         if (op->since_usec && op->since_usec < reconcile->since_usec)
@@ -294,9 +330,9 @@ int indexer_reconcile_instead(struct indexer *ix, const char *const *roots, cons
                         op_free(op);
                 }
         }
-        *rules_tail = reconcile;
+        *kept_tail = reconcile;
         reconcile->next = barriers;
-        ix->head = rules;
+        ix->head = kept;
         ix->tail = barriers ? barriers_tail : &reconcile->next;
         ix->last = NULL;
         for (struct op *op = ix->head; op; op = op->next)

@@ -64,8 +64,9 @@ size_t indexer_queue_length(struct indexer *ix);
 size_t indexer_queue_waiting(struct indexer *ix);
 /* What waits is dropped for one reconcile of these roots, which finds
  * the same changes by walking (a rename storm: the queue stays bounded,
- * at the cost of the ids of moved chunks). Rule changes and barriers
- * stay, the barriers after the reconcile. */
+ * at the cost of the ids of moved chunks). Rule changes, barriers and
+ * what the walk does not cover stay (a drop, paths outside these roots:
+ * a root gone or no longer configured), the barriers after the reconcile. */
 int indexer_reconcile_instead(struct indexer *ix, const char *const *roots, const char *const *namespaces,
                               size_t n_roots);
 

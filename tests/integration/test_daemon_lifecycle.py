@@ -12,6 +12,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
@@ -410,6 +411,69 @@ class OverflowTests(LifecycleCase):
         self.assertTrue(queued)
         self.assertLessEqual(max(queued), 2 * limit + 2, queued)
         self.assertTrue(d.running())
+        self.assertHealthy(self.db)
+
+    def test_root_dropped_on_reload_stays_dropped_through_a_flood(self):
+        """A reload that drops a root queues the removal of its notes; a
+        flood right after it turns what waits into one reconcile of the
+        roots configured now, which never walks the dropped one: the
+        removal must survive the flood."""
+        self.make_tree()
+        notes2 = os.path.join(self.tmp, "notes2")
+        self.write("other.md", note("quokka"), root=notes2)
+        first = f"[quire]\nrescan_interval_s = 1\n\n[root]\npath = {self.notes}\n"
+        config = self.write_config(first + f"\n[root]\npath = {notes2}\n")
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", config],
+                              env=self.daemon_env(QUIRE_TEST_MAX_QUEUE="2", QUIRE_TEST_STALL_INDEXER_MS="3000"))
+        self.converge(d, self.notes, notes2)
+        self.assertEqual(self.hits("quokka"), {self.stored("other.md", notes2)})
+
+        # The indexer takes this change and stalls on it: what follows waits.
+        mark = d.mark()
+        self.write("busy.md", note("raccoon"))
+        d.wait_line(r"watch: .*busy\.md", since=mark)
+        time.sleep(0.5)
+        self.write_config(first)
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Root .*notes2 is no longer configured", since=mark)
+        self.write("flood.md", note("salamander"))
+        d.wait_line(r"operations waiting for the indexer; reconciling every root instead", since=mark)
+        d.wait_line(qt.READY_RE, since=mark)
+        self.converge(d)
+        self.assertEqual(self.hits("salamander"), {self.stored("flood.md")})
+        self.assertNothingUnder(self.stored("", notes2))
+        self.assertHealthy(self.db)
+
+    def test_root_gone_during_a_flood_leaves_the_index(self):
+        """A root that vanishes has its notes removed by a walk of it
+        queued then; a flood before that walk runs turns what waits into a
+        reconcile of the roots present, which no longer lists it: the
+        walk of the gone root must survive the flood."""
+        self.make_tree()
+        notes2 = os.path.join(self.tmp, "notes2")
+        self.write("other.md", note("quokka"), root=notes2)
+        self.write("deep/more.md", note("quetzal"), root=notes2)
+        stored2 = self.stored("", notes2)
+        config = self.write_config("[quire]\nrescan_interval_s = 1\n")
+        d = self.quired(self.notes, notes2, args=["--config", config],
+                        env=self.daemon_env(QUIRE_TEST_MAX_QUEUE="2", QUIRE_TEST_STALL_INDEXER_MS="3000"))
+        self.converge(d, self.notes, notes2)
+        self.assertEqual(self.hits("quokka"), {self.stored("other.md", notes2)})
+
+        # The indexer takes this change and stalls on it: what follows waits.
+        mark = d.mark()
+        self.write("busy.md", note("raccoon"))
+        d.wait_line(r"watch: .*busy\.md", since=mark)
+        time.sleep(0.5)
+        shutil.rmtree(notes2)
+        d.wait_line(r"Root .*notes2 is gone", since=mark)
+        for i in range(3):
+            self.write(f"flood{i}.md", note(f"salamander{i}"))
+            time.sleep(0.3)
+        d.wait_line(r"operations waiting for the indexer; reconciling every root instead", since=mark)
+        self.converge(d)
+        self.assertEqual(self.hits("salamander2"), {self.stored("flood2.md")})
+        self.assertNothingUnder(stored2)
         self.assertHealthy(self.db)
 
 
