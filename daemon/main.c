@@ -834,24 +834,28 @@ static void rescan_cb(uv_timer_t *t) {
                         is_pending = true;
                 }
         }
-        size_t n_left = 0;
-        for (size_t i = 0; i < d->n_unwatched; i++) {
-                char *dir = d->unwatched[i];
+        /* The whole tree of each, not just the directory: directories made
+         * below it while it was unwatched raised no event, and once it is
+         * watched again no rescan would look at them. Those the limit
+         * still keeps out are noted again (watch_tree). */
+        char **unwatched = TAKE_PTR(d->unwatched);
+        size_t n_unwatched = d->n_unwatched;
+        d->n_unwatched = 0;
+        for (size_t i = 0; i < n_unwatched; i++) {
+                char *dir = unwatched[i];
                 const char *rel;
                 struct root *root = find_root(d, dir, &rel);
-                int r = root ? watcher_add_dir(d->watcher, dir) : -ENOENT;
                 forget_ignores(d, dir);
-                if (root)
+                if (root) {
+                        watch_tree(d, root, dir, false);
                         (void) queue_sync_dir(d, root->namespace, root->path, dir);
-                if (r == -ENOSPC)
-                        d->unwatched[n_left++] = dir;
-                else
-                        free(dir);
+                }
+                free(dir);
         }
-        d->n_unwatched = n_left;
-        if (n_left == 0)
+        free(unwatched);
+        if (d->n_unwatched == 0)
                 d->has_logged_watch_limit = false;
-        if (!is_pending && n_left == 0)
+        if (!is_pending && d->n_unwatched == 0)
                 uv_timer_stop(&d->rescan_timer);
 }
 

@@ -511,6 +511,31 @@ class WatchLimitTests(LifecycleCase):
         self.assertTrue(d.running())
         self.assertHealthy(self.db)
 
+    def test_directories_made_while_unwatched_are_watched_once_watches_are_free(self):
+        """A directory the limit left unwatched gets its watch back once
+        watches are free again (the limit raised, watched directories
+        deleted); so must the directories made inside it meanwhile, or
+        what happens in them is never seen (the rescan stops then)."""
+        self.write("a/b/first.md", note("initial"))
+        config = self.write_config("[quire]\nrescan_interval_s = 1\n")
+        # root, a and a/b: exactly the limit
+        d = self.quired(args=["--config", config], env=self.daemon_env(QUIRE_TEST_MAX_WATCHES="3"))
+        self.converge(d)
+        mark = d.mark()
+        os.mkdir(self.disk("u"))
+        d.wait_line(r"fs\.inotify\.max_user_watches", since=mark)
+        self.write("u/new/early.md", note("unwatchedearly"))
+        self.converge(d)  # found by the rescan
+        shutil.rmtree(self.disk("a"))  # two watches free again
+        self.converge(d)
+        time.sleep(3)  # a rescan or two: u gets its watch, the rescans stop
+        # Only a watch on u/new sees this.
+        self.write("u/new/late.md", note("unwatchedlate"))
+        self.converge(d)
+        self.assertEqual(self.hits("unwatchedlate"), {self.stored("u/new/late.md")})
+        self.assertTrue(d.running())
+        self.assertHealthy(self.db)
+
 
 if __name__ == "__main__":
     qt.main()
