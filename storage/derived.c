@@ -245,9 +245,13 @@ int derived_catch_up(struct store *s) {
         r = derive_rows(s, st, &n);
         if (r < 0)
                 return r;
-        if (n > 0)
-                log_debug("Derived tags, links and CJK rows of %u chunks written by others in %s", n, s->path);
-        return 0;
+        if (n == 0)
+                return 0;
+        log_debug("Derived tags, links and CJK rows of %u chunks written by others in %s", n, s->path);
+        /* Now, while the staged rows still name their chunks by the key
+         * they have: the diff or a rename that follows may move a chunk
+         * to another line or path, and its rows would then join nothing. */
+        return derived_flush(s);
 }
 
 int derived_mark_written(struct store *s) {

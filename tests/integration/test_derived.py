@@ -149,6 +149,34 @@ class DerivedRowsTests(qt.QuireTestCase):
         self.assertEqual(tags_of_seq(self.db, seq), ["delta"])
         self.assertEqual(cjk_rowids(self.db, '"数据 据库"'), [seq])
 
+    def test_foreign_chunks_that_move_in_quires_write_keep_their_derived_rows(self):
+        # A foreign writer with the same chunker indexed a note (its rows
+        # are not derived yet); the note then gets a line longer at the
+        # top, so quire's diff keeps those chunks and moves them down.
+        # They must come out of that write with their tags, links and CJK
+        # row, as a fresh index of the note has them.
+        filler = "word " * 60
+        note = (f"# Title\n\nintro {filler}\n\n## Sub\n\nsecond #delta and [[Other]] {filler}\n\n"
+                f"## More\n\nthird 数据库 {filler}\n")
+        path = self.write("note.md", note)
+        ref = os.path.join(self.tmp, "ref.db")
+        self.index(self.notes, db=ref)
+        self.index(self.other)
+        for content, hash_, heading, start, end in qt.query(
+                ref, "SELECT content, content_hash, heading_hierarchy, start_line, end_line FROM chunks"):
+            with qt.connect(self.db) as con:
+                con.execute("INSERT INTO chunks(id, source_file, content, content_hash, heading_hierarchy,"
+                            " start_line, end_line, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                            " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+                            (secrets.token_hex(16), path, content, hash_, heading, start, end))
+        self.write("note.md", note.replace("intro ", "intro\nmore intro "))
+        summary = self.index(self.notes)
+        self.assertEqual(qt.scalar(self.db, "SELECT count(*) FROM chunks WHERE start_line > 1"), 2)
+        os.unlink(ref)
+        self.index(self.notes, db=ref)
+        self.assertEqual(qt.derived_rows(self.db), qt.derived_rows(ref), summary)
+        self.assertHealthy(self.db)
+
     def test_a_foreign_delete_takes_the_derived_rows_along(self):
         path = self.write("tagged.md", TAGGED_NOTE)
         self.write("cjk.md", CJK_NOTE)

@@ -785,6 +785,39 @@ static void test_writer_gives_up_on_a_lock_nobody_commits_under(void) {
         store_close(s);
 }
 
+/* Chunks a contract writer inserted get their derived rows in quire's next
+ * write, whatever that write is: a rename of a path without rows (which
+ * changes nothing else), a rename of their own file, or an index. */
+static void test_foreign_chunks_are_derived_by_any_write(void) {
+        struct store *s = open_fresh();
+        struct document a;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        REQUIRE(apply_one(s, "/n/a.md", &a, NULL) == 0);
+        sqlite3 *db = raw_open();
+        REQUIRE(sqlite3_exec(db,
+                             "INSERT INTO chunks(id, source_file, content, content_hash, start_line, end_line,"
+                             " created_at, updated_at) VALUES"
+                             " ('00000000000000000000000000000001', '/n/f.md', '数据库 #delta', 'h1', 3, 3, 'x', 'x'),"
+                             " ('00000000000000000000000000000002', '/n/g.md', '東京 #kappa', 'h2', 3, 3, 'x', 'x')",
+                             NULL, NULL, NULL) == SQLITE_OK);
+
+        struct index_stats stats = { 0 };
+        CHECK_INT_EQ(store_move(s, "default", "/n/nothing.md", "/n/else.md", false, &stats), 0);
+        CHECK_INT_EQ(store_move(s, "default", "/n/g.md", "/n/h.md", false, &stats), 0);
+        CHECK_INT_EQ(apply_one(s, "/n/b.md", &a, NULL), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunk_tags t JOIN chunks c USING (seq)"
+                                 " WHERE c.source_file = '/n/f.md' AND t.tag = 'delta'"), 1);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunk_tags t JOIN chunks c USING (seq)"
+                                 " WHERE c.source_file = '/n/h.md' AND t.tag = 'kappa'"), 1);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks_cjk k JOIN chunks c ON c.seq = k.rowid"
+                                 " WHERE c.source_file IN ('/n/f.md', '/n/h.md')"), 2);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks_cjk WHERE source_file LIKE '%g.md%'"), 0);
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&a);
+}
+
 int main(void) {
         if (!mkdtemp(tmpdir)) {
                 perror("mkdtemp");
@@ -806,6 +839,7 @@ int main(void) {
         RUN(test_stale_move_keeps_the_new_names_rows);
         RUN(test_move_onto_rows_indexed_since_keeps_them);
         RUN(test_move_tree_leaves_paths_indexed_since);
+        RUN(test_foreign_chunks_are_derived_by_any_write);
         RUN(test_open_refuses_foreign_file_untouched);
         RUN(test_open_refuses_newer_schema);
         RUN(test_second_open_keeps_the_first_ones_locks);
