@@ -111,7 +111,7 @@ struct pipeline {
         /* Written by the planner only, read after it is joined. */
         struct scan_counts walk_skipped;
         unsigned n_unchanged_by_stat;
-        const char **gone_paths; /* single paths found gone, borrowed */
+        const char **gone_paths; /* single paths found gone or now directories, borrowed */
         size_t n_gone_paths;
 };
 
@@ -582,7 +582,16 @@ static int remove_gone(struct writer *w, const struct pipeline *p) {
 
 static int plan_root(struct store *s, const char *ns, struct pipeline *p, const char *dir) {
         struct root_plan *plan = &p->roots[p->n_roots];
+        struct file_row row;
         int r;
+
+        /* A note of that very name (rm x.md; mkdir x.md) is no longer a
+         * regular file: its rows go, as the walk's unseen rows would. */
+        r = store_file_lookup(s, ns, dir, &row);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                p->gone_paths[p->n_gone_paths++] = dir;
 
         plan->root = strdup(dir);
         if (!plan->root)
@@ -639,7 +648,7 @@ static int sync_round(struct store *s, const struct sync_options *opts, char *co
                 .not_full = PTHREAD_COND_INITIALIZER,
                 .roots = calloc(n_dirs + n_paths + 1, sizeof *p.roots),
                 .paths = calloc(n_paths + 1, sizeof *p.paths),
-                .gone_paths = calloc(n_paths + 1, sizeof *p.gone_paths),
+                .gone_paths = calloc(n_dirs + n_paths + 1, sizeof *p.gone_paths),
         };
         struct writer *w = calloc(1, sizeof *w);
         int r = 0;

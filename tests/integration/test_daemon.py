@@ -399,6 +399,21 @@ class EventTests:
         self.assertEqual(self.hits("jackdaw"), set())
         self.assertHealthy(self.db)
 
+    def test_note_replaced_by_a_directory_of_the_same_name(self):
+        # rm x.md; mkdir x.md: the path's next sync finds a directory, and
+        # the note that was there must leave the index all the same.
+        self.make_tree()
+        self.write("turn.md", note("kestrel"))
+        d = self.quired()
+        self.converge(d)
+        os.unlink(self.disk("turn.md"))
+        os.mkdir(self.disk("turn.md"))
+        self.write("turn.md/inside.md", note("lapwing"))
+        self.converge(d)
+        self.assertGone(self.stored("turn.md"), "kestrel")
+        self.assertEqual(self.hits("lapwing"), {self.stored("turn.md/inside.md")})
+        self.assertHealthy(self.db)
+
     def test_deleted_directory_tree_leaves_the_index(self):
         self.make_tree()
         self.write("sub/deeper/more/delta.md", note("dingo"))
