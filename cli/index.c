@@ -177,6 +177,8 @@ int cmd_index(int argc, char **argv) {
         while ((opt = getopt_long(argc, argv, ":n:j:h", options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_DB:
+                        if (!*optarg)
+                                return usage_error("index", "--db must not be empty");
                         db_arg = optarg;
                         break;
                 case 'n':

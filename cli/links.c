@@ -114,9 +114,13 @@ static int run(int argc, char **argv, bool is_backlinks) {
         while ((opt = getopt_long(argc, argv, ":n:h", options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_DB:
+                        if (!*optarg)
+                                return usage_error(cmd, "--db must not be empty");
                         db_arg = optarg;
                         break;
                 case 'n':
+                        if (!*optarg)
+                                return usage_error(cmd, "--namespace must not be empty");
                         ns = optarg;
                         break;
                 case OPT_JSON:

@@ -591,9 +591,13 @@ int search_args_parse(int argc, char **argv, struct search_args *a) {
                 enum output_format format = FORMAT_TEXT;
                 switch (opt) {
                 case OPT_DB:
+                        if (!*optarg)
+                                return usage_error("search", "--db must not be empty");
                         a->db_arg = optarg;
                         break;
                 case 'n':
+                        if (!*optarg)
+                                return usage_error("search", "--namespace must not be empty");
                         q->namespace = optarg;
                         break;
                 case OPT_PATH:

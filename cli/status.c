@@ -195,6 +195,8 @@ int cmd_status(int argc, char **argv) {
         while ((opt = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_DB:
+                        if (!*optarg)
+                                return usage_error("status", "--db must not be empty");
                         db_arg = optarg;
                         break;
                 case OPT_JSON:
