@@ -99,6 +99,13 @@ static int resolve_argument(const char *arg, char **ret, bool *is_dir) {
         return asprintf(ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, basename(copy2)) < 0 ? -ENOMEM : 0;
 }
 
+static bool is_listed(char *const *list, size_t n, const char *path) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(list[i], path) == 0)
+                        return true;
+        return false;
+}
+
 static bool parse_size(const char *s, uint64_t *ret) {
         char *end;
 
@@ -223,10 +230,15 @@ int cmd_index(int argc, char **argv) {
                 bool is_dir = false;
                 r = resolve_argument(argv[i], &resolved, &is_dir);
                 if (r == 0) {
-                        if (is_dir)
-                                dirs[n_dirs++] = resolved;
+                        char **list = is_dir ? dirs : files;
+                        size_t *n = is_dir ? &n_dirs : &n_files;
+                        /* The same PATH twice (notes notes/, or through a
+                         * symlink) is one tree: walked twice, its files
+                         * would be counted twice in the summary. */
+                        if (is_listed(list, *n, resolved))
+                                free(resolved);
                         else
-                                files[n_files++] = resolved;
+                                list[(*n)++] = resolved;
                 }
         }
 

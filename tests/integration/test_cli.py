@@ -121,6 +121,21 @@ class IndexTests(NotesTestCase):
         self.assertEqual(list(files_table(self.db)), [("default", self.path("b.md"))])
         self.assertEqual({c["source_file"] for c in chunk_table(self.db).values()}, {self.path("b.md")})
 
+    def test_a_path_given_twice_is_indexed_and_counted_once(self):
+        self.write_three()
+        link = os.path.join(self.tmp, "notes-link")
+        os.symlink(self.notes, link)
+        b = os.path.join(self.notes, "b.md")
+        summary = self.index(b, os.path.join(self.notes, "sub", "..", "b.md"), os.path.join(link, "b.md"))
+        self.assertEqual((summary["files"], summary["new"], summary["unchanged"]), (1, 1, 0))
+        dirs = (self.notes, self.notes + "/", os.path.join(self.notes, "sub", ".."), link)
+        summary = self.index(*dirs)
+        self.assertEqual((summary["files"], summary["new"], summary["unchanged"]), (3, 2, 1))
+        summary = self.index(*dirs)
+        self.assertEqual((summary["files"], summary["new"], summary["unchanged"]), (3, 0, 3))
+        self.assertEqual(sorted(f[1] for f in files_table(self.db)),
+                         [self.path("a.md"), self.path("b.md"), self.path("sub/c.md")])
+
     def test_reindex_of_unchanged_tree_writes_nothing(self):
         self.write_three()
         self.index(self.notes)
