@@ -30,10 +30,15 @@ int usage_error(const char *cmd, const char *fmt, ...) {
 
 int usage_bad_option(const char *cmd, int opt, char **argv) {
         const char *arg = argv[optind - 1];
+        bool is_long = arg[0] == '-' && arg[1] == '-';
         if (opt == ':')
                 return usage_error(cmd, "option '%s' needs a value", arg);
-        if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+        if (optopt && !is_long)
                 return usage_error(cmd, "unknown option '-%c'", optopt);
+        /* glibc sets optopt for a known long option given a value it does
+         * not take ("--json=yes"), 0 for an unknown one. */
+        if (optopt && strchr(arg, '='))
+                return usage_error(cmd, "option '%.*s' takes no value", (int) strcspn(arg, "="), arg);
         return usage_error(cmd, "unknown option '%s'", arg);
 }
 

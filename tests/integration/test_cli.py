@@ -86,6 +86,16 @@ class UsageTests(NotesTestCase):
                 self.assertFalse(os.path.exists(self.db), "a usage error created the database")
                 self.assertFalse(os.path.exists(self.xdg), "a usage error created the default database")
 
+    def test_a_value_for_a_flag_without_one_is_named_as_such(self):
+        for args in (["status", "--json=yes"], ["index", "--summary=1", self.notes], ["search", "--files=x", "w"],
+                     ["links", "--help=1", "note.md"], ["status", "--js=1"]):
+            with self.subTest(args=args):
+                p = self.quire(*args, expect=2)
+                self.assertOneLine(p.stderr)
+                flag = args[1].split("=")[0]
+                self.assertIn(f"option '{flag}' takes no value", p.stderr)
+                self.assertNotIn("unknown", p.stderr)
+
     def test_index_of_missing_path_fails_with_one_line(self):
         missing = os.path.join(self.tmp, "no-such-dir")
         p = self.quire("index", missing, expect=1)
