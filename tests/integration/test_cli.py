@@ -4,6 +4,7 @@ small real trees, what is skipped, and where the database goes."""
 
 import json
 import os
+import pwd
 import re
 import sqlite3
 import subprocess
@@ -634,6 +635,21 @@ class DatabaseLocationTests(NotesTestCase):
         self.quire("index", self.notes, db=False, env=self.env(XDG_DATA_HOME="relative/data"), cwd=cwd, expect=0)
         self.assertTrue(os.path.isfile(os.path.join(self.home, ".local", "share", "quire", "index.db")))
         self.assertEqual(os.listdir(cwd), [])
+
+
+    def test_default_database_without_home_is_in_the_password_home(self):
+        # As quired's config file expands '~' (docs/CONFIG.md): an unset or
+        # relative HOME must not put the database in the working directory.
+        cwd = os.path.join(self.tmp, "cwd")
+        os.mkdir(cwd)
+        want = os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".local", "share", "quire", "index.db")
+        for home in (None, "relative/home"):
+            with self.subTest(HOME=home):
+                # status only reads: it names the database it looked at.
+                p = self.quire("status", "--json", db=False, env=self.env(HOME=home, XDG_DATA_HOME=None), cwd=cwd)
+                named = json.loads(p.stdout)["database"] if p.returncode == 0 else p.stderr
+                self.assertIn(want, named)
+                self.assertEqual(os.listdir(cwd), [])
 
 
 if __name__ == "__main__":
