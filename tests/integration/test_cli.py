@@ -6,6 +6,7 @@ import json
 import os
 import pwd
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -650,6 +651,53 @@ class DatabaseLocationTests(NotesTestCase):
                 named = json.loads(p.stdout)["database"] if p.returncode == 0 else p.stderr
                 self.assertIn(want, named)
                 self.assertEqual(os.listdir(cwd), [])
+
+
+
+class QuickstartTests(NotesTestCase):
+    """scripts/quickstart, in a copy of the tree where installing, meson and
+    ninja do nothing, build/cli/quire is the quire under test and quired
+    writes down how it was started."""
+
+    def fake_checkout(self):
+        repo, stubs = os.path.join(self.tmp, "repo"), os.path.join(self.tmp, "stubs")
+        for d in ("scripts", "build/cli", "build/daemon"):
+            os.makedirs(os.path.join(repo, d))
+        os.makedirs(stubs)
+        shutil.copy(os.path.join(qt.SOURCE_ROOT, "scripts", "quickstart"), os.path.join(repo, "scripts"))
+        record = os.path.join(self.tmp, "quired-args")
+        stub_scripts = {
+            os.path.join(repo, "scripts", "install-deps"): "exit 0\n",
+            os.path.join(stubs, "meson"): "exit 0\n",
+            os.path.join(stubs, "ninja"): "exit 0\n",
+            os.path.join(repo, "build", "daemon", "quired"): f'printf "%s\\n" "$@" > {record}\n',
+        }
+        for path, body in stub_scripts.items():
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\n" + body)
+            os.chmod(path, 0o755)
+        # A symlink: quire finds its module beside the file it really is.
+        os.symlink(qt.QUIRE, os.path.join(repo, "build", "cli", "quire"))
+        return repo, stubs, record
+
+    def test_quickstart_indexes_into_the_database_it_hands_to_quired(self):
+        self.write("n.md", doc("n", section("One", ["quickstartword"])))
+        repo, stubs, record = self.fake_checkout()
+        work = os.path.join(self.tmp, "work")
+        os.mkdir(work)
+        # A config file naming another database must not split the two.
+        config = os.path.join(self.tmp, "config", "quire", "config.ini")
+        os.makedirs(os.path.dirname(config))
+        with open(config, "w") as f:
+            f.write(f"[quire]\ndatabase = {os.path.join(self.tmp, 'other.db')}\n")
+        env = self.env(QUIRE_DB="rel/index.db", XDG_CONFIG_HOME=os.path.dirname(os.path.dirname(config)),
+                       PATH=stubs + os.pathsep + os.environ["PATH"])
+        self.run_program([os.path.join(repo, "scripts", "quickstart"), self.notes], env=env, cwd=work, expect=0)
+        db = os.path.join(work, "rel", "index.db")
+        self.assertEqual(qt.file_count(db), 1, "the relative QUIRE_DB is taken from where quickstart ran")
+        self.assertFalse(os.path.exists(os.path.join(repo, "rel")))
+        with open(record) as f:
+            self.assertEqual(f.read().splitlines(), ["--db", db, self.root])
 
 
 if __name__ == "__main__":
