@@ -61,7 +61,8 @@ static int read_all(int fd, size_t expected, uint64_t max, char **ret, size_t *r
         for (;;) {
                 if (len == cap) {
                         size_t ncap = cap * 2;
-                        if (ncap > max + 1)
+                        /* Not ncap > max + 1: max may be UINT64_MAX. */
+                        if (ncap - 1 > max)
                                 ncap = (size_t) max + 1;
                         char *p = realloc(buf, ncap);
                         if (!p)

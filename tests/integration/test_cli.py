@@ -148,6 +148,12 @@ class IndexTests(NotesTestCase):
         self.assertEqual(sorted(f[1] for f in files_table(self.db)),
                          [self.path("a.md"), self.path("b.md"), self.path("sub/c.md")])
 
+    def test_largest_max_file_size_reads_a_file_that_grows(self):
+        # A procfs file stands in for a note that grows while it is read:
+        # fstat says 0 bytes, read gives more.
+        summary = self.index("--max-file-size", str(2**64 - 1), "/proc/self/status")
+        self.assertEqual((summary["files"], summary["new"]), (1, 1))
+
     def test_reindex_of_unchanged_tree_writes_nothing(self):
         self.write_three()
         self.index(self.notes)

@@ -152,6 +152,20 @@ static void test_growth_past_max_while_reading_is_efbig(void) {
         CHECK(is_zeroed(&doc));
 }
 
+static void test_growth_under_the_largest_max_is_read(void) {
+        /* max + 1 is the buffer's bound: with max = UINT64_MAX (quire index
+         * --max-file-size 18446744073709551615) it must not wrap to 0. */
+        struct document_options opts = { .max_file_bytes = UINT64_MAX };
+        struct document doc;
+        struct stat st;
+
+        if (stat("/proc/self/maps", &st) < 0 || st.st_size != 0)
+                SKIP("no /proc/self/maps with st_size 0 here");
+        CHECK_INT_EQ(document_load(AT_FDCWD, "/proc/self/maps", &opts, &doc), 0);
+        CHECK(doc.text_len > 0);
+        document_done(&doc);
+}
+
 /* As root, CAP_DAC_OVERRIDE reads a mode 000 file anyway: check from a child
  * that dropped to nobody instead, and make sure the directory itself is not
  * what it was refused for by loading a readable file next to it first. */
@@ -260,6 +274,7 @@ int main(void) {
         RUN(test_missing_file_is_enoent);
         RUN(test_file_over_max_is_efbig);
         RUN(test_growth_past_max_while_reading_is_efbig);
+        RUN(test_growth_under_the_largest_max_is_read);
         RUN(test_unreadable_file_is_eacces);
         RUN(test_parse_from_memory_matches_load);
         RUN(test_parse_refuses_nul_and_oversize);
