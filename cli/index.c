@@ -247,6 +247,8 @@ int cmd_index(int argc, char **argv) {
         _cleanup_free_ char *db_path = r == 0 ? db_path_or_default(db_arg) : NULL;
         if (r == 0)
                 r = db_path ? store_open(db_path, NULL, &store) : -ENOMEM;
+        /* Lines logged while the bar is up (a skipped file) clear it first. */
+        log_set_status_line(opts.progress_cb != NULL);
         if (r == 0) {
                 r = sync_run(store, &opts, dirs, n_dirs, files, n_files, &stats);
                 if (r == -ENOENT || r == -ENOTDIR)
@@ -258,6 +260,7 @@ int cmd_index(int argc, char **argv) {
         }
         if (opts.progress_cb)
                 fputs("\r\033[K", stderr);
+        log_set_status_line(false);
         if (r == 0)
                 print_summary(&stats, (now_monotonic_usec() - progress.started_usec) / 1e6, is_full_summary);
 

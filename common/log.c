@@ -14,6 +14,7 @@ static const char *program = "quire";
 static int max_level = LOG_INFO;
 static bool use_priority_prefix;
 static int log_fd = STDERR_FILENO;
+static bool has_status_line;
 
 /* systemd sets JOURNAL_STREAM to "dev:ino" of the stream it connected to
  * stderr; only when that matches is the <N> prefix understood (sd-daemon(3)). */
@@ -71,6 +72,10 @@ int log_set_fd(int fd) {
         return previous;
 }
 
+void log_set_status_line(bool is_shown) {
+        has_status_line = is_shown;
+}
+
 int log_internal(int level, int error, const char *fmt, ...) {
         int saved_errno = errno;
         char line[4096];
@@ -103,6 +108,8 @@ int log_internal(int level, int error, const char *fmt, ...) {
         size_t len = 0;
         FILE *f = fmemopen(out, sizeof out - 1, "w");
         if (f) {
+                if (has_status_line)
+                        fputs("\r\033[K", f);
                 if (use_priority_prefix)
                         fprintf(f, "<%d>", level);
                 else

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -15,6 +16,13 @@ int log_get_max_level(void);
 /* Where lines go; stderr unless changed. Returns the previous descriptor, so
  * a test can capture a call's lines and put things back. */
 int log_set_fd(int fd);
+
+/* Whether a status line without a newline (quire index's progress bar on
+ * a terminal) may be on the log's terminal: while it may, each log line
+ * starts by clearing it ("\r\033[K"), so the line stands on its own
+ * instead of being appended to the bar. Set it before the threads that
+ * log start, clear it after they end. */
+void log_set_status_line(bool is_shown);
 
 /* On this thread, until log_capture_end(): error lines are not written
  * but the first is kept in buf (size bytes, "" when none), for a server

@@ -4,6 +4,7 @@ small real trees, what is skipped, and where the database goes."""
 
 import json
 import os
+import pty
 import pwd
 import re
 import shutil
@@ -126,6 +127,41 @@ class IndexTests(NotesTestCase):
         self.assertEqual({c["source_file"] for c in chunk_table(self.db).values()},
                          {self.path("a.md"), self.path("b.md"), self.path("sub/c.md")})
         self.assertHealthy(self.db)
+
+    def test_skip_lines_on_a_terminal_are_not_glued_to_the_progress_bar(self):
+        for i in range(1200):
+            self.write(f"d{i % 12}/n{i}.md", f"# note {i}\n")
+        for i in range(0, 1200, 30):
+            self.write(f"d{i % 12}/bin{i}.md", b"a\0b")
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen(self.command("index", self.notes), env=self.env(CI=None),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+        finally:
+            os.close(slave)
+        err = bytearray()
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            err += chunk
+        os.close(master)
+        out = p.stdout.read().decode()
+        p.stdout.close()
+        self.assertEqual(p.wait(timeout=qt.RUN_TIMEOUT), 0)
+        self.assertEqual(qt.parse_summary(out)["files"], 1200)
+        # What the terminal shows of each line: what follows its last
+        # carriage return, once the clear-to-end-of-line is done.
+        shown = [line.rsplit("\r", 1)[-1].replace("\033[K", "")
+                 for line in err.decode().replace("\r\n", "\n").split("\n")]
+        skips = [line for line in shown if "Skipping" in line]
+        self.assertEqual(len(skips), 40, err)
+        self.assertIn("\033[K", err.decode(), "no progress bar was drawn")
+        for line in skips:
+            self.assertTrue(line.startswith("quire: Skipping "), repr(line))
 
     def test_index_a_single_file_argument(self):
         self.write_three()
