@@ -3,11 +3,15 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
 
 void utc_timestamp_at(uint64_t realtime_usec, char out[UTC_TIMESTAMP_LEN]) {
         time_t secs = (time_t) (realtime_usec / 1000000u);
@@ -296,4 +300,27 @@ int json_append_string(char **buf, size_t *len, size_t *cap, const char *s, size
         *o = '\0';
         *len = (size_t) (o - *buf);
         return 0;
+}
+
+int home_dir(char **ret) {
+        const char *e = getenv("HOME");
+        struct passwd pw, *found = NULL;
+        _cleanup_free_ char *buf = NULL;
+        long size;
+
+        if (e && e[0] == '/') {
+                *ret = strdup(e);
+                return *ret ? 0 : -ENOMEM;
+        }
+        size = sysconf(_SC_GETPW_R_SIZE_MAX);
+        if (size < 4096)
+                size = 4096;
+        buf = malloc((size_t) size);
+        if (!buf)
+                return -ENOMEM;
+        if (getpwuid_r(getuid(), &pw, buf, (size_t) size, &found) != 0 || !found || !found->pw_dir ||
+            found->pw_dir[0] != '/')
+                return -ENOENT;
+        *ret = strdup(found->pw_dir);
+        return *ret ? 0 : -ENOMEM;
 }

@@ -58,3 +58,8 @@ void json_write_string(FILE *f, const char *s);
 /* Append s as a JSON string literal to a growing buffer, with the same
  * U+FFFD rule; returns 0 or -ENOMEM. */
 int json_append_string(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
+
+/* $HOME when it is absolute, else the password database's (a service may
+ * run without HOME), newly allocated in *ret: never the working directory.
+ * Returns 0, -ENOENT when there is no home, -ENOMEM. */
+int home_dir(char **ret);

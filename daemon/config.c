@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,6 +46,7 @@
 #include "document.h"
 #include "log.h"
 #include "macro.h"
+#include "util.h"
 
 #define SETTLE_MS_MAX 60000u
 #define MAX_DELAY_MS_MAX 600000u
@@ -330,31 +330,6 @@ static bool parse_indexer_priority(const char *s, enum indexer_priority *ret) {
         else
                 return false;
         return true;
-}
-
-/* $HOME when it is absolute, else the password database (a service may
- * run without HOME). Returns 0, -ENOENT when there is no home, -ENOMEM. */
-static int home_dir(char **ret) {
-        const char *e = getenv("HOME");
-        struct passwd pw, *found = NULL;
-        _cleanup_free_ char *buf = NULL;
-        long size;
-
-        if (e && e[0] == '/') {
-                *ret = strdup(e);
-                return *ret ? 0 : -ENOMEM;
-        }
-        size = sysconf(_SC_GETPW_R_SIZE_MAX);
-        if (size < 4096)
-                size = 4096;
-        buf = malloc((size_t) size);
-        if (!buf)
-                return -ENOMEM;
-        if (getpwuid_r(getuid(), &pw, buf, (size_t) size, &found) != 0 || !found || !found->pw_dir ||
-            found->pw_dir[0] != '/')
-                return -ENOENT;
-        *ret = strdup(found->pw_dir);
-        return *ret ? 0 : -ENOMEM;
 }
 
 /* A path from the file as the daemon must see it: "~" and "~/" expanded,

@@ -3,33 +3,18 @@
  * was indexed. Apart from the rest, so that `quire search` answered by
  * quired never loads libsqlite3 (cli/front.c). */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "macro.h"
 #include "search.h"
 #include "store.h"
-
-/* $HOME when it is absolute, else the password database's (into buf), as
- * quired expands '~' in its config file: never the working directory,
- * which a relative default would make the database's. "" (so the root
- * directory) when there is neither. */
-static const char *home_dir(char *buf, size_t size) {
-        struct passwd pw, *found = NULL;
-        const char *e = getenv("HOME");
-
-        if (e && e[0] == '/')
-                return e;
-        if (getpwuid_r(getuid(), &pw, buf, size, &found) == 0 && found && found->pw_dir && found->pw_dir[0] == '/')
-                return found->pw_dir;
-        return "";
-}
+#include "util.h"
 
 char *store_default_path(void) {
-        char buf[4096];
+        _cleanup_free_ char *home = NULL;
         const char *e = getenv("QUIRE_DB");
         char *p = NULL;
 
@@ -41,7 +26,11 @@ char *store_default_path(void) {
                         return NULL;
                 return p;
         }
-        if (asprintf(&p, "%s/.local/share/quire/index.db", home_dir(buf, sizeof buf)) < 0)
+        /* Never the working directory (a relative HOME, none at all): with
+         * no home in the password database either, the root's. */
+        if (home_dir(&home) == -ENOMEM)
+                return NULL;
+        if (asprintf(&p, "%s/.local/share/quire/index.db", home ? home : "") < 0)
                 return NULL;
         return p;
 }
