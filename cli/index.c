@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "log.h"
 #include "roots.h"
+#include "search-front.h"
 #include "store.h"
 #include "sync.h"
 #include "util.h"
@@ -97,13 +98,6 @@ static int resolve_argument(const char *arg, char **ret, bool *is_dir) {
                 return log_error_errno(errno, "Failed to resolve %s: %m", arg);
         *is_dir = false;
         return asprintf(ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, basename(copy2)) < 0 ? -ENOMEM : 0;
-}
-
-static bool is_listed(char *const *list, size_t n, const char *path) {
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(list[i], path) == 0)
-                        return true;
-        return false;
 }
 
 static bool parse_size(const char *s, uint64_t *ret) {
@@ -224,23 +218,27 @@ int cmd_index(int argc, char **argv) {
         /* Every argument is checked before anything is written. */
         size_t n_args = (size_t) (argc - optind), n_dirs = 0, n_files = 0;
         char **dirs = calloc(n_args, sizeof *dirs), **files = calloc(n_args, sizeof *files);
+        /* The same PATH twice (notes notes/, or through a symlink) is one
+         * tree: walked twice, its files would be counted twice in the
+         * summary. A set, as xargs may hand over thousands of files. */
+        struct path_set seen = { 0 };
         r = dirs && files ? 0 : -ENOMEM;
         for (int i = optind; r == 0 && i < argc; i++) {
                 char *resolved = NULL;
                 bool is_dir = false;
                 r = resolve_argument(argv[i], &resolved, &is_dir);
-                if (r == 0) {
-                        char **list = is_dir ? dirs : files;
-                        size_t *n = is_dir ? &n_dirs : &n_files;
-                        /* The same PATH twice (notes notes/, or through a
-                         * symlink) is one tree: walked twice, its files
-                         * would be counted twice in the summary. */
-                        if (is_listed(list, *n, resolved))
-                                free(resolved);
+                if (r == 0)
+                        r = path_set_add(&seen, resolved);
+                if (r > 0) {
+                        if (is_dir)
+                                dirs[n_dirs++] = resolved;
                         else
-                                list[(*n)++] = resolved;
-                }
+                                files[n_files++] = resolved;
+                        r = 0;
+                } else
+                        free(resolved);
         }
+        path_set_done(&seen);
 
         struct store *store = NULL;
         struct sync_stats stats = { 0 };
