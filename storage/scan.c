@@ -361,12 +361,20 @@ static void count_skip(struct scan_counts *skipped, enum scan_verdict v) {
 }
 
 /* Read dir's names: hidden ones are counted and dropped at once; whether a
- * .quireignore is among them is noted. */
+ * .quireignore is among them is noted. -EIO and the like: readdir() failed
+ * partway, and the listing is not the whole directory. */
 static int list_names(struct scan *sc, DIR *d, struct listing *l, bool *has_ignore_file) {
         struct dirent *de;
         int r;
 
-        while ((de = readdir(d))) {
+        for (;;) {
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return -errno;
+                        return 0;
+                }
                 const char *name = de->d_name;
                 if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                         continue;
@@ -380,7 +388,15 @@ static int list_names(struct scan *sc, DIR *d, struct listing *l, bool *has_igno
                 if (r < 0)
                         return r;
         }
-        return 0;
+}
+
+/* dir could not be listed (error: -errno): counted, logged, and passed
+ * on, so that the rows below it are kept. */
+static void skip_unreadable(struct scan *sc, const char *dir, int error) {
+        sc->skipped->unreadable++;
+        log_warning_errno(error, "Failed to read directory %s: %m (skipped)", dir);
+        if (sc->unreadable_cb)
+                sc->unreadable_cb(dir, sc->userdata);
 }
 
 /* The entries of dir worth keeping, classified; skipped ones counted. */
@@ -406,10 +422,7 @@ static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
                         skipped->symlinks++;
                         return 0;
                 }
-                skipped->unreadable++;
-                log_warning_errno(errno, "Failed to read directory %s: %m (skipped)", dir);
-                if (sc->unreadable_cb)
-                        sc->unreadable_cb(dir, sc->userdata);
+                skip_unreadable(sc, dir, -errno);
                 return 0;
         }
         DIR *d = fdopendir(fd);
@@ -419,6 +432,15 @@ static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
                 return r;
         }
         r = list_names(sc, d, l, &has_ignore_file);
+        if (r < 0 && r != -ENOMEM) {
+                /* Only part of it was listed: what was not is unknown, not
+                 * gone, so the directory is unreadable as a whole (rather
+                 * than half walked), and every row below it is kept. */
+                skip_unreadable(sc, dir, r);
+                closedir(d);
+                l->n = 0;
+                return 0;
+        }
         if (r == 0 && has_ignore_file) {
                 struct ignore_file *f = NULL;
                 r = ignore_file_load(fd, dir, &f);

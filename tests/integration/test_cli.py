@@ -476,6 +476,59 @@ class UnreadableTests(NotesTestCase):
         self.assertEqual(list(files_table(self.db)), [("default", self.path("a.md"))])
 
 
+class ReaddirErrorTests(NotesTestCase):
+    """readdir() failing partway through a directory (EIO on a flaky or
+    network filesystem), made so by tests/integration/readdir-eio.c
+    preloaded into quire: the directory counts as unreadable, and the notes
+    below it keep their rows, as docs/STORAGE.md promises."""
+
+    def setUp(self):
+        super().setUp()
+        self.lib = os.environ.get("QUIRE_TEST_READDIR_EIO_LIB") or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(qt.QUIRE))), "tests", "integration",
+            "libreaddir-eio.so")
+        if not os.path.exists(self.lib):
+            self.skipTest(f"no readdir-eio shim at {self.lib} (set $QUIRE_TEST_READDIR_EIO_LIB)")
+
+    def eio_env(self, directory, after):
+        env = self.env(QUIRE_TEST_READDIR_EIO_DIR=os.path.realpath(directory),
+                       QUIRE_TEST_READDIR_EIO_AFTER=str(after))
+        env["LD_PRELOAD"] = self.lib
+        # In an ASan build the runtime must come first among the preloaded
+        # libraries unless told not to check; elsewhere this is ignored.
+        env["ASAN_OPTIONS"] = "verify_asan_link_order=0:" + env.get("ASAN_OPTIONS", "")
+        return env
+
+    def test_readdir_error_partway_keeps_the_rows_below(self):
+        self.write("a.md", doc("a", section("A", ["readableword"])))
+        names = [f"n{i}.md" for i in range(6)]
+        for name in names:
+            self.write(f"flaky/{name}", doc(name, section("N", ["flakyword"])))
+        self.write("flaky/sub/deep.md", doc("deep", section("D", ["deepword"])))
+        self.index(self.notes)
+        before = files_table(self.db)
+        self.assertEqual(len(before), 8)
+        flaky_rows = {name: chunk_table(self.db, self.path(f"flaky/{name}")) for name in names}
+
+        # "." and ".." and one name, then EIO.
+        self.write("a.md", doc("a", section("A", ["changedword"])))
+        p = self.quire("index", self.notes, env=self.eio_env(os.path.join(self.notes, "flaky"), 3))
+
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)  # something was unreadable
+        self.assertOneLine(p.stderr)
+        self.assertIn(self.path("flaky"), p.stderr)
+        self.assertEqual(set(files_table(self.db)), set(before))
+        for name in names:
+            self.assertEqual(chunk_table(self.db, self.path(f"flaky/{name}")), flaky_rows[name], name)
+        # The rest of the tree was still indexed.
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "changedword"), [])
+        self.assertHealthy(self.db)
+
+        # Readable again: nothing to do below it.
+        self.index(self.notes)
+        self.assertEqual(set(files_table(self.db)), set(before))
+
+
 class SearchTests(NotesTestCase):
     def setUp(self):
         super().setUp()
