@@ -59,6 +59,10 @@ int store_add_root(struct store *s, const char *ns, const char *path) {
 
         if (!s->has_derived)
                 return 0;
+        /* The walk indexes nothing below such a root (scan_tree), and the
+         * column is TEXT that other programs decode as UTF-8. */
+        if (!utf8_is_valid(path, strlen(path)))
+                return 0;
         /* Looked up first, outside a transaction: the common case (the
          * root is known) takes no write lock. */
         r = root_is_recorded(s, ns, path);

@@ -550,6 +550,14 @@ int scan_tree(const char *root, const char *dir, const struct scan_rules *rules,
                 free(sc);
                 return r;
         }
+        /* As for the names below it (classify_entry): a root whose own
+         * path is not UTF-8 has no note a TEXT column could name. */
+        if (!utf8_is_valid(root, sc->root_len)) {
+                counts->bad_names++;
+                log_warning("Skipping %s: the name is not valid UTF-8", root);
+                free(sc);
+                return 0;
+        }
 
         bool is_kept = true;
         if (dir[sc->root_len]) {

@@ -352,6 +352,26 @@ class IndexTests(NotesTestCase):
         self.assertEqual(qt.fts_match_rowids(self.db, "binaryword"), [])
         self.assertEqual(len(files_table(self.db)), 3)
 
+    def test_root_whose_path_is_not_utf8_is_skipped_with_a_log_line(self):
+        # Names below a root that are not UTF-8 are skipped (the path
+        # columns are TEXT that other programs decode as UTF-8); so is a
+        # root whose own path is not.
+        root = os.path.join(self.notes, os.fsdecode(b"caf\xe9"))
+        self.write(os.path.join(root, "a.md"), doc("a", section("A", ["latinrootword"])))
+        p = self.quire("index", root, expect=0)
+        # Every path the database holds reads back as UTF-8 (the default
+        # text_factory raises on anything else).
+        with qt.connect(self.db) as con:
+            self.assertEqual(con.execute("SELECT path FROM files").fetchall(), [])
+            self.assertEqual(con.execute("SELECT source_file FROM chunks").fetchall(), [])
+            self.assertEqual(con.execute("SELECT path FROM roots").fetchall(), [])
+        self.assertOneLine(p.stderr)
+        self.assertIn("not valid UTF-8", p.stderr)
+        self.assertIn(self.path("caf\\xe9"), p.stderr)
+        self.assertRegex(p.stdout, r"\b1 bad names\b")
+        self.assertEqual(qt.fts_match_rowids(self.db, "latinrootword"), [])
+        self.assertHealthy(self.db)
+
     def test_note_that_turns_binary_leaves_the_index(self):
         self.write_three()
         self.write("x.md", doc("x", section("Text", ["textword"])))
