@@ -399,12 +399,33 @@ static void skip_unreadable(struct scan *sc, const char *dir, int error) {
                 sc->unreadable_cb(dir, sc->userdata);
 }
 
+/* An entry of dir that fstatat() failed on (error: errno; EACCES is the
+ * directory's own, see read_dir). Gone since the listing: nothing to say,
+ * the rows of what is gone go. Anything else (EIO): it is there for all we
+ * know, so it is counted and logged as unreadable, and passed on so that
+ * its rows are kept (the whole of dir's, if even its path cannot be
+ * made). */
+static void skip_unstatable(struct scan *sc, const char *dir, const char *name, int error) {
+        char *path;
+
+        if (error == ENOENT || error == ENOTDIR)
+                return;
+        sc->skipped->unreadable++;
+        log_warning_errno(error, "Failed to read %s/%s: %m (skipped)", dir, name);
+        if (!sc->unreadable_cb)
+                return;
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                path = NULL;
+        sc->unreadable_cb(path ? path : dir, sc->userdata);
+        free(path);
+}
+
 /* The entries of dir worth keeping, classified; skipped ones counted. */
 static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
         struct scan_counts *skipped = sc->skipped;
         const char *rel_dir = dir[sc->root_len] ? dir + sc->root_len + 1 : "";
         size_t rel_dir_len = strlen(rel_dir);
-        bool has_ignore_file = false;
+        bool has_ignore_file = false, is_denied = false;
         size_t n_kept = 0;
         int r;
 
@@ -462,8 +483,14 @@ static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
                 bool have_stat = false;
 
                 if (type == DT_UNKNOWN) {
-                        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                                continue; /* vanished under us */
+                        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                if (errno == EACCES) {
+                                        is_denied = true;
+                                        break;
+                                }
+                                skip_unstatable(sc, dir, name, errno);
+                                continue;
+                        }
                         have_stat = true;
                         type = S_ISDIR(st.st_mode)   ? DT_DIR
                                : S_ISREG(st.st_mode) ? DT_REG
@@ -488,8 +515,15 @@ static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
                         continue;
                 }
                 if (type != DT_DIR) {
-                        if (type != DT_REG || (!have_stat && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) ||
-                            !S_ISREG(st.st_mode)) {
+                        if (type == DT_REG && !have_stat && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                if (errno == EACCES) {
+                                        is_denied = true;
+                                        break;
+                                }
+                                skip_unstatable(sc, dir, name, errno);
+                                continue;
+                        }
+                        if (type != DT_REG || !S_ISREG(st.st_mode)) {
                                 skipped->special++;
                                 continue;
                         }
@@ -499,6 +533,12 @@ static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
                         .is_dir = type == DT_DIR,
                         .st = type == DT_DIR ? (struct stat){ 0 } : st,
                 };
+        }
+        if (is_denied) {
+                /* Listed but not searchable (r--): nothing in it can be
+                 * looked at or opened, so it is unreadable as a whole. */
+                skip_unreadable(sc, dir, -EACCES);
+                n_kept = 0;
         }
         closedir(d);
         l->n = r == 0 ? n_kept : 0;

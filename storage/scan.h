@@ -52,7 +52,7 @@ struct scan_counts {
         unsigned not_markdown;
         unsigned symlinks;     /* never followed */
         unsigned special;      /* FIFOs, sockets, devices */
-        unsigned unreadable;   /* directories we could not list */
+        unsigned unreadable;   /* directories we could not list, entries we could not stat */
         unsigned bad_names;    /* names that are not UTF-8 (logged) */
 };
 
@@ -62,8 +62,8 @@ struct scan_counts {
  * negative return stops the walk and is passed on. */
 typedef int (*scan_note_cb)(const char *path, const struct stat *st, void *userdata);
 
-/* A directory the walk could not list: the notes below it are unknown,
- * not gone. */
+/* A directory the walk could not list, or an entry of one that it could
+ * not stat: the notes at or below that path are unknown, not gone. */
 typedef void (*scan_unreadable_cb)(const char *dir, void *userdata);
 
 /* Walk dir, root or a directory below it, as part of root's tree (absolute,
@@ -72,9 +72,9 @@ typedef void (*scan_unreadable_cb)(const char *dir, void *userdata);
  * root and dir apply, as they do below. A dir that these rules skip is not
  * walked (counted once). Symlinks are not followed; skipped entries are
  * added to *counts; an ignored directory is not opened. Unreadable
- * directories are counted, logged and passed to unreadable_cb (may be NULL),
- * not fatal. Returns 0 or -errno (-ENOMEM, dir itself cannot be opened, or
- * what note_cb returned). */
+ * directories (and entries that cannot be stat'ed) are counted, logged and
+ * passed to unreadable_cb (may be NULL), not fatal. Returns 0 or -errno
+ * (-ENOMEM, dir itself cannot be opened, or what note_cb returned). */
 int scan_tree(const char *root, const char *dir, const struct scan_rules *rules, scan_note_cb note_cb,
               scan_unreadable_cb unreadable_cb, void *userdata, struct scan_counts *counts);
 

@@ -167,7 +167,7 @@ static int on_note(const char *path, const struct stat *st, void *userdata) {
         return job_add(rw->pipeline, path);
 }
 
-/* The notes below dir are unknown, not gone: their rows stay. */
+/* The notes at or below dir are unknown, not gone: their rows stay. */
 static void on_unreadable(const char *dir, void *userdata) {
         struct root_plan *plan = ((struct root_walk *) userdata)->plan;
         char *copy = plan->keeps_all_unseen ? NULL : strdup(dir);
@@ -533,7 +533,7 @@ static bool is_below_unreadable(const struct root_plan *plan, const char *path) 
                 return true;
         for (size_t i = 0; i < plan->n_unreadable; i++) {
                 size_t n = strlen(plan->unreadable[i]);
-                if (strncmp(path, plan->unreadable[i], n) == 0 && path[n] == '/')
+                if (strncmp(path, plan->unreadable[i], n) == 0 && (path[n] == '/' || path[n] == '\0'))
                         return true;
         }
         return false;

@@ -484,6 +484,27 @@ class UnreadableTests(NotesTestCase):
         self.assertHealthy(self.db)
 
 
+    def test_unsearchable_directory_keeps_its_rows_with_one_line(self):
+        # r-- : listed, but nothing in it can be looked at (no search
+        # permission): one line for the directory, not one per note.
+        self.write("a.md", doc("a", section("A", ["readableword"])))
+        for i in range(3):
+            self.write(f"listed/n{i}.md", doc(f"n{i}", section("N", ["listedword"])))
+        self.as_user("index", self.notes, expect=0)
+        before = files_table(self.db)
+        listed_rows = chunk_table(self.db, self.path("listed/n0.md"))
+        self.assertNotEqual(listed_rows, {})
+        os.chmod(os.path.join(self.notes, "listed"), 0o444)
+        p = self.as_user("index", self.notes)
+        os.chmod(os.path.join(self.notes, "listed"), 0o755)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertOneLine(p.stderr)
+        self.assertIn(self.path("listed"), p.stderr)
+        self.assertRegex(p.stdout, r"\b1 unreadable\b")
+        self.assertEqual(set(files_table(self.db)), set(before))
+        self.assertEqual(chunk_table(self.db, self.path("listed/n0.md")), listed_rows)
+        self.assertHealthy(self.db)
+
     def test_ignored_directory_is_not_even_opened(self):
         self.write("a.md", doc("a", section("A", ["readableword"])))
         self.write("private/p.md", doc("p", section("P", ["privateword"])))
@@ -496,28 +517,35 @@ class UnreadableTests(NotesTestCase):
         self.assertEqual(list(files_table(self.db)), [("default", self.path("a.md"))])
 
 
-class ReaddirErrorTests(NotesTestCase):
+class PreloadTestCase(NotesTestCase):
+    """quire with a test-only library of tests/integration preloaded, which
+    makes one system call fail the way a flaky or network filesystem does."""
+
+    def preload_env(self, name, **variables):
+        """self.env() plus variables, with lib{name}.so preloaded ($QUIRE_TEST_{NAME}_LIB,
+        else next to the quire under test); skips the test if it is not built."""
+        var = "QUIRE_TEST_" + name.upper().replace("-", "_") + "_LIB"
+        lib = os.environ.get(var) or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(qt.QUIRE))), "tests", "integration", f"lib{name}.so")
+        if not os.path.exists(lib):
+            self.skipTest(f"no {name} shim at {lib} (set ${var})")
+        env = self.env(**variables)
+        env["LD_PRELOAD"] = lib
+        # In an ASan build the runtime must come first among the preloaded
+        # libraries unless told not to check; elsewhere this is ignored.
+        env["ASAN_OPTIONS"] = "verify_asan_link_order=0:" + env.get("ASAN_OPTIONS", "")
+        return env
+
+
+class ReaddirErrorTests(PreloadTestCase):
     """readdir() failing partway through a directory (EIO on a flaky or
     network filesystem), made so by tests/integration/readdir-eio.c
     preloaded into quire: the directory counts as unreadable, and the notes
     below it keep their rows, as docs/STORAGE.md promises."""
 
-    def setUp(self):
-        super().setUp()
-        self.lib = os.environ.get("QUIRE_TEST_READDIR_EIO_LIB") or os.path.join(
-            os.path.dirname(os.path.dirname(os.path.abspath(qt.QUIRE))), "tests", "integration",
-            "libreaddir-eio.so")
-        if not os.path.exists(self.lib):
-            self.skipTest(f"no readdir-eio shim at {self.lib} (set $QUIRE_TEST_READDIR_EIO_LIB)")
-
     def eio_env(self, directory, after):
-        env = self.env(QUIRE_TEST_READDIR_EIO_DIR=os.path.realpath(directory),
-                       QUIRE_TEST_READDIR_EIO_AFTER=str(after))
-        env["LD_PRELOAD"] = self.lib
-        # In an ASan build the runtime must come first among the preloaded
-        # libraries unless told not to check; elsewhere this is ignored.
-        env["ASAN_OPTIONS"] = "verify_asan_link_order=0:" + env.get("ASAN_OPTIONS", "")
-        return env
+        return self.preload_env("readdir-eio", QUIRE_TEST_READDIR_EIO_DIR=os.path.realpath(directory),
+                                QUIRE_TEST_READDIR_EIO_AFTER=str(after))
 
     def test_readdir_error_partway_keeps_the_rows_below(self):
         self.write("a.md", doc("a", section("A", ["readableword"])))
@@ -547,6 +575,33 @@ class ReaddirErrorTests(NotesTestCase):
         # Readable again: nothing to do below it.
         self.index(self.notes)
         self.assertEqual(set(files_table(self.db)), set(before))
+
+
+class StatErrorTests(PreloadTestCase):
+    """The walk's fstatat() of one entry failing (EIO on a flaky or network
+    filesystem), made so by tests/integration/fstatat-eio.c: the note is
+    unreadable for now, not gone, and keeps its rows."""
+
+    def test_stat_error_keeps_the_rows_of_the_note(self):
+        self.write("a.md", doc("a", section("A", ["readableword"])))
+        self.write("b.md", doc("b", section("B", ["flakyword"])))
+        self.write("sub/c.md", doc("c", section("C", ["subword"])))
+        self.index(self.notes)
+        before = files_table(self.db)
+        flaky_rows = chunk_table(self.db, self.path("b.md"))
+        self.assertNotEqual(flaky_rows, {})
+
+        self.write("a.md", doc("a", section("A", ["changedword"])))
+        p = self.quire("index", self.notes, env=self.preload_env("fstatat-eio", QUIRE_TEST_FSTATAT_EIO_NAME="b.md"))
+
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)  # something was unreadable
+        self.assertOneLine(p.stderr)
+        self.assertIn(self.path("b.md"), p.stderr)
+        self.assertRegex(p.stdout, r"\b1 unreadable\b")
+        self.assertEqual(set(files_table(self.db)), set(before))
+        self.assertEqual(chunk_table(self.db, self.path("b.md")), flaky_rows)
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "changedword"), [])
+        self.assertHealthy(self.db)
 
 
 class SearchTests(NotesTestCase):
