@@ -477,9 +477,34 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
                 watcher_remove_tree(d->watcher, ev->path);
 }
 
+/* Whether path is dir or lies below it. */
+static bool path_is_at_or_below(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || (n > 0 && dir[n - 1] == '/'));
+}
+
+/* The directories above the roots present are watched for their own
+ * rename or deletion (watch.h): a root that moves away with a parent
+ * hears nothing itself. */
+static void watch_ancestors(struct daemon *d) {
+        _cleanup_free_ const char **paths = calloc(d->n_roots + 1, sizeof *paths);
+        size_t n = 0;
+        int r = paths ? 0 : -ENOMEM;
+
+        for (size_t i = 0; paths && i < d->n_roots; i++)
+                if (d->roots[i].path)
+                        paths[n++] = d->roots[i].path;
+        if (r == 0)
+                r = watcher_set_ancestors(d->watcher, paths, n);
+        if (r < 0 && r != -ESHUTDOWN)
+                log_warning_errno(r, "Failed to watch the directories above the roots: %m");
+}
+
 static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
         const char *rel;
         struct root *holder = find_root(d, ev->path, &rel);
+        bool has_lost_root = false;
 
         /* A directory below a root: its rows go with it (a rename shows up
          * as a change at the new name). Paired backends report the same
@@ -490,19 +515,28 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
                         log_error_errno(r, "Failed to queue %s: %m", ev->path);
                 return;
         }
+        /* The root itself, or a directory above it (renamed or deleted,
+         * the root with it): gone from where it was configured alike. */
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *root = &d->roots[i];
-                if (!root->path || strcmp(root->path, ev->path) != 0)
+                if (!root->path || !path_is_at_or_below(root->path, ev->path))
                         continue;
                 log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
                             root->path, d->cfg.rescan_interval_s);
+                /* Below a renamed ancestor, its watches still follow the
+                 * directories, now elsewhere. */
+                watcher_remove_tree(d->watcher, root->path);
+                forget_ignores(d, root->path);
                 int r = queue_sync_dir(d, root->namespace, root->path, root->path);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue %s: %m", root->path);
                 free(root->path);
                 root->path = NULL;
+                has_lost_root = true;
                 arm_rescan(d);
         }
+        if (has_lost_root)
+                watch_ancestors(d);
 }
 
 static bool is_ignore_file(const char *path) {
@@ -828,6 +862,7 @@ static void rescan_cb(uv_timer_t *t) {
                 if (root->path && stat(root->path, &st) == 0 && S_ISDIR(st.st_mode)) {
                         log_info("Root %s is back", root->path);
                         adopt_dir(d, root, root->path);
+                        watch_ancestors(d);
                 } else {
                         free(root->path);
                         root->path = NULL;
@@ -1004,6 +1039,7 @@ static void reload(struct daemon *d) {
                 return;
         }
         watch_all_roots(d);
+        watch_ancestors(d);
         d->is_ready = false;
         reconcile_all(d);
 }
@@ -1101,6 +1137,7 @@ static int run(struct daemon *d) {
         /* Watches go in before the reconcile walks: a change made during
          * the walk is then reported, not missed. */
         watch_all_roots(d);
+        watch_ancestors(d);
         reconcile_all(d);
         log_info("Watching %zu directories; reconciling with %s", watcher_count(d->watcher), db_path);
         set_state(d, "reconciling");

@@ -37,15 +37,19 @@ struct fsevent_dir {
          * over) without the handle hearing of it. */
         struct dir_identity identity;
         bool is_closing; /* out of the table, waiting for its close callback */
+        bool is_ancestor; /* in fw->ancestors, not in the path table */
 };
 
 struct fsevent_watcher {
         struct watcher w; /* first */
         size_t n_open_handles;
+        struct fsevent_dir **ancestors; /* a few: searched in order */
+        size_t n_ancestors;
 };
 
 static void fsevent_watcher_release(struct fsevent_watcher *fw) {
         hash_table_done(&fw->w.dirs);
+        free(fw->ancestors);
         free(fw);
 }
 
@@ -64,7 +68,13 @@ static void fsevent_close_cb(uv_handle_t *handle) {
 static void fsevent_dir_forget(struct fsevent_watcher *fw, struct fsevent_dir *d) {
         if (d->is_closing)
                 return;
-        if (d->dir.path)
+        if (d->is_ancestor) {
+                for (size_t i = 0; i < fw->n_ancestors; i++)
+                        if (fw->ancestors[i] == d) {
+                                fw->ancestors[i] = fw->ancestors[--fw->n_ancestors];
+                                break;
+                        }
+        } else if (d->dir.path)
                 hash_table_remove(&fw->w.dirs, &d->dir);
         d->is_closing = true;
         uv_close((uv_handle_t *) &d->handle, fsevent_close_cb);
@@ -135,9 +145,16 @@ static bool fsevent_dir_is_gone(const struct fsevent_dir *d) {
 }
 
 /* d was deleted or renamed away: its handle and those below it watch
- * nothing or something under another name now. */
+ * nothing or something under another name now. (An ancestor's handle alone:
+ * the roots below it are the loop's to drop.) */
 static void fsevent_dir_gone(struct fsevent_watcher *fw, struct fsevent_dir *d) {
         _cleanup_free_ char *path = strdup(d->dir.path);
+
+        if (d->is_ancestor) {
+                fsevent_dir_forget(fw, d);
+                watcher_emit(&fw->w, path ? WATCH_DIR_GONE : WATCH_OVERFLOW, path, NULL, !!path);
+                return;
+        }
 
         if (!path) {
                 fsevent_forget_tree(fw, d->dir.path, d->dir.path_len);
@@ -162,6 +179,16 @@ static void fsevent_cb(uv_fs_event_t *handle, const char *filename, int events, 
 
         if (d->is_closing || fw->w.is_closing)
                 return;
+
+        if (d->is_ancestor) {
+                /* Only the ancestor itself going matters; libuv names it by
+                 * its basename (or not at all), and whatever else happens in
+                 * it costs no more than this comparison. */
+                if ((status < 0 || !filename || !*filename || strcmp(filename, path_basename(d->dir.path)) == 0) &&
+                    fsevent_dir_is_gone(d))
+                        fsevent_dir_gone(fw, d);
+                return;
+        }
 
         dir_path = strdup(d->dir.path);
         if (!dir_path) {
@@ -219,6 +246,36 @@ static void fsevent_cb(uv_fs_event_t *handle, const char *filename, int events, 
 
 /* Backend ops */
 
+static int fsevent_dir_start(struct fsevent_watcher *fw, const char *path, const struct dir_identity *identity,
+                             bool is_ancestor, struct fsevent_dir **ret) {
+        struct fsevent_dir *d;
+        int r;
+
+        d = calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        d->owner = fw;
+        d->identity = *identity;
+        d->is_ancestor = is_ancestor;
+        r = uv_fs_event_init(fw->w.loop, &d->handle);
+        if (r < 0) {
+                free(d);
+                return r;
+        }
+        d->handle.data = d;
+        fw->n_open_handles++;
+
+        /* Not UV_FS_EVENT_RECURSIVE: only some platforms have it, and the
+         * loop walks the tree itself. */
+        r = uv_fs_event_start(&d->handle, fsevent_cb, path, 0);
+        if (r < 0) {
+                fsevent_dir_forget(fw, d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
 static int fsevent_add_dir(struct watcher *w, const char *path, size_t len) {
         struct fsevent_watcher *fw = (struct fsevent_watcher *) w;
         _cleanup_free_ char *p = strndup(path, len);
@@ -242,26 +299,9 @@ static int fsevent_add_dir(struct watcher *w, const char *path, size_t len) {
         if (watcher_at_test_limit(w))
                 return -ENOSPC;
 
-        d = calloc(1, sizeof *d);
-        if (!d)
-                return -ENOMEM;
-        d->owner = fw;
-        d->identity = identity;
-        r = uv_fs_event_init(w->loop, &d->handle);
-        if (r < 0) {
-                free(d);
+        r = fsevent_dir_start(fw, p, &identity, false, &d);
+        if (r < 0)
                 return r;
-        }
-        d->handle.data = d;
-        fw->n_open_handles++;
-
-        /* Not UV_FS_EVENT_RECURSIVE: only some platforms have it, and the
-         * loop walks the tree itself. */
-        r = uv_fs_event_start(&d->handle, fsevent_cb, p, 0);
-        if (r < 0) {
-                fsevent_dir_forget(fw, d);
-                return r;
-        }
         r = watcher_insert_dir(w, &d->dir, p, len);
         if (r < 0) {
                 fsevent_dir_forget(fw, d);
@@ -274,8 +314,66 @@ static void fsevent_remove_tree(struct watcher *w, const char *path, size_t len)
         fsevent_forget_tree((struct fsevent_watcher *) w, path, len);
 }
 
+static int fsevent_set_ancestors(struct watcher *w, char *const *paths, size_t n_paths) {
+        struct fsevent_watcher *fw = (struct fsevent_watcher *) w;
+        struct fsevent_dir **a;
+        size_t i = 0;
+
+        /* Drop those no longer wanted (or no longer the directory we
+         * watched there), then add the new ones. */
+        while (i < fw->n_ancestors) {
+                struct fsevent_dir *d = fw->ancestors[i];
+                bool is_wanted = false;
+
+                for (size_t k = 0; k < n_paths && !is_wanted; k++)
+                        is_wanted = strcmp(paths[k], d->dir.path) == 0;
+                if (is_wanted && !fsevent_dir_is_gone(d))
+                        i++;
+                else
+                        fsevent_dir_forget(fw, d); /* takes it out of the array */
+        }
+        a = realloc(fw->ancestors, (fw->n_ancestors + n_paths + 1) * sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        fw->ancestors = a;
+        for (size_t k = 0; k < n_paths; k++) {
+                struct dir_identity identity;
+                struct fsevent_dir *d;
+                bool is_known = false;
+                int r;
+
+                for (i = 0; i < fw->n_ancestors && !is_known; i++)
+                        is_known = strcmp(paths[k], a[i]->dir.path) == 0;
+                if (is_known)
+                        continue;
+                r = dir_identity_get(paths[k], &identity);
+                if (r == 0)
+                        r = fsevent_dir_start(fw, paths[k], &identity, true, &d);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        log_debug_errno(r, "Failed to watch %s, a root's ancestor, ignoring: %m", paths[k]);
+                        continue;
+                }
+                d->dir.path = strdup(paths[k]);
+                if (!d->dir.path) {
+                        fsevent_dir_forget(fw, d);
+                        return -ENOMEM;
+                }
+                d->dir.path_len = strlen(paths[k]);
+                a[fw->n_ancestors++] = d;
+        }
+        return 0;
+}
+
 static void fsevent_close(struct watcher *w) {
         struct fsevent_watcher *fw = (struct fsevent_watcher *) w;
+
+        for (size_t i = 0; i < fw->n_ancestors; i++) {
+                fw->ancestors[i]->is_closing = true;
+                uv_close((uv_handle_t *) &fw->ancestors[i]->handle, fsevent_close_cb);
+        }
+        fw->n_ancestors = 0;
 
         for (size_t i = 0; i < w->dirs.n_slots; i++) {
                 struct fsevent_dir *d = w->dirs.slots[i];
@@ -293,6 +391,7 @@ static void fsevent_close(struct watcher *w) {
 static const struct watcher_ops fsevent_ops = {
         .add_dir = fsevent_add_dir,
         .remove_tree = fsevent_remove_tree,
+        .set_ancestors = fsevent_set_ancestors,
         .close = fsevent_close,
         .pairs_renames = false,
 };

@@ -25,6 +25,11 @@
         (IN_CREATE | IN_DELETE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO |  \
          IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 
+/* A root's ancestor: only its own rename or deletion matters. IN_MASK_ADD
+ * so that a directory watched in full as well (the same inode under a
+ * second path) keeps its mask. */
+#define INOTIFY_ANCESTOR_MASK (IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD)
+
 /* rename(2) queues IN_MOVED_FROM and IN_MOVED_TO one after the other
  * (fsnotify_move), so a read(2) can land between the two; the partner then
  * follows within microseconds. Waiting this long before calling the source
@@ -42,9 +47,16 @@ struct inotify_dir {
         int wd;
 };
 
+struct inotify_ancestor {
+        char *path; /* owned */
+        int wd;
+};
+
 struct inotify_watcher {
         struct watcher w; /* first */
         int fd;
+        struct inotify_ancestor *ancestors; /* a few: searched in order */
+        size_t n_ancestors;
         uv_poll_t poll;
         uv_timer_t pair_timer;
         unsigned n_open_handles;
@@ -299,6 +311,82 @@ static void inotify_handle_moved_from(struct inotify_watcher *iw, char *path, co
         free(path);
 }
 
+/* Ancestors */
+
+static ssize_t inotify_find_ancestor_wd(struct inotify_watcher *iw, int wd) {
+        for (size_t i = 0; i < iw->n_ancestors; i++)
+                if (iw->ancestors[i].wd == wd)
+                        return (ssize_t) i;
+        return -1;
+}
+
+/* Out of the list; with rm_watch the kernel's watch goes too, unless the
+ * inode is watched in full as well (it is the same watch). */
+static void inotify_ancestor_forget(struct inotify_watcher *iw, size_t i, bool rm_watch) {
+        struct inotify_ancestor *a = &iw->ancestors[i];
+
+        if (rm_watch && !inotify_find_wd(iw, a->wd) && inotify_rm_watch(iw->fd, a->wd) < 0 && errno != EINVAL)
+                log_debug_errno(errno, "Failed to remove inotify watch on %s, ignoring: %m", a->path);
+        free(a->path);
+        iw->ancestors[i] = iw->ancestors[--iw->n_ancestors];
+}
+
+static void inotify_handle_ancestor(struct inotify_watcher *iw, const struct inotify_event *ev) {
+        ssize_t i = inotify_find_ancestor_wd(iw, ev->wd);
+        _cleanup_free_ char *path = NULL;
+
+        if (i < 0 || ev->len > 0 || !(ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF | IN_UNMOUNT | IN_IGNORED)))
+                return;
+        path = strdup(iw->ancestors[i].path);
+        /* Renamed: the kernel would follow the inode; the path is what counts. */
+        inotify_ancestor_forget(iw, (size_t) i, ev->mask & IN_MOVE_SELF);
+        watcher_emit(&iw->w, path ? WATCH_DIR_GONE : WATCH_OVERFLOW, path, NULL, !!path);
+}
+
+static int inotify_set_ancestors(struct watcher *w, char *const *paths, size_t n_paths) {
+        struct inotify_watcher *iw = (struct inotify_watcher *) w;
+        struct inotify_ancestor *a;
+        size_t i = 0;
+
+        /* Drop those no longer wanted, then add the new ones. */
+        while (i < iw->n_ancestors) {
+                bool is_wanted = false;
+
+                for (size_t k = 0; k < n_paths && !is_wanted; k++)
+                        is_wanted = strcmp(paths[k], iw->ancestors[i].path) == 0;
+                if (is_wanted)
+                        i++;
+                else
+                        inotify_ancestor_forget(iw, i, true);
+        }
+        a = realloc(iw->ancestors, (iw->n_ancestors + n_paths + 1) * sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        iw->ancestors = a;
+        for (size_t k = 0; k < n_paths; k++) {
+                bool is_known = false;
+                int wd;
+
+                for (i = 0; i < iw->n_ancestors && !is_known; i++)
+                        is_known = strcmp(paths[k], iw->ancestors[i].path) == 0;
+                if (is_known)
+                        continue;
+                wd = inotify_add_watch(iw->fd, paths[k], INOTIFY_ANCESTOR_MASK);
+                if (wd < 0) {
+                        log_debug_errno(errno, "Failed to watch %s, a root's ancestor, ignoring: %m", paths[k]);
+                        continue;
+                }
+                a[iw->n_ancestors].path = strdup(paths[k]);
+                if (!a[iw->n_ancestors].path) {
+                        if (!inotify_find_wd(iw, wd))
+                                inotify_rm_watch(iw->fd, wd);
+                        return -ENOMEM;
+                }
+                a[iw->n_ancestors++].wd = wd;
+        }
+        return 0;
+}
+
 static void inotify_handle_event(struct inotify_watcher *iw, const struct inotify_event *ev,
                                  struct inotify_event *rest, const char *end) {
         struct inotify_dir *d;
@@ -327,8 +415,10 @@ static void inotify_handle_event(struct inotify_watcher *iw, const struct inotif
         }
 
         d = inotify_find_wd(iw, ev->wd);
-        if (!d)
-                return; /* queued before we dropped that watch */
+        if (!d) {
+                inotify_handle_ancestor(iw, ev);
+                return; /* or queued before we dropped that watch */
+        }
 
         if (ev->len == 0) {
                 inotify_handle_self(iw, d, ev->mask);
@@ -494,6 +584,9 @@ static void inotify_remove_tree(struct watcher *w, const char *path, size_t len)
 }
 
 static void inotify_free_all(struct inotify_watcher *iw) {
+        for (size_t i = 0; i < iw->n_ancestors; i++)
+                free(iw->ancestors[i].path);
+        free(iw->ancestors);
         for (size_t i = 0; i < iw->wds.n_slots; i++)
                 inotify_dir_free(iw->wds.slots[i]);
         hash_table_done(&iw->wds);
@@ -524,6 +617,7 @@ static void inotify_close(struct watcher *w) {
 static const struct watcher_ops inotify_ops = {
         .add_dir = inotify_add_dir,
         .remove_tree = inotify_remove_tree,
+        .set_ancestors = inotify_set_ancestors,
         .close = inotify_close,
         .pairs_renames = true,
 };

@@ -40,6 +40,8 @@ struct watch_dir {
 struct watcher_ops {
         int (*add_dir)(struct watcher *w, const char *path, size_t path_len);
         void (*remove_tree)(struct watcher *w, const char *path, size_t path_len);
+        /* Make the watched ancestors exactly paths (distinct, trimmed). */
+        int (*set_ancestors)(struct watcher *w, char *const *paths, size_t n_paths);
         /* Close every handle; the backend frees w from its close callbacks. */
         void (*close)(struct watcher *w);
         bool pairs_renames;

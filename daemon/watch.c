@@ -319,6 +319,49 @@ void watcher_remove_tree(struct watcher *w, const char *path) {
         w->ops->remove_tree(w, path, path_trimmed_len(path));
 }
 
+static bool path_list_has(char *const *paths, size_t n, const char *path, size_t len) {
+        for (size_t i = 0; i < n; i++)
+                if (strlen(paths[i]) == len && memcmp(paths[i], path, len) == 0)
+                        return true;
+        return false;
+}
+
+int watcher_set_ancestors(struct watcher *w, const char *const *roots, size_t n_roots) {
+        char **paths = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0;
+
+        assert(w);
+        assert(roots || n_roots == 0);
+
+        if (w->is_closing)
+                return -ESHUTDOWN;
+        /* A few roots, a few levels each: quadratic is fine. */
+        for (size_t i = 0; i < n_roots; i++) {
+                size_t len = path_trimmed_len(roots[i]);
+
+                while ((len = path_parent_len(roots[i], len)) > 0) {
+                        bool is_covered = false;
+
+                        for (size_t k = 0; k < n_roots && !is_covered; k++)
+                                is_covered = path_is_under(roots[i], len, roots[k], path_trimmed_len(roots[k]));
+                        if (is_covered || path_list_has(paths, n, roots[i], len))
+                                continue;
+                        if (GREEDY_REALLOC(paths, cap, n + 1, 8) < 0 || !(paths[n] = strndup(roots[i], len))) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                        n++;
+                }
+        }
+        r = w->ops->set_ancestors(w, paths, n);
+finish:
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
+        free(paths);
+        return r;
+}
+
 size_t watcher_count(const struct watcher *w) {
         assert(w);
         return w->dirs.n_items;

@@ -27,7 +27,9 @@ enum watch_event_kind {
         /* The kernel dropped events (IN_Q_OVERFLOW): reconcile everything. */
         WATCH_OVERFLOW,
         /* A watched directory itself went away (deleted, or its filesystem
-         * unmounted); its watch is gone. path is the directory. */
+         * unmounted); its watch is gone. path is the directory. Also said
+         * of a root's ancestor (watcher_set_ancestors) that was renamed or
+         * deleted: every root below path is no longer where it was. */
         WATCH_DIR_GONE,
 };
 
@@ -58,6 +60,19 @@ int watcher_add_dir(struct watcher *w, const char *path);
 /* Stop watching path and every watched directory below it (after it was
  * moved out of the roots, or a root is dropped on reload). */
 void watcher_remove_tree(struct watcher *w, const char *path);
+
+/* Watch the directories above the roots for their own rename or deletion
+ * only: when a root moves away with a parent (mv ~/p ~/p2 for the root
+ * ~/p/notes) the root's own watch hears nothing. The set is every proper
+ * ancestor of the given roots (absolute, resolved) that is not at or below
+ * one of them (those a root's own watches cover); it replaces the previous
+ * set. An ancestor that goes is reported once as WATCH_DIR_GONE and leaves
+ * the set. inotify watches them with IN_MOVE_SELF|IN_DELETE_SELF alone
+ * (nothing is delivered for changes inside them); fs-event gets every
+ * change inside them from libuv and looks only at the ones that name the
+ * ancestor itself. Directories that cannot be watched (no read permission)
+ * are skipped. Returns 0 or -ENOMEM. */
+int watcher_set_ancestors(struct watcher *w, const char *const *roots, size_t n_roots);
 
 /* Number of directories watched now. */
 size_t watcher_count(const struct watcher *w);

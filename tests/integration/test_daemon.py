@@ -653,6 +653,44 @@ class EventTests:
         self.assertEqual(self.hits("bison"), {self.stored("sub/deeper/after.md")})
         self.assertHealthy(self.db)
 
+    def test_root_moved_away_with_its_parent(self):
+        """mv $T/p $T/p2 with the root at $T/p/notes: the root's own watch
+        hears nothing (only p itself is renamed), yet the root is gone from
+        its configured path just as if it had been renamed itself: its
+        notes leave the index, and it is looked for until it is back."""
+        parent = os.path.join(self.tmp, "p")
+        self.notes = os.path.join(parent, "notes")
+        os.makedirs(self.notes)
+        self.root = os.path.realpath(self.notes)
+        self.write("alpha.md", note("aardvark"), root=self.notes)
+        self.write("sub/beta.md", note("bumblebee"), root=self.notes)
+        config = self.write_config("[quire]\nrescan_interval_s = 1\n")
+        d = self.quired(args=["--config", config])
+        self.converge(d)
+        mark = d.mark()
+        away = os.path.join(self.tmp, "p2")
+        os.rename(parent, away)
+        d.wait_line(r"Root .*/p/notes is gone", since=mark, timeout=10)
+        # An edit at the new place must not touch the index either.
+        self.write("alpha.md", note("albatross"), root=os.path.join(away, "notes"))
+        self.wait_converged(daemon=d)  # empty: every row of the root left
+        self.assertEqual(qt.file_count(self.db), 0)
+        self.assertEqual(self.hits("bumblebee"), set())
+
+        os.rename(away, parent)
+        d.wait_line(r"Root .*/p/notes is back", since=mark)
+        self.converge(d)
+        self.assertEqual(self.hits("albatross"), {self.stored("alpha.md")})
+        self.write("sub/after.md", note("bison"), root=self.notes)
+        self.converge(d)
+        self.assertEqual(self.hits("bison"), {self.stored("sub/after.md")})
+        # Watched again, ancestors too: a second move is seen as well.
+        mark = d.mark()
+        os.rename(parent, away)
+        d.wait_line(r"Root .*/p/notes is gone", since=mark, timeout=10)
+        self.wait_converged(daemon=d)
+        self.assertHealthy(self.db)
+
     def test_note_that_turns_binary_or_empty(self):
         self.make_tree()
         d = self.quired()

@@ -106,8 +106,36 @@ static void test_free_closes_every_handle(void) {
         CHECK_INT_EQ(fixture_teardown(&f), 0);
 }
 
+/* A root moved away with its parent: only the ancestor's watch can tell.
+ * Changes inside an ancestor say nothing; its rename says WATCH_DIR_GONE
+ * once, and it leaves the set. */
+static void test_ancestor_renamed_reports_dir_gone(void) {
+        struct fixture f;
+        char p[PATH_MAX], r[PATH_MAX], p2[PATH_MAX], file[PATH_MAX];
+
+        SETUP(&f);
+        CHECK_INT_EQ(mkdir(fixture_path(p, f.outside, "p"), 0755), 0);
+        CHECK_INT_EQ(mkdir(fixture_path(r, p, "r"), 0755), 0);
+        CHECK_INT_EQ(watcher_add_dir(f.w, r), 0);
+        CHECK_INT_EQ(watcher_set_ancestors(f.w, (const char *const[]){ r }, 1), 0);
+        CHECK_INT_EQ(watcher_count(f.w), 2); /* ancestors are not counted */
+
+        CHECK_INT_EQ(write_file(fixture_path(file, p, "x.md"), "x"), 0);
+        CHECK_INT_EQ(write_file(fixture_path(file, f.outside, "y.md"), "y"), 0);
+        CHECK(fixture_sync(&f));
+        CHECK_INT_EQ(fixture_count_under(&f, f.outside), 0);
+
+        CHECK_INT_EQ(rename(p, fixture_path(p2, f.outside, "p2")), 0);
+        CHECK(fixture_wait(&f, WATCH_DIR_GONE, p));
+        CHECK_INT_EQ(rename(p2, p), 0);
+        CHECK(fixture_sync(&f));
+        CHECK_INT_EQ(fixture_count(&f, WATCH_DIR_GONE, NULL), 1);
+        CHECK_INT_EQ(fixture_teardown(&f), 0);
+}
+
 #define RUN_BACKEND_TESTS()                                                    \
         do {                                                                   \
+                RUN(test_ancestor_renamed_reports_dir_gone);                   \
                 RUN(test_remove_tree_stops_events);                            \
                 RUN(test_add_dir_twice_is_noop);                               \
                 RUN(test_add_dir_errors);                                      \
