@@ -995,6 +995,7 @@ static bool config_has_root(const struct config *cfg, const char *path, const ch
 
 static void reload(struct daemon *d) {
         struct config cfg = { 0 };
+        const char *state = d->state;
         int r;
 
         log_info("Reloading %s", d->cfg.config_path ? d->cfg.config_path : "the configuration");
@@ -1005,8 +1006,11 @@ static void reload(struct daemon *d) {
         if (r < 0) {
                 log_warning("Keeping the current configuration");
                 config_done(&cfg);
-                set_state(d, "watching");
-                notify_ready();
+                /* Back to where we were: during the first reconcile READY=1
+                 * is still the reconcile's to send (on_report). */
+                set_state(d, state);
+                if (d->is_ready)
+                        notify_ready();
                 return;
         }
         /* Settled changes go first, under the old rules and roots. */

@@ -254,6 +254,36 @@ class NotifyProtocolTests(NotifyCase):
         self.converge(d)
         self.assertTrue(d.running())
 
+    def test_sighup_with_a_broken_config_during_the_first_reconcile(self):
+        # A reload that keeps the running configuration has nothing to
+        # answer with READY=1 while the first reconcile still runs: that
+        # READY=1 would end the start job before the index is whole.
+        import sqlite3
+        self.make_tree()
+        empty = os.path.join(self.tmp, "empty")
+        os.mkdir(empty)
+        self.index(empty)
+        good = f"[quire]\nrescan_interval_s = 1\n\n[root]\npath = {self.notes}\n"
+        config = self.write_config(good)
+        blocker = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False, timeout=60)
+        self.addCleanup(blocker.close)
+        blocker.execute("BEGIN IMMEDIATE")
+        d = self.sd_quired(ready=False, args=["--config", config])
+        d.wait_line(r"Watching \d+ directories; reconciling")
+        self.write_config(good + "settle_ms = soon\n")
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Keeping the current configuration")
+        time.sleep(0.5)
+        self.assertEqual(self.notify.having("READY"), [], "READY=1 before the first reconcile was done")
+        said = [status_fields(m) for m in self.notify.having("STATUS")]
+        self.assertEqual(said[-1]["state"], "Reconciling", f"STATUS after the kept configuration: {said[-1]}")
+        released = time.monotonic()
+        blocker.execute("COMMIT")
+        _, ready = self.notify.wait("READY", "1", timeout=BIG_TREE_TIMEOUT)
+        self.assertGreaterEqual(ready.time, released)
+        self.converge(d)
+        self.assertEqual(len(self.notify.having("READY")), 1, "one READY=1 per start")
+
     def test_an_idle_daemon_does_not_wake_up(self):
         # The STATUS retry timer must not spin once there is nothing new to
         # say (or no manager to say it to): an idle daemon sleeps.
