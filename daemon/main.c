@@ -80,6 +80,10 @@ struct daemon {
         char **unwatched; /* directories the watch limit kept us from watching */
         size_t n_unwatched;
         bool is_ready;
+        /* After a reload: READY=1 waits for this barrier, queued behind the
+         * reload's reconcile (an earlier reconcile may end first); 0: the
+         * next reconcile to end will do (the first one at start). */
+        uint64_t ready_barrier;
         bool has_logged_watch_limit;
         /* Seconds until the reconcile that makes up for a failed operation (a
          * lock held too long, a full disk, a database that is not there):
@@ -835,8 +839,9 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
         bool is_news = rep->barrier_done && d->retry_s == 0 && cookie_table_ack(d->cookies, rep->barrier_done) > 0;
         is_news |= d->has_written_pending && !has_pending(d);
         arm_pending_timer(d);
-        if (rep->was_reconcile && !d->is_ready) {
+        if (!d->is_ready && (d->ready_barrier ? rep->barrier_done >= d->ready_barrier : rep->was_reconcile)) {
                 d->is_ready = true;
+                d->ready_barrier = 0;
                 uv_timer_stop(&d->extend_timer);
                 log_info("Ready: watching %zu directories under %zu roots", watcher_count(d->watcher),
                          roots_present(d));
@@ -1046,6 +1051,9 @@ static void reload(struct daemon *d) {
         watch_ancestors(d);
         d->is_ready = false;
         reconcile_all(d);
+        d->ready_barrier = ++d->barrier_seq;
+        if (indexer_barrier(d->indexer, d->ready_barrier) < 0)
+                d->ready_barrier = 0;
 }
 
 static void signal_cb(uv_signal_t *s, int signum) {

@@ -284,6 +284,47 @@ class NotifyProtocolTests(NotifyCase):
         self.converge(d)
         self.assertEqual(len(self.notify.having("READY")), 1, "one READY=1 per start")
 
+    def test_ready_after_a_second_sighup_waits_for_its_reconcile(self):
+        # A reload that comes while the previous one's reconcile still runs:
+        # its READY=1 must wait for its own reconcile (which adds a root),
+        # not come when the earlier one, under the old roots, ends.
+        import sqlite3
+        self.make_tree()
+        notes2 = os.path.join(self.tmp, "notes2")
+        n2 = self.many_notes(150, prefix="second")
+        shutil.move(os.path.join(self.notes, "second"), notes2)
+        first = f"[quire]\nrescan_interval_s = 1\n\n[root]\npath = {self.notes}\n"
+        config = self.write_config(first)
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", config],
+                              env=self.daemon_env(NOTIFY_SOCKET=self.notify.path))
+        self.converge(d)
+        at_ready = []
+
+        def look(msg):
+            if msg.get("READY") == "1":
+                at_ready.append(self.file_rows())
+        self.notify.on_message(look)
+        # The first reload's operations wait for another writer's lock.
+        blocker = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False, timeout=60)
+        self.addCleanup(blocker.close)
+        blocker.execute("BEGIN IMMEDIATE")
+        mark = d.mark()
+        self.write("alpha.md", note("avocet"))
+        d.wait_line(r"watch: .*alpha\.md", since=mark)
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Reloading", since=mark)
+        time.sleep(0.3)  # the indexer has taken them and waits
+        self.write_config(first + f"\n[root \"second\"]\npath = {notes2}\n")
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Reloading", since=mark)
+        time.sleep(0.3)
+        blocker.execute("COMMIT")
+        qt.wait_for(lambda: at_ready, timeout=BIG_TREE_TIMEOUT, what="READY=1 after the reloads")
+        self.wait_converged(self.notes, ("second", [notes2]), daemon=d)
+        self.assertEqual(at_ready[0], 3 + n2, "READY=1 before the second reload's reconcile had indexed its root")
+        self.assertEqual(len(at_ready), 1, "one READY=1 for the two reloads")
+
     def test_an_idle_daemon_does_not_wake_up(self):
         # The STATUS retry timer must not spin once there is nothing new to
         # say (or no manager to say it to): an idle daemon sleeps.
