@@ -506,8 +506,10 @@ static int ensure_store(struct indexer *ix) {
         if (ix->store)
                 return 0;
         int r = store_open(ix->db_path, NULL, &ix->store);
-        if (r == 0)
+        if (r == 0) {
+                store_set_cancel(ix->store, &ix->stop_requested);
                 log_info("Opened %s again", ix->db_path);
+        }
         return r;
 }
 
@@ -804,8 +806,11 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 return r;
         }
         ix->async.data = ix;
+        /* A stop does not wait for another writer's lock. */
+        store_set_cancel(store, &ix->stop_requested);
         r = -pthread_create(&ix->thread, NULL, indexer_thread, ix);
         if (r < 0) {
+                store_set_cancel(store, NULL);
                 uv_close((uv_handle_t *) &ix->async, NULL);
                 rules_done(&ix->rules);
                 free(ix->db_path);

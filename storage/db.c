@@ -512,6 +512,10 @@ static int64_t data_version(struct store *s) {
         return sqlite3_column_int64(st, 0);
 }
 
+void store_set_cancel(struct store *s, const atomic_bool *cancel) {
+        s->cancel = cancel;
+}
+
 int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata) {
         uint64_t deadline = now_monotonic_usec() + (uint64_t) s->lock_timeout_ms * 1000u;
         unsigned backoff_ms = 5;
@@ -541,6 +545,8 @@ int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), 
 
                 if (r != -EBUSY)
                         return r;
+                if (s->cancel && atomic_load(s->cancel))
+                        return -ECANCELED;
                 /* The lock timeout bounds a wait on a database nobody
                  * writes, not on a busy one: while other writers commit,
                  * the work is getting done and our turn will come. SQLite's

@@ -56,6 +56,7 @@ struct store {
         char *path;
         unsigned flags;
         unsigned lock_timeout_ms;
+        const atomic_bool *cancel; /* store_set_cancel(); NULL: never */
         bool has_derived; /* schema version 2 is there (a reader may see version 1) */
         dev_t dev; /* the file opened at path, to notice it being replaced */
         ino_t ino;

@@ -4,6 +4,7 @@
  * rule, so concurrent writers never create duplicate rows. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,12 @@ struct store_options {
  * The file is never modified on these errors. */
 int store_open(const char *path, const struct store_options *opts, struct store **ret);
 struct store *store_close(struct store *s);
+
+/* While *cancel is set, a write waiting for a database another writer
+ * holds gives up with -ECANCELED instead of waiting out the lock timeout
+ * (within SQLite's busy handler's 2 s): a daemon asked to stop does not
+ * wait for a 'quire index' to finish. NULL (the default) never cancels. */
+void store_set_cancel(struct store *s, const atomic_bool *cancel);
 
 /* For a process in which SQLite is only ever called from one thread (the
  * CLI's read commands): SQLite without its mutexes and its memory

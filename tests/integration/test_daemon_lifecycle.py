@@ -190,6 +190,29 @@ class SignalTests(LifecycleCase):
         self.wait_converged(self.notes, daemon=d2, timeout=BIG_TREE_TIMEOUT)
         self.assertHealthy(self.db)
 
+    def test_sigterm_while_the_indexer_waits_for_another_writers_lock(self):
+        """A 'quire index' holding the database (for up to the lock timeout,
+        30 s by default) must not hold up a stop: the change waiting is found
+        by the next start's reconcile anyway, as changes not yet flushed are."""
+        self.make_tree()
+        d = self.quired()
+        self.converge(d)
+        blocker = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False, timeout=60)
+        self.addCleanup(blocker.close)
+        blocker.execute("BEGIN IMMEDIATE")
+        mark = d.mark()
+        self.write("waiting.md", note("wolverine"))
+        d.wait_line(r"watch: .*waiting\.md", since=mark)
+        time.sleep(1.0)  # settled and taken by the indexer, which now waits
+        rc, elapsed = d.stop(signal.SIGTERM, timeout=20)
+        self.assertEqual(rc, 0, d.log())
+        self.assertLess(elapsed, 5.0, "stopping waited for another writer's lock")
+        blocker.execute("COMMIT")
+        d2 = self.quired()
+        self.converge(d2)
+        self.assertEqual(self.hits("wolverine"), {self.stored("waiting.md")})
+        self.assertHealthy(self.db)
+
     def test_sighup_adds_a_root_and_keeps_the_first(self):
         self.make_tree()
         notes2 = os.path.join(self.tmp, "notes2")
