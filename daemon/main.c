@@ -998,6 +998,35 @@ static bool config_has_root(const struct config *cfg, const char *path, const ch
         return false;
 }
 
+/* The database, the watch backend, the size cap and the indexer's
+ * priority are what the running daemon was built on at start: a reload
+ * that changes one says so and keeps the running value, so that d->cfg
+ * stays what is in effect. */
+static void keep_start_settings(struct config *running, struct config *next) {
+        const char *file = next->config_path ? next->config_path : "the configuration";
+        const char *a = running->db_path, *b = next->db_path;
+
+        if ((a && b) ? strcmp(a, b) != 0 : a != b) {
+                log_warning("The database changed in %s; it takes effect when quired restarts", file);
+                /* Swapped: the running path stays, the new one goes with the old configuration. */
+                char *t = running->db_path;
+                running->db_path = next->db_path;
+                next->db_path = t;
+        }
+        if (running->backend != next->backend) {
+                log_warning("The watch backend changed in %s; it takes effect when quired restarts", file);
+                next->backend = running->backend;
+        }
+        if (running->max_file_bytes != next->max_file_bytes) {
+                log_warning("max_file_size changed in %s; it takes effect when quired restarts", file);
+                next->max_file_bytes = running->max_file_bytes;
+        }
+        if (running->indexer_priority != next->indexer_priority) {
+                log_warning("indexer_priority changed in %s; it takes effect when quired restarts", file);
+                next->indexer_priority = running->indexer_priority;
+        }
+}
+
 static void reload(struct daemon *d) {
         struct config cfg = { 0 };
         const char *state = d->state;
@@ -1018,6 +1047,7 @@ static void reload(struct daemon *d) {
                         notify_ready();
                 return;
         }
+        keep_start_settings(&d->cfg, &cfg);
         /* Settled changes go first, under the old rules and roots. */
         debounce_flush_all(d->debounce);
         for (size_t i = 0; i < d->n_roots; i++) {

@@ -265,6 +265,37 @@ class SignalTests(LifecycleCase):
         self.assertTrue(d.running())
 
 
+    def test_sighup_keeps_the_settings_read_only_at_start_and_says_so(self):
+        """The database, the backend, the size cap and the indexer's
+        priority are set up once at start: a reload that changes them
+        names each in a warning and the daemon keeps the running ones
+        (it went on silently before, with its state claiming the new
+        values)."""
+        self.make_tree()
+        other_backend = "fs-event" if self.backend == "inotify" else "inotify"
+        other_db = os.path.join(self.tmp, "other.db")
+        roots = f"\n[root]\npath = {self.notes}\n"
+        # In the file, not as flags: flags beat the file on every reload.
+        config = self.write_config(f"[quire]\ndatabase = {self.db}\nbackend = {self.backend}\n"
+                                   f"rescan_interval_s = 1\n" + roots)
+        d = self.start_quired(args=["-v", "--config", config], db=False)
+        self.converge(d)
+        self.write_config(f"[quire]\ndatabase = {other_db}\nmax_file_size = 1K\nbackend = {other_backend}\n"
+                          f"indexer_priority = normal\nrescan_interval_s = 1\n" + roots)
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(qt.READY_RE, since=mark)
+        for what in ("The database", "The watch backend", "max_file_size", "indexer_priority"):
+            self.assertTrue(d.matches(what + r" changed in .*quired\.ini; it takes effect when quired restarts",
+                                      since=mark), f"no warning for {what}:\n{d.log()}")
+        # Still the running ones: a 4 KiB note is indexed, into the first database.
+        self.write("big.md", note("narwhal") + "x" * 4096 + "\n")
+        self.converge(d)
+        self.assertEqual(self.hits("narwhal"), {self.stored("big.md")})
+        self.assertFalse(os.path.exists(other_db), "the reload opened the new database")
+        self.assertTrue(d.running())
+
+
 class ConfigTests(LifecycleCase):
     def test_namespace_flag(self):
         self.make_tree()
