@@ -219,7 +219,10 @@ static void watch_tree(struct daemon *d, struct root *root, const char *dir, boo
 
                 DIR *dp = r == 0 || r == -ENOSPC ? opendir(path) : NULL;
                 struct dirent *de;
-                while (dp && (de = readdir(dp))) {
+                for (;;) {
+                        errno = 0;
+                        if (!dp || !(de = readdir(dp)))
+                                break;
                         if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
                                 continue;
                         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -246,6 +249,14 @@ static void watch_tree(struct daemon *d, struct root *root, const char *dir, boo
                                 continue;
                         }
                         stack[n++] = sub;
+                }
+                if (dp && errno != 0) {
+                        /* Listed only in part (EIO): the directories not
+                         * listed would go unwatched for good. The rescan
+                         * walks it again, as one the watch limit left out. */
+                        log_warning_errno(errno, "Failed to list %s, looking at it again later: %m", path);
+                        note_unwatched(d, path);
+                        arm_rescan(d);
                 }
                 if (dp)
                         closedir(dp);

@@ -2,7 +2,9 @@
  * disk or network filesystem, for one directory. QUIRE_TEST_READDIR_EIO_DIR
  * names it (the path /proc/self/fd shows for its descriptor);
  * QUIRE_TEST_READDIR_EIO_AFTER is how many entries ("." and ".." count)
- * it returns first (default 0). Every other directory reads as usual.
+ * it returns first (default 0); QUIRE_TEST_READDIR_EIO_TIMES, if set, how
+ * many listings of it fail (later ones read as usual: a passing fault).
+ * Every other directory reads as usual.
  * Linked into nothing: test_cli.py preloads it into quire. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -25,6 +27,8 @@ typedef void *(*readdir_fn)(void *dirp);
  * walk reads one directory to its end before it opens the next. */
 static __thread void *current;
 static __thread long n_returned;
+/* Listings of the target failed so far, by any thread. */
+static _Atomic long n_failed;
 
 static bool is_target(void *dirp) {
         const char *target = getenv("QUIRE_TEST_READDIR_EIO_DIR");
@@ -40,6 +44,11 @@ static bool is_target(void *dirp) {
         return strcmp(path, target) == 0;
 }
 
+static bool may_fail(void) {
+        const char *times = getenv("QUIRE_TEST_READDIR_EIO_TIMES");
+        return !times || n_failed++ < atol(times);
+}
+
 static void *fail_or_forward(void *dirp, const char *name) {
         readdir_fn next = (readdir_fn) dlsym(RTLD_NEXT, name);
         const char *after = getenv("QUIRE_TEST_READDIR_EIO_AFTER");
@@ -52,7 +61,7 @@ static void *fail_or_forward(void *dirp, const char *name) {
                 current = dirp;
                 n_returned = 0;
         }
-        if (is_target(dirp) && n_returned >= (after ? atol(after) : 0)) {
+        if (is_target(dirp) && n_returned >= (after ? atol(after) : 0) && may_fail()) {
                 current = NULL;
                 errno = EIO;
                 return NULL;
