@@ -69,7 +69,7 @@ struct indexer {
         bool is_stopping;
         atomic_bool stop_requested; /* read by sync_run between batches */
         atomic_bool is_busy;
-        atomic_uint_fast64_t n_batches;
+        atomic_uint_fast64_t n_progress; /* see indexer_progress() */
         uint64_t counted_at_usec; /* thread only: when n_files/n_chunks were last read */
         unsigned stall_ms;        /* QUIRE_TEST_STALL_INDEXER: test-only */
         bool has_run;             /* thread only */
@@ -354,9 +354,9 @@ int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules) {
         return enqueue(ix, op);
 }
 
-void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_batches) {
+void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_progress) {
         *is_busy = atomic_load(&ix->is_busy);
-        *n_batches = atomic_load(&ix->n_batches);
+        *n_progress = atomic_load(&ix->n_progress);
 }
 
 size_t indexer_queue_length(struct indexer *ix) {
@@ -412,7 +412,7 @@ static void report(struct indexer *ix, const struct sync_stats *stats, unsigned 
                 has_counts = store_count(ix->store, &n_files, &n_chunks) == 0;
                 ix->counted_at_usec = now;
         }
-        atomic_fetch_add(&ix->n_batches, 1);
+        atomic_fetch_add(&ix->n_progress, 1);
         pthread_mutex_lock(&ix->lock);
         if (has_counts) {
                 ix->pending.has_counts = true;
@@ -462,7 +462,7 @@ static void async_cb(uv_async_t *a) {
  * inside a long reconcile. */
 static void on_progress(size_t n_done, size_t n_known, bool is_total, void *userdata) {
         struct indexer *ix = userdata;
-        atomic_fetch_add(&ix->n_batches, 1);
+        atomic_fetch_add(&ix->n_progress, 1);
 }
 
 static struct sync_options options_for(struct indexer *ix, const char *ns) {
@@ -499,6 +499,26 @@ static int run_sync_dir(struct indexer *ix, const char *ns, const char *root, co
         return store_delete_tree(ix->store, ns, dir, &stats->index);
 }
 
+/* Another writer committed while the thread waits for its lock: the
+ * wait is getting somewhere (a 'quire index' of a large tree holds the
+ * lock batch after batch), so the watchdog must not take it for a hang. */
+static void on_other_commit(void *userdata) {
+        struct indexer *ix = userdata;
+        atomic_fetch_add(&ix->n_progress, 1);
+}
+
+/* A stop does not wait for another writer's lock; a wait that others'
+ * commits move along counts as progress. */
+static void attach_store(struct indexer *ix, struct store *store) {
+        store_set_cancel(store, &ix->stop_requested);
+        store_set_wait_progress(store, on_other_commit, ix);
+}
+
+static void detach_store(struct store *store) {
+        store_set_cancel(store, NULL);
+        store_set_wait_progress(store, NULL, NULL);
+}
+
 /* The store, opened again if the database file was removed or replaced
  * under the old connection (store_transact said -ESTALE): a new database
  * where it was removed, a one-line refusal where something foreign is. */
@@ -507,7 +527,7 @@ static int ensure_store(struct indexer *ix) {
                 return 0;
         int r = store_open(ix->db_path, NULL, &ix->store);
         if (r == 0) {
-                store_set_cancel(ix->store, &ix->stop_requested);
+                attach_store(ix, ix->store);
                 log_info("Opened %s again", ix->db_path);
         }
         return r;
@@ -806,11 +826,10 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 return r;
         }
         ix->async.data = ix;
-        /* A stop does not wait for another writer's lock. */
-        store_set_cancel(store, &ix->stop_requested);
+        attach_store(ix, store);
         r = -pthread_create(&ix->thread, NULL, indexer_thread, ix);
         if (r < 0) {
-                store_set_cancel(store, NULL);
+                detach_store(store);
                 uv_close((uv_handle_t *) &ix->async, NULL);
                 rules_done(&ix->rules);
                 free(ix->db_path);

@@ -76,9 +76,10 @@ int indexer_reconcile_instead(struct indexer *ix, const char *const *roots, cons
 uint64_t indexer_oldest_pending_usec(struct indexer *ix);
 
 /* For the watchdog: whether the thread is working on something, and a
- * counter that grows with every batch it commits. A thread that is busy
- * and has not moved the counter since the last look is stuck. */
-void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_batches);
+ * counter that grows with every batch it commits and with every commit of
+ * another writer whose lock it waits for. A thread that is busy and has
+ * not moved the counter since the last look is stuck. */
+void indexer_progress(struct indexer *ix, bool *is_busy, uint64_t *n_progress);
 
 /* For the watchdog: an indexer at idle priority that makes no progress
  * may be starved rather than wedged (others keep the CPU or the disk

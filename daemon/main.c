@@ -100,7 +100,7 @@ struct daemon {
         uint64_t state_written_usec;
         uv_timer_t watchdog_timer, extend_timer, status_timer, pending_timer;
         uint64_t watchdog_usec;
-        uint64_t batches_at_last_ping;
+        uint64_t progress_at_last_ping;
         bool has_logged_stall;
         int64_t n_files, n_chunks;
         char *last_path;
@@ -756,10 +756,10 @@ static void set_state(struct daemon *d, const char *state) {
 static void watchdog_cb(uv_timer_t *t) {
         struct daemon *d = t->data;
         bool is_busy;
-        uint64_t n_batches;
+        uint64_t n_progress;
 
-        indexer_progress(d->indexer, &is_busy, &n_batches);
-        if (is_busy && n_batches == d->batches_at_last_ping) {
+        indexer_progress(d->indexer, &is_busy, &n_progress);
+        if (is_busy && n_progress == d->progress_at_last_ping) {
                 /* At idle priority, no progress may mean starved, not
                  * wedged: lift it and give it one more half interval. */
                 if (indexer_boost(d->indexer)) {
@@ -775,7 +775,7 @@ static void watchdog_cb(uv_timer_t *t) {
                 return;
         }
         d->has_logged_stall = false;
-        d->batches_at_last_ping = n_batches;
+        d->progress_at_last_ping = n_progress;
         notify_watchdog_ping();
         write_state_file(d, false);
 }

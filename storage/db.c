@@ -516,6 +516,11 @@ void store_set_cancel(struct store *s, const atomic_bool *cancel) {
         s->cancel = cancel;
 }
 
+void store_set_wait_progress(struct store *s, void (*on_other_commit)(void *userdata), void *userdata) {
+        s->on_other_commit = on_other_commit;
+        s->other_commit_userdata = userdata;
+}
+
 int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata) {
         uint64_t deadline = now_monotonic_usec() + (uint64_t) s->lock_timeout_ms * 1000u;
         unsigned backoff_ms = 5;
@@ -555,6 +560,8 @@ int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), 
                 int64_t version = data_version(s);
                 if (version >= 0 && version != last_version) {
                         deadline = now_monotonic_usec() + (uint64_t) s->lock_timeout_ms * 1000u;
+                        if (s->on_other_commit && last_version >= 0)
+                                s->on_other_commit(s->other_commit_userdata);
                         last_version = version;
                 }
                 if (now_monotonic_usec() >= deadline)

@@ -57,6 +57,8 @@ struct store {
         unsigned flags;
         unsigned lock_timeout_ms;
         const atomic_bool *cancel; /* store_set_cancel(); NULL: never */
+        void (*on_other_commit)(void *userdata); /* store_set_wait_progress() */
+        void *other_commit_userdata;
         bool has_derived; /* schema version 2 is there (a reader may see version 1) */
         dev_t dev; /* the file opened at path, to notice it being replaced */
         ino_t ino;

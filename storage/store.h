@@ -41,6 +41,14 @@ struct store *store_close(struct store *s);
  * wait for a 'quire index' to finish. NULL (the default) never cancels. */
 void store_set_cancel(struct store *s, const atomic_bool *cancel);
 
+/* Called from a write that waits for another writer's lock, each time
+ * that writer has committed since the last look (PRAGMA data_version
+ * moved; at most every 2 s): the wait is making progress, as a batch of
+ * one's own would. quired's watchdog counts it, so a long 'quire index'
+ * committing batch after batch does not get quired killed, while a lock
+ * held without commits still does. NULL (the default): no calls. */
+void store_set_wait_progress(struct store *s, void (*on_other_commit)(void *userdata), void *userdata);
+
 /* For a process in which SQLite is only ever called from one thread (the
  * CLI's read commands): SQLite without its mutexes and its memory
  * statistics, a tenth of the instructions of a short search. Call before

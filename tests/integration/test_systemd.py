@@ -429,6 +429,91 @@ class WatchdogTests(NotifyCase):
         d.proc.kill()  # a wedged indexer cannot finish its transaction: SIGTERM would wait for it
 
 
+    def hold_the_lock(self, commit_every=None):
+        """Another writer on the database, as a 'quire index' would be: it
+        holds the write lock, committing every commit_every seconds and
+        taking the lock again at once, or never (None). Runs until the
+        returned function is called."""
+        import sqlite3
+        stop = threading.Event()
+        started = threading.Event()
+        commits = []
+
+        def writer():
+            con = sqlite3.connect(self.db, isolation_level=None, timeout=60)
+            try:
+                con.execute("CREATE TABLE IF NOT EXISTS other_writer(n INTEGER)")
+                con.execute("BEGIN IMMEDIATE")
+                started.set()
+                while not stop.wait(commit_every or 0.05):
+                    if commit_every is None:
+                        continue
+                    con.execute("INSERT INTO other_writer VALUES (?)", (len(commits),))
+                    con.execute("COMMIT")
+                    con.execute("BEGIN IMMEDIATE")
+                    commits.append(time.monotonic())
+                con.execute("COMMIT")
+            finally:
+                con.close()
+        t = threading.Thread(target=writer)
+        t.start()
+
+        def release():
+            stop.set()
+            t.join()
+            return commits
+        self.addCleanup(release)
+        self.assertTrue(started.wait(30), "the other writer never got the lock")
+        return release
+
+    def test_pings_go_on_while_another_writer_commits(self):
+        # A 'quire index' of a large tree holds the lock batch after batch;
+        # the indexer waiting for its turn is not wedged. The wait looks at
+        # the other writer's commits every 2 s, so the interval here is 8 s
+        # (looked at every 4 s).
+        usec = 8_000_000
+        self.make_tree()
+        d = self.sd_quired(extra_env={"WATCHDOG_USEC": str(usec)})
+        self.converge(d)
+        release = self.hold_the_lock(commit_every=0.2)
+        log_mark = d.mark()
+        self.write("waits.md", note("wombat"))
+        mark = self.notify.mark()
+        start = time.monotonic()
+        time.sleep(4 * usec / 1e6 / 2 + 2)  # four looks of the watchdog: a lift, then silence, if stuck
+        end = time.monotonic()
+        commits = release()
+        self.assertGreater(len(commits), 20, "the other writer hardly committed")
+        times = [start] + [m.time for m in self.pings(mark) if m.time <= end] + [end]
+        gap = max(b - a for a, b in zip(times, times[1:]))
+        print(f"\n  {len(times) - 2} WATCHDOG=1 in {end - start:.1f} s of waiting for a committing writer; "
+              f"longest gap {gap:.1f} s", file=sys.stderr)
+        self.assertLess(gap, usec / 1e6, "no WATCHDOG=1 for a whole interval: systemd would have killed quired")
+        self.assertEqual(d.matches(r"not pinging the watchdog", since=log_mark), [])
+        self.wait_converged(self.notes, daemon=d)
+        self.assertEqual(self.hits("wombat"), {self.stored("waits.md")})
+        self.assertEqual(d.stop()[0], 0, d.log())
+
+    def test_pings_stop_while_another_writer_holds_the_lock_without_commits(self):
+        # The other half: a lock held and never committed is a hang.
+        self.make_tree()
+        d = self.sd_quired(extra_env={"WATCHDOG_USEC": str(WATCHDOG_USEC)})
+        self.converge(d)
+        release = self.hold_the_lock()
+        log_mark = d.mark()
+        self.write("waits.md", note("wombat"))
+        d.wait_line(r"not pinging the watchdog", since=log_mark, timeout=30)
+        silent_from = time.monotonic()
+        time.sleep(1.0)
+        self.assertEqual([m for m in self.pings() if m.time > silent_from], [], "pings while nothing moves")
+        self.assertEqual(release(), [])
+        # Released: the wait ends, the note goes in, the pings come back.
+        self.wait_converged(self.notes, daemon=d)
+        self.assertEqual(self.hits("wombat"), {self.stored("waits.md")})
+        self.notify.wait("WATCHDOG", "1", since=self.notify.mark())
+        self.assertEqual(d.stop()[0], 0, d.log())
+
+
 class StatusTests(DaemonCase):
     def status(self):
         out = self.quire("status", expect=0).stdout
