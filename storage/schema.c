@@ -161,11 +161,22 @@ static bool state_is_current(const struct schema_state *st) {
                st->has_unique_index && st->n_triggers == 3 && st->has_derived;
 }
 
-static int refuse_newer(struct store *s, int version) {
+/* Newer: written by a later quire. Negative: written by no quire (the
+ * versions count up from 0, a database before any schema), so whatever
+ * set it knows something about this file that a migration would trample. */
+static int refuse_unknown_version(struct store *s, int version) {
+        if (version < 0)
+                return log_error_errno(EPROTONOSUPPORT,
+                                       "Refusing to open %s: schema version %d is not one quire writes; left untouched",
+                                       s->path, version);
         return log_error_errno(EPROTONOSUPPORT,
                                "Refusing to open %s: schema version %d is newer than this quire understands (%d); "
                                "left untouched",
                                s->path, version, STORE_SCHEMA_VERSION);
+}
+
+static bool is_known_version(int version) {
+        return version >= 0 && version <= STORE_SCHEMA_VERSION;
 }
 
 /* Legacy chunks tables without seq cannot carry the external-content FTS
@@ -195,8 +206,8 @@ static int migrate_tx(struct store *s, void *userdata) {
         r = read_state(s, &st);
         if (r < 0)
                 return r;
-        if (st.version > STORE_SCHEMA_VERSION)
-                return refuse_newer(s, st.version);
+        if (!is_known_version(st.version))
+                return refuse_unknown_version(s, st.version);
         if (state_is_current(&st))
                 return 0;
 
@@ -283,8 +294,8 @@ int schema_check(struct store *s, struct schema_state *ret) {
         r = read_state_patiently(s, ret);
         if (r < 0)
                 return r;
-        if (ret->version > STORE_SCHEMA_VERSION)
-                return refuse_newer(s, ret->version);
+        if (!is_known_version(ret->version))
+                return refuse_unknown_version(s, ret->version);
         if (ret->has_chunks && !state_is_current(ret))
                 return check_chunks_has_seq(s);
         return 0;

@@ -81,28 +81,33 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertEqual(qt.file_count(self.db), 1)
         self.assertHealthy(self.db)
 
-    def make_newer_database(self, journal_mode):
+    def make_newer_database(self, journal_mode, version=qt.SCHEMA_VERSION + 1):
         self.index(self.notes)
         with qt.connect(self.db) as con:
             con.execute(f"PRAGMA journal_mode={journal_mode}")
-            con.execute(f"PRAGMA user_version = {qt.SCHEMA_VERSION + 1}")
+            con.execute(f"PRAGMA user_version = {version}")
         qt.checkpoint(self.db)
 
-    def check_newer_is_refused(self):
+    def check_newer_is_refused(self, version=qt.SCHEMA_VERSION + 1):
         for command, args in self.commands(self.db):
             with self.subTest(command=command):
                 with open(self.db, "rb") as f:
                     data = f.read()
                 self.write("first.md", "# First\n\n" + section("Body", ["changedword"]))
-                self.assertRefused(self.db, args, expect_in=("version",))
+                self.assertRefused(self.db, args, expect_in=("version", str(version)))
                 with open(self.db, "rb") as f:
                     self.assertEqual(f.read(), data, "the database file was modified")
-        self.assertEqual(qt.user_version(self.db), qt.SCHEMA_VERSION + 1)
+        self.assertEqual(qt.user_version(self.db), version)
         self.assertEqual(qt.fts_match_rowids(self.db, "changedword"), [])
 
     def test_newer_schema_version_is_refused_and_left_untouched(self):
         self.make_newer_database("WAL")
         self.check_newer_is_refused()
+
+    def test_negative_schema_version_is_refused_and_left_untouched(self):
+        # No quire writes one; migrating would overwrite whatever set it.
+        self.make_newer_database("WAL", version=-3)
+        self.check_newer_is_refused(version=-3)
 
     def test_newer_schema_in_rollback_journal_mode_is_left_untouched(self):
         # Not even switched to WAL: that rewrites the file header.
