@@ -157,6 +157,62 @@ static void print_summary(const struct sync_stats *st, double secs, bool is_full
         puts(is_first ? " nothing" : "");
 }
 
+/* The outermost recorded root of ns that covers dir and is not dir
+ * itself, or NULL. */
+static const char *enclosing_root(const struct store_root *roots, size_t n_roots, const char *ns, const char *dir) {
+        const char *best = NULL;
+
+        for (size_t i = 0; i < n_roots; i++)
+                if (strcmp(roots[i].namespace, ns) == 0 && strcmp(roots[i].path, dir) != 0 &&
+                    root_covers(roots[i].path, dir) && (!best || strlen(roots[i].path) < strlen(best)))
+                        best = roots[i].path;
+        return best;
+}
+
+/* A directory inside a tree indexed before (quire index notes, then quire
+ * index notes/sub) is walked as part of that tree, so that its
+ * .quireignore files and globs apply as they would to the whole tree, and
+ * is not recorded as a root of its own. The rest are roots: walked as
+ * such, with the files, and recorded for `quire search --sync`. */
+static int index_under_roots(struct store *store, struct sync_options *opts, char **dirs, size_t n_dirs,
+                             char **files, size_t n_files, struct sync_stats *stats) {
+        struct store_root *roots = NULL;
+        size_t n_roots = 0, n_own = 0;
+        const char **root_of = calloc(n_dirs + 1, sizeof *root_of);
+        int r;
+
+        if (!root_of)
+                return log_error_errno(ENOMEM, "Failed to index: %m");
+        r = store_list_roots(store, &roots, &n_roots);
+        for (size_t i = 0; r == 0 && i < n_dirs; i++) {
+                root_of[i] = enclosing_root(roots, n_roots, opts->namespace, dirs[i]);
+                if (!root_of[i]) {
+                        char *own = dirs[i];
+                        memmove(dirs + n_own + 1, dirs + n_own, (i - n_own) * sizeof *dirs);
+                        memmove(root_of + n_own + 1, root_of + n_own, (i - n_own) * sizeof *root_of);
+                        dirs[n_own] = own;
+                        root_of[n_own++] = NULL;
+                }
+        }
+        if (r == 0 && (n_own > 0 || n_files > 0))
+                r = sync_run(store, opts, dirs, n_own, files, n_files, stats);
+        /* What `quire search --sync` brings up to date when no daemon runs. */
+        for (size_t i = 0; r == 0 && i < n_own; i++)
+                r = store_add_root(store, opts->namespace, dirs[i]);
+        for (size_t first = n_own; r == 0 && first < n_dirs;) {
+                size_t end = first + 1;
+                while (end < n_dirs && root_of[end] == root_of[first])
+                        end++;
+                opts->root = root_of[first];
+                r = sync_run(store, opts, dirs + first, end - first, NULL, 0, stats);
+                opts->root = NULL;
+                first = end;
+        }
+        store_roots_free(roots, n_roots);
+        free(root_of);
+        return r;
+}
+
 int cmd_index(int argc, char **argv) {
         enum { OPT_DB = 0x100, OPT_MAX_FILE_SIZE, OPT_SUMMARY };
         static const struct option options[] = {
@@ -239,6 +295,11 @@ int cmd_index(int argc, char **argv) {
                         free(resolved);
         }
         path_set_done(&seen);
+        /* notes and notes/sub: notes covers notes/sub, rules and all. */
+        size_t n_outermost = roots_outermost_first(dirs, n_dirs);
+        for (size_t i = n_outermost; i < n_dirs; i++)
+                free(dirs[i]);
+        n_dirs = n_outermost;
 
         struct store *store = NULL;
         struct sync_stats stats = { 0 };
@@ -248,13 +309,9 @@ int cmd_index(int argc, char **argv) {
         /* Lines logged while the bar is up (a skipped file) clear it first. */
         log_set_status_line(opts.progress_cb != NULL);
         if (r == 0) {
-                r = sync_run(store, &opts, dirs, n_dirs, files, n_files, &stats);
+                r = index_under_roots(store, &opts, dirs, n_dirs, files, n_files, &stats);
                 if (r == -ENOENT || r == -ENOTDIR)
                         log_error("Failed to index: a directory vanished while it was being walked; run again");
-                /* What `quire search --sync` brings up to date when no
-                 * daemon runs. */
-                for (size_t i = 0; r == 0 && i < n_dirs; i++)
-                        r = store_add_root(store, opts.namespace, dirs[i]);
         }
         if (opts.progress_cb)
                 fputs("\r\033[K", stderr);

@@ -120,6 +120,9 @@ static int sync_recorded_roots(const char *db_path) {
                         }
                         dirs[n_dirs++] = roots[end].path;
                 }
+                /* A root recorded inside another (notes/sub, then notes)
+                 * is walked as part of it, under its rules. */
+                n_dirs = roots_outermost_first(dirs, n_dirs);
                 /* .doc zeroed: the default chunk sizes and file size cap. */
                 struct sync_options opts = { .namespace = roots[first].namespace };
                 struct sync_stats stats = { 0 };

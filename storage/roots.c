@@ -114,3 +114,38 @@ oom:
         store_roots_free(roots, n);
         return log_error_errno(ENOMEM, "Failed to list the roots: %m");
 }
+
+bool root_covers(const char *root, const char *path) {
+        size_t n = strlen(root);
+
+        if (n == 1 && root[0] == '/')
+                return path[0] == '/';
+        return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Path order in which '/' sorts before every other byte, so that a
+ * directory's descendants follow it at once ("a", "a/b", "a-b"). */
+static int cmp_tree_order(const void *a, const void *b) {
+        const unsigned char *x = *(const unsigned char *const *) a, *y = *(const unsigned char *const *) b;
+
+        for (; *x && *x == *y; x++, y++)
+                ;
+        unsigned cx = *x == '/' ? 1 : *x ? *x + 1u : 0, cy = *y == '/' ? 1 : *y ? *y + 1u : 0;
+        return (cx > cy) - (cx < cy);
+}
+
+size_t roots_outermost_first(char **paths, size_t n) {
+        size_t n_kept = 0;
+
+        if (n == 0)
+                return 0;
+        qsort(paths, n, sizeof *paths, cmp_tree_order);
+        for (size_t i = 0; i < n; i++) {
+                if (n_kept > 0 && root_covers(paths[n_kept - 1], paths[i]))
+                        continue;
+                char *keep = paths[i];
+                paths[i] = paths[n_kept];
+                paths[n_kept++] = keep;
+        }
+        return n_kept;
+}

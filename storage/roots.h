@@ -3,6 +3,7 @@
  * bring up to date (roots.c). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store.h"
@@ -23,3 +24,14 @@ int store_add_root(struct store *s, const char *ns, const char *path);
  * read-only) has none. Returns 0 or -errno (logged). */
 int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n);
 void store_roots_free(struct store_root *roots, size_t n);
+
+/* Whether path is root or below it; both absolute, without a trailing
+ * slash ("/" itself aside). */
+bool root_covers(const char *root, const char *path);
+
+/* Walking a directory and one below it as two roots walks the inner one
+ * twice, the second time without the outer one's .quireignore files and
+ * globs. Orders paths (absolute, symlink-free directories) so that the
+ * outermost come first, in path order, and returns how many they are; the
+ * ones below another (or given twice) follow them. */
+size_t roots_outermost_first(char **paths, size_t n);

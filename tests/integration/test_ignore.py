@@ -9,6 +9,7 @@ with --exclude-per-directory=.quireignore). The daemon's index is polled
 until it equals a fresh 'quire index' of the same tree, which reads the
 same files; then what must be gone is checked as well."""
 
+import json
 import os
 import re
 import shutil
@@ -132,6 +133,54 @@ class IndexTests(qt.QuireTestCase):
         self.note("sub/beta.md")
         self.index(os.path.join(self.notes, "sub"))
         self.assertEqual(self.indexed(), {"sub/beta.md"})
+
+    def test_nested_path_arguments_walk_the_outer_tree_once(self):
+        # notes covers notes/sub: walked as a root of its own, sub would
+        # be walked twice, the second time without notes' rules.
+        self.write(".quireignore", "sub/private/\n")
+        self.note("sub/a.md")
+        self.note("sub/private/p.md")
+        summary = self.index(self.notes, os.path.join(self.notes, "sub"))
+        self.assertEqual(self.indexed(), {"sub/a.md"})
+        self.assertEqual(self.chunked(), {"sub/a.md"})
+        self.assertEqual((summary["files"], summary["new"]), (1, 1))
+        self.assertEqual(qt.query(self.db, "SELECT path FROM roots"), [(self.root,)])
+
+    def test_a_directory_inside_an_indexed_tree_keeps_the_tree_rules(self):
+        self.write(".quireignore", "sub/private/\n*.draft.md\n")
+        self.note("sub/a.md")
+        self.index(self.notes)
+        # Later, only the part that changed.
+        self.note("sub/b.md")
+        self.note("sub/c.draft.md")
+        self.note("sub/private/q.md")
+        summary = self.index(os.path.join(self.notes, "sub"))
+        self.assertEqual(self.indexed(), {"sub/a.md", "sub/b.md"})
+        self.assertEqual(self.chunked(), {"sub/a.md", "sub/b.md"})
+        self.assertEqual((summary["new"], summary["unchanged"]), (1, 1))
+        # Part of the tree, not a root of its own.
+        self.assertEqual(qt.query(self.db, "SELECT path FROM roots"), [(self.root,)])
+        # A note gone from the part leaves the index, as in a whole walk.
+        os.unlink(os.path.join(self.notes, "sub", "a.md"))
+        self.index(os.path.join(self.notes, "sub"))
+        self.assertEqual(self.indexed(), {"sub/b.md"})
+        self.assertHealthy(self.db)
+
+    def test_search_sync_walks_a_root_recorded_inside_another_under_its_rules(self):
+        self.write(".quireignore", "sub/private/\n")
+        self.note("sub/a.md")
+        self.index(os.path.join(self.notes, "sub"))  # sub first: its own root then
+        self.index(self.notes)
+        self.assertEqual(sorted(qt.query(self.db, "SELECT path FROM roots")),
+                         [(self.root,), (os.path.join(self.root, "sub"),)])
+        word = self.note("sub/private/r.md")
+        fresh = self.note("sub/fresh.md")
+        out = self.quire("search", "--sync", "--json", fresh, expect=0).stdout
+        self.assertEqual([json.loads(line)["source_file"] for line in out.splitlines()],
+                         [os.path.join(self.root, "sub", "fresh.md")])
+        self.assertEqual(qt.fts_match_rowids(self.db, word), [])
+        self.assertEqual(self.indexed(), {"sub/a.md", "sub/fresh.md"})
+        self.assertHealthy(self.db)
 
     def test_symlinked_quireignore_is_not_followed(self):
         outside = self.write("elsewhere/rules", "*.md\n", root=self.tmp)

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "document.h"
 #include "index.h"
+#include "roots.h"
 #include "search.h"
 #include "store.h"
 #include "log.h"
@@ -818,6 +819,38 @@ static void test_foreign_chunks_are_derived_by_any_write(void) {
         document_done(&a);
 }
 
+static void test_outermost_roots_first(void) {
+        char *paths[] = { "/n/a-b", "/n/a/b/c", "/n/a", "/n/a/b", "/m", "/n/a", "/n/ab" };
+        size_t n = ELEMENTSOF(paths);
+        size_t n_kept = roots_outermost_first(paths, n);
+
+        /* "/n/a-b" and "/n/ab" are siblings of "/n/a", not below it. */
+        CHECK_INT_EQ(n_kept, 4);
+        CHECK_STR_EQ(paths[0], "/m");
+        CHECK_STR_EQ(paths[1], "/n/a");
+        CHECK_STR_EQ(paths[2], "/n/a-b");
+        CHECK_STR_EQ(paths[3], "/n/ab");
+        /* Nothing lost: the rest are the nested ones and the repeat. */
+        size_t n_nested = 0, n_repeat = 0;
+        for (size_t i = n_kept; i < n; i++) {
+                n_nested += strcmp(paths[i], "/n/a/b") == 0 || strcmp(paths[i], "/n/a/b/c") == 0;
+                n_repeat += strcmp(paths[i], "/n/a") == 0;
+        }
+        CHECK_INT_EQ(n_nested, 2);
+        CHECK_INT_EQ(n_repeat, 1);
+
+        char *under_slash[] = { "/n", "/" };
+        CHECK_INT_EQ(roots_outermost_first(under_slash, 2), 1);
+        CHECK_STR_EQ(under_slash[0], "/");
+        CHECK_INT_EQ(roots_outermost_first(NULL, 0), 0);
+
+        CHECK(root_covers("/n", "/n"));
+        CHECK(root_covers("/n", "/n/x"));
+        CHECK(!root_covers("/n", "/nx"));
+        CHECK(!root_covers("/n/x", "/n"));
+        CHECK(root_covers("/", "/n"));
+}
+
 int main(void) {
         if (!mkdtemp(tmpdir)) {
                 perror("mkdtemp");
@@ -825,6 +858,7 @@ int main(void) {
         }
         log_setup("test-store");
         RUN(test_sequential_twins_collapse);
+        RUN(test_outermost_roots_first);
         RUN(test_within_batch_twins_collapse);
         RUN(test_within_batch_change_keeps_last_state);
         RUN(test_moved_chunk_keeps_id_and_counters);
