@@ -522,19 +522,8 @@ class PreloadTestCase(NotesTestCase):
     makes one system call fail the way a flaky or network filesystem does."""
 
     def preload_env(self, name, **variables):
-        """self.env() plus variables, with lib{name}.so preloaded ($QUIRE_TEST_{NAME}_LIB,
-        else next to the quire under test); skips the test if it is not built."""
-        var = "QUIRE_TEST_" + name.upper().replace("-", "_") + "_LIB"
-        lib = os.environ.get(var) or os.path.join(
-            os.path.dirname(os.path.dirname(os.path.abspath(qt.QUIRE))), "tests", "integration", f"lib{name}.so")
-        if not os.path.exists(lib):
-            self.skipTest(f"no {name} shim at {lib} (set ${var})")
-        env = self.env(**variables)
-        env["LD_PRELOAD"] = lib
-        # In an ASan build the runtime must come first among the preloaded
-        # libraries unless told not to check; elsewhere this is ignored.
-        env["ASAN_OPTIONS"] = "verify_asan_link_order=0:" + env.get("ASAN_OPTIONS", "")
-        return env
+        """self.env() plus variables, with lib{name}.so preloaded (qt.with_shim)."""
+        return qt.with_shim(self.env(**variables), name)
 
 
 class ReaddirErrorTests(PreloadTestCase):

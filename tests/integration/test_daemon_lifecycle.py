@@ -542,19 +542,11 @@ class WatchLimitTests(LifecycleCase):
         left the directories it did not list unwatched for good: a note
         made in one later was never indexed. The directory is now walked
         again by the rescan, as one the watch limit left out."""
-        lib = os.environ.get("QUIRE_TEST_READDIR_EIO_LIB") or os.path.join(
-            os.path.dirname(os.path.dirname(os.path.abspath(qt.QUIRED))), "tests", "integration",
-            "libreaddir-eio.so")
-        if not os.path.exists(lib):
-            self.skipTest(f"no readdir-eio shim at {lib} (set $QUIRE_TEST_READDIR_EIO_LIB)")
         for sub in ("a", "b", "c"):
             self.write(f"flaky/{sub}/first.md", note(f"initial{sub}"))
-        env = self.daemon_env(QUIRE_TEST_READDIR_EIO_DIR=os.path.realpath(self.disk("flaky")),
-                              QUIRE_TEST_READDIR_EIO_AFTER="2", QUIRE_TEST_READDIR_EIO_TIMES="1")
-        env["LD_PRELOAD"] = lib
-        # In an ASan build the runtime must come first among the preloaded
-        # libraries unless told not to check; elsewhere this is ignored.
-        env["ASAN_OPTIONS"] = "verify_asan_link_order=0:" + env.get("ASAN_OPTIONS", "")
+        env = qt.with_shim(self.daemon_env(QUIRE_TEST_READDIR_EIO_DIR=os.path.realpath(self.disk("flaky")),
+                                           QUIRE_TEST_READDIR_EIO_AFTER="2", QUIRE_TEST_READDIR_EIO_TIMES="1"),
+                           "readdir-eio")
         config = self.write_config("[quire]\nrescan_interval_s = 1\n")
         d = self.quired(args=["--config", config], env=env)
         d.wait_line(r"Failed to list .*/flaky, looking at it again later")

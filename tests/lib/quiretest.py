@@ -363,6 +363,24 @@ def wait_for(predicate, timeout=60.0, interval=0.02, what="condition"):
 SANITIZER_OPTIONS = ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS")
 
 
+def with_shim(env, name):
+    """env with the test-only library lib{name}.so of tests/integration
+    preloaded ($QUIRE_TEST_{NAME}_LIB, else the one built next to the quire
+    under test), which makes one system call fail the way a flaky or
+    network filesystem does. Raises unittest.SkipTest if it is not built."""
+    var = "QUIRE_TEST_" + name.upper().replace("-", "_") + "_LIB"
+    lib = os.environ.get(var) or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(QUIRE))), "tests", "integration", f"lib{name}.so")
+    if not os.path.exists(lib):
+        raise unittest.SkipTest(f"no {name} shim at {lib} (set ${var})")
+    env = dict(env)
+    env["LD_PRELOAD"] = lib
+    # In an ASan build the runtime must come first among the preloaded
+    # libraries unless told not to check; elsewhere this is ignored.
+    env["ASAN_OPTIONS"] = "verify_asan_link_order=0:" + env.get("ASAN_OPTIONS", "")
+    return env
+
+
 def sanitizer_env(report_dir, env=None):
     """The sanitizer variables of env (default os.environ), each with
     log_path set to a prefix in report_dir; the caller's other options
