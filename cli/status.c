@@ -26,7 +26,8 @@ static const char status_help[] =
         "\n"
         "Exit status: 0; 1 when the index lags (a change has waited longer than\n"
         "the daemon's threshold: 3 s, or twice its max delay when longer) or\n"
-        "part of a root is not watched, or on failure. No daemon running is 0.\n"
+        "part of a root is not watched or a root is missing, or on failure. No\n"
+        "daemon running is 0.\n"
         "\n"
         "Options:\n"
         "      --db PATH   database (default: $QUIRE_DB or the XDG data dir)\n"
@@ -38,6 +39,7 @@ struct index_freshness {
         bool is_known;     /* a daemon runs and reports it */
         int64_t oldest_ms; /* age of the oldest waiting change, -1: none */
         bool is_lagging, has_unwatched;
+        bool has_missing_roots; /* their notes are kept, but nothing follows them */
 };
 
 static struct index_freshness freshness_of(int r, const struct daemon_state_info *d) {
@@ -53,6 +55,7 @@ static struct index_freshness freshness_of(int r, const struct daemon_state_info
                 f.is_lagging = f.oldest_ms > (int64_t) d->lag_threshold_ms;
         }
         f.has_unwatched = d->n_unwatched > 0;
+        f.has_missing_roots = d->n_missing_roots > 0;
         return f;
 }
 
@@ -102,7 +105,14 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
                                         fputc(',', stdout);
                                 json_write_string(stdout, d->roots[i]);
                         }
-                        printf("],\"current\":%s", f.is_lagging || f.has_unwatched ? "false" : "true");
+                        fputs("],\"missing_roots\":[", stdout);
+                        for (size_t i = 0; i < d->n_missing_roots; i++) {
+                                if (i)
+                                        fputc(',', stdout);
+                                json_write_string(stdout, d->missing_roots[i]);
+                        }
+                        printf("],\"current\":%s",
+                               f.is_lagging || f.has_unwatched || f.has_missing_roots ? "false" : "true");
                 }
                 fputc('}', stdout);
         }
@@ -129,6 +139,9 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
                        f.oldest_ms / 1000.0, d->lag_threshold_ms / 1000.0);
         else if (f.has_unwatched)
                 printf("index:            not current: %zu directories are not watched", d->n_unwatched);
+        else if (f.has_missing_roots)
+                printf("index:            not current: %zu root%s missing", d->n_missing_roots,
+                       d->n_missing_roots == 1 ? " is" : "s are");
         else
                 printf("index:            current");
         if (f.oldest_ms >= 0) {
@@ -141,6 +154,9 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
         if (d->n_unwatched > 0)
                 printf(", %zu not watched (watch limit: rescanned periodically; see the daemon's log)",
                        d->n_unwatched);
+        /* Their notes stay in the index (docs/ROOTS.md): say which they are. */
+        for (size_t i = 0; i < d->n_missing_roots; i++)
+                printf("\nmissing root:     %s (notes kept; looked for periodically)", d->missing_roots[i]);
         printf("\noverflows:        %llu recovered\n", (unsigned long long) d->n_overflows);
         printf("last reconcile:   %s\n", d->last_reconcile[0] ? d->last_reconcile : "none yet");
 }
@@ -235,5 +251,5 @@ int cmd_status(int argc, char **argv) {
         /* Scripts ask "is the index current?" with the exit status; no
          * daemon is not a lag (the index is what the last writer left). */
         struct index_freshness f = freshness_of(daemon_r, &daemon);
-        return f.is_lagging || f.has_unwatched ? 1 : 0;
+        return f.is_lagging || f.has_unwatched || f.has_missing_roots ? 1 : 0;
 }

@@ -61,6 +61,21 @@ struct root {
         char *path; /* realpath; NULL while the root is missing */
         const char *configured; /* as configured, borrowed from cfg */
         const char *namespace;  /* borrowed from cfg */
+        /* The directory watched as the root, while it is present: its
+         * path can come to name another one (or none) without an event
+         * that says so (an unmount, a move lost in a queue overflow). */
+        dev_t dev;
+        ino_t ino;
+};
+
+/* The directory an unmount left at a root's path (the mount point's own,
+ * usually empty): finding it there is not the root coming back, or its
+ * notes would leave the index as if deleted (docs/ROOTS.md). Kept until
+ * the root is found again, across reloads (by the configured path). */
+struct left_behind {
+        char *configured; /* owned */
+        dev_t dev;
+        ino_t ino;
 };
 
 struct daemon {
@@ -79,6 +94,8 @@ struct daemon {
         uv_timer_t retry_timer; /* one-shot: the reconcile after a failed operation */
         char **unwatched; /* directories the watch limit kept us from watching */
         size_t n_unwatched;
+        struct left_behind *left_behind;
+        size_t n_left_behind;
         bool is_ready;
         /* After a reload: READY=1 waits for this barrier, queued behind the
          * reload's reconcile (an earlier reconcile may end first); 0: the
@@ -192,6 +209,7 @@ static void log_watch_limit(struct daemon *d) {
 }
 
 static void arm_rescan(struct daemon *d);
+static bool root_locate(struct daemon *d, struct root *root);
 
 /* Watch dir and every directory below it that the rules keep: add the
  * watch first, then list, so an entry created in between is either seen
@@ -362,7 +380,7 @@ static void sync_cookie(struct daemon *d, const char *name) {
 static bool handle_cookie(struct daemon *d, const struct watch_event *ev) {
         const char *slash = ev->path ? strrchr(ev->path, '/') : NULL, *rel;
 
-        if (ev->kind == WATCH_OVERFLOW || ev->kind == WATCH_DIR_GONE || !slash ||
+        if (ev->kind == WATCH_OVERFLOW || ev->kind == WATCH_DIR_GONE || ev->kind == WATCH_UNMOUNTED || !slash ||
             !daemon_cookie_name_is_valid(slash + 1))
                 return false;
         if (ev->kind != WATCH_REMOVED && find_root(d, ev->path, &rel) && !strchr(rel, '/'))
@@ -516,6 +534,78 @@ static void watch_ancestors(struct daemon *d) {
                 log_warning_errno(r, "Failed to watch the directories above the roots: %m");
 }
 
+/* Whether the present root's path still names the directory watched as
+ * the root. */
+static bool root_is_in_place(const struct root *root) {
+        struct stat st;
+
+        return lstat(root->path, &st) == 0 && st.st_dev == root->dev && st.st_ino == root->ino;
+}
+
+static int left_behind_add(struct daemon *d, const char *configured, const struct stat *st) {
+        struct left_behind *l = realloc(d->left_behind, (d->n_left_behind + 1) * sizeof *l);
+
+        if (!l)
+                return -ENOMEM;
+        d->left_behind = l;
+        l[d->n_left_behind].configured = strdup(configured);
+        if (!l[d->n_left_behind].configured)
+                return -ENOMEM;
+        l[d->n_left_behind].dev = st->st_dev;
+        l[d->n_left_behind].ino = st->st_ino;
+        d->n_left_behind++;
+        return 0;
+}
+
+static bool left_behind_has(const struct daemon *d, const char *configured, const struct stat *st) {
+        for (size_t i = 0; i < d->n_left_behind; i++)
+                if (d->left_behind[i].dev == st->st_dev && d->left_behind[i].ino == st->st_ino &&
+                    strcmp(d->left_behind[i].configured, configured) == 0)
+                        return true;
+        return false;
+}
+
+static void left_behind_forget(struct daemon *d, const char *configured) {
+        for (size_t i = 0; i < d->n_left_behind;)
+                if (strcmp(d->left_behind[i].configured, configured) == 0) {
+                        free(d->left_behind[i].configured);
+                        d->left_behind[i] = d->left_behind[--d->n_left_behind];
+                } else
+                        i++;
+}
+
+/* The root is no longer at root->path: it is missing, looked for every
+ * rescan_interval_s. Its notes leave the index only when quired saw them
+ * go (a deletion or a move away: a walk of the path, which finds nothing,
+ * removes them); with is_unmounted nothing was deleted and they stay
+ * (docs/ROOTS.md). The caller updates the watched ancestors. */
+static void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
+        if (is_unmounted)
+                log_warning("Root %s is not there any more (its filesystem was unmounted); its notes stay in the "
+                            "index, and it is looked for again every %u s",
+                            root->path, d->cfg.rescan_interval_s);
+        else
+                log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
+                            root->path, d->cfg.rescan_interval_s);
+        /* Below a renamed ancestor, its watches still follow the
+         * directories, now elsewhere. */
+        watcher_remove_tree(d->watcher, root->path);
+        forget_ignores(d, root->path);
+        if (is_unmounted) {
+                struct stat st;
+                if (lstat(root->path, &st) == 0 && S_ISDIR(st.st_mode) &&
+                    left_behind_add(d, root->configured, &st) < 0)
+                        log_error_errno(-ENOMEM, "Failed to remember the mount point of %s: %m", root->path);
+        } else {
+                int r = queue_sync_dir(d, root->namespace, root->path, root->path);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", root->path);
+        }
+        free(root->path);
+        root->path = NULL;
+        arm_rescan(d);
+}
+
 static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
         const char *rel;
         struct root *holder = find_root(d, ev->path, &rel);
@@ -536,22 +626,39 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
                 struct root *root = &d->roots[i];
                 if (!root->path || !path_is_at_or_below(root->path, ev->path))
                         continue;
-                log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
-                            root->path, d->cfg.rescan_interval_s);
-                /* Below a renamed ancestor, its watches still follow the
-                 * directories, now elsewhere. */
-                watcher_remove_tree(d->watcher, root->path);
-                forget_ignores(d, root->path);
-                int r = queue_sync_dir(d, root->namespace, root->path, root->path);
-                if (r < 0)
-                        log_error_errno(r, "Failed to queue %s: %m", root->path);
-                free(root->path);
-                root->path = NULL;
+                lose_root(d, root, false);
                 has_lost_root = true;
-                arm_rescan(d);
         }
         if (has_lost_root)
                 watch_ancestors(d);
+}
+
+/* A filesystem went: IN_UNMOUNT comes for every watched directory on it,
+ * in no particular order, and says nothing was deleted. */
+static void on_unmounted(struct daemon *d, const struct watch_event *ev) {
+        bool has_lost_root = false;
+        const char *rel;
+
+        /* The roots it held (or held one of the directories above) no
+         * longer name the directory watched: they are missing, not gone. */
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (root->path && !root_is_in_place(root)) {
+                        lose_root(d, root, true);
+                        has_lost_root = true;
+                }
+        }
+        if (has_lost_root)
+                watch_ancestors(d);
+        /* A filesystem mounted below a root that stays: its notes stay as
+         * well, until a walk of that folder finds them gone (a restart, a
+         * reload); what the path names now, the mount point's own
+         * directory, is watched in place of what went. */
+        struct root *holder = find_root(d, ev->path, &rel);
+        if (holder && *rel) {
+                watcher_remove_tree(d->watcher, ev->path);
+                watch_tree(d, holder, ev->path, false);
+        }
 }
 
 static bool is_ignore_file(const char *path) {
@@ -592,7 +699,7 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
                 return;
         if (handle_cookie(d, ev))
                 return;
-        if (ev->is_dir || ev->kind == WATCH_DIR_GONE) {
+        if (ev->is_dir || ev->kind == WATCH_DIR_GONE || ev->kind == WATCH_UNMOUNTED) {
                 forget_ignores(d, ev->path);
                 forget_ignores(d, ev->old_path);
         }
@@ -622,6 +729,9 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
                 break;
         case WATCH_DIR_GONE:
                 on_dir_gone(d, ev);
+                break;
+        case WATCH_UNMOUNTED:
+                on_unmounted(d, ev);
                 break;
         }
         arm_pending_timer(d);
@@ -699,9 +809,13 @@ static void write_state_file(struct daemon *d, bool is_forced) {
 
         _cleanup_free_ const char **roots = calloc(d->n_roots + 1, sizeof *roots);
         size_t n_roots = 0;
-        for (size_t i = 0; roots && i < d->n_roots; i++)
+        _cleanup_free_ const char **missing = calloc(d->n_roots + 1, sizeof *missing);
+        size_t n_missing = 0;
+        for (size_t i = 0; roots && missing && i < d->n_roots; i++)
                 if (d->roots[i].path)
                         roots[n_roots++] = d->roots[i].path;
+                else
+                        missing[n_missing++] = d->roots[i].configured;
         const char *const *cookies = NULL;
         size_t n_cookies = d->cookies ? cookie_table_acked(d->cookies, &cookies) : 0;
         uint64_t oldest = oldest_pending_usec(d);
@@ -719,6 +833,8 @@ static void write_state_file(struct daemon *d, bool is_forced) {
                 .last_reconcile_usec = d->last_reconcile_usec,
                 .roots = roots,
                 .n_roots = n_roots,
+                .missing_roots = missing,
+                .n_missing_roots = n_missing,
                 .cookies = cookies,
                 .n_cookies = n_cookies,
         };
@@ -873,15 +989,12 @@ static void rescan_cb(uv_timer_t *t) {
                 struct root *root = &d->roots[i];
                 if (root->path)
                         continue;
-                root->path = realpath(root->configured, NULL);
-                struct stat st;
-                if (root->path && stat(root->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+                if (root_locate(d, root)) {
                         log_info("Root %s is back", root->path);
                         adopt_dir(d, root, root->path);
                         watch_ancestors(d);
                 } else {
-                        free(root->path);
-                        root->path = NULL;
+                        log_debug("Root %s is still missing", root->configured);
                         is_pending = true;
                 }
         }
@@ -928,6 +1041,24 @@ static void build_rules(struct daemon *d) {
         };
 }
 
+/* Look for root at its configured path: true, with root->path and its
+ * directory set, when a directory is there that is not what an unmount
+ * left behind. */
+static bool root_locate(struct daemon *d, struct root *root) {
+        struct stat st;
+        char *path = realpath(root->configured, NULL);
+
+        if (!path || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || left_behind_has(d, root->configured, &st)) {
+                free(path);
+                return false;
+        }
+        left_behind_forget(d, root->configured);
+        root->path = path;
+        root->dev = st.st_dev;
+        root->ino = st.st_ino;
+        return true;
+}
+
 static void roots_free(struct daemon *d) {
         for (size_t i = 0; i < d->n_roots; i++)
                 free(d->roots[i].path);
@@ -944,15 +1075,14 @@ static int roots_from_config(struct daemon *d) {
         d->n_roots = d->cfg.n_roots;
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *root = &d->roots[i];
-                struct stat st;
                 root->configured = d->cfg.roots[i].path;
                 root->namespace = d->cfg.roots[i].namespace;
-                root->path = realpath(root->configured, NULL);
-                if (!root->path || stat(root->path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                        log_warning("Root %s is missing or not a directory; looking for it every %u s",
+                if (!root_locate(d, root)) {
+                        /* Not "gone": it may be on a drive or a share not
+                         * mounted yet. Its notes stay (docs/ROOTS.md). */
+                        log_warning("Root %s is missing or not a directory; its notes stay in the index, and it is "
+                                    "looked for every %u s",
                                     root->configured, d->cfg.rescan_interval_s);
-                        free(root->path);
-                        root->path = NULL;
                         arm_rescan(d);
                 }
         }
@@ -1250,6 +1380,9 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < d.n_unwatched; i++)
                 free(d.unwatched[i]);
         free(d.unwatched);
+        for (size_t i = 0; i < d.n_left_behind; i++)
+                free(d.left_behind[i].configured);
+        free(d.left_behind);
         config_done(&d.cfg);
         int rc = uv_loop_close(d.loop);
         if (rc < 0)

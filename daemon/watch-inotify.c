@@ -2,8 +2,9 @@
  * directory, a wd -> directory table beside the path table, and the decoding
  * of inotify(7) events into watch.h's: rename cookies paired into
  * WATCH_MOVED, queue overflow into WATCH_OVERFLOW, dead watches into
- * WATCH_DIR_GONE. Linux only; the loop gets the same events from fs-event
- * elsewhere, minus the pairing. */
+ * WATCH_DIR_GONE, or WATCH_UNMOUNTED when their filesystem went. Linux
+ * only; the loop gets the same events from fs-event elsewhere, minus the
+ * pairing and the unmounts. */
 #ifdef __linux__
 
 #include <assert.h>
@@ -205,8 +206,9 @@ static char *event_path(const struct inotify_dir *d, const struct inotify_event 
         return path_join(d->dir.path, d->dir.path_len, ev->name, strnlen(ev->name, ev->len));
 }
 
-/* A watch the kernel ended (deleted, unmounted): forget it, say so once. */
-static void inotify_dir_gone(struct inotify_watcher *iw, struct inotify_dir *d) {
+/* A watch the kernel ended (deleted: kind WATCH_DIR_GONE; unmounted:
+ * WATCH_UNMOUNTED): forget it, say so once. */
+static void inotify_dir_gone(struct inotify_watcher *iw, struct inotify_dir *d, enum watch_event_kind kind) {
         _cleanup_free_ char *path = strdup(d->dir.path);
 
         inotify_dir_forget(iw, d, false, -1);
@@ -215,14 +217,22 @@ static void inotify_dir_gone(struct inotify_watcher *iw, struct inotify_dir *d) 
                 watcher_emit(&iw->w, WATCH_OVERFLOW, NULL, NULL, false);
                 return;
         }
-        watcher_emit(&iw->w, WATCH_DIR_GONE, path, NULL, true);
+        watcher_emit(&iw->w, kind, path, NULL, true);
 }
 
 static void inotify_handle_self(struct inotify_watcher *iw, struct inotify_dir *d, uint32_t mask) {
         size_t parent_len;
 
-        if (mask & (IN_DELETE_SELF | IN_UNMOUNT | IN_IGNORED)) {
-                inotify_dir_gone(iw, d);
+        /* An unmount comes as IN_UNMOUNT then IN_IGNORED, a deletion as
+         * IN_DELETE_SELF then IN_IGNORED (inotify(7)); the first of the two
+         * forgets the watch, so the IN_IGNORED finds none. One alone is a
+         * watch the kernel dropped for no reason it told: gone. */
+        if (mask & IN_UNMOUNT) {
+                inotify_dir_gone(iw, d, WATCH_UNMOUNTED);
+                return;
+        }
+        if (mask & (IN_DELETE_SELF | IN_IGNORED)) {
+                inotify_dir_gone(iw, d, WATCH_DIR_GONE);
                 return;
         }
 
@@ -340,7 +350,8 @@ static void inotify_handle_ancestor(struct inotify_watcher *iw, const struct ino
         path = strdup(iw->ancestors[i].path);
         /* Renamed: the kernel would follow the inode; the path is what counts. */
         inotify_ancestor_forget(iw, (size_t) i, ev->mask & IN_MOVE_SELF);
-        watcher_emit(&iw->w, path ? WATCH_DIR_GONE : WATCH_OVERFLOW, path, NULL, !!path);
+        watcher_emit(&iw->w, !path ? WATCH_OVERFLOW : ev->mask & IN_UNMOUNT ? WATCH_UNMOUNTED : WATCH_DIR_GONE, path,
+                     NULL, !!path);
 }
 
 static int inotify_set_ancestors(struct watcher *w, char *const *paths, size_t n_paths) {

@@ -245,6 +245,7 @@ static const char *const event_kind_names[] = {
         [WATCH_MOVED] = "moved",
         [WATCH_OVERFLOW] = "overflow",
         [WATCH_DIR_GONE] = "dir-gone",
+        [WATCH_UNMOUNTED] = "unmounted",
 };
 
 void watcher_emit(struct watcher *w, enum watch_event_kind kind, const char *path, const char *old_path,

@@ -26,11 +26,18 @@ enum watch_event_kind {
         WATCH_MOVED,
         /* The kernel dropped events (IN_Q_OVERFLOW): reconcile everything. */
         WATCH_OVERFLOW,
-        /* A watched directory itself went away (deleted, or its filesystem
-         * unmounted); its watch is gone. path is the directory. Also said
-         * of a root's ancestor (watcher_set_ancestors) that was renamed or
-         * deleted: every root below path is no longer where it was. */
+        /* A watched directory itself went away (deleted); its watch is
+         * gone. path is the directory. Also said of a root's ancestor
+         * (watcher_set_ancestors) that was renamed or deleted: every root
+         * below path is no longer where it was. */
         WATCH_DIR_GONE,
+        /* The filesystem holding path (a watched directory or a root's
+         * ancestor) was unmounted: its watch is gone, and nothing on it was
+         * deleted (inotify's IN_UNMOUNT, sent for every watch on it; the
+         * kernel sends it only when the filesystem itself goes, not when
+         * one of several mounts of it does). fs-event cannot tell an
+         * unmount from a deletion and never says this. */
+        WATCH_UNMOUNTED,
 };
 
 struct watch_event {

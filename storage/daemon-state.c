@@ -92,6 +92,11 @@ void daemon_state_info_done(struct daemon_state_info *info) {
         for (size_t i = 0; i < info->n_roots; i++)
                 free(info->roots[i]);
         free(info->roots);
+        for (size_t i = 0; i < info->n_missing_roots; i++)
+                free(info->missing_roots[i]);
+        free(info->missing_roots);
+        info->missing_roots = NULL;
+        info->n_missing_roots = 0;
         for (size_t i = 0; i < info->n_cookies; i++)
                 free(info->cookies[i]);
         free(info->cookies);
@@ -221,6 +226,12 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                         if (value_len == 0)
                                 return -EBADMSG;
                         r = strv_push(&info.roots, &info.n_roots, unescape_path(value, value_len));
+                        if (r < 0)
+                                return r;
+                } else if (KEY_IS("missing_root")) {
+                        if (value_len == 0)
+                                return -EBADMSG;
+                        r = strv_push(&info.missing_roots, &info.n_missing_roots, unescape_path(value, value_len));
                         if (r < 0)
                                 return r;
                 } else if (KEY_IS("cookie")) {
@@ -386,6 +397,11 @@ int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *
         for (i = 0; i < st->n_roots; i++) {
                 fputs("root=", out);
                 write_path_escaped(out, st->roots[i]);
+                fputc('\n', out);
+        }
+        for (i = 0; i < st->n_missing_roots; i++) {
+                fputs("missing_root=", out);
+                write_path_escaped(out, st->missing_roots[i]);
                 fputc('\n', out);
         }
         for (i = 0; i < st->n_cookies; i++)

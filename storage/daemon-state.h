@@ -37,6 +37,10 @@ struct daemon_state {
         uint64_t last_reconcile_usec;  /* CLOCK_REALTIME µs; 0: none finished yet */
         const char *const *roots;      /* realpaths of the roots present */
         size_t n_roots;
+        /* Configured roots that are not there (missing at start, gone,
+         * unmounted): as configured; their notes' fate is docs/ROOTS.md's. */
+        const char *const *missing_roots;
+        size_t n_missing_roots;
         const char *const *cookies; /* sync cookies acknowledged lately */
         size_t n_cookies;
 };
@@ -69,6 +73,8 @@ struct daemon_state_info {
         char last_reconcile[32]; /* "" before the first */
         char **roots; /* owned */
         size_t n_roots;
+        char **missing_roots; /* owned */
+        size_t n_missing_roots;
         char **cookies; /* owned */
         size_t n_cookies;
 };

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""What quired does when a root stops being where it was configured: a
+filesystem unmounted under it, a move that an event queue overflow
+swallowed, an inner root moved inside an outer one. The rule
+(docs/ROOTS.md): notes leave the index only on evidence that they are
+gone from disk (a deletion or a move quired saw, or a walk that finds
+them gone); a root that is merely not there (missing at start, its
+filesystem unmounted) keeps its notes, is shown as missing by
+`quire status`, and is looked for until it is back.
+
+Each test runs the real daemon on real directories (mounts are real
+tmpfs mounts where the test may mount) and waits for events, never for
+time: a note written to a second, control root after the change is
+searchable only once every event queued before it has been handled."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import quiretest as qt  # noqa: E402
+from quiretest import doc, section  # noqa: E402
+
+
+def note(word):
+    return doc(word, *(section(f"Part {i}", [word, f"{word}part{i}"]) for i in range(3)))
+
+
+def can_mount(where):
+    """Whether this process may mount a tmpfs (root, and not in a
+    container that forbids it): tried for real on a scratch directory."""
+    probe = os.path.join(where, "mount-probe")
+    os.mkdir(probe)
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe], capture_output=True)
+        if r.returncode != 0:
+            return False
+        subprocess.run(["umount", probe], check=True)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.rmdir(probe)
+
+
+class RootsCase(qt.QuiredTestCase):
+    def setUp(self):
+        super().setUp()
+        # The control root: written to after each change, it tells when
+        # quired has handled every event queued before the write.
+        self.control = os.path.join(self.tmp, "control")
+        os.mkdir(self.control)
+        self.n_control = 0
+        self.config = self.write_config("[quire]\nrescan_interval_s = 1\n")
+
+    def quired(self, *dirs, env=None):
+        return self.start_quired(*dirs, self.control, args=["--backend", "inotify", "-v", "--config", self.config],
+                                 env=env)
+
+    def hits(self, word):
+        return {h["source_file"] for h in self.search_json(word)}
+
+    def settle(self):
+        """Write a note to the control root and wait until it is found: by
+        then every event that came before it has been handled."""
+        self.n_control += 1
+        word = f"controlword{self.n_control}"
+        self.write(f"c{self.n_control}.md", note(word), root=self.control)
+        qt.wait_for(lambda: self.hits(word), what=f"{word} to be indexed")
+
+    def rows_under(self, stored_dir):
+        prefix = stored_dir.rstrip("/") + "/"
+        return qt.query(self.db, "SELECT namespace, source_file, content_hash, id FROM chunks "
+                        "WHERE substr(source_file, 1, ?) = ? ORDER BY 1, 2, 3", (len(prefix), prefix))
+
+    def status(self):
+        r = self.quire("status", "--json")
+        return json.loads(r.stdout)
+
+
+class UnmountTests(RootsCase):
+    """A filesystem unmounted under a running quired is not a deletion: its
+    notes stay in the index (unmounted on purpose or not, a removable drive
+    or a network share comes back), the root shows as missing, and once
+    it is mounted again one walk brings its notes up to date."""
+
+    def setUp(self):
+        super().setUp()
+        if not can_mount(self.tmp):
+            self.skipTest("cannot mount a tmpfs here (needs root and a mount namespace that allows it)")
+        self.mnt = os.path.join(self.tmp, "mnt")
+        os.mkdir(self.mnt)
+        self.mount()
+        self.addCleanup(self.unmount, check=False)
+
+    def mount(self):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.mnt], check=True)
+
+    def unmount(self, check=True):
+        subprocess.run(["umount", self.mnt], check=check, capture_output=not check)
+
+    def unmount_and_come_back(self, root):
+        """root is self.mnt or a folder on it."""
+        self.write("alpha.md", note("aardvark"), root=root)
+        self.write("sub/beta.md", note("bumblebee"), root=root)
+        self.write("sub/gamma.md", note("capybara"), root=root)
+        stored = os.path.realpath(root)
+        d = self.quired(root)
+        self.wait_converged(root, self.control, daemon=d)
+        before = self.rows_under(stored)
+        self.assertEqual(len({r[1] for r in before}), 3)
+
+        # What the drive holds, to put back as it was (mtimes included).
+        saved = os.path.join(self.tmp, "saved")
+        shutil.copytree(self.mnt, saved)
+        mark = d.mark()
+        self.unmount()
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        d.wait_line(r"Root .*is not there any more \(its filesystem was unmounted\)", since=mark)
+        # A rescan has looked for it since (the empty mount point left
+        # behind is not the root coming back), and the notes are still in.
+        d.wait_line(r"Root .* is still missing", since=mark)
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(self.hits("aardvark"), {os.path.join(stored, "alpha.md")})
+        st = self.status()
+        self.assertEqual(st["daemon"]["missing_roots"], [root])
+        self.assertNotIn(stored, st["daemon"]["roots"])
+        self.assertFalse(st["daemon"]["current"])
+        self.assertTrue(d.running())
+
+        # Mounted again, changed while away: one note gone, one new.
+        self.mount()
+        shutil.copytree(saved, self.mnt, dirs_exist_ok=True)
+        os.unlink(os.path.join(root, "sub", "gamma.md"))
+        self.write("delta.md", note("dingo"), root=root)
+        d.wait_line(r"Root .* is back", since=mark)
+        self.wait_converged(root, self.control, daemon=d)
+        self.assertEqual(self.hits("capybara"), set())
+        self.assertEqual(self.hits("dingo"), {os.path.join(stored, "delta.md")})
+        # Unchanged notes were not read again: same rows, same ids.
+        after = self.rows_under(stored)
+        kept = [r for r in before if not r[1].endswith("gamma.md")]
+        self.assertEqual([r for r in after if not r[1].endswith("delta.md")], kept)
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        # Watched again.
+        self.write("later.md", note("eland"), root=root)
+        self.wait_converged(root, self.control, daemon=d)
+        self.assertHealthy(self.db)
+
+    def test_root_that_is_a_mount_point_keeps_its_notes_when_unmounted(self):
+        self.unmount_and_come_back(self.mnt)
+
+    def test_root_on_an_unmounted_filesystem_keeps_its_notes(self):
+        os.mkdir(os.path.join(self.mnt, "notes"))
+        self.unmount_and_come_back(os.path.join(self.mnt, "notes"))
+
+
+if __name__ == "__main__":
+    qt.main()
