@@ -210,6 +210,7 @@ static void log_watch_limit(struct daemon *d) {
 
 static void arm_rescan(struct daemon *d);
 static bool root_locate(struct daemon *d, struct root *root);
+static void write_state_file(struct daemon *d, bool is_forced);
 
 /* Watch dir and every directory below it that the rules keep: add the
  * watch first, then list, so an entry created in between is either seen
@@ -604,6 +605,8 @@ static void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         free(root->path);
         root->path = NULL;
         arm_rescan(d);
+        /* quire status shows it missing now, not at the next report. */
+        write_state_file(d, true);
 }
 
 static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
@@ -659,6 +662,23 @@ static void on_unmounted(struct daemon *d, const struct watch_event *ev) {
                 watcher_remove_tree(d->watcher, ev->path);
                 watch_tree(d, holder, ev->path, false);
         }
+}
+
+/* Events were lost, a root's own move or its ancestors' among them: the
+ * paths quired has for them are not to be trusted. A root whose path no
+ * longer names the directory watched is gone (the walk of its path finds
+ * its notes gone, as the reconcile would); the ancestors' watches are
+ * checked against the directories at their paths now (watch.h); and the
+ * roots that stay are walked and watched again. */
+static void on_overflow(struct daemon *d) {
+        for (size_t i = 0; i < d->n_roots; i++)
+                if (d->roots[i].path && !root_is_in_place(&d->roots[i]))
+                        lose_root(d, &d->roots[i], false);
+        watch_ancestors(d);
+        for (size_t i = 0; i < d->n_roots; i++)
+                if (d->roots[i].path)
+                        watch_tree(d, &d->roots[i], d->roots[i].path, true);
+        reconcile_all(d);
 }
 
 static bool is_ignore_file(const char *path) {
@@ -722,10 +742,7 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
                 d->n_overflows++;
                 debounce_clear(d->debounce);
                 ignore_cache_clear(d->ignores);
-                for (size_t i = 0; i < d->n_roots; i++)
-                        if (d->roots[i].path)
-                                watch_tree(d, &d->roots[i], d->roots[i].path, true);
-                reconcile_all(d);
+                on_overflow(d);
                 break;
         case WATCH_DIR_GONE:
                 on_dir_gone(d, ev);
@@ -993,6 +1010,7 @@ static void rescan_cb(uv_timer_t *t) {
                         log_info("Root %s is back", root->path);
                         adopt_dir(d, root, root->path);
                         watch_ancestors(d);
+                        write_state_file(d, true);
                 } else {
                         log_debug("Root %s is still missing", root->configured);
                         is_pending = true;

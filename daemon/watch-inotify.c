@@ -362,13 +362,31 @@ static int inotify_set_ancestors(struct watcher *w, char *const *paths, size_t n
         /* Drop those no longer wanted, then add the new ones. */
         while (i < iw->n_ancestors) {
                 bool is_wanted = false;
+                int wd;
 
                 for (size_t k = 0; k < n_paths && !is_wanted; k++)
                         is_wanted = strcmp(paths[k], iw->ancestors[i].path) == 0;
-                if (is_wanted)
-                        i++;
-                else
-                        inotify_ancestor_forget(iw, i, true);
+                /* One kept is asked again: after events we missed (an
+                 * overflow) its watch may follow a directory moved away
+                 * while another one is at the path now. The kernel hands
+                 * back the same wd for the same directory. */
+                if (is_wanted) {
+                        a = &iw->ancestors[i];
+                        wd = inotify_add_watch(iw->fd, a->path, INOTIFY_ANCESTOR_MASK);
+                        if (wd >= 0 && wd != a->wd) {
+                                log_debug("%s, a root's ancestor, is another directory now; rewatching", a->path);
+                                if (!inotify_find_wd(iw, a->wd) && inotify_rm_watch(iw->fd, a->wd) < 0 &&
+                                    errno != EINVAL)
+                                        log_debug_errno(errno, "Failed to remove inotify watch on %s, ignoring: %m",
+                                                        a->path);
+                                a->wd = wd;
+                        }
+                        if (wd >= 0) {
+                                i++;
+                                continue;
+                        }
+                }
+                inotify_ancestor_forget(iw, i, true);
         }
         a = realloc(iw->ancestors, (iw->n_ancestors + n_paths + 1) * sizeof *a);
         if (!a)

@@ -73,8 +73,10 @@ void watcher_remove_tree(struct watcher *w, const char *path);
  * ~/p/notes) the root's own watch hears nothing. The set is every proper
  * ancestor of the given roots (absolute, resolved) that is not at or below
  * one of them (those a root's own watches cover); it replaces the previous
- * set. An ancestor that goes is reported once as WATCH_DIR_GONE and leaves
- * the set. inotify watches them with IN_MOVE_SELF|IN_DELETE_SELF alone
+ * set, and an ancestor in both is checked against the directory at its
+ * path now (after an overflow its watch may follow one moved elsewhere).
+ * An ancestor that goes is reported once as WATCH_DIR_GONE (or
+ * WATCH_UNMOUNTED) and leaves the set. inotify watches them with IN_MOVE_SELF|IN_DELETE_SELF alone
  * (nothing is delivered for changes inside them); fs-event gets every
  * change inside them from libuv and looks only at the ones that name the
  * ancestor itself. Directories that cannot be watched (no read permission)

@@ -16,6 +16,7 @@ searchable only once every event queued before it has been handled."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -157,6 +158,81 @@ class UnmountTests(RootsCase):
     def test_root_on_an_unmounted_filesystem_keeps_its_notes(self):
         os.mkdir(os.path.join(self.mnt, "notes"))
         self.unmount_and_come_back(os.path.join(self.mnt, "notes"))
+
+
+class OverflowTests(RootsCase):
+    """A queue overflow loses events, a root's own or its ancestors' moves
+    among them. The reconcile after it must look again at where each root
+    and the folders above it are, not trust the paths it had: a root whose
+    path names nothing (or another folder) is gone, and an ancestor's watch
+    that follows a folder moved elsewhere is put back on the folder there
+    now. quired is stopped (SIGSTOP) while the tree changes, so that every
+    event is in one read, which QUIRE_TEST_OVERFLOW_AFTER=0 drops."""
+
+    def setUp(self):
+        super().setUp()
+        self.parent = os.path.join(self.tmp, "p")
+        self.notes = os.path.join(self.parent, "notes")
+        self.write("alpha.md", note("aardvark"), root=self.notes)
+        self.write("sub/beta.md", note("bumblebee"), root=self.notes)
+        self.stored = os.path.realpath(self.notes)
+
+    def start(self):
+        d = self.quired(self.notes, env=self.daemon_env(QUIRE_TEST_OVERFLOW_AFTER="0"))
+        self.wait_converged(self.notes, self.control, daemon=d)
+        return d
+
+    def while_stopped(self, d, change):
+        """change() happens while quired is stopped; then an overflow."""
+        mark = d.mark()
+        d.send(signal.SIGSTOP)
+        try:
+            change()
+        finally:
+            d.send(signal.SIGCONT)
+        d.wait_line(r"Watch queue overflowed", since=mark)
+        return mark
+
+    def test_root_moved_away_with_its_parent_in_an_overflow_is_gone(self):
+        d = self.start()
+        away = os.path.join(self.tmp, "p2")
+        mark = self.while_stopped(d, lambda: os.rename(self.parent, away))
+        self.wait_converged(self.control, daemon=d)  # nothing of the root
+        self.assertEqual(self.rows_under(self.stored), [])
+        # Not still taken for present at its old path, but missing.
+        status = self.status()["daemon"]
+        self.assertNotIn(self.stored, status["roots"])
+        self.assertEqual(status["missing_roots"], [self.notes])
+        d.wait_line(r"Root .*/p/notes is gone", since=mark)
+        # A new folder at the root's path is found and watched.
+        self.write("gamma.md", note("capybara"), root=self.notes)
+        d.wait_line(r"Root .*/p/notes is back", since=mark)
+        self.wait_converged(self.notes, self.control, daemon=d)
+        self.write("later.md", note("dingo"), root=self.notes)
+        self.wait_converged(self.notes, self.control, daemon=d)
+        self.assertEqual(self.hits("dingo"), {os.path.join(self.stored, "later.md")})
+        self.assertEqual(self.hits("aardvark"), set())
+        self.assertHealthy(self.db)
+
+    def test_ancestor_replaced_in_an_overflow_is_watched_again(self):
+        # mv p p2; mkdir p; mv p2/notes p/notes: the root is the same folder
+        # at the same path, but the folder above it is another one. A later
+        # move of the new p must be heard.
+        d = self.start()
+        away = os.path.join(self.tmp, "p2")
+
+        def swap():
+            os.rename(self.parent, away)
+            os.mkdir(self.parent)
+            os.rename(os.path.join(away, "notes"), self.notes)
+        mark = self.while_stopped(d, swap)
+        self.wait_converged(self.notes, self.control, daemon=d)
+        self.settle()
+        os.rename(self.parent, os.path.join(self.tmp, "p3"))
+        self.wait_converged(self.control, daemon=d)  # nothing of the root
+        self.assertEqual(self.rows_under(self.stored), [])
+        d.wait_line(r"Root .*/p/notes is gone", since=mark)
+        self.assertHealthy(self.db)
 
 
 if __name__ == "__main__":
