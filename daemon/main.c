@@ -132,15 +132,18 @@ struct daemon {
         bool has_written_pending;     /* the state file last said a change waits */
 };
 
-/* The root that holds path, and the path below it ("" for the root). */
-static struct root *find_root(struct daemon *d, const char *path, const char **rel) {
+/* The innermost root other than except that holds path, and the path
+ * below it ("" for the root). */
+static struct root *find_root_except(struct daemon *d, const char *path, const struct root *except,
+                                     const char **rel) {
         struct root *best = NULL;
         size_t best_len = 0;
 
         for (size_t i = 0; i < d->n_roots; i++) {
                 const char *r = d->roots[i].path;
                 size_t n = r ? strlen(r) : 0;
-                if (!r || strncmp(path, r, n) != 0 || (path[n] != '/' && path[n] != '\0') || n < best_len)
+                if (!r || &d->roots[i] == except || strncmp(path, r, n) != 0 ||
+                    (path[n] != '/' && path[n] != '\0') || n < best_len)
                         continue;
                 best = &d->roots[i];
                 best_len = n;
@@ -148,6 +151,10 @@ static struct root *find_root(struct daemon *d, const char *path, const char **r
         if (best && rel)
                 *rel = path[best_len] == '/' ? path + best_len + 1 : path + best_len;
         return best;
+}
+
+static struct root *find_root(struct daemon *d, const char *path, const char **rel) {
+        return find_root_except(d, path, NULL, rel);
 }
 
 static size_t root_index(const struct daemon *d, const struct root *r) {
@@ -331,6 +338,14 @@ static int queue_sync_dir(struct daemon *d, const char *ns, const char *root, co
 /* A directory appeared (created, moved in, or found again): watch it, then
  * let the indexer walk it for the notes already inside. */
 static void adopt_dir(struct daemon *d, struct root *root, const char *dir) {
+        struct stat st;
+
+        /* The root's own directory may be another one now (a folder
+         * renamed onto its path): what root_is_in_place() compares with. */
+        if (strcmp(dir, root->path) == 0 && stat(dir, &st) == 0) {
+                root->dev = st.st_dev;
+                root->ino = st.st_ino;
+        }
         forget_ignores(d, dir);
         watch_tree(d, root, dir, false);
         int r = queue_sync_dir(d, root->namespace, root->path, dir);
@@ -451,10 +466,22 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                 mark_path(d, root, ev->path);
 }
 
+static void lose_root(struct daemon *d, struct root *root, bool is_unmounted);
+static void watch_ancestors(struct daemon *d);
+
 static void on_removed(struct daemon *d, const struct watch_event *ev) {
         const char *rel;
         struct root *root = find_root(d, ev->path, &rel);
 
+        /* A root inside another one, moved out of it or deleted: it is gone
+         * from its path (docs/ROOTS.md), and for the root around it a
+         * folder of notes went. */
+        if (root && !*rel && ev->is_dir) {
+                struct root *inner = root;
+                root = find_root_except(d, ev->path, inner, &rel);
+                lose_root(d, inner, false);
+                watch_ancestors(d);
+        }
         if (!root || !*rel)
                 return;
         if (ev->is_dir) {
@@ -468,13 +495,10 @@ static void on_removed(struct daemon *d, const struct watch_event *ev) {
                 mark_path(d, root, ev->path);
 }
 
-static void on_moved(struct daemon *d, const struct watch_event *ev) {
-        const char *old_rel, *new_rel;
-        struct root *old_root = find_root(d, ev->old_path, &old_rel);
-        struct root *new_root = find_root(d, ev->path, &new_rel);
-        bool old_kept = old_root && *old_rel && classify(d, old_root, old_rel, ev->is_dir) == SCAN_KEEP;
-        bool new_kept = new_root && *new_rel && classify(d, new_root, new_rel, ev->is_dir) == SCAN_KEEP;
-
+/* What a rename means for the notes: old_kept and new_kept say whether
+ * each end is a note (or folder of notes) of old_root and new_root. */
+static void on_moved_notes(struct daemon *d, const struct watch_event *ev, struct root *old_root, bool old_kept,
+                           struct root *new_root, bool new_kept) {
         if (old_kept && new_kept && strcmp(old_root->namespace, new_root->namespace) == 0) {
                 /* The rows move now; the note itself is looked at once it
                  * settles under its new name (a change that waited on the
@@ -509,6 +533,41 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
                 on_changed(d, &came);
         } else if (ev->is_dir)
                 watcher_remove_tree(d->watcher, ev->path);
+}
+
+static void on_moved(struct daemon *d, const struct watch_event *ev) {
+        const char *old_rel, *new_rel;
+        struct root *old_root = find_root(d, ev->old_path, &old_rel);
+        struct root *new_root = find_root(d, ev->path, &new_rel);
+
+        /* A root inside another one, renamed within it: the inner root is
+         * a root at its configured path, and is gone from there (looked for
+         * until it is back; its notes leave its namespace by a walk of the
+         * old path, queued after the move below). The folder's notes are
+         * the outer root's, moved as any folder's: ids kept. And the other
+         * way, a folder renamed to a root's path (it was moved back, and
+         * the rescan found it before this event): for the outer root a
+         * folder moved, for the inner one it is there again. */
+        struct root *moved_root = NULL, *arrived_root = NULL;
+        if (old_root && !*old_rel && ev->is_dir) {
+                moved_root = old_root;
+                old_root = find_root_except(d, ev->old_path, moved_root, &old_rel);
+        }
+        if (new_root && !*new_rel && ev->is_dir) {
+                arrived_root = new_root;
+                new_root = find_root_except(d, ev->path, arrived_root, &new_rel);
+        }
+        bool old_kept = old_root && *old_rel && classify(d, old_root, old_rel, ev->is_dir) == SCAN_KEEP;
+        bool new_kept = new_root && *new_rel && classify(d, new_root, new_rel, ev->is_dir) == SCAN_KEEP;
+
+        on_moved_notes(d, ev, old_root, old_kept, new_root, new_kept);
+        /* on_moved_notes may have found it gone already (on_removed). */
+        if (moved_root && moved_root->path) {
+                lose_root(d, moved_root, false);
+                watch_ancestors(d);
+        }
+        if (arrived_root && arrived_root->path)
+                adopt_dir(d, arrived_root, arrived_root->path);
 }
 
 /* Whether path is dir or lies below it. */

@@ -235,5 +235,98 @@ class OverflowTests(RootsCase):
         self.assertHealthy(self.db)
 
 
+class NestedTests(RootsCase):
+    """A root inside another root, moved: the inner root is a root at its
+    configured path, so moved away it is gone from there (its notes leave
+    its namespace and it is looked for); the notes themselves are still
+    under the outer root, at their new paths, as any moved folder's."""
+
+    def setUp(self):
+        super().setUp()
+        self.outer = os.path.join(self.tmp, "outer")
+        self.inner = os.path.join(self.outer, "inner")
+        self.write("top.md", note("aardvark"), root=self.outer)
+        self.write("in.md", note("bumblebee"), root=self.inner)
+        self.write("deep/down.md", note("capybara"), root=self.inner)
+        self.stored_outer = os.path.realpath(self.outer)
+
+    def start(self, ns_inner):
+        if ns_inner is None:  # one namespace: DIR arguments
+            d = self.quired(self.outer, self.inner)
+            specs = lambda: (self.outer, self.control)  # noqa: E731
+        else:
+            self.config = self.write_config(
+                "[quire]\nrescan_interval_s = 1\n"
+                f"[root \"outerns\"]\npath = {self.outer}\n[root \"{ns_inner}\"]\npath = {self.inner}\n"
+                f"[root]\npath = {self.control}\n")
+            d = self.start_quired(args=["--backend", "inotify", "-v", "--config", self.config])
+            specs = lambda: (("outerns", [self.outer]), (ns_inner, [self.inner]), self.control)  # noqa: E731
+        self.wait_converged(*specs(), daemon=d)
+        self.outer_ns = "default" if ns_inner is None else "outerns"
+        self.before = self.outer_ids(os.path.join(self.stored_outer, "inner"))
+        return d, specs
+
+    def outer_ids(self, stored_dir):
+        """(path below stored_dir, content_hash) -> id of the outer root's chunks there."""
+        return {(os.path.relpath(f, stored_dir), h): i for ns, f, h, i in self.rows_under(stored_dir)
+                if ns == self.outer_ns}
+
+    def check_moved(self, d, specs, mark, new):
+        """The inner root went from self.inner to new (within the outer root)."""
+        self.wait_converged(*specs(), daemon=d)
+        stored_old = os.path.join(self.stored_outer, "inner")
+        stored_new = os.path.join(self.stored_outer, os.path.relpath(new, self.outer))
+        self.assertEqual(self.rows_under(stored_old), [])
+        # The outer root's rows moved with the folder: same ids.
+        self.assertEqual(self.outer_ids(stored_new), self.before)
+        self.assertEqual(self.hits("capybara"), {os.path.join(stored_new, "deep", "down.md")})
+        self.assertEqual(self.hits("bumblebee"), {os.path.join(stored_new, "in.md")})
+        status = self.status()
+        self.assertEqual(status["duplicate_groups"], 0)
+        self.assertEqual(status["daemon"]["missing_roots"], [self.inner])
+        d.wait_line(r"Root .*/outer/inner is gone", since=mark)
+        # Edits at the new place are the outer root's.
+        self.write("in.md", note("dingo"), root=new)
+        self.wait_converged(*specs(), daemon=d)
+        self.assertEqual(self.hits("dingo"), {os.path.join(stored_new, "in.md")})
+        # Moved back, it is the inner root again.
+        os.rename(new, self.inner)
+        d.wait_line(r"Root .*/outer/inner is back", since=mark)
+        self.wait_converged(*specs(), daemon=d)
+        self.assertEqual(self.hits("dingo"), {os.path.join(stored_old, "in.md")})
+        self.assertEqual(self.rows_under(stored_new), [])
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        self.assertHealthy(self.db)
+
+    def test_inner_root_moved_within_the_outer_one(self):
+        d, specs = self.start(None)
+        mark = d.mark()
+        new = os.path.join(self.outer, "moved")
+        os.rename(self.inner, new)
+        self.check_moved(d, specs, mark, new)
+
+    def test_inner_root_of_its_own_namespace_moved_within_the_outer_one(self):
+        d, specs = self.start("innerns")
+        mark = d.mark()
+        new = os.path.join(self.outer, "sub", "moved")
+        os.mkdir(os.path.dirname(new))
+        os.rename(self.inner, new)
+        self.check_moved(d, specs, mark, new)
+
+    def test_inner_root_moved_out_of_the_outer_one(self):
+        d, specs = self.start(None)
+        mark = d.mark()
+        away = os.path.join(self.tmp, "away")
+        os.rename(self.inner, away)
+        self.wait_converged(*specs(), daemon=d)
+        self.assertEqual(self.rows_under(os.path.join(self.stored_outer, "inner")), [])
+        self.assertEqual(self.hits("bumblebee"), set())
+        d.wait_line(r"Root .*/outer/inner is gone", since=mark)
+        os.rename(away, self.inner)
+        d.wait_line(r"Root .*/outer/inner is back", since=mark)
+        self.wait_converged(*specs(), daemon=d)
+        self.assertHealthy(self.db)
+
+
 if __name__ == "__main__":
     qt.main()
