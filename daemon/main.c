@@ -617,6 +617,20 @@ static int left_behind_add(struct daemon *d, const char *configured, const struc
         return 0;
 }
 
+/* Length of the parent of path's first len bytes ("/a/b" -> 2, "/a" -> 1
+ * for "/"); 0 when there is none. */
+static size_t path_parent_len_of(const char *path, size_t len) {
+        size_t i = len;
+
+        if (len <= 1)
+                return 0;
+        while (i > 0 && path[i - 1] != '/')
+                i--;
+        if (i == 0)
+                return 0;
+        return i == 1 ? 1 : i - 1;
+}
+
 static bool left_behind_has(const struct daemon *d, const char *configured, const struct stat *st) {
         for (size_t i = 0; i < d->n_left_behind; i++)
                 if (d->left_behind[i].dev == st->st_dev && d->left_behind[i].ino == st->st_ino &&
@@ -1216,6 +1230,66 @@ static bool config_has_root(const struct config *cfg, const char *path, const ch
         return false;
 }
 
+/* Where the notes of a missing root are stored: the realpath its path
+ * would have, the longest part of it that exists resolved and the rest as
+ * written (a symlink in the missing part is not known: its notes would be
+ * under its target). NULL on ENOMEM. */
+static char *missing_root_realpath(const char *configured) {
+        _cleanup_free_ char *abs = NULL;
+        size_t len;
+
+        if (configured[0] == '/')
+                abs = strdup(configured);
+        else {
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                if (cwd && asprintf(&abs, "%s/%s", cwd, configured) < 0)
+                        abs = NULL;
+        }
+        if (!abs)
+                return NULL;
+        len = strlen(abs);
+        while (len > 1 && abs[len - 1] == '/')
+                abs[--len] = '\0';
+        for (size_t cut = len; cut > 0; cut = path_parent_len_of(abs, cut)) {
+                _cleanup_free_ char *head = strndup(abs, cut);
+                _cleanup_free_ char *resolved = head ? realpath(head, NULL) : NULL;
+                const char *rest = abs + cut;
+                char *joined;
+
+                if (!resolved)
+                        continue;
+                /* One slash between the two: "/" ends in one already. */
+                bool ends_in_slash = resolved[strlen(resolved) - 1] == '/';
+                if (ends_in_slash && *rest == '/')
+                        rest++;
+                if (asprintf(&joined, "%s%s%s", resolved, !ends_in_slash && *rest && *rest != '/' ? "/" : "",
+                             rest) < 0)
+                        return NULL;
+                return joined;
+        }
+        return TAKE_PTR(abs);
+}
+
+/* A root missing when the configuration is reloaded and no longer in it
+ * (same configured path, same namespace): its notes were kept only because
+ * it might come back (docs/ROOTS.md); now they go, as a present root's do. */
+static void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *next, const struct root *old) {
+        for (size_t i = 0; i < next->n_roots; i++)
+                if (strcmp(next->roots[i].path, old->configured) == 0 &&
+                    strcmp(next->roots[i].namespace, old->namespace) == 0)
+                        return;
+        _cleanup_free_ char *path = missing_root_realpath(old->configured);
+        if (!path) {
+                log_error_errno(-ENOMEM, "Failed to drop the notes of %s: %m", old->configured);
+                return;
+        }
+        log_info("Root %s is no longer configured; dropping its notes from the index", path);
+        left_behind_forget(d, old->configured);
+        int r = indexer_drop_tree(d->indexer, old->namespace, path);
+        if (r < 0)
+                log_error_errno(r, "Failed to queue %s: %m", path);
+}
+
 /* The database, the watch backend, the size cap and the indexer's
  * priority are what the running daemon was built on at start: a reload
  * that changes one says so and keeps the running value, so that d->cfg
@@ -1270,8 +1344,10 @@ static void reload(struct daemon *d) {
         debounce_flush_all(d->debounce);
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *old = &d->roots[i];
-                if (!old->path)
+                if (!old->path) {
+                        drop_missing_root_if_unconfigured(d, &cfg, old);
                         continue;
+                }
                 watcher_remove_tree(d->watcher, old->path);
                 /* A root no longer configured (same folder, same namespace)
                  * takes its notes out of the index with it. */

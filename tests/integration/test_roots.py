@@ -328,5 +328,42 @@ class NestedTests(RootsCase):
         self.assertHealthy(self.db)
 
 
+class MissingAtStartTests(RootsCase):
+    def test_root_missing_at_start_keeps_its_notes_until_dropped_from_the_config(self):
+        """Missing at start (deleted while quired was stopped, or not
+        mounted yet: quired cannot tell) keeps the notes, and shows the
+        root as missing. Taken out of the configuration, it takes its notes
+        with it on the reload, as a root that is there does."""
+        a, b = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")
+        self.write("one.md", note("aardvark"), root=a)
+        self.write("two.md", note("bumblebee"), root=b)
+        self.write("sub/three.md", note("capybara"), root=b)
+        both = "".join(f"[root]\npath = {p}\n" for p in (a, b, self.control))
+        self.config = self.write_config("[quire]\nrescan_interval_s = 1\n" + both)
+        d = self.start_quired(args=["--backend", "inotify", "-v", "--config", self.config])
+        self.wait_converged(a, b, self.control, daemon=d)
+        stored_b = os.path.realpath(b)
+        before = self.rows_under(stored_b)
+        self.assertEqual(len(before), 6)
+        d.stop()
+
+        shutil.rmtree(b)
+        d = self.start_quired(args=["--backend", "inotify", "-v", "--config", self.config])
+        d.wait_line(r"Root .*/b is missing or not a directory; its notes stay")
+        self.settle()
+        self.assertEqual(self.rows_under(stored_b), before)
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [b])
+
+        mark = d.mark()
+        self.write_config("[quire]\nrescan_interval_s = 1\n" + f"[root]\npath = {a}\n[root]\npath = {self.control}\n")
+        d.send(signal.SIGHUP)
+        self.wait_converged(a, self.control, daemon=d)
+        self.assertEqual(self.rows_under(stored_b), [])
+        d.wait_line(r"Root .*/b is no longer configured", since=mark)
+        self.assertEqual(self.hits("bumblebee"), set())
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        self.assertHealthy(self.db)
+
+
 if __name__ == "__main__":
     qt.main()
