@@ -47,6 +47,8 @@ def can_mount(where):
 
 
 class RootsCase(qt.QuiredTestCase):
+    backend = "inotify"
+
     def setUp(self):
         super().setUp()
         # The control root: written to after each change, it tells when
@@ -57,7 +59,7 @@ class RootsCase(qt.QuiredTestCase):
         self.config = self.write_config("[quire]\nrescan_interval_s = 1\n")
 
     def quired(self, *dirs, env=None):
-        return self.start_quired(*dirs, self.control, args=["--backend", "inotify", "-v", "--config", self.config],
+        return self.start_quired(*dirs, self.control, args=["--backend", self.backend, "-v", "--config", self.config],
                                  env=env)
 
     def hits(self, word):
@@ -248,6 +250,10 @@ class NestedTests(RootsCase):
         self.write("top.md", note("aardvark"), root=self.outer)
         self.write("in.md", note("bumblebee"), root=self.inner)
         self.write("deep/down.md", note("capybara"), root=self.inner)
+        # Made before quired starts: a rename into a folder made a moment
+        # before may come before the folder is watched, and is then a move
+        # out and a new folder (new ids), which is not what this is about.
+        os.mkdir(os.path.join(self.outer, "sub"))
         self.stored_outer = os.path.realpath(self.outer)
 
     def start(self, ns_inner):
@@ -259,7 +265,7 @@ class NestedTests(RootsCase):
                 "[quire]\nrescan_interval_s = 1\n"
                 f"[root \"outerns\"]\npath = {self.outer}\n[root \"{ns_inner}\"]\npath = {self.inner}\n"
                 f"[root]\npath = {self.control}\n")
-            d = self.start_quired(args=["--backend", "inotify", "-v", "--config", self.config])
+            d = self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
             specs = lambda: (("outerns", [self.outer]), (ns_inner, [self.inner]), self.control)  # noqa: E731
         self.wait_converged(*specs(), daemon=d)
         self.outer_ns = "default" if ns_inner is None else "outerns"
@@ -277,8 +283,10 @@ class NestedTests(RootsCase):
         stored_old = os.path.join(self.stored_outer, "inner")
         stored_new = os.path.join(self.stored_outer, os.path.relpath(new, self.outer))
         self.assertEqual(self.rows_under(stored_old), [])
-        # The outer root's rows moved with the folder: same ids.
-        self.assertEqual(self.outer_ids(stored_new), self.before)
+        # The outer root's rows moved with the folder: same ids (fs-event
+        # does not pair renames: the folder is read again).
+        if self.backend == "inotify":
+            self.assertEqual(self.outer_ids(stored_new), self.before)
         self.assertEqual(self.hits("capybara"), {os.path.join(stored_new, "deep", "down.md")})
         self.assertEqual(self.hits("bumblebee"), {os.path.join(stored_new, "in.md")})
         status = self.status()
@@ -309,7 +317,6 @@ class NestedTests(RootsCase):
         d, specs = self.start("innerns")
         mark = d.mark()
         new = os.path.join(self.outer, "sub", "moved")
-        os.mkdir(os.path.dirname(new))
         os.rename(self.inner, new)
         self.check_moved(d, specs, mark, new)
 
@@ -328,6 +335,10 @@ class NestedTests(RootsCase):
         self.assertHealthy(self.db)
 
 
+class FsEventNestedTests(NestedTests):
+    backend = "fs-event"
+
+
 class MissingAtStartTests(RootsCase):
     def test_root_missing_at_start_keeps_its_notes_until_dropped_from_the_config(self):
         """Missing at start (deleted while quired was stopped, or not
@@ -340,7 +351,7 @@ class MissingAtStartTests(RootsCase):
         self.write("sub/three.md", note("capybara"), root=b)
         both = "".join(f"[root]\npath = {p}\n" for p in (a, b, self.control))
         self.config = self.write_config("[quire]\nrescan_interval_s = 1\n" + both)
-        d = self.start_quired(args=["--backend", "inotify", "-v", "--config", self.config])
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
         self.wait_converged(a, b, self.control, daemon=d)
         stored_b = os.path.realpath(b)
         before = self.rows_under(stored_b)
@@ -348,7 +359,7 @@ class MissingAtStartTests(RootsCase):
         d.stop()
 
         shutil.rmtree(b)
-        d = self.start_quired(args=["--backend", "inotify", "-v", "--config", self.config])
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
         d.wait_line(r"Root .*/b is missing or not a directory; its notes stay")
         self.settle()
         self.assertEqual(self.rows_under(stored_b), before)
