@@ -62,6 +62,8 @@ int quire_cli_main(int argc, char **argv) {
                 if (strcmp(cmd, commands[i].name) == 0) {
                         if (commands[i].one_thread)
                                 (void) store_use_one_thread();
+                        else
+                                (void) store_use_threads();
                         return commands[i].run(argc - 1, argv + 1);
                 }
         if (cmd[0] == '-')

@@ -1514,6 +1514,7 @@ int main(int argc, char **argv) {
         }
         log_set_max_level(d.cfg.log_level);
         signal(SIGPIPE, SIG_IGN);
+        (void) store_use_threads(); /* before any thread or connection */
 
         /* Only now: the loop allocates, and only this path closes it. */
         d.loop = uv_default_loop();

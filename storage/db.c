@@ -387,6 +387,10 @@ int store_use_one_thread(void) {
         return 0;
 }
 
+int store_use_threads(void) {
+        return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -EBUSY;
+}
+
 bool store_is_one_thread(void) {
         return is_one_thread;
 }

@@ -54,6 +54,12 @@ void store_set_wait_progress(struct store *s, void (*on_other_commit)(void *user
  * statistics, a tenth of the instructions of a short search. Call before
  * any other store function; -EBUSY after. */
 int store_use_one_thread(void);
+/* For a process that calls SQLite from several threads (quire index,
+ * quired): SQLite without its memory statistics, which nothing in quire
+ * reads and which take a global mutex around every allocation and free
+ * (3% of the writer thread's instructions in a cold index). Call before
+ * any other store function; -EBUSY after. */
+int store_use_threads(void);
 
 const char *store_path(const struct store *s);
 /* Whether the file s opened (as its path named it just after the open)
