@@ -2,11 +2,14 @@
  *
  * A tape is a run of tokens, each as varints: the gap from the previous
  * token's end to its start (zigzag, in case a tokenizer ever goes back),
- * then (source length << 2 | colocated << 1 | is_lower). is_lower says the
- * token is the ASCII lowercase of its source bytes, which is what unicode61
- * makes of nearly every word of these notes, so it is rebuilt from the
- * text instead of stored; otherwise its length and bytes follow. A tape
- * costs about two bytes a token. */
+ * then (source length << 3 | is_verbatim << 2 | colocated << 1 | is_lower).
+ * is_lower says the token is the ASCII lowercase of its source bytes, which
+ * is what unicode61 makes of nearly every word of these notes, so it is
+ * rebuilt from the text instead of stored; is_verbatim says the token is
+ * its source bytes as they are (a word in lowercase already, as most are,
+ * or a CJK run), and then the replay hands FTS5 the text itself, with no
+ * copy. Otherwise the token's length and bytes follow. A tape costs about
+ * two bytes a token. */
 #include "tokens.h"
 
 #include <errno.h>
@@ -115,11 +118,26 @@ static inline uint8_t *put_varint(uint8_t *p, uint64_t v) {
         return p;
 }
 
-static bool is_ascii_lower_of(const char *token, const char *source, int n) {
-        for (int i = 0; i < n; i++)
+/* How token relates to the n bytes of its source: TOKEN_VERBATIM if it is
+ * those very bytes (lowercase words, CJK runs), else TOKEN_LOWER if it is
+ * their ASCII lowercase, else 0. */
+enum {
+        TOKEN_LOWER = 1 << 0,
+        TOKEN_COLOCATED = 1 << 1,
+        TOKEN_VERBATIM = 1 << 2,
+        TOKEN_HEAD_SHIFT = 3,
+};
+
+static unsigned token_kind(const char *token, const char *source, int n) {
+        int i = 0;
+        while (i < n && token[i] == source[i])
+                i++;
+        if (i == n)
+                return TOKEN_VERBATIM;
+        for (i = 0; i < n; i++)
                 if ((unsigned char) source[i] >= 0x80 || token[i] != ascii_lower(source[i]))
-                        return false;
-        return true;
+                        return 0;
+        return TOKEN_LOWER;
 }
 
 /* Called once per token, millions of times for a tree: no call that is
@@ -138,12 +156,13 @@ static int record_token(void *ctx, int tflags, const char *token, int n_token, i
                 rec->r = -ENOMEM;
                 return SQLITE_NOMEM;
         }
-        bool is_lower = n_token == end - start && is_ascii_lower_of(token, rec->text + start, n_token);
+        unsigned kind = n_token == end - start ? token_kind(token, rec->text + start, n_token) : 0;
         uint64_t zigzag = gap < 0 ? ((uint64_t) -gap << 1) - 1 : (uint64_t) gap << 1;
-        uint64_t head = (uint64_t) (end - start) << 2 | (uint64_t) (tflags & FTS5_TOKEN_COLOCATED) << 1 | is_lower;
+        uint64_t head = (uint64_t) (end - start) << TOKEN_HEAD_SHIFT | kind |
+                        (tflags & FTS5_TOKEN_COLOCATED ? TOKEN_COLOCATED : 0);
         uint8_t *p = put_varint(t->bytes + t->n_bytes, zigzag);
         p = put_varint(p, head);
-        if (!is_lower) {
+        if (!kind) {
                 p = put_varint(p, (uint64_t) n_token);
                 memcpy(p, token, (size_t) n_token);
                 p += n_token;
@@ -295,11 +314,14 @@ static int play(struct token_replay *rp, const struct token_tape *tape, const ui
                 if (!get_varint(&p, end, &zigzag) || !get_varint(&p, end, &head))
                         return SQLITE_INTERNAL;
                 int64_t gap = zigzag & 1 ? -(int64_t) ((zigzag + 1) >> 1) : (int64_t) (zigzag >> 1);
-                int64_t start = last_end + gap, src_len = (int64_t) (head >> 2);
+                int64_t start = last_end + gap, src_len = (int64_t) (head >> TOKEN_HEAD_SHIFT);
                 if (start < 0 || src_len > (int64_t) tape->text_len - start)
                         return SQLITE_INTERNAL;
                 const char *token;
-                if (head & 1) {
+                if (head & TOKEN_VERBATIM) {
+                        token = text + start;
+                        n_token = (uint64_t) src_len;
+                } else if (head & TOKEN_LOWER) {
                         if ((size_t) src_len >= rp->cap_scratch &&
                             GREEDY_REALLOC(rp->scratch, rp->cap_scratch, (size_t) src_len + 1, 64) < 0)
                                 return SQLITE_NOMEM;
@@ -313,8 +335,8 @@ static int play(struct token_replay *rp, const struct token_tape *tape, const ui
                         token = (const char *) p;
                         p += n_token;
                 }
-                int rc = x_token(ctx, (int) (head >> 1 & 1), token, (int) n_token, (int) start,
-                                 (int) (start + src_len));
+                int tflags = head & TOKEN_COLOCATED ? FTS5_TOKEN_COLOCATED : 0;
+                int rc = x_token(ctx, tflags, token, (int) n_token, (int) start, (int) (start + src_len));
                 if (rc != SQLITE_OK)
                         return rc;
                 last_end = start + src_len;

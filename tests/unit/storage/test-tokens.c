@@ -23,9 +23,11 @@
 
 static char tmpdir[] = "/tmp/quire-test-tokens-XXXXXX";
 
-/* Texts that take every path of a tape: ASCII words (rebuilt from the
- * text), folded and diacritic-stripped ones (stored), CJK runs, tokens
- * longer than 127 bytes (two-byte lengths), separators only, nothing. */
+/* Texts that take every path of a tape: ASCII words already lowercase
+ * (the text itself) or not (rebuilt from the text), folded and
+ * diacritic-stripped ones (stored), CJK runs, tokens of 16 to 127 bytes
+ * and longer (one- and two-byte heads and lengths), separators only,
+ * nothing. */
 static const char *const texts[] = {
         "Hello World, hello WORLD",
         "Élan vital: naïve café, ŒUVRE, Straße, İstanbul, ǅemal",
@@ -37,6 +39,7 @@ static const char *const texts[] = {
         "/home/user/notes/Tar Archives.md",
         "",
         "   \n\t  ",
+        "abcdefghijklmnopqrstu Abcdefghijklmnopqrstu ABCDEFGHIJKLMNOPQRSTU mIxEd",
         ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA b"),
 };
@@ -143,6 +146,58 @@ static void test_played_tokens_are_unicode61s(void) {
         sqlite3_close(plain);
 }
 
+struct where {
+        const char *text;
+        char *listing; /* "token=text|" or "token=copy|" per token */
+};
+
+static int note_where(void *ctx, int tflags, const char *token, int n, int start, int end) {
+        struct where *w = ctx;
+        bool is_text = token == w->text + start;
+        char *old = w->listing;
+        (void) tflags;
+        (void) end;
+        if (asprintf(&w->listing, "%s%.*s=%s|", old ? old : "", n, token, is_text ? "text" : "copy") < 0)
+                abort();
+        free(old);
+        return SQLITE_OK;
+}
+
+static void test_lowercase_words_are_played_from_the_text_itself(void) {
+        sqlite3 *writer = NULL;
+        struct token_recorder *rec = NULL;
+        struct token_replay *rp = NULL;
+        struct token_tapes tapes = { 0 };
+        const char *text = "tar Tar TAR x\xc3\x89lan \xc3\xa9lan \xe6\x95\xb0\xe6\x8d\xae";
+        fts5_tokenizer tok;
+        void *userdata;
+        Fts5Tokenizer *t;
+        struct where w = { .text = text };
+
+        REQUIRE(sqlite3_open(":memory:", &writer) == SQLITE_OK);
+        REQUIRE(token_replay_install(writer, &rp) == 0);
+        REQUIRE(token_recorder_new(&rec) == 0);
+        REQUIRE(token_recorder_add(rec, &tapes, text, strlen(text)) == 0);
+        token_replay_add(rp, &tapes);
+
+        fts5_api *api = fts5_api_of(writer);
+        REQUIRE(api && api->xFindTokenizer(api, "unicode61", &userdata, &tok) == SQLITE_OK);
+        REQUIRE(tok.xCreate(userdata, table_args, 2, &t) == SQLITE_OK);
+        REQUIRE(tok.xTokenize(t, &w, FTS5_TOKENIZE_DOCUMENT, text, (int) strlen(text), note_where) == SQLITE_OK);
+        tok.xDelete(t);
+        CHECK_INT_EQ(token_replay_counts(rp).played, 1);
+        /* What needs no folding (a lowercase word, a CJK run) is handed
+         * over in place; the rest is made in a buffer (lowercased, or
+         * stored on the tape). */
+        CHECK_STR_EQ(w.listing, "tar=text|tar=copy|tar=copy|xelan=copy|elan=copy|\xe6\x95\xb0\xe6\x8d\xae=text|");
+
+        free(w.listing);
+        token_tapes_done(&tapes);
+        token_recorder_free(rec);
+        sqlite3_close(writer);
+        token_replay_free(rp);
+}
+
 static void write_file(const char *dir, const char *name, const char *text) {
         char path[PATH_MAX];
         if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
@@ -238,7 +293,8 @@ static void test_cold_index_plays_every_text_and_indexes_the_same(void) {
         char old_word[700], new_word[700], kept_word[700];
         snprintf(old_word, sizeof old_word, "0:0-0:hello %s/Note 0.md:", tree);
         snprintf(new_word, sizeof new_word, "0:0-0:arger %s/Note 0.md:", tree);
-        snprintf(kept_word, sizeof kept_word, "0:0-0:hello %s/Note 8.md:", tree);
+        /* The note whose second text is texts[0] ("hello"). */
+        snprintf(kept_word, sizeof kept_word, "0:0-0:hello %s/Note %zu.md:", tree, ELEMENTSOF(texts) - 3);
         CHECK(strstr(after, old_word) == NULL);
         CHECK(strstr(after, new_word) != NULL);
         CHECK(strstr(after, kept_word) != NULL);
@@ -249,6 +305,7 @@ int main(void) {
         if (!mkdtemp(tmpdir))
                 return 1;
         RUN(test_played_tokens_are_unicode61s);
+        RUN(test_lowercase_words_are_played_from_the_text_itself);
         RUN(test_cold_index_plays_every_text_and_indexes_the_same);
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
