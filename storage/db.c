@@ -34,10 +34,6 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                 " AND source_file BETWEEN ?2 AND ?3)",
         [STMT_CHUNKS_OF_FILE] = "SELECT seq, content_hash, start_line, end_line, heading_hierarchy "
                                 "FROM chunks WHERE namespace = ?1 AND source_file = ?2",
-        [STMT_STAGE_INSERT] =
-                "INSERT INTO temp.staged_inserts(id, namespace, source_file, content, content_hash, "
-                "heading_hierarchy, start_line, end_line, created_at) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         [STMT_STAGE_DELETE] = "INSERT OR IGNORE INTO temp.staged_deletes(seq) VALUES (?1)",
         [STMT_STAGE_DELETE_FILE] = "INSERT OR IGNORE INTO temp.staged_deletes(seq) "
                                    "SELECT seq FROM chunks WHERE namespace = ?1 AND source_file = ?2",
@@ -49,7 +45,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "INSERT OR IGNORE INTO chunks(id, namespace, source_file, content, content_hash, "
                 "heading_hierarchy, start_line, end_line, created_at, updated_at) "
                 "SELECT id, namespace, source_file, content, content_hash, heading_hierarchy, "
-                "start_line, end_line, created_at, created_at FROM temp.staged_inserts ORDER BY rowid",
+                "start_line, end_line, created_at, created_at FROM quire_staged_chunks",
         /* Two spellings on purpose: naming heading_hierarchy in SET fires
          * chunks_au (an FTS delete + insert) even when the value is equal. */
         [STMT_CHUNK_MOVE] = "UPDATE chunks SET start_line = ?2, end_line = ?3, updated_at = ?4 "
@@ -457,6 +453,8 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         s->has_derived = !(s->flags & STORE_READONLY) || state.has_derived;
         if (!(s->flags & STORE_READONLY)) {
                 r = schema_create_staging(s);
+                if (r == 0)
+                        r = staged_chunks_install(s);
                 if (r < 0)
                         goto fail;
         }
@@ -478,6 +476,7 @@ struct store *store_close(struct store *s) {
         }
         sqlite3_close(s->db);
         token_replay_free(s->replay);
+        staged_chunks_free(s);
         free(s->path);
         free(s);
         return NULL;

@@ -239,25 +239,7 @@ static int chunk_move(struct store *s, const char *ns, const char *path, const s
 
 static int chunk_stage_insert(struct store *s, const char *ns, const char *path, const struct chunk *c,
                               const char *now) {
-        _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_STAGE_INSERT);
-        char id[RANDOM_ID_LEN];
-        int r;
-
-        if (!st)
-                return -EIO;
-        r = random_id(id);
-        if (r < 0)
-                return log_error_errno(r, "Failed to generate a chunk id: %m");
-        bind_text(st, 1, id);
-        bind_text(st, 2, ns);
-        bind_text(st, 3, path);
-        sqlite3_bind_text64(st, 4, c->content, c->content_len, SQLITE_STATIC, SQLITE_UTF8);
-        bind_text(st, 5, c->content_hash);
-        bind_text(st, 6, c->heading_hierarchy);
-        sqlite3_bind_int64(st, 7, c->start_line);
-        sqlite3_bind_int64(st, 8, c->end_line);
-        bind_text(st, 9, now);
-        r = step_done(s, st, "stage a chunk insert");
+        int r = staged_chunk_add(s, ns, path, c, now);
         if (r < 0)
                 return r;
         return derived_stage(s, ns, path, c);
@@ -409,14 +391,14 @@ static int flush_staged(struct store *s, struct index_stats *stats) {
                 return r;
         stats->chunks_deleted += (unsigned) sqlite3_changes(s->db);
         r = step_done(s, ins, "insert chunks");
+        staged_chunks_clear(s);
         if (r < 0)
                 return r;
         stats->chunks_inserted += (unsigned) sqlite3_changes(s->db);
         r = derived_flush(s);
         if (r < 0)
                 return r;
-        return store_exec(s, "DELETE FROM temp.staged_deletes; DELETE FROM temp.staged_inserts",
-                          "clear the staging tables");
+        return store_exec(s, "DELETE FROM temp.staged_deletes", "clear the staging table");
 }
 
 struct apply_args {
@@ -478,6 +460,7 @@ static int apply_tx(struct store *s, void *userdata) {
         int r;
 
         a->stats = (struct index_stats){ 0 };
+        staged_chunks_clear(s); /* an attempt that was rolled back staged them */
         utc_timestamp_now(now);
         r = derived_catch_up(s);
         if (r < 0)
@@ -546,6 +529,7 @@ int store_apply(struct store *s, const char *ns, struct index_item *items, size_
                         if (items[i].tapes)
                                 token_replay_add(s->replay, items[i].tapes);
         r = store_transact(s, apply_tx, &a);
+        staged_chunks_clear(s); /* they point into items */
         if (s->replay)
                 token_replay_clear(s->replay);
         if (r < 0)

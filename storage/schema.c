@@ -319,10 +319,6 @@ int schema_create_staging(struct store *s) {
         return store_exec(s,
                           "PRAGMA temp_store = MEMORY;"
                           "CREATE TEMP TABLE IF NOT EXISTS staged_deletes(seq INTEGER PRIMARY KEY);"
-                          "CREATE TEMP TABLE IF NOT EXISTS staged_inserts("
-                          " id TEXT NOT NULL, namespace TEXT NOT NULL, source_file TEXT NOT NULL,"
-                          " content TEXT NOT NULL, content_hash TEXT NOT NULL, heading_hierarchy TEXT NOT NULL,"
-                          " start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, created_at TEXT NOT NULL);"
                           "CREATE TEMP TABLE IF NOT EXISTS staged_tags("
                           " namespace, source_file, content_hash, start_line, tag, is_file_level);"
                           "CREATE TEMP TABLE IF NOT EXISTS staged_links("

@@ -16,7 +16,6 @@ enum store_stmt_id {
         STMT_FILES_UNDER,
         STMT_RANGE_IS_EMPTY,
         STMT_CHUNKS_OF_FILE,
-        STMT_STAGE_INSERT,
         STMT_STAGE_DELETE,
         STMT_STAGE_DELETE_FILE,
         STMT_FLUSH_INSERTS,
@@ -63,6 +62,10 @@ struct store {
         dev_t dev; /* the file opened at path, to notice it being replaced */
         ino_t ino;
         struct token_replay *replay; /* writers only; NULL: FTS5 tokenizes as usual */
+        /* The chunks the write transaction in progress will insert
+         * (staged.c); they point into the batch being applied. */
+        struct staged_chunk *staged;
+        size_t n_staged, cap_staged;
         sqlite3_stmt *stmts[_STMT_MAX];
         /* Search statements by their SQL, which depends on the filters a
          * search uses: a process that searches again (quired's search
@@ -89,6 +92,18 @@ static inline void stmt_finalizep(sqlite3_stmt **st) {
 }
 #define _cleanup_stmt_reset_ __attribute__((cleanup(stmt_resetp)))
 #define _cleanup_stmt_finalize_ __attribute__((cleanup(stmt_finalizep)))
+
+struct chunk;
+
+/* staged.c: the chunks the write transaction in progress will insert, as
+ * the virtual table quire_staged_chunks (writers' connections only). A
+ * staged row points at c, ns and path, which must outlive the flush; add
+ * generates the chunk's id. Clear them at each flush and whenever a
+ * transaction starts over or ends. */
+int staged_chunks_install(struct store *s);
+int staged_chunk_add(struct store *s, const char *ns, const char *path, const struct chunk *c, const char *now);
+void staged_chunks_clear(struct store *s);
+void staged_chunks_free(struct store *s);
 
 /* Whether store_use_one_thread() was called: then no other thread may
  * call SQLite at all, not even on a connection of its own. */

@@ -162,6 +162,36 @@ static void test_within_batch_twins_collapse(void) {
         document_done(&doc_later);
 }
 
+/* A batch that fails after its chunks were staged (here a trigger refuses
+ * its files row) commits nothing, and the next batch inserts its own
+ * chunks only: the staged rows, which point into the failed batch's
+ * documents, went with the failure. */
+static void test_failed_batch_leaves_nothing_staged(void) {
+        struct store *s = open_fresh();
+        struct document refused, kept;
+        REQUIRE(s);
+        sqlite3 *db = raw_open();
+        REQUIRE(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE INSERT ON files WHEN new.path = '/notes/refused.md'"
+                                 " BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                             NULL, NULL, NULL) == SQLITE_OK);
+        parse(SECTION_A, 1, &refused);
+        log_set_max_level(LOG_CRIT); /* the failure is logged, as it should be */
+        CHECK(apply_one(s, "/notes/refused.md", &refused, NULL) < 0);
+        log_set_max_level(LOG_WARNING);
+        document_done(&refused);
+
+        parse(SECTION_B, 1, &kept);
+        CHECK_INT_EQ(apply_one(s, "/notes/kept.md", &kept, NULL), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks"), 1);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file = '/notes/kept.md'"), 1);
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 0);
+        CHECK_INT_EQ(fts_hits(db, "blueberries"), 1);
+        CHECK(fts_integrity_ok(db));
+        sqlite3_close(db);
+        store_close(s);
+        document_done(&kept);
+}
+
 /* The same path changed twice inside one batch: the last state wins and
  * nothing of the first survives. */
 static void test_within_batch_change_keeps_last_state(void) {
@@ -861,6 +891,7 @@ int main(void) {
         RUN(test_outermost_roots_first);
         RUN(test_within_batch_twins_collapse);
         RUN(test_within_batch_change_keeps_last_state);
+        RUN(test_failed_batch_leaves_nothing_staged);
         RUN(test_moved_chunk_keeps_id_and_counters);
         RUN(test_unchanged_reindex_writes_nothing);
         RUN(test_touch_updates_files_row_only);
