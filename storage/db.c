@@ -18,9 +18,11 @@
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_FILE_GET] = "SELECT size, mtime_ns, file_hash, indexed_at FROM files WHERE namespace = ?1 AND path = ?2",
-        [STMT_FILE_UPSERT] =
+        /* The files rows of a batch (staged.c). "WHERE true": an upsert
+         * after a SELECT needs it, or ON is read as a join's. */
+        [STMT_FLUSH_FILES] =
                 "INSERT INTO files(namespace, path, size, mtime_ns, file_hash, indexed_at) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                "SELECT namespace, path, size, mtime_ns, file_hash, indexed_at FROM quire_staged_files WHERE true "
                 "ON CONFLICT(namespace, path) DO UPDATE SET size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, file_hash = excluded.file_hash, "
                 "indexed_at = excluded.indexed_at",
@@ -454,7 +456,7 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         if (!(s->flags & STORE_READONLY)) {
                 r = schema_create_staging(s);
                 if (r == 0)
-                        r = staged_chunks_install(s);
+                        r = staged_rows_install(s);
                 if (r < 0)
                         goto fail;
         }
@@ -476,7 +478,7 @@ struct store *store_close(struct store *s) {
         }
         sqlite3_close(s->db);
         token_replay_free(s->replay);
-        staged_chunks_free(s);
+        staged_rows_free(s);
         free(s->path);
         free(s);
         return NULL;

@@ -245,18 +245,10 @@ static int chunk_stage_insert(struct store *s, const char *ns, const char *path,
         return derived_stage(s, ns, path, c);
 }
 
+/* Written by flush_staged(), with the batch's other files rows. */
 static int file_upsert(struct store *s, const char *ns, const char *path, const struct document *doc,
                        const char *now) {
-        _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_FILE_UPSERT);
-        if (!st)
-                return -EIO;
-        bind_text(st, 1, ns);
-        bind_text(st, 2, path);
-        sqlite3_bind_int64(st, 3, doc->size);
-        sqlite3_bind_int64(st, 4, doc->mtime_ns);
-        bind_text(st, 5, doc->file_hash);
-        bind_text(st, 6, now);
-        return step_done(s, st, "record a file");
+        return staged_file_add(s, ns, path, doc, now);
 }
 
 /* has_rows false: the caller knows the file has no rows yet. */
@@ -391,10 +383,16 @@ static int flush_staged(struct store *s, struct index_stats *stats) {
                 return r;
         stats->chunks_deleted += (unsigned) sqlite3_changes(s->db);
         r = step_done(s, ins, "insert chunks");
-        staged_chunks_clear(s);
+        if (r < 0) {
+                staged_rows_clear(s);
+                return r;
+        }
+        stats->chunks_inserted += (unsigned) sqlite3_changes(s->db);
+        _cleanup_stmt_reset_ sqlite3_stmt *files = store_stmt(s, STMT_FLUSH_FILES);
+        r = files ? step_done(s, files, "record files") : -EIO;
+        staged_rows_clear(s);
         if (r < 0)
                 return r;
-        stats->chunks_inserted += (unsigned) sqlite3_changes(s->db);
         r = derived_flush(s);
         if (r < 0)
                 return r;
@@ -460,7 +458,7 @@ static int apply_tx(struct store *s, void *userdata) {
         int r;
 
         a->stats = (struct index_stats){ 0 };
-        staged_chunks_clear(s); /* an attempt that was rolled back staged them */
+        staged_rows_clear(s); /* an attempt that was rolled back staged them */
         utc_timestamp_now(now);
         r = derived_catch_up(s);
         if (r < 0)
@@ -529,7 +527,7 @@ int store_apply(struct store *s, const char *ns, struct index_item *items, size_
                         if (items[i].tapes)
                                 token_replay_add(s->replay, items[i].tapes);
         r = store_transact(s, apply_tx, &a);
-        staged_chunks_clear(s); /* they point into items */
+        staged_rows_clear(s); /* they point into items */
         if (s->replay)
                 token_replay_clear(s->replay);
         if (r < 0)

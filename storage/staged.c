@@ -4,6 +4,9 @@
  * connection has. The rows stay where the reader threads made them: a
  * TEMP table in their place cost the writer a B-tree insert per chunk and
  * a copy of its text each way (4% of its instructions in a cold index).
+ * The files rows of the same documents go the same way, through
+ * quire_staged_files and one upsert per batch (STMT_FLUSH_FILES), instead
+ * of a statement each.
  *
  * What a row points at (the chunk, its path) belongs to the batch being
  * applied, which outlives the transaction; the rows are dropped at each
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "chunker.h"
+#include "document.h"
 #include "log.h"
 #include "store-internal.h"
 #include "util.h"
@@ -23,6 +27,12 @@ struct staged_chunk {
         char created_at[UTC_TIMESTAMP_LEN];
         const char *namespace, *path;
         const struct chunk *chunk;
+};
+
+struct staged_file {
+        char indexed_at[UTC_TIMESTAMP_LEN];
+        const char *namespace, *path;
+        const struct document *doc;
 };
 
 enum {
@@ -37,6 +47,15 @@ enum {
         COL_CREATED_AT,
 };
 
+enum {
+        FILE_COL_NAMESPACE,
+        FILE_COL_PATH,
+        FILE_COL_SIZE,
+        FILE_COL_MTIME_NS,
+        FILE_COL_FILE_HASH,
+        FILE_COL_INDEXED_AT,
+};
+
 struct staged_vtab {
         sqlite3_vtab base;
         struct store *store;
@@ -48,13 +67,8 @@ struct staged_cursor {
         size_t i;
 };
 
-static int staged_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **ret,
-                          char **err) {
-        (void) argc;
-        (void) argv;
-        (void) err;
-        int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id, namespace, source_file, content, content_hash,"
-                                          " heading_hierarchy, start_line, end_line, created_at)");
+static int staged_declare(sqlite3 *db, void *aux, const char *schema, sqlite3_vtab **ret) {
+        int rc = sqlite3_declare_vtab(db, schema);
         if (rc != SQLITE_OK)
                 return rc;
         /* Not from a trigger or view that a schema might hold: only the
@@ -66,6 +80,26 @@ static int staged_connect(sqlite3 *db, void *aux, int argc, const char *const *a
         *vt = (struct staged_vtab){ .store = aux };
         *ret = &vt->base;
         return SQLITE_OK;
+}
+
+static int staged_chunks_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **ret,
+                                 char **err) {
+        (void) argc;
+        (void) argv;
+        (void) err;
+        return staged_declare(db, aux,
+                              "CREATE TABLE x(id, namespace, source_file, content, content_hash,"
+                              " heading_hierarchy, start_line, end_line, created_at)",
+                              ret);
+}
+
+static int staged_files_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **ret,
+                                char **err) {
+        (void) argc;
+        (void) argv;
+        (void) err;
+        return staged_declare(db, aux, "CREATE TABLE x(namespace, path, size, mtime_ns, file_hash, indexed_at)",
+                              ret);
 }
 
 static int staged_disconnect(sqlite3_vtab *vt) {
@@ -109,12 +143,46 @@ static int staged_next(sqlite3_vtab_cursor *c) {
         return SQLITE_OK;
 }
 
-static int staged_eof(sqlite3_vtab_cursor *c) {
+static int staged_chunks_eof(sqlite3_vtab_cursor *c) {
         struct staged_cursor *cur = (struct staged_cursor *) c;
         return cur->i >= cur->store->n_staged;
 }
 
-static int staged_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col) {
+static int staged_files_eof(sqlite3_vtab_cursor *c) {
+        struct staged_cursor *cur = (struct staged_cursor *) c;
+        return cur->i >= cur->store->n_staged_files;
+}
+
+static int staged_files_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col) {
+        struct staged_cursor *cur = (struct staged_cursor *) c;
+        const struct staged_file *row = &cur->store->staged_files[cur->i];
+
+        switch (col) {
+        case FILE_COL_NAMESPACE:
+                sqlite3_result_text(ctx, row->namespace, -1, SQLITE_STATIC);
+                break;
+        case FILE_COL_PATH:
+                sqlite3_result_text(ctx, row->path, -1, SQLITE_STATIC);
+                break;
+        case FILE_COL_SIZE:
+                sqlite3_result_int64(ctx, row->doc->size);
+                break;
+        case FILE_COL_MTIME_NS:
+                sqlite3_result_int64(ctx, row->doc->mtime_ns);
+                break;
+        case FILE_COL_FILE_HASH:
+                sqlite3_result_text(ctx, row->doc->file_hash, -1, SQLITE_STATIC);
+                break;
+        case FILE_COL_INDEXED_AT:
+                sqlite3_result_text(ctx, row->indexed_at, -1, SQLITE_STATIC);
+                break;
+        default:
+                sqlite3_result_null(ctx);
+        }
+        return SQLITE_OK;
+}
+
+static int staged_chunks_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col) {
         struct staged_cursor *cur = (struct staged_cursor *) c;
         const struct staged_chunk *row = &cur->store->staged[cur->i];
 
@@ -159,22 +227,43 @@ static int staged_rowid(sqlite3_vtab_cursor *c, sqlite3_int64 *ret) {
 }
 
 /* xCreate NULL: eponymous only, never in a schema. */
-static sqlite3_module staged_module = {
-        .xConnect = staged_connect,
+static sqlite3_module staged_chunks_module = {
+        .xConnect = staged_chunks_connect,
         .xBestIndex = staged_best_index,
         .xDisconnect = staged_disconnect,
         .xOpen = staged_open,
         .xClose = staged_close,
         .xFilter = staged_filter,
         .xNext = staged_next,
-        .xEof = staged_eof,
-        .xColumn = staged_column,
+        .xEof = staged_chunks_eof,
+        .xColumn = staged_chunks_column,
         .xRowid = staged_rowid,
 };
 
-int staged_chunks_install(struct store *s) {
-        int rc = sqlite3_create_module(s->db, "quire_staged_chunks", &staged_module, s);
-        return rc == SQLITE_OK ? 0 : store_fail(s, rc, "register the staged chunks table");
+static sqlite3_module staged_files_module = {
+        .xConnect = staged_files_connect,
+        .xBestIndex = staged_best_index,
+        .xDisconnect = staged_disconnect,
+        .xOpen = staged_open,
+        .xClose = staged_close,
+        .xFilter = staged_filter,
+        .xNext = staged_next,
+        .xEof = staged_files_eof,
+        .xColumn = staged_files_column,
+        .xRowid = staged_rowid,
+};
+
+int staged_rows_install(struct store *s) {
+        int rc = sqlite3_create_module(s->db, "quire_staged_chunks", &staged_chunks_module, s);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_create_module(s->db, "quire_staged_files", &staged_files_module, s);
+        return rc == SQLITE_OK ? 0 : store_fail(s, rc, "register the staging tables");
+}
+
+static void copy_timestamp(char out[UTC_TIMESTAMP_LEN], const char *now) {
+        size_t n = strnlen(now, UTC_TIMESTAMP_LEN - 1);
+        memcpy(out, now, n);
+        out[n] = '\0';
 }
 
 int staged_chunk_add(struct store *s, const char *ns, const char *path, const struct chunk *c, const char *now) {
@@ -186,9 +275,7 @@ int staged_chunk_add(struct store *s, const char *ns, const char *path, const st
         r = random_id(row->id);
         if (r < 0)
                 return log_error_errno(r, "Failed to generate a chunk id: %m");
-        size_t n_now = strnlen(now, sizeof row->created_at - 1);
-        memcpy(row->created_at, now, n_now);
-        row->created_at[n_now] = '\0';
+        copy_timestamp(row->created_at, now);
         row->namespace = ns;
         row->path = path;
         row->chunk = c;
@@ -196,12 +283,26 @@ int staged_chunk_add(struct store *s, const char *ns, const char *path, const st
         return 0;
 }
 
-void staged_chunks_clear(struct store *s) {
-        s->n_staged = 0;
+int staged_file_add(struct store *s, const char *ns, const char *path, const struct document *doc, const char *now) {
+        if (GREEDY_REALLOC(s->staged_files, s->cap_staged_files, s->n_staged_files + 1, 64) < 0)
+                return -ENOMEM;
+        struct staged_file *row = &s->staged_files[s->n_staged_files++];
+        copy_timestamp(row->indexed_at, now);
+        row->namespace = ns;
+        row->path = path;
+        row->doc = doc;
+        return 0;
 }
 
-void staged_chunks_free(struct store *s) {
+void staged_rows_clear(struct store *s) {
+        s->n_staged = 0;
+        s->n_staged_files = 0;
+}
+
+void staged_rows_free(struct store *s) {
         free(s->staged);
+        free(s->staged_files);
         s->staged = NULL;
-        s->n_staged = s->cap_staged = 0;
+        s->staged_files = NULL;
+        s->n_staged = s->cap_staged = s->n_staged_files = s->cap_staged_files = 0;
 }

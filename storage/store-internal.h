@@ -11,7 +11,7 @@
 
 enum store_stmt_id {
         STMT_FILE_GET,
-        STMT_FILE_UPSERT,
+        STMT_FLUSH_FILES,
         STMT_FILE_DELETE,
         STMT_FILES_UNDER,
         STMT_RANGE_IS_EMPTY,
@@ -62,10 +62,13 @@ struct store {
         dev_t dev; /* the file opened at path, to notice it being replaced */
         ino_t ino;
         struct token_replay *replay; /* writers only; NULL: FTS5 tokenizes as usual */
-        /* The chunks the write transaction in progress will insert
-         * (staged.c); they point into the batch being applied. */
+        /* The chunks the write transaction in progress will insert and
+         * the files rows it will write (staged.c); they point into the
+         * batch being applied. */
         struct staged_chunk *staged;
         size_t n_staged, cap_staged;
+        struct staged_file *staged_files;
+        size_t n_staged_files, cap_staged_files;
         sqlite3_stmt *stmts[_STMT_MAX];
         /* Search statements by their SQL, which depends on the filters a
          * search uses: a process that searches again (quired's search
@@ -94,16 +97,19 @@ static inline void stmt_finalizep(sqlite3_stmt **st) {
 #define _cleanup_stmt_finalize_ __attribute__((cleanup(stmt_finalizep)))
 
 struct chunk;
+struct document;
 
-/* staged.c: the chunks the write transaction in progress will insert, as
- * the virtual table quire_staged_chunks (writers' connections only). A
- * staged row points at c, ns and path, which must outlive the flush; add
- * generates the chunk's id. Clear them at each flush and whenever a
- * transaction starts over or ends. */
-int staged_chunks_install(struct store *s);
+/* staged.c: the chunks and files rows the write transaction in progress
+ * will write, as the virtual tables quire_staged_chunks and
+ * quire_staged_files (writers' connections only). A staged row points at
+ * what it was made from (c or doc, ns, path), which must outlive the
+ * flush; staged_chunk_add() generates the chunk's id. Clear them at each
+ * flush and whenever a transaction starts over or ends. */
+int staged_rows_install(struct store *s);
 int staged_chunk_add(struct store *s, const char *ns, const char *path, const struct chunk *c, const char *now);
-void staged_chunks_clear(struct store *s);
-void staged_chunks_free(struct store *s);
+int staged_file_add(struct store *s, const char *ns, const char *path, const struct document *doc, const char *now);
+void staged_rows_clear(struct store *s);
+void staged_rows_free(struct store *s);
 
 /* Whether store_use_one_thread() was called: then no other thread may
  * call SQLite at all, not even on a connection of its own. */

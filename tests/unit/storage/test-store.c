@@ -162,30 +162,43 @@ static void test_within_batch_twins_collapse(void) {
         document_done(&doc_later);
 }
 
-/* A batch that fails after its chunks were staged (here a trigger refuses
- * its files row) commits nothing, and the next batch inserts its own
- * chunks only: the staged rows, which point into the failed batch's
- * documents, went with the failure. */
+/* A batch that fails after it staged rows (here a trigger refuses the
+ * delete of its second file's row, after its first file was staged)
+ * commits nothing, and the next batch writes its own rows only: the
+ * staged ones, which point into the failed batch's documents, went with
+ * the failure. */
 static void test_failed_batch_leaves_nothing_staged(void) {
         struct store *s = open_fresh();
-        struct document refused, kept;
+        struct document gone, refused, kept;
         REQUIRE(s);
+        parse(SECTION_B, 1, &gone);
+        CHECK_INT_EQ(apply_one(s, "/notes/gone.md", &gone, NULL), 0);
+        document_done(&gone);
         sqlite3 *db = raw_open();
-        REQUIRE(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE INSERT ON files WHEN new.path = '/notes/refused.md'"
+        REQUIRE(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE DELETE ON files WHEN old.path = '/notes/gone.md'"
                                  " BEGIN SELECT RAISE(ABORT, 'refused'); END",
                              NULL, NULL, NULL) == SQLITE_OK);
+
         parse(SECTION_A, 1, &refused);
+        struct index_item items[] = {
+                { .path = "/notes/a.md", .doc = &refused },
+                { .path = "/notes/gone.md", .is_gone = true },
+        };
+        struct index_stats stats = { 0 };
         log_set_max_level(LOG_CRIT); /* the failure is logged, as it should be */
-        CHECK(apply_one(s, "/notes/refused.md", &refused, NULL) < 0);
+        CHECK(store_apply(s, "default", items, ELEMENTSOF(items), &stats) < 0);
         log_set_max_level(LOG_WARNING);
         document_done(&refused);
 
-        parse(SECTION_B, 1, &kept);
+        parse(SECTION_A, 2, &kept);
         CHECK_INT_EQ(apply_one(s, "/notes/kept.md", &kept, NULL), 0);
-        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks"), 1);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file = '/notes/a.md'"), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files WHERE path = '/notes/a.md'"), 0);
         CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file = '/notes/kept.md'"), 1);
-        CHECK_INT_EQ(fts_hits(db, "apricots"), 0);
-        CHECK_INT_EQ(fts_hits(db, "blueberries"), 1);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files WHERE path = '/notes/kept.md' AND mtime_ns = 2"), 1);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks"), 2);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files"), 2);
+        CHECK_INT_EQ(fts_hits(db, "apricots"), 1);
         CHECK(fts_integrity_ok(db));
         sqlite3_close(db);
         store_close(s);
