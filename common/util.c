@@ -324,3 +324,15 @@ int home_dir(char **ret) {
         *ret = strdup(found->pw_dir);
         return *ret ? 0 : -ENOMEM;
 }
+
+size_t path_parent_len(const char *path, size_t path_len) {
+        size_t i = path_len;
+
+        if (path_len <= 1)
+                return 0;
+        while (i > 0 && path[i - 1] != '/')
+                i--;
+        if (i == 0)
+                return 0;
+        return i == 1 ? 1 : i - 1;
+}

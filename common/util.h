@@ -63,3 +63,7 @@ int json_append_string(char **buf, size_t *len, size_t *cap, const char *s, size
  * run without HOME), newly allocated in *ret: never the working directory.
  * Returns 0, -ENOENT when there is no home, -ENOMEM. */
 int home_dir(char **ret);
+
+/* Length of the parent of path's first path_len bytes ("/a/b" -> 2, "/a"
+ * -> 1 for "/"); 0 when there is none. */
+size_t path_parent_len(const char *path, size_t path_len);

@@ -617,20 +617,6 @@ static int left_behind_add(struct daemon *d, const char *configured, const struc
         return 0;
 }
 
-/* Length of the parent of path's first len bytes ("/a/b" -> 2, "/a" -> 1
- * for "/"); 0 when there is none. */
-static size_t path_parent_len_of(const char *path, size_t len) {
-        size_t i = len;
-
-        if (len <= 1)
-                return 0;
-        while (i > 0 && path[i - 1] != '/')
-                i--;
-        if (i == 0)
-                return 0;
-        return i == 1 ? 1 : i - 1;
-}
-
 static bool left_behind_has(const struct daemon *d, const char *configured, const struct stat *st) {
         for (size_t i = 0; i < d->n_left_behind; i++)
                 if (d->left_behind[i].dev == st->st_dev && d->left_behind[i].ino == st->st_ino &&
@@ -1250,7 +1236,7 @@ static char *missing_root_realpath(const char *configured) {
         len = strlen(abs);
         while (len > 1 && abs[len - 1] == '/')
                 abs[--len] = '\0';
-        for (size_t cut = len; cut > 0; cut = path_parent_len_of(abs, cut)) {
+        for (size_t cut = len; cut > 0; cut = path_parent_len(abs, cut)) {
                 _cleanup_free_ char *head = strndup(abs, cut);
                 _cleanup_free_ char *resolved = head ? realpath(head, NULL) : NULL;
                 const char *rest = abs + cut;

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "util.h"
 #include "watch-internal.h"
 
 /* IN_ONLYDIR|IN_DONT_FOLLOW: we only ever watch directories, and never

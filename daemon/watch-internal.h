@@ -88,8 +88,6 @@ int watcher_move_dir(struct watcher *w, struct watch_dir *d, size_t old_prefix_l
 bool path_is_under(const char *path, size_t path_len, const char *prefix, size_t prefix_len);
 /* dir + "/" + name (name not NUL-terminated necessarily: name_len bytes); NULL on ENOMEM. */
 char *path_join(const char *dir, size_t dir_len, const char *name, size_t name_len);
-/* Length of path's parent ("/a/b" -> 2, "/a" -> 1 for "/"); 0 when there is none. */
-size_t path_parent_len(const char *path, size_t path_len);
 
 #ifdef __linux__
 int watcher_inotify_new(uv_loop_t *loop, watch_event_cb event_cb, void *userdata, struct watcher **ret);

@@ -111,18 +111,6 @@ char *path_join(const char *dir, size_t dir_len, const char *name, size_t name_l
         return p;
 }
 
-size_t path_parent_len(const char *path, size_t path_len) {
-        size_t i = path_len;
-
-        if (path_len <= 1)
-                return 0;
-        while (i > 0 && path[i - 1] != '/')
-                i--;
-        if (i == 0)
-                return 0;
-        return i == 1 ? 1 : i - 1;
-}
-
 /* The path table */
 
 static uint64_t watch_dir_hash_of(const void *item) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "util.h"
 #include "watch-internal.h"
 
 #define N_TOP 500
