@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "log.h"
 #include "macro.h"
+#include "roots.h"
 #include "search-front.h"
 #include "search.h"
 #include "sync.h"
@@ -85,15 +87,52 @@ static int check_hit(const struct search_hit *h, void *userdata) {
         return 0;
 }
 
+/* Whether path lies in a recorded root of ns that is not there now: gone,
+ * or an empty folder where its notes were (a drive not mounted). Its
+ * notes stay, marked stale, as the walk of the roots left them: their
+ * files are missing, not known to be deleted (docs/ROOTS.md). */
+static bool is_in_absent_root(struct store *s, const struct store_root *roots, size_t n_roots, const char *ns,
+                              const char *path) {
+        for (size_t i = 0; i < n_roots; i++) {
+                struct stat st;
+                if (strcmp(roots[i].namespace, ns) != 0 || !root_covers(roots[i].path, path))
+                        continue;
+                if (stat(roots[i].path, &st) < 0 || !S_ISDIR(st.st_mode) ||
+                    root_is_empty_where_notes_are(s, ns, roots[i].path) > 0)
+                        return true;
+        }
+        return false;
+}
+
+/* Take the stale hits in roots that are not there now off the list: they
+ * stay as they are, and the hits they are would come back unchanged. */
+static void keep_absent_roots_notes(struct stale_check *sc, struct store *s, const struct store_root *roots,
+                                    size_t n_roots) {
+        size_t n = 0;
+        for (size_t i = 0; i < sc->n_stale; i++) {
+                if (is_in_absent_root(s, roots, n_roots, sc->namespaces[i], sc->paths[i])) {
+                        free(sc->namespaces[i]);
+                        free(sc->paths[i]);
+                        continue;
+                }
+                sc->namespaces[n] = sc->namespaces[i];
+                sc->paths[n++] = sc->paths[i];
+        }
+        sc->n_stale = n;
+}
+
 /* Re-index the files of stale hits on the spot (a vanished one leaves the
- * index) and look again, since the hits may now be others. s is the
- * reader the search goes on with; a writer is opened only when there is
- * something to write. 0, -EINVAL for a bad query (logged), other -errno. */
+ * index, unless its root is missing) and look again, since the hits may
+ * now be others. s is the reader the search goes on with; a writer is
+ * opened only when there is something to write. 0, -EINVAL for a bad
+ * query (logged), other -errno. */
 static int refresh_stale_hits(struct store *s, const char *db_path, const struct search_query *q,
                               const struct search_output *out) {
         struct search_query check = *q;
         struct store *writer = NULL;
-        int r = 0;
+        struct store_root *roots = NULL;
+        size_t n_roots = 0;
+        int r = store_list_roots(s, &roots, &n_roots);
 
         check.skip_snippet = true;
         check.want_match_position = false;
@@ -106,6 +145,7 @@ static int refresh_stale_hits(struct store *s, const char *db_path, const struct
                 r = store_search(s, &check, check_hit, &sc);
                 if (r > 0)
                         r = 0;
+                keep_absent_roots_notes(&sc, s, roots, n_roots);
                 if (r == 0 && sc.n_stale > 0 && !writer)
                         r = store_open(db_path, NULL, &writer);
                 for (size_t i = 0; r == 0 && i < sc.n_stale; i++) {
@@ -119,6 +159,7 @@ static int refresh_stale_hits(struct store *s, const char *db_path, const struct
                 if (n_stale == 0)
                         break;
         }
+        store_roots_free(roots, n_roots);
         store_close(writer);
         return r;
 }

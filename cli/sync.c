@@ -118,6 +118,14 @@ static int sync_recorded_roots(const char *db_path) {
                                             roots[end].path, roots[end].namespace);
                                 continue;
                         }
+                        /* A drive not mounted: walking its mount point would
+                         * drop every note (docs/ROOTS.md). */
+                        if (root_is_empty_where_notes_are(s, roots[end].namespace, roots[end].path) > 0) {
+                                log_warning("Root %s (namespace %s) is an empty folder, but notes were indexed from "
+                                            "it (a drive not mounted?); they stay in the index, marked stale",
+                                            roots[end].path, roots[end].namespace);
+                                continue;
+                        }
                         dirs[n_dirs++] = roots[end].path;
                 }
                 /* A root recorded inside another (notes/sub, then notes)

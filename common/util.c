@@ -1,6 +1,7 @@
 /* See util.h. */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -335,4 +336,26 @@ size_t path_parent_len(const char *path, size_t path_len) {
         if (i == 0)
                 return 0;
         return i == 1 ? 1 : i - 1;
+}
+
+int dir_is_empty(const char *dir) {
+        DIR *d = opendir(dir);
+        if (!d)
+                return -errno;
+        int r = 1;
+        for (;;) {
+                errno = 0;
+                const struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                r = -errno;
+                        break;
+                }
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                        r = 0;
+                        break;
+                }
+        }
+        closedir(d);
+        return r;
 }

@@ -67,3 +67,7 @@ int home_dir(char **ret);
 /* Length of the parent of path's first path_len bytes ("/a/b" -> 2, "/a"
  * -> 1 for "/"); 0 when there is none. */
 size_t path_parent_len(const char *path, size_t path_len);
+
+/* 1 if the directory dir has no entries but "." and "..", 0 if it has
+ * one, or -errno. */
+int dir_is_empty(const char *dir);

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
+#include "roots.h"
 #include "scan.h"
 #include "search-server.h"
 #include "store.h"
@@ -96,6 +97,7 @@ struct daemon {
         size_t n_unwatched;
         struct left_behind *left_behind;
         size_t n_left_behind;
+        char *db_path; /* as opened at start */
         bool is_ready;
         /* After a reload: READY=1 waits for this barrier, queued behind the
          * reload's reconcile (an earlier reconcile may end first); 0: the
@@ -216,7 +218,12 @@ static void log_watch_limit(struct daemon *d) {
 }
 
 static void arm_rescan(struct daemon *d);
-static bool root_locate(struct daemon *d, struct root *root);
+enum root_found {
+        ROOT_FOUND,
+        ROOT_NOT_FOUND, /* nothing, or not a directory, at its path */
+        ROOT_EMPTY,     /* an empty folder where its notes were: a drive not mounted? */
+};
+static enum root_found root_locate(struct daemon *d, struct root *root, bool is_known_present);
 static void write_state_file(struct daemon *d, bool is_forced);
 
 /* Watch dir and every directory below it that the rules keep: add the
@@ -1065,7 +1072,7 @@ static void rescan_cb(uv_timer_t *t) {
                 struct root *root = &d->roots[i];
                 if (root->path)
                         continue;
-                if (root_locate(d, root)) {
+                if (root_locate(d, root, false) == ROOT_FOUND) {
                         log_info("Root %s is back", root->path);
                         adopt_dir(d, root, root->path);
                         watch_ancestors(d);
@@ -1118,22 +1125,46 @@ static void build_rules(struct daemon *d) {
         };
 }
 
-/* Look for root at its configured path: true, with root->path and its
- * directory set, when a directory is there that is not what an unmount
- * left behind. */
-static bool root_locate(struct daemon *d, struct root *root) {
+/* Whether path, the folder at a root's configured path, is empty while
+ * the index holds notes below it (docs/ROOTS.md). The indexer thread owns
+ * the writing connection, so this asks through a short-lived reader: only
+ * for an empty folder, at start, on a reload and while a root is missing. */
+static bool is_empty_where_notes_are(struct daemon *d, const struct root *root, const char *path) {
+        struct store *s = NULL;
+
+        if (dir_is_empty(path) <= 0)
+                return false;
+        /* A database that cannot be read now cannot be written either:
+         * the walk that follows drops nothing. */
+        if (store_open(d->db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
+                return false;
+        int r = root_is_empty_where_notes_are(s, root->namespace, path);
+        store_close(s);
+        return r > 0;
+}
+
+/* Look for root at its configured path; when found, root->path and its
+ * directory are set. Not found: nothing there, or only what an unmount
+ * left behind. Empty: an empty folder where notes were indexed from, which
+ * quired did not see emptied (unless is_known_present: it was watching
+ * the root until now, so it saw every note go). */
+static enum root_found root_locate(struct daemon *d, struct root *root, bool is_known_present) {
         struct stat st;
         char *path = realpath(root->configured, NULL);
 
         if (!path || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || left_behind_has(d, root->configured, &st)) {
                 free(path);
-                return false;
+                return ROOT_NOT_FOUND;
+        }
+        if (!is_known_present && is_empty_where_notes_are(d, root, path)) {
+                free(path);
+                return ROOT_EMPTY;
         }
         left_behind_forget(d, root->configured);
         root->path = path;
         root->dev = st.st_dev;
         root->ino = st.st_ino;
-        return true;
+        return ROOT_FOUND;
 }
 
 static void roots_free(struct daemon *d) {
@@ -1144,8 +1175,16 @@ static void roots_free(struct daemon *d) {
         d->n_roots = 0;
 }
 
-/* Resolve the configured roots; missing ones are retried, not fatal. */
-static int roots_from_config(struct daemon *d) {
+static bool is_in(char *const *paths, size_t n, const char *path) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(paths[i], path) == 0)
+                        return true;
+        return false;
+}
+
+/* Resolve the configured roots; missing ones are retried, not fatal.
+ * present: the realpaths of the roots watched until now (a reload). */
+static int roots_from_config(struct daemon *d, char *const *present, size_t n_present) {
         d->roots = calloc(d->cfg.n_roots + 1, sizeof *d->roots);
         if (!d->roots)
                 return -ENOMEM;
@@ -1154,14 +1193,25 @@ static int roots_from_config(struct daemon *d) {
                 struct root *root = &d->roots[i];
                 root->configured = d->cfg.roots[i].path;
                 root->namespace = d->cfg.roots[i].namespace;
-                if (!root_locate(d, root)) {
+                _cleanup_free_ char *path = realpath(root->configured, NULL);
+                bool is_known_present = path && is_in(present, n_present, path);
+                switch (root_locate(d, root, is_known_present)) {
+                case ROOT_FOUND:
+                        continue;
+                case ROOT_NOT_FOUND:
                         /* Not "gone": it may be on a drive or a share not
                          * mounted yet. Its notes stay (docs/ROOTS.md). */
                         log_warning("Root %s is missing or not a directory; its notes stay in the index, and it is "
                                     "looked for every %u s",
                                     root->configured, d->cfg.rescan_interval_s);
-                        arm_rescan(d);
+                        break;
+                case ROOT_EMPTY:
+                        log_warning("Root %s is an empty folder, but notes were indexed from it (a drive not "
+                                    "mounted?); they stay in the index, and it is looked for every %u s",
+                                    root->configured, d->cfg.rescan_interval_s);
+                        break;
                 }
+                arm_rescan(d);
         }
         return 0;
 }
@@ -1328,6 +1378,10 @@ static void reload(struct daemon *d) {
         keep_start_settings(&d->cfg, &cfg);
         /* Settled changes go first, under the old rules and roots. */
         debounce_flush_all(d->debounce);
+        /* Roots watched until now are not looked at as if found at start:
+         * one emptied while watched is empty on evidence. */
+        _cleanup_free_ char **present = calloc(d->n_roots + 1, sizeof *present);
+        size_t n_present = 0;
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *old = &d->roots[i];
                 if (!old->path) {
@@ -1343,6 +1397,8 @@ static void reload(struct daemon *d) {
                         if (r < 0)
                                 log_error_errno(r, "Failed to queue %s: %m", old->path);
                 }
+                if (present)
+                        present[n_present++] = TAKE_PTR(old->path);
         }
         roots_free(d);
         config_done(&d->cfg);
@@ -1352,7 +1408,9 @@ static void reload(struct daemon *d) {
         debounce_set_timing(d->debounce, d->cfg.settle_ms, d->cfg.max_delay_ms);
         r = indexer_set_rules(d->indexer, &d->rules);
         if (r == 0)
-                r = roots_from_config(d);
+                r = roots_from_config(d, present, n_present);
+        for (size_t i = 0; i < n_present; i++)
+                free(present[i]);
         if (r < 0) {
                 log_error_errno(r, "Failed to apply the new configuration: %m");
                 return;
@@ -1379,9 +1437,10 @@ static int run(struct daemon *d) {
         struct store *store = NULL;
         int r;
 
-        _cleanup_free_ char *db_path = d->cfg.db_path ? strdup(d->cfg.db_path) : store_default_path();
-        if (!db_path)
+        d->db_path = d->cfg.db_path ? strdup(d->cfg.db_path) : store_default_path();
+        if (!d->db_path)
                 return -ENOMEM;
+        const char *db_path = d->db_path;
         r = store_open(db_path, NULL, &store);
         if (r < 0)
                 return r;
@@ -1440,7 +1499,7 @@ static int run(struct daemon *d) {
         if (r == 0)
                 r = ignore_cache_new(IGNORE_CACHE_DIRS, &d->ignores);
         if (r == 0)
-                r = roots_from_config(d);
+                r = roots_from_config(d, NULL, 0);
         if (r < 0) {
                 log_error_errno(r, "Failed to start: %m");
                 shutdown_daemon(d, "setup failed");
@@ -1523,6 +1582,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < d.n_left_behind; i++)
                 free(d.left_behind[i].configured);
         free(d.left_behind);
+        free(d.db_path);
         config_done(&d.cfg);
         int rc = uv_loop_close(d.loop);
         if (rc < 0)

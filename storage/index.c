@@ -571,7 +571,7 @@ static int delete_tree_rows(struct store *s, const char *ns, const char *dir, co
         return 0;
 }
 
-/* 1 if path (a file, or every path below a directory) has rows, else 0. */
+/* 1 if path (a file, or any path below a directory) has rows, else 0. */
 static int has_rows(struct store *s, const char *ns, const char *path, bool is_dir) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, is_dir ? STMT_TREE_HAS_ROWS : STMT_FILE_HAS_ROWS);
         if (!st)
@@ -580,8 +580,12 @@ static int has_rows(struct store *s, const char *ns, const char *path, bool is_d
         bind_text(st, 2, path);
         int rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
-                return store_fail(s, rc, "look for the rows of a renamed path");
+                return store_fail(s, rc, "look for the rows of a path");
         return sqlite3_column_int(st, 0) != 0;
+}
+
+int store_tree_has_rows(struct store *s, const char *ns, const char *dir) {
+        return has_rows(s, ns, dir, true);
 }
 
 /* Whether path's rows were written after it got its present name: its

@@ -63,6 +63,10 @@ int store_move(struct store *s, const char *ns, const char *old_path, const char
  * watched). One transaction per batch of files. */
 int store_delete_tree(struct store *s, const char *ns, const char *dir, struct index_stats *stats);
 
+/* 1 if ns has rows (files or chunks) below the directory dir, else 0, or
+ * -errno (logged). */
+int store_tree_has_rows(struct store *s, const char *ns, const char *dir);
+
 struct file_row {
         char *path; /* owned */
         int64_t size;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index.h"
 #include "log.h"
 #include "roots.h"
 #include "store-internal.h"
@@ -148,4 +149,13 @@ size_t roots_outermost_first(char **paths, size_t n) {
                 paths[n_kept++] = keep;
         }
         return n_kept;
+}
+
+int root_is_empty_where_notes_are(struct store *s, const char *ns, const char *dir) {
+        int r = dir_is_empty(dir);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list %s: %m", dir);
+        if (r == 0)
+                return 0;
+        return store_tree_has_rows(s, ns, dir);
 }

@@ -35,3 +35,12 @@ bool root_covers(const char *root, const char *path);
  * outermost come first, in path order, and returns how many they are; the
  * ones below another (or given twice) follow them. */
 size_t roots_outermost_first(char **paths, size_t n);
+
+/* Whether dir, a root that exists, is an empty folder (not even hidden
+ * entries) while ns holds notes below it: what an unmounted drive's mount
+ * point looks like. Walking it would drop every note, ids and counters
+ * with them, on no evidence that they are gone, so the callers that walk
+ * roots unasked (quired, quire search --sync) treat it as missing
+ * (docs/ROOTS.md). Returns 1, 0 (not empty, or nothing indexed there), or
+ * -errno (logged). */
+int root_is_empty_where_notes_are(struct store *s, const char *ns, const char *dir);

@@ -223,6 +223,40 @@ class SyncWithoutDaemonTests(qt.NotesTestCase):
         p = self.quire("search", "--sync", "--files", "remnant", expect=0)
         self.assertRegex(p.stderr, r"Root .*other \(namespace default\) is gone")
         self.assertOneLine(p.stderr)
+        # Its notes are missing, not known to be deleted: even the hits
+        # stay, marked stale, rather than being re-indexed away.
+        self.assertEqual(p.stdout.splitlines(), [os.path.join(os.path.realpath(self.tmp), "other", "x.md") + "\t[stale]"])
+        self.assertEqual([h["stale"] for h in self.search_json("remnant", "--sync")], [True])
+
+    def test_a_root_that_is_an_empty_folder_keeps_its_notes(self):
+        """An empty folder where notes were indexed from (a drive's mount
+        point, the drive not mounted) is not walked: nothing says the notes
+        are gone. Named to quire index, it is taken at its word."""
+        other = os.path.join(self.tmp, "other")
+        self.write("x.md", doc_text("remnant"), root=other)
+        self.write("sub/y.md", doc_text("leftover"), root=other)
+        self.index(other)
+        before = qt.query(self.db, "SELECT id, source_file FROM chunks ORDER BY 1")
+        away = os.path.join(self.tmp, "away")
+        os.rename(other, away)
+        os.mkdir(other)
+        p = self.quire("search", "--sync", "--files", "remnant", expect=0)
+        self.assertRegex(p.stderr, r"Root .*other \(namespace default\) is an empty folder, but notes were indexed")
+        self.assertOneLine(p.stderr)
+        self.assertEqual(p.stdout.splitlines(), [os.path.join(os.path.realpath(other), "x.md") + "\t[stale]"])
+        self.assertEqual(qt.query(self.db, "SELECT id, source_file FROM chunks ORDER BY 1"), before)
+        self.assertEqual([h["stale"] for h in self.search_json("leftover")], [True])
+        # Something in it again: walked, and what is not there leaves.
+        os.rename(os.path.join(away, "x.md"), os.path.join(other, "x.md"))
+        p = self.quire("search", "--sync", "--files", "leftover", expect=0)
+        self.assertEqual(p.stdout, "")
+        self.assertNotIn("empty folder", p.stderr)
+        self.assertEqual(self.search("remnant"), [os.path.join(os.path.realpath(other), "x.md")])
+        # Emptied and named on the command line: its notes leave.
+        os.unlink(os.path.join(other, "x.md"))
+        self.index(other)
+        self.assertEqual(qt.query(self.db, "SELECT count(*) FROM chunks"), [(0,)])
+        self.assertHealthy(self.db)
 
     def test_bad_sync_timeout_is_a_usage_error(self):
         p = self.quire("search", "--sync-timeout", "soon", "x", expect=2)

@@ -161,6 +161,36 @@ class UnmountTests(RootsCase):
         os.mkdir(os.path.join(self.mnt, "notes"))
         self.unmount_and_come_back(os.path.join(self.mnt, "notes"))
 
+    def test_root_that_is_a_mount_point_not_mounted_at_start_keeps_its_notes(self):
+        """Unmounted while quired was stopped: the mount point is an empty
+        folder, which is not the root, and the notes stay until the drive
+        is back."""
+        self.write("alpha.md", note("aardvark"), root=self.mnt)
+        self.write("sub/beta.md", note("bumblebee"), root=self.mnt)
+        stored = os.path.realpath(self.mnt)
+        d = self.quired(self.mnt)
+        self.wait_converged(self.mnt, self.control, daemon=d)
+        before = self.rows_under(stored)
+        d.stop()
+        saved = os.path.join(self.tmp, "saved")
+        shutil.copytree(self.mnt, saved)
+        self.unmount()
+
+        d = self.quired(self.mnt)
+        d.wait_line(r"Root .*/mnt is an empty folder, but notes were indexed from it")
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [self.mnt])
+
+        mark = d.mark()
+        self.mount()
+        shutil.copytree(saved, self.mnt, dirs_exist_ok=True)
+        d.wait_line(r"Root .*/mnt is back", since=mark)
+        self.wait_converged(self.mnt, self.control, daemon=d)
+        self.assertEqual(self.rows_under(stored), before)  # ids and counters kept
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        self.assertHealthy(self.db)
+
 
 class OverflowTests(RootsCase):
     """A queue overflow loses events, a root's own or its ancestors' moves
@@ -374,6 +404,71 @@ class MissingAtStartTests(RootsCase):
         self.assertEqual(self.hits("bumblebee"), set())
         self.assertEqual(self.status()["daemon"]["missing_roots"], [])
         self.assertHealthy(self.db)
+
+    def test_root_emptied_while_stopped_keeps_its_notes_until_something_is_in_it(self):
+        """An empty folder where notes were indexed from is what a drive's
+        mount point looks like before the drive is mounted: at start it is
+        missing, not empty, and its notes stay. Once something is in it,
+        it is the root back, and one walk brings the index up to date."""
+        r = os.path.join(self.tmp, "r")
+        self.write("one.md", note("aardvark"), root=r)
+        self.write("sub/two.md", note("bumblebee"), root=r)
+        d = self.quired(r)
+        self.wait_converged(r, self.control, daemon=d)
+        stored = os.path.realpath(r)
+        before = self.rows_under(stored)
+        self.assertEqual(len({row[1] for row in before}), 2)
+        d.stop()
+
+        away = os.path.join(self.tmp, "away")
+        os.rename(r, away)
+        os.mkdir(r)
+        d = self.quired(r)
+        d.wait_line(r"Root .*/r is an empty folder, but notes were indexed from it .*; they stay in the index")
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(self.hits("aardvark"), {os.path.join(stored, "one.md")})
+        st = self.status()
+        self.assertEqual(st["daemon"]["missing_roots"], [r])
+        self.assertFalse(st["daemon"]["current"])
+
+        mark = d.mark()
+        os.rename(os.path.join(away, "one.md"), os.path.join(r, "one.md"))
+        d.wait_line(r"Root .*/r is back", since=mark)
+        self.wait_converged(r, self.control, daemon=d)
+        self.assertEqual(self.hits("bumblebee"), set())
+        self.assertEqual(self.rows_under(stored), [row for row in before if row[1].endswith("/one.md")])
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        self.write("later.md", note("eland"), root=r)  # watched again
+        self.wait_converged(r, self.control, daemon=d)
+        self.assertHealthy(self.db)
+
+    def test_empty_root_without_notes_is_a_root(self):
+        """The other half: an empty folder nothing was indexed from is a
+        root like any other, watched from the start."""
+        r = os.path.join(self.tmp, "r")
+        os.mkdir(r)
+        d = self.quired(r)
+        self.settle()
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        self.assertEqual(d.matches(r"empty folder"), [])
+        self.write("one.md", note("aardvark"), root=r)
+        self.wait_converged(r, self.control, daemon=d)
+
+    def test_root_emptied_while_watched_is_empty_after_a_reload(self):
+        """quired saw every note go: on a reload the root is found empty
+        on evidence, not taken for a drive that is not mounted."""
+        r = os.path.join(self.tmp, "r")
+        self.write("one.md", note("aardvark"), root=r)
+        d = self.quired(r)
+        self.wait_converged(r, self.control, daemon=d)
+        os.unlink(os.path.join(r, "one.md"))
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        self.wait_converged(r, self.control, daemon=d)
+        self.assertEqual(self.rows_under(os.path.realpath(r)), [])
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        self.assertEqual(d.matches(r"empty folder", since=mark), [])
 
 
 if __name__ == "__main__":
