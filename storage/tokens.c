@@ -118,9 +118,7 @@ static inline uint8_t *put_varint(uint8_t *p, uint64_t v) {
         return p;
 }
 
-/* How token relates to the n bytes of its source: TOKEN_VERBATIM if it is
- * those very bytes (lowercase words, CJK runs), else TOKEN_LOWER if it is
- * their ASCII lowercase, else 0. */
+/* The flags of a token's head varint; the source length is shifted above them. */
 enum {
         TOKEN_LOWER = 1 << 0,
         TOKEN_COLOCATED = 1 << 1,
@@ -128,6 +126,9 @@ enum {
         TOKEN_HEAD_SHIFT = 3,
 };
 
+/* How token relates to the n bytes of its source: TOKEN_VERBATIM if it is
+ * those very bytes (lowercase words, CJK runs), else TOKEN_LOWER if it is
+ * their ASCII lowercase, else 0. */
 static unsigned token_kind(const char *token, const char *source, int n) {
         int i = 0;
         while (i < n && token[i] == source[i])
