@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "index.h"
 #include "log.h"
 #include "roots.h"
+#include "scan.h"
 #include "search-front.h"
 #include "store.h"
 #include "sync.h"
@@ -28,7 +30,9 @@ static const char index_help[] =
         "recursively, or a file). Unchanged files are not read again; files\n"
         "gone from disk, or skipped now, leave the index. Hidden paths, editor\n"
         "temp files and non-Markdown files are skipped, and so is what the\n"
-        ".quireignore files in PATH and below exclude (gitignore syntax).\n"
+        ".quireignore files in PATH and below exclude (gitignore syntax); a\n"
+        "file named as PATH is held to the rules a walk of its folder (or of\n"
+        "the tree indexed before that holds it) would apply.\n"
         "\n"
         "Options:\n"
         "      --db PATH             database (default: $QUIRE_DB or the XDG data dir)\n"
@@ -169,13 +173,90 @@ static const char *enclosing_root(const struct store_root *roots, size_t n_roots
         return best;
 }
 
+/* Whether a PATH directory of this run covers file: its walk takes it. */
+static bool is_in_dirs(char *const *dirs, size_t n_dirs, const char *file) {
+        for (size_t i = 0; i < n_dirs; i++)
+                if (root_covers(dirs[i], file))
+                        return true;
+        return false;
+}
+
+static const char *skip_reason(enum scan_verdict v) {
+        switch (v) {
+        case SCAN_HIDDEN:
+                return "a hidden path (a name in it starts with '.')";
+        case SCAN_EDITOR_TEMP:
+                return "an editor temp file";
+        case SCAN_IGNORED:
+                return "excluded by a .quireignore file or an ignore glob";
+        case SCAN_NOT_MARKDOWN:
+                return "not a Markdown file (by its extension)";
+        case SCAN_BAD_NAME:
+                return "the name is not valid UTF-8";
+        case SCAN_KEEP:
+                break;
+        }
+        return "skipped";
+}
+
+/* A file named on the command line is held to the rules a walk of its
+ * tree applies (the outermost recorded root that covers it, else its own
+ * folder): named or walked, a note is in the index or not alike, and the
+ * next walk of the tree does not undo what this run did. A skipped file is
+ * said in one line, counted in the summary, and its rows (indexed before
+ * the rules said so) leave. A file in a PATH directory of this run is left
+ * to that directory's walk, so that it counts once. Compacts files to the
+ * ones to index one by one; 0 or -errno. */
+static int drop_skipped_files(struct store *store, const struct sync_options *opts, const struct store_root *roots,
+                              size_t n_roots, char *const *dirs, size_t n_dirs, char **files, size_t *n_files,
+                              struct sync_stats *stats) {
+        struct ignore_cache *cache = NULL;
+        struct index_item *skipped = calloc(*n_files + 1, sizeof *skipped);
+        size_t n_kept = 0, n_skipped = 0, i = 0;
+        int r = skipped ? ignore_cache_new(64, &cache) : -ENOMEM;
+
+        for (; r == 0 && i < *n_files; i++) {
+                char *file = files[i];
+                if (is_in_dirs(dirs, n_dirs, file)) {
+                        free(file);
+                        continue;
+                }
+                const char *tree = enclosing_root(roots, n_roots, opts->namespace, file);
+                size_t tree_len = tree ? strlen(tree) : path_parent_len(file, strlen(file));
+                _cleanup_free_ char *own = tree ? NULL : strndup(file, tree_len);
+                if (!tree && !own) {
+                        r = -ENOMEM;
+                        break;
+                }
+                const char *rel = file + tree_len + (file[tree_len] == '/');
+                enum scan_verdict v = scan_classify_path(opts->rules, cache, tree ? tree : own, rel, false);
+                if (v == SCAN_KEEP) {
+                        files[n_kept++] = file;
+                        continue;
+                }
+                log_warning("Skipping %s: %s", file, skip_reason(v));
+                scan_count_skip(&stats->walk, v);
+                skipped[n_skipped++] = (struct index_item){ .path = file };
+        }
+        if (r == 0 && n_skipped > 0)
+                r = store_apply(store, opts->namespace, skipped, n_skipped, &stats->index);
+        for (size_t k = 0; k < n_skipped; k++)
+                free((char *) skipped[k].path);
+        /* Those not looked at (out of memory) stay the caller's to free. */
+        memmove(files + n_kept, files + i, (*n_files - i) * sizeof *files);
+        *n_files = n_kept + (*n_files - i);
+        ignore_cache_free(cache);
+        free(skipped);
+        return r < 0 ? log_error_errno(r, "Failed to index: %m") : 0;
+}
+
 /* A directory inside a tree indexed before (quire index notes, then quire
  * index notes/sub) is walked as part of that tree, so that its
  * .quireignore files and globs apply as they would to the whole tree, and
  * is not recorded as a root of its own. The rest are roots: walked as
  * such, with the files, and recorded for `quire search --sync`. */
 static int index_under_roots(struct store *store, struct sync_options *opts, char **dirs, size_t n_dirs,
-                             char **files, size_t n_files, struct sync_stats *stats) {
+                             char **files, size_t *n_files, struct sync_stats *stats) {
         struct store_root *roots = NULL;
         size_t n_roots = 0, n_own = 0;
         const char **root_of = calloc(n_dirs + 1, sizeof *root_of);
@@ -184,6 +265,8 @@ static int index_under_roots(struct store *store, struct sync_options *opts, cha
         if (!root_of)
                 return log_error_errno(ENOMEM, "Failed to index: %m");
         r = store_list_roots(store, &roots, &n_roots);
+        if (r == 0 && *n_files > 0)
+                r = drop_skipped_files(store, opts, roots, n_roots, dirs, n_dirs, files, n_files, stats);
         for (size_t i = 0; r == 0 && i < n_dirs; i++) {
                 root_of[i] = enclosing_root(roots, n_roots, opts->namespace, dirs[i]);
                 if (!root_of[i]) {
@@ -194,8 +277,8 @@ static int index_under_roots(struct store *store, struct sync_options *opts, cha
                         root_of[n_own++] = NULL;
                 }
         }
-        if (r == 0 && (n_own > 0 || n_files > 0))
-                r = sync_run(store, opts, dirs, n_own, files, n_files, stats);
+        if (r == 0 && (n_own > 0 || *n_files > 0))
+                r = sync_run(store, opts, dirs, n_own, files, *n_files, stats);
         /* What `quire search --sync` brings up to date when no daemon runs. */
         for (size_t i = 0; r == 0 && i < n_own; i++)
                 r = store_add_root(store, opts->namespace, dirs[i]);
@@ -309,7 +392,7 @@ int cmd_index(int argc, char **argv) {
         /* Lines logged while the bar is up (a skipped file) clear it first. */
         log_set_status_line(opts.progress_cb != NULL);
         if (r == 0) {
-                r = index_under_roots(store, &opts, dirs, n_dirs, files, n_files, &stats);
+                r = index_under_roots(store, &opts, dirs, n_dirs, files, &n_files, &stats);
                 if (r == -ENOENT || r == -ENOTDIR)
                         log_error("Failed to index: a directory vanished while it was being walked; run again");
         }

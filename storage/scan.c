@@ -338,7 +338,7 @@ static int cmp_entry(const void *x, const void *y) {
         return (ca > cb) - (ca < cb);
 }
 
-static void count_skip(struct scan_counts *skipped, enum scan_verdict v) {
+void scan_count_skip(struct scan_counts *skipped, enum scan_verdict v) {
         switch (v) {
         case SCAN_KEEP:
                 break;
@@ -511,7 +511,7 @@ static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
                 if (v != SCAN_KEEP) {
                         if (v == SCAN_BAD_NAME)
                                 log_warning("Skipping %s/%s: the name is not valid UTF-8", dir, name);
-                        count_skip(skipped, v);
+                        scan_count_skip(skipped, v);
                         continue;
                 }
                 if (type != DT_DIR) {
@@ -607,7 +607,7 @@ int scan_tree(const char *root, const char *dir, const struct scan_rules *rules,
                                                     NULL, &sc->frames, &r);
                 is_kept = r == 0 && v == SCAN_KEEP;
                 if (r == 0)
-                        count_skip(counts, v);
+                        scan_count_skip(counts, v);
         }
         if (r == 0 && is_kept)
                 r = scan_dir(sc, dir);

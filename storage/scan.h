@@ -56,6 +56,9 @@ struct scan_counts {
         unsigned bad_names;    /* names that are not UTF-8 (logged) */
 };
 
+/* Count a skip of verdict v (SCAN_KEEP counts nothing). */
+void scan_count_skip(struct scan_counts *skipped, enum scan_verdict v);
+
 /* Called for each note found, in byte order of the paths (strcmp; SQLite's
  * BINARY order). path is root + "/"
  * + the relative path, valid during the call only; st is its lstat(). A

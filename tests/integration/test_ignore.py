@@ -166,6 +166,55 @@ class IndexTests(qt.QuireTestCase):
         self.assertEqual(self.indexed(), {"sub/b.md"})
         self.assertHealthy(self.db)
 
+    def test_a_file_named_on_the_command_line_is_held_to_the_rules(self):
+        """Named or walked, a note is in the index or not alike: a file the
+        walk of its tree would skip is skipped when named too (one line
+        naming it, counted), its rows indexed before leave, and the next
+        walk of the tree finds nothing to undo."""
+        self.write(".quireignore", "secret.md\n")
+        self.note("plain.md")
+        self.note("later.md")
+        self.write("x.txt", "a text file\n")
+        self.note(".hidden/h.md")
+        self.note("draft.md~")
+        self.index(self.notes)
+        self.assertEqual(self.indexed(), {"later.md", "plain.md"})
+        # Indexed before the rules said so.
+        self.write(".quireignore", "secret.md\nlater.md\n")
+        self.note("secret.md")
+        names = ["secret.md", "x.txt", ".hidden/h.md", "draft.md~", "later.md", "plain.md"]
+        p = self.quire("index", *(os.path.join(self.notes, n) for n in names), expect=0)
+        self.assertEqual(skipped(p.stdout), {"ignored": 2, "not Markdown": 1, "hidden": 1, "editor temp": 1})
+        self.assertEqual(qt.parse_summary(p.stdout)["removed"], 1)
+        lines = p.stderr.splitlines()
+        self.assertEqual(len(lines), 5, p.stderr)
+        for name, why in [("secret.md", "excluded by a .quireignore"), ("later.md", "excluded by a .quireignore"),
+                          ("x.txt", "not a Markdown file"), (".hidden/h.md", "a hidden path"),
+                          ("draft.md~", "an editor temp file")]:
+            self.assertTrue(any(os.path.join(self.root, name) in ln and why in ln for ln in lines), (name, lines))
+        self.assertEqual(self.indexed(), {"plain.md"})
+        self.assertEqual(self.chunked(), {"plain.md"})
+        summary = self.index(self.notes)
+        self.assertEqual((summary["new"], summary["changed"], summary["removed"]), (0, 0, 0))
+        self.assertEqual(self.indexed(), {"plain.md"})
+        self.assertHealthy(self.db)
+
+    def test_a_file_in_no_indexed_tree_is_held_to_its_folder_rules(self):
+        loose = os.path.join(self.tmp, "loose")
+        os.mkdir(loose)
+        self.write(".quireignore", "private.md\n", root=loose)
+        kept = self.write("kept.md", "# kept\n\nkeptword\n", root=loose)
+        private = self.write("private.md", "# p\n\nprivateword\n", root=loose)
+        p = self.quire("index", kept, private, expect=0)
+        self.assertEqual(skipped(p.stdout), {"ignored": 1})
+        self.assertRegex(p.stderr, r"Skipping .*/loose/private\.md: excluded by a \.quireignore")
+        self.assertEqual([r[0] for r in qt.query(self.db, "SELECT path FROM files")], [os.path.realpath(kept)])
+
+    def test_a_file_inside_a_path_argument_counts_once(self):
+        self.note("a.md")
+        summary = self.index(self.notes, os.path.join(self.notes, "a.md"))
+        self.assertEqual((summary["files"], summary["new"]), (1, 1))
+
     def test_search_sync_walks_a_root_recorded_inside_another_under_its_rules(self):
         self.write(".quireignore", "sub/private/\n")
         self.note("sub/a.md")
