@@ -338,8 +338,68 @@ static bool reconcile_if_flooded(struct daemon *d) {
         return true;
 }
 
+/* Whether root, of another namespace than ns, is the innermost root of
+ * its own namespace that holds path. A note below a root of namespace B
+ * inside a root of namespace A is in both (the walks index it in both),
+ * so a change the innermost root hears is brought to A's too. */
+static bool is_other_namespace_holder(const struct daemon *d, const struct root *root, const char *ns,
+                                      const char *path) {
+        if (!root->path || strcmp(root->namespace, ns) == 0 || !root_covers(root->path, path))
+                return false;
+        for (size_t i = 0; i < d->n_roots; i++) {
+                const struct root *o = &d->roots[i];
+                if (o != root && o->path && strcmp(o->namespace, root->namespace) == 0 &&
+                    root_covers(o->path, path) && strlen(o->path) > strlen(root->path))
+                        return false;
+        }
+        return true;
+}
+
+/* Walk dir for ns, with root's rules, and for each other namespace a root
+ * of which holds it, with that root's rules. */
 static int queue_sync_dir(struct daemon *d, const char *ns, const char *root, const char *dir) {
-        return reconcile_if_flooded(d) ? 0 : indexer_sync_dir(d->indexer, ns, root, dir);
+        if (reconcile_if_flooded(d))
+                return 0;
+        int r = indexer_sync_dir(d->indexer, ns, root, dir);
+        for (size_t i = 0; r == 0 && i < d->n_roots; i++)
+                if (is_other_namespace_holder(d, &d->roots[i], ns, dir))
+                        r = indexer_sync_dir(d->indexer, d->roots[i].namespace, d->roots[i].path, dir);
+        return r;
+}
+
+/* The settled paths of a root of ns, for the other namespaces that hold
+ * them (is_other_namespace_holder), each with the paths its root's rules
+ * keep. */
+static int sync_paths_elsewhere(struct daemon *d, const char *ns, char *const *paths, size_t n_paths,
+                                uint64_t since_usec) {
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *other = &d->roots[i];
+                char **mine = NULL;
+                size_t n_mine = 0;
+                for (size_t k = 0; k < n_paths; k++) {
+                        if (!is_other_namespace_holder(d, other, ns, paths[k]))
+                                continue;
+                        size_t n = strlen(other->path);
+                        const char *rel = paths[k] + n + (paths[k][n] == '/');
+                        if (classify(d, other, rel, false) != SCAN_KEEP)
+                                continue;
+                        if (!mine && !(mine = calloc(n_paths + 1, sizeof *mine)))
+                                return -ENOMEM;
+                        if (!(mine[n_mine] = strdup(paths[k]))) {
+                                while (n_mine > 0)
+                                        free(mine[--n_mine]);
+                                free(mine);
+                                return -ENOMEM;
+                        }
+                        n_mine++;
+                }
+                if (n_mine > 0) {
+                        int r = indexer_sync_paths(d->indexer, other->namespace, mine, n_mine, since_usec);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
 }
 
 /* A directory appeared (created, moved in, or found again): watch it, then
@@ -502,6 +562,35 @@ static void on_removed(struct daemon *d, const struct watch_event *ev) {
                 mark_path(d, root, ev->path);
 }
 
+/* A rename within a root of ns, for the other namespaces whose roots hold
+ * either end (is_other_namespace_holder): a move where one holds both
+ * (ids kept), else the end it holds is walked, or for a note's old name
+ * looked at (gone). A note's new name is looked at once it settles. */
+static int move_elsewhere(struct daemon *d, const char *ns, const struct watch_event *ev) {
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < d->n_roots; i++) {
+                const struct root *other = &d->roots[i];
+                bool has_old = is_other_namespace_holder(d, other, ns, ev->old_path);
+                bool has_new = is_other_namespace_holder(d, other, ns, ev->path);
+                if (has_old && has_new)
+                        r = indexer_move(d->indexer, other->namespace, other->path, ev->old_path, ev->path,
+                                         ev->is_dir);
+                else if (has_old && ev->is_dir)
+                        r = indexer_sync_dir(d->indexer, other->namespace, other->path, ev->old_path);
+                else if (has_old) {
+                        char **old = calloc(2, sizeof *old);
+                        if (!old || !(old[0] = strdup(ev->old_path))) {
+                                free(old);
+                                return -ENOMEM;
+                        }
+                        r = indexer_sync_paths(d->indexer, other->namespace, old, 1, 0);
+                } else if (has_new && ev->is_dir)
+                        r = indexer_sync_dir(d->indexer, other->namespace, other->path, ev->path);
+        }
+        return r;
+}
+
 /* What a rename means for the notes: old_kept and new_kept say whether
  * each end is a note (or folder of notes) of old_root and new_root. */
 static void on_moved_notes(struct daemon *d, const struct watch_event *ev, struct root *old_root, bool old_kept,
@@ -513,9 +602,12 @@ static void on_moved_notes(struct daemon *d, const struct watch_event *ev, struc
                  * rewriting it right after the rename. */
                 if (!ev->is_dir)
                         (void) debounce_take(d->debounce, ev->old_path);
-                int r = reconcile_if_flooded(d) ? 0
-                                                : indexer_move(d->indexer, old_root->namespace, new_root->path,
-                                                               ev->old_path, ev->path, ev->is_dir);
+                bool is_flooded = reconcile_if_flooded(d);
+                int r = is_flooded ? 0
+                                   : indexer_move(d->indexer, old_root->namespace, new_root->path, ev->old_path,
+                                                  ev->path, ev->is_dir);
+                if (r == 0 && !is_flooded)
+                        r = move_elsewhere(d, old_root->namespace, ev);
                 if (r < 0)
                         log_error_errno(r, "Failed to queue a rename of %s: %m", ev->old_path);
                 if (!ev->is_dir)
@@ -829,7 +921,10 @@ static void on_settled(size_t root, char **paths, size_t n_paths, uint64_t oldes
                 return;
         }
         /* uv_now() is CLOCK_MONOTONIC in ms, as the indexer's clock is in µs. */
-        int r = indexer_sync_paths(d->indexer, d->roots[root].namespace, paths, n_paths, oldest_ms * 1000);
+        int r = sync_paths_elsewhere(d, d->roots[root].namespace, paths, n_paths, oldest_ms * 1000);
+        int k = indexer_sync_paths(d->indexer, d->roots[root].namespace, paths, n_paths, oldest_ms * 1000);
+        if (r == 0)
+                r = k;
         if (r < 0 && r != -ESHUTDOWN)
                 log_error_errno(r, "Failed to queue %zu changed paths: %m", n_paths);
 }

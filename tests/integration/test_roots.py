@@ -364,6 +364,43 @@ class NestedTests(RootsCase):
         self.wait_converged(*specs(), daemon=d)
         self.assertHealthy(self.db)
 
+    def test_changes_below_an_inner_root_of_its_own_namespace_reach_both(self):
+        """The walks index the notes below the inner root in both
+        namespaces; every change there, heard by the inner root's
+        watches, reaches both: edits, new notes and folders, deletions,
+        renames (ids kept in both where the backend pairs them)."""
+        d, specs = self.start("innerns")
+        stored_inner = os.path.join(self.stored_outer, "inner")
+
+        def ids(ns, rel):
+            return {i for n, f, _, i in self.rows_under(stored_inner) if n == ns and f.endswith("/" + rel)}
+
+        self.write("in.md", note("dingo"), root=self.inner)                  # edited
+        self.write("new.md", note("eland"), root=self.inner)                 # created
+        self.write("fresh/made.md", note("ferret"), root=self.inner)         # folder made
+        os.unlink(os.path.join(self.inner, "deep", "down.md"))               # deleted
+        self.wait_converged(*specs(), daemon=d)
+        for ns in ("outerns", "innerns"):
+            hits = {h["source_file"] for h in self.search_json("dingo OR eland OR ferret", "--namespace", ns)}
+            self.assertEqual(hits, {os.path.join(stored_inner, r) for r in ("in.md", "new.md", "fresh/made.md")})
+            self.assertEqual(self.search_json("capybara", "--namespace", ns), [])
+        before = {ns: ids(ns, "new.md") for ns in ("outerns", "innerns")}
+        self.assertTrue(all(before.values()))
+
+        os.rename(os.path.join(self.inner, "new.md"), os.path.join(self.inner, "renamed.md"))
+        os.rename(os.path.join(self.inner, "fresh"), os.path.join(self.inner, "stale"))
+        os.rename(os.path.join(self.inner, "in.md"), os.path.join(self.outer, "out.md"))  # out of the inner root
+        self.wait_converged(*specs(), daemon=d)
+        for ns in ("outerns", "innerns"):
+            self.assertEqual(ids(ns, "new.md"), set())
+            if self.backend == "inotify":
+                self.assertEqual(ids(ns, "renamed.md"), before[ns])
+        self.assertEqual({h["source_file"] for h in self.search_json("dingo", "--namespace", "outerns")},
+                         {os.path.join(self.stored_outer, "out.md")})
+        self.assertEqual(self.search_json("dingo", "--namespace", "innerns"), [])
+        self.assertEqual(self.status()["duplicate_groups"], 0)
+        self.assertHealthy(self.db)
+
 
 class FsEventNestedTests(NestedTests):
     backend = "fs-event"
