@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -822,16 +823,42 @@ static void on_unmounted(struct daemon *d, const struct watch_event *ev) {
         }
 }
 
+/* Whether a filesystem with device number dev is mounted anywhere: true
+ * when that cannot be known (no /proc, another system), which keeps to
+ * what the paths say. */
+static bool dev_is_mounted(dev_t dev) {
+#ifdef __linux__
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        unsigned major_no, minor_no;
+
+        if (!f)
+                return true;
+        /* "36 35 98:0 /mnt1 /mnt2 ...": mount id, parent id, major:minor. */
+        while (getline(&line, &cap, f) >= 0)
+                if (sscanf(line, "%*d %*d %u:%u", &major_no, &minor_no) == 2 && major_no == major(dev) &&
+                    minor_no == minor(dev))
+                        return true;
+        return false;
+#else
+        (void) dev;
+        return true;
+#endif
+}
+
 /* Events were lost, a root's own move or its ancestors' among them: the
  * paths quired has for them are not to be trusted. A root whose path no
  * longer names the directory watched is gone (the walk of its path finds
- * its notes gone, as the reconcile would); the ancestors' watches are
- * checked against the directories at their paths now (watch.h); and the
- * roots that stay are walked and watched again. */
+ * its notes gone, as the reconcile would), unless its filesystem is not
+ * mounted any more: then the overflow swallowed an unmount, and its
+ * notes stay (docs/ROOTS.md). The ancestors' watches are checked against
+ * the directories at their paths now (watch.h); and the roots that stay
+ * are walked and watched again. */
 static void on_overflow(struct daemon *d) {
         for (size_t i = 0; i < d->n_roots; i++)
                 if (d->roots[i].path && !root_is_in_place(&d->roots[i]))
-                        lose_root(d, &d->roots[i], false);
+                        lose_root(d, &d->roots[i], !dev_is_mounted(d->roots[i].dev));
         watch_ancestors(d);
         for (size_t i = 0; i < d->n_roots; i++)
                 if (d->roots[i].path)

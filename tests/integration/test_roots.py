@@ -191,6 +191,35 @@ class UnmountTests(RootsCase):
         self.assertEqual(self.status()["daemon"]["missing_roots"], [])
         self.assertHealthy(self.db)
 
+    def test_unmount_swallowed_by_an_overflow_keeps_the_notes(self):
+        """The overflow drops the IN_UNMOUNT: the root's path names the
+        empty mount point, another directory, but its filesystem is not
+        mounted anywhere any more, which no move or deletion does."""
+        self.write("alpha.md", note("aardvark"), root=self.mnt)
+        stored = os.path.realpath(self.mnt)
+        d = self.quired(self.mnt, env=self.daemon_env(QUIRE_TEST_OVERFLOW_AFTER="0"))
+        self.wait_converged(self.mnt, self.control, daemon=d)
+        before = self.rows_under(stored)
+        saved = os.path.join(self.tmp, "saved")
+        shutil.copytree(self.mnt, saved)
+        mark = d.mark()
+        d.send(signal.SIGSTOP)
+        try:
+            self.unmount()
+        finally:
+            d.send(signal.SIGCONT)
+        d.wait_line(r"Watch queue overflowed", since=mark)
+        d.wait_line(r"Root .*/mnt is not there any more \(its filesystem was unmounted\)", since=mark)
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [self.mnt])
+        self.mount()
+        shutil.copytree(saved, self.mnt, dirs_exist_ok=True)
+        d.wait_line(r"Root .*/mnt is back", since=mark)
+        self.wait_converged(self.mnt, self.control, daemon=d)
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertHealthy(self.db)
+
 
 class OverflowTests(RootsCase):
     """A queue overflow loses events, a root's own or its ancestors' moves
