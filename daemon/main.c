@@ -93,6 +93,11 @@ struct daemon {
         struct search_server *search_server; /* NULL: searches run in-process */
         uv_signal_t sigterm, sigint, sighup;
         uv_timer_t rescan_timer;
+        /* /proc/self/mountinfo, polled for changes to the mount table
+         * (Linux): an unmount inotify does not report (a bind mount), and
+         * a drive mounted at a root's path, are seen when they happen. */
+        uv_poll_t mounts_poll;
+        int mounts_fd; /* -1: not polled */
         uv_timer_t retry_timer; /* one-shot: the reconcile after a failed operation */
         char **unwatched; /* directories the watch limit kept us from watching */
         size_t n_unwatched;
@@ -1185,10 +1190,9 @@ static void on_report(const struct indexer_report *rep, void *userdata) {
         send_status(d);
 }
 
-/* Missing roots and unwatched directories, looked at again. */
-static void rescan_cb(uv_timer_t *t) {
-        struct daemon *d = t->data;
-        bool is_pending = false;
+/* Each missing root looked for; true if one is still missing. */
+static bool look_for_missing_roots(struct daemon *d) {
+        bool is_missing = false;
 
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *root = &d->roots[i];
@@ -1201,9 +1205,87 @@ static void rescan_cb(uv_timer_t *t) {
                         write_state_file(d, true);
                 } else {
                         log_debug("Root %s is still missing", root->configured);
-                        is_pending = true;
+                        is_missing = true;
                 }
         }
+        return is_missing;
+}
+
+/* The mount table changed. A present root whose path no longer names the
+ * directory it watched had a filesystem mounted or unmounted at or above
+ * it (an unmount of the root's own filesystem also comes as IN_UNMOUNT,
+ * one of a bind mount does not): it is looked for again at its path, as
+ * a missing root is. Found, the folder there is the root now (a drive
+ * mounted at it), watched and walked. Not found, or an empty folder where
+ * its notes were, it is missing with its notes kept, as for an unmount.
+ * Missing roots are looked for too: a drive mounted at their path brings
+ * them back now, not at the next rescan. */
+static void on_mounts_changed(uv_poll_t *h, int status, int events) {
+        struct daemon *d = h->data;
+        bool has_moved_root = false;
+
+        (void) events;
+        if (status < 0) {
+                log_warning("Failed to follow the mount table: %s; mounts are noticed every rescan_interval_s",
+                            uv_strerror(status));
+                uv_poll_stop(h);
+                return;
+        }
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (!root->path || root_is_in_place(root))
+                        continue;
+                has_moved_root = true;
+                watcher_remove_tree(d->watcher, root->path);
+                forget_ignores(d, root->path);
+                char *old_path = TAKE_PTR(root->path);
+                if (root_locate(d, root, false) == ROOT_FOUND) {
+                        log_info("Root %s is another folder now (a filesystem was mounted or unmounted at it or "
+                                 "above); indexing it",
+                                 root->path);
+                        free(old_path);
+                        adopt_dir(d, root, root->path);
+                } else {
+                        root->path = old_path;
+                        lose_root(d, root, true);
+                }
+        }
+        if (has_moved_root)
+                watch_ancestors(d);
+        (void) look_for_missing_roots(d);
+}
+
+static void watch_mounts(struct daemon *d) {
+        d->mounts_fd = -1;
+#ifdef __linux__
+        /* Pollable since Linux 2.6.30: a change to the mount namespace's
+         * table is a priority event (proc(5)); poll() consumes it. */
+        int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                log_debug_errno(errno, "Failed to open /proc/self/mountinfo (mounts are noticed every "
+                                       "rescan_interval_s): %m");
+                return;
+        }
+        int r = uv_poll_init(d->loop, &d->mounts_poll, fd);
+        if (r < 0) {
+                log_debug("Failed to poll /proc/self/mountinfo: %s", uv_strerror(r));
+                close(fd);
+                return;
+        }
+        /* From here the handle is closed at shutdown, and fd after the loop. */
+        d->mounts_poll.data = d;
+        d->mounts_fd = fd;
+        r = uv_poll_start(&d->mounts_poll, UV_PRIORITIZED, on_mounts_changed);
+        if (r < 0)
+                log_debug("Failed to poll /proc/self/mountinfo: %s", uv_strerror(r));
+#endif
+}
+
+/* Missing roots and unwatched directories, looked at again. */
+static void rescan_cb(uv_timer_t *t) {
+        struct daemon *d = t->data;
+        bool is_pending = look_for_missing_roots(d);
+
         /* The whole tree of each, not just the directory: directories made
          * below it while it was unwatched raised no event, and once it is
          * watched again no rescan would look at them. Those the limit
@@ -1376,6 +1458,8 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->extend_timer);
         close_handle((uv_handle_t *) &d->status_timer);
         close_handle((uv_handle_t *) &d->pending_timer);
+        if (d->mounts_fd >= 0)
+                close_handle((uv_handle_t *) &d->mounts_poll);
 }
 
 /* Whether cfg lists a root that resolves to path, in namespace ns. */
@@ -1639,6 +1723,7 @@ static int run(struct daemon *d) {
 
         /* Watches go in before the reconcile walks: a change made during
          * the walk is then reported, not missed. */
+        watch_mounts(d);
         watch_all_roots(d);
         watch_ancestors(d);
         reconcile_all(d);
@@ -1660,7 +1745,7 @@ static int run(struct daemon *d) {
 }
 
 int main(int argc, char **argv) {
-        struct daemon d = { .argc = argc, .argv = argv };
+        struct daemon d = { .argc = argc, .argv = argv, .mounts_fd = -1 };
         int r;
 
         log_setup("quired");
@@ -1705,6 +1790,8 @@ int main(int argc, char **argv) {
                 free(d.left_behind[i].configured);
         free(d.left_behind);
         free(d.db_path);
+        if (d.mounts_fd >= 0)
+                close(d.mounts_fd);
         config_done(&d.cfg);
         int rc = uv_loop_close(d.loop);
         if (rc < 0)

@@ -221,6 +221,65 @@ class UnmountTests(RootsCase):
         self.assertHealthy(self.db)
 
 
+class MountTableTests(RootsCase):
+    """Mounts that raise no inotify event: a bind mount unmounted (the
+    filesystem stays mounted elsewhere, so no IN_UNMOUNT), and a
+    filesystem mounted at a root's path. quired follows the mount table
+    (/proc/self/mountinfo), so both are seen when they happen: the rescan
+    interval here is an hour, and nothing else would look."""
+
+    def setUp(self):
+        super().setUp()
+        if not can_mount(self.tmp):
+            self.skipTest("cannot mount here (needs root and a mount namespace that allows it)")
+        self.config = self.write_config("[quire]\nrescan_interval_s = 3600\n")
+        self.r = os.path.join(self.tmp, "r")
+        os.mkdir(self.r)
+        self.addCleanup(subprocess.run, ["umount", self.r], capture_output=True)
+
+    def test_bind_mount_unmounted_at_a_root_keeps_its_notes_until_it_is_back(self):
+        real = os.path.join(self.tmp, "real")
+        self.write("alpha.md", note("aardvark"), root=real)
+        self.write("sub/beta.md", note("bumblebee"), root=real)
+        subprocess.run(["mount", "--bind", real, self.r], check=True)
+        stored = os.path.realpath(self.r)
+        d = self.quired(self.r)
+        self.wait_converged(self.r, self.control, daemon=d)
+        before = self.rows_under(stored)
+        self.assertEqual(len({row[1] for row in before}), 2)
+
+        mark = d.mark()
+        subprocess.run(["umount", self.r], check=True)
+        d.wait_line(r"Root .*/r is not there any more \(its filesystem was unmounted\)", since=mark)
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [self.r])
+
+        self.write("sub/beta.md", note("capybara"), root=real)  # changed while away
+        subprocess.run(["mount", "--bind", real, self.r], check=True)
+        d.wait_line(r"Root .*/r is back", since=mark)
+        self.wait_converged(self.r, self.control, daemon=d)
+        self.assertEqual(self.hits("capybara"), {os.path.join(stored, "sub", "beta.md")})
+        self.assertEqual([row for row in self.rows_under(stored) if row[1].endswith("alpha.md")],
+                         [row for row in before if row[1].endswith("alpha.md")])
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        self.write("later.md", note("dingo"), root=self.r)  # watched on the mount
+        self.wait_converged(self.r, self.control, daemon=d)
+        self.assertHealthy(self.db)
+
+    def test_filesystem_mounted_at_a_root_is_indexed_at_once(self):
+        d = self.quired(self.r)
+        self.settle()
+        mark = d.mark()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.r], check=True)
+        self.write("alpha.md", note("aardvark"), root=self.r)
+        d.wait_line(r"Root .*/r is another folder now", since=mark)
+        self.wait_converged(self.r, self.control, daemon=d)
+        self.assertEqual(self.hits("aardvark"), {os.path.join(os.path.realpath(self.r), "alpha.md")})
+        self.write("later.md", note("eland"), root=self.r)  # the new folder is watched
+        self.wait_converged(self.r, self.control, daemon=d)
+
+
 class OverflowTests(RootsCase):
     """A queue overflow loses events, a root's own or its ancestors' moves
     among them. The reconcile after it must look again at where each root
