@@ -104,8 +104,8 @@ static bool is_in_absent_root(struct store *s, const struct store_root *roots, s
         return false;
 }
 
-/* Take the stale hits in roots that are not there now off the list: they
- * stay as they are, and the hits they are would come back unchanged. */
+/* Take the stale hits in roots that are not there now off the list: their
+ * rows stay as they are, so searching again for them would change nothing. */
 static void keep_absent_roots_notes(struct stale_check *sc, struct store *s, const struct store_root *roots,
                                     size_t n_roots) {
         size_t n = 0;
