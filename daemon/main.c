@@ -491,6 +491,10 @@ static void find_cookies(struct daemon *d, struct root *root) {
                 closedir(dp);
 }
 
+static bool root_is_in_place(const struct root *root);
+static void relocate_root(struct daemon *d, struct root *root);
+static void watch_ancestors(struct daemon *d);
+
 static void on_changed(struct daemon *d, const struct watch_event *ev) {
         const char *rel;
         struct root *root = find_root(d, ev->path, &rel);
@@ -519,7 +523,13 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                 is_dir = S_ISDIR(st.st_mode);
         }
         if (!*rel) {
-                if (is_dir) { /* the root itself: rescan it */
+                /* fs-event says as much for an unmount as for a change: a
+                 * root that is not the directory it was is not rescanned
+                 * as if it were (its notes would leave as if deleted). */
+                if (is_dir && !root_is_in_place(root)) {
+                        relocate_root(d, root);
+                        watch_ancestors(d);
+                } else if (is_dir) { /* the root itself: rescan it */
                         adopt_dir(d, root, root->path);
                         find_cookies(d, root);
                 }
@@ -540,7 +550,6 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
 }
 
 static void lose_root(struct daemon *d, struct root *root, bool is_unmounted);
-static void watch_ancestors(struct daemon *d);
 
 static void on_removed(struct daemon *d, const struct watch_event *ev) {
         const char *rel;
@@ -773,11 +782,20 @@ static void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         write_state_file(d, true);
 }
 
+static bool dev_is_mounted(dev_t dev);
+
 static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
         const char *rel;
         struct root *holder = find_root(d, ev->path, &rel);
         bool has_lost_root = false;
 
+        /* The filesystem under the root went (fs-event says no more than
+         * that its directories are gone): missing, notes kept. */
+        if (holder && !dev_is_mounted(holder->dev)) {
+                lose_root(d, holder, true);
+                watch_ancestors(d);
+                return;
+        }
         /* A directory below a root: its rows go with it (a rename shows up
          * as a change at the new name). Paired backends report the same
          * through WATCH_REMOVED or WATCH_MOVED; a second look is harmless. */
@@ -793,7 +811,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
                 struct root *root = &d->roots[i];
                 if (!root->path || !path_is_at_or_below(root->path, ev->path))
                         continue;
-                lose_root(d, root, false);
+                lose_root(d, root, !dev_is_mounted(root->dev));
                 has_lost_root = true;
         }
         if (has_lost_root)
@@ -1211,6 +1229,27 @@ static bool look_for_missing_roots(struct daemon *d) {
         return is_missing;
 }
 
+/* root, present, no longer names at its path the directory it watched,
+ * and no event said it moved or went: look for it there again. Found, the
+ * folder there is the root now, watched and walked. Not found, or an empty
+ * folder where its notes were, it is missing with its notes kept, as for
+ * an unmount. The caller updates the watched ancestors. */
+static void relocate_root(struct daemon *d, struct root *root) {
+        watcher_remove_tree(d->watcher, root->path);
+        forget_ignores(d, root->path);
+        char *old_path = TAKE_PTR(root->path);
+        if (root_locate(d, root, false) == ROOT_FOUND) {
+                log_info("Root %s is another folder now (a filesystem was mounted or unmounted at it or above); "
+                         "indexing it",
+                         root->path);
+                free(old_path);
+                adopt_dir(d, root, root->path);
+        } else {
+                root->path = old_path;
+                lose_root(d, root, true);
+        }
+}
+
 /* The mount table changed. A present root whose path no longer names the
  * directory it watched had a filesystem mounted or unmounted at or above
  * it (an unmount of the root's own filesystem also comes as IN_UNMOUNT,
@@ -1236,19 +1275,7 @@ static void on_mounts_changed(uv_poll_t *h, int status, int events) {
                 if (!root->path || root_is_in_place(root))
                         continue;
                 has_moved_root = true;
-                watcher_remove_tree(d->watcher, root->path);
-                forget_ignores(d, root->path);
-                char *old_path = TAKE_PTR(root->path);
-                if (root_locate(d, root, false) == ROOT_FOUND) {
-                        log_info("Root %s is another folder now (a filesystem was mounted or unmounted at it or "
-                                 "above); indexing it",
-                                 root->path);
-                        free(old_path);
-                        adopt_dir(d, root, root->path);
-                } else {
-                        root->path = old_path;
-                        lose_root(d, root, true);
-                }
+                relocate_root(d, root);
         }
         if (has_moved_root)
                 watch_ancestors(d);
