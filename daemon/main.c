@@ -98,6 +98,8 @@ struct daemon {
          * a drive mounted at a root's path, are seen when they happen. */
         uv_poll_t mounts_poll;
         int mounts_fd; /* -1: not polled */
+        char **mount_points; /* as of the last look, to tell what changed */
+        size_t n_mount_points;
         uv_timer_t retry_timer; /* one-shot: the reconcile after a failed operation */
         char **unwatched; /* directories the watch limit kept us from watching */
         size_t n_unwatched;
@@ -1229,6 +1231,97 @@ static bool look_for_missing_roots(struct daemon *d) {
         return is_missing;
 }
 
+static void free_strings(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+static bool has_string(char *const *v, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(v[i], s) == 0)
+                        return true;
+        return false;
+}
+
+/* The mount points of /proc/self/mountinfo (its fifth field, with the
+ * kernel's octal escapes of space, tab, newline and backslash undone). */
+static int read_mount_points(char ***ret, size_t *ret_n) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0, n = 0, cap_v = 0;
+        char **v = NULL;
+
+        if (!f)
+                return -errno;
+        while (getline(&line, &cap, f) >= 0) {
+                char *field = line;
+                for (int i = 0; i < 4 && field; i++) {
+                        field = strchr(field, ' ');
+                        if (field)
+                                field++;
+                }
+                if (!field)
+                        continue;
+                size_t len = strcspn(field, " \n");
+                char *p = malloc(len + 1), *o = p;
+                if (!p || GREEDY_REALLOC(v, cap_v, n + 1, 16) < 0) {
+                        free(p);
+                        free_strings(v, n);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < len; i++) {
+                        if (field[i] == '\\' && i + 3 < len && field[i + 1] >= '0' && field[i + 1] <= '3') {
+                                *o++ = (char) ((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                               (field[i + 3] - '0'));
+                                i += 3;
+                        } else
+                                *o++ = field[i];
+                }
+                *o = '\0';
+                v[n++] = p;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+/* Filesystems mounted or unmounted at a folder below a root (not at it:
+ * relocate_root): mounting raises no event, so what the new filesystem
+ * holds is watched and walked now; what an unmount (of a bind mount too)
+ * uncovers is watched in place of what went, its notes kept until a walk
+ * finds them gone, as on_unmounted does. */
+static void follow_mounts_below_roots(struct daemon *d) {
+        char **now = NULL;
+        size_t n_now = 0;
+        const char *rel;
+
+        if (read_mount_points(&now, &n_now) < 0)
+                return;
+        for (size_t i = 0; i < n_now; i++) {
+                struct root *holder = find_root(d, now[i], &rel);
+                if (!holder || !*rel || has_string(d->mount_points, d->n_mount_points, now[i]) ||
+                    classify(d, holder, rel, true) != SCAN_KEEP)
+                        continue;
+                log_info("A filesystem was mounted at %s; indexing it", now[i]);
+                watcher_remove_tree(d->watcher, now[i]);
+                forget_ignores(d, now[i]);
+                adopt_dir(d, holder, now[i]);
+        }
+        for (size_t i = 0; i < d->n_mount_points; i++) {
+                const char *gone = d->mount_points[i];
+                struct root *holder = find_root(d, gone, &rel);
+                if (!holder || !*rel || has_string(now, n_now, gone) || classify(d, holder, rel, true) != SCAN_KEEP)
+                        continue;
+                watcher_remove_tree(d->watcher, gone);
+                forget_ignores(d, gone);
+                watch_tree(d, holder, gone, false);
+        }
+        free_strings(d->mount_points, d->n_mount_points);
+        d->mount_points = now;
+        d->n_mount_points = n_now;
+}
+
 /* root, present, no longer names at its path the directory it watched,
  * and no event said it moved or went: look for it there again. Found, the
  * folder there is the root now, watched and walked. Not found, or an empty
@@ -1279,6 +1372,7 @@ static void on_mounts_changed(uv_poll_t *h, int status, int events) {
         }
         if (has_moved_root)
                 watch_ancestors(d);
+        follow_mounts_below_roots(d);
         (void) look_for_missing_roots(d);
 }
 
@@ -1302,6 +1396,8 @@ static void watch_mounts(struct daemon *d) {
         /* From here the handle is closed at shutdown, and fd after the loop. */
         d->mounts_poll.data = d;
         d->mounts_fd = fd;
+        if (read_mount_points(&d->mount_points, &d->n_mount_points) < 0)
+                log_debug("Failed to read /proc/self/mountinfo");
         r = uv_poll_start(&d->mounts_poll, UV_PRIORITIZED, on_mounts_changed);
         if (r < 0)
                 log_debug("Failed to poll /proc/self/mountinfo: %s", uv_strerror(r));
@@ -1819,6 +1915,7 @@ int main(int argc, char **argv) {
         free(d.db_path);
         if (d.mounts_fd >= 0)
                 close(d.mounts_fd);
+        free_strings(d.mount_points, d.n_mount_points);
         config_done(&d.cfg);
         int rc = uv_loop_close(d.loop);
         if (rc < 0)

@@ -309,6 +309,33 @@ class MountTableTests(RootsCase):
         self.wait_converged(self.r, self.control, daemon=d)
 
 
+    def test_filesystem_mounted_below_a_root_is_indexed_at_once(self):
+        """Mounting raises no event in the folder mounted on: without the
+        mount table the new filesystem's notes would wait for a walk."""
+        self.write("top.md", note("aardvark"), root=self.r)
+        usb = os.path.join(self.r, "usb")
+        os.mkdir(usb)
+        d = self.quired(self.r)
+        self.wait_converged(self.r, self.control, daemon=d)
+        mark = d.mark()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", usb], check=True)
+        self.addCleanup(subprocess.run, ["umount", usb], capture_output=True)
+        d.wait_line(r"A filesystem was mounted at .*/r/usb", since=mark)
+        self.write("usb/on-drive.md", note("bumblebee"), root=self.r)
+        self.wait_converged(self.r, self.control, daemon=d)
+        self.assertEqual(self.hits("bumblebee"), {os.path.join(os.path.realpath(self.r), "usb", "on-drive.md")})
+        # Unmounted, its notes stay until a walk finds them gone, and the
+        # folder uncovered is watched in its place. (The change the write
+        # raised is handled first: a note looked at after the unmount is
+        # gone.)
+        self.settle()
+        subprocess.run(["umount", usb], check=True)
+        self.settle()
+        self.assertEqual(len(self.hits("bumblebee")), 1)
+        self.write("usb/under.md", note("capybara"), root=self.r)
+        self.settle()
+        self.assertEqual(self.hits("capybara"), {os.path.join(os.path.realpath(self.r), "usb", "under.md")})
+
 
 class FsEventMountTableTests(MountTableTests):
     backend = "fs-event"
