@@ -1401,6 +1401,8 @@ static void watch_mounts(struct daemon *d) {
         r = uv_poll_start(&d->mounts_poll, UV_PRIORITIZED, on_mounts_changed);
         if (r < 0)
                 log_debug("Failed to poll /proc/self/mountinfo: %s", uv_strerror(r));
+#else
+        (void) on_mounts_changed; /* no mount table to poll: unused */
 #endif
 }
 
