@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -28,6 +27,7 @@
 #include "indexer.h"
 #include "log.h"
 #include "macro.h"
+#include "mounts.h"
 #include "notify.h"
 #include "roots.h"
 #include "scan.h"
@@ -98,8 +98,7 @@ struct daemon {
          * a drive mounted at a root's path, are seen when they happen. */
         uv_poll_t mounts_poll;
         int mounts_fd; /* -1: not polled */
-        char **mount_points; /* as of the last look, to tell what changed */
-        size_t n_mount_points;
+        struct mount_table mounts; /* as of the last look, to tell what changed */
         uv_timer_t retry_timer; /* one-shot: the reconcile after a failed operation */
         char **unwatched; /* directories the watch limit kept us from watching */
         size_t n_unwatched;
@@ -231,7 +230,7 @@ enum root_found {
         ROOT_NOT_FOUND, /* nothing, or not a directory, at its path */
         ROOT_EMPTY,     /* an empty folder where its notes were: a drive not mounted? */
 };
-static enum root_found root_locate(struct daemon *d, struct root *root, bool is_known_present);
+static enum root_found root_locate(struct daemon *d, struct root *root, char *const *watched, size_t n_watched);
 static void write_state_file(struct daemon *d, bool is_forced);
 
 /* Watch dir and every directory below it that the rules keep: add the
@@ -850,26 +849,17 @@ static void on_unmounted(struct daemon *d, const struct watch_event *ev) {
 
 /* Whether a filesystem with device number dev is mounted anywhere: true
  * when that cannot be known (no /proc, another system), which keeps to
- * what the paths say. */
+ * what the paths say. Read afresh: the table quired keeps for
+ * follow_mounts_below_roots() is as old as the last poll, and the event
+ * asking may have come before the poll's. */
 static bool dev_is_mounted(dev_t dev) {
-#ifdef __linux__
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        unsigned major_no, minor_no;
+        struct mount_table now;
 
-        if (!f)
+        if (mount_table_read(&now) < 0)
                 return true;
-        /* "36 35 98:0 /mnt1 /mnt2 ...": mount id, parent id, major:minor. */
-        while (getline(&line, &cap, f) >= 0)
-                if (sscanf(line, "%*d %*d %u:%u", &major_no, &minor_no) == 2 && major_no == major(dev) &&
-                    minor_no == minor(dev))
-                        return true;
-        return false;
-#else
-        (void) dev;
-        return true;
-#endif
+        bool is_mounted = mount_table_has_dev(&now, dev);
+        mount_table_done(&now);
+        return is_mounted;
 }
 
 /* Events were lost, a root's own move or its ancestors' among them: the
@@ -1218,7 +1208,7 @@ static bool look_for_missing_roots(struct daemon *d) {
                 struct root *root = &d->roots[i];
                 if (root->path)
                         continue;
-                if (root_locate(d, root, false) == ROOT_FOUND) {
+                if (root_locate(d, root, NULL, 0) == ROOT_FOUND) {
                         log_info("Root %s is back", root->path);
                         adopt_dir(d, root, root->path);
                         watch_ancestors(d);
@@ -1231,95 +1221,40 @@ static bool look_for_missing_roots(struct daemon *d) {
         return is_missing;
 }
 
-static void free_strings(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
-static bool has_string(char *const *v, size_t n, const char *s) {
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(v[i], s) == 0)
-                        return true;
-        return false;
-}
-
-/* The mount points of /proc/self/mountinfo (its fifth field, with the
- * kernel's octal escapes of space, tab, newline and backslash undone). */
-static int read_mount_points(char ***ret, size_t *ret_n) {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0, n = 0, cap_v = 0;
-        char **v = NULL;
-
-        if (!f)
-                return -errno;
-        while (getline(&line, &cap, f) >= 0) {
-                char *field = line;
-                for (int i = 0; i < 4 && field; i++) {
-                        field = strchr(field, ' ');
-                        if (field)
-                                field++;
-                }
-                if (!field)
-                        continue;
-                size_t len = strcspn(field, " \n");
-                char *p = malloc(len + 1), *o = p;
-                if (!p || GREEDY_REALLOC(v, cap_v, n + 1, 16) < 0) {
-                        free(p);
-                        free_strings(v, n);
-                        return -ENOMEM;
-                }
-                for (size_t i = 0; i < len; i++) {
-                        if (field[i] == '\\' && i + 3 < len && field[i + 1] >= '0' && field[i + 1] <= '3') {
-                                *o++ = (char) ((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
-                                               (field[i + 3] - '0'));
-                                i += 3;
-                        } else
-                                *o++ = field[i];
-                }
-                *o = '\0';
-                v[n++] = p;
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
 /* Filesystems mounted or unmounted at a folder below a root (not at it:
  * relocate_root): mounting raises no event, so what the new filesystem
  * holds is watched and walked now; what an unmount (of a bind mount too)
  * uncovers is watched in place of what went, its notes kept until a walk
  * finds them gone, as on_unmounted does. */
 static void follow_mounts_below_roots(struct daemon *d) {
-        char **now = NULL;
-        size_t n_now = 0;
+        struct mount_table now;
         const char *rel;
 
-        if (read_mount_points(&now, &n_now) < 0)
+        if (mount_table_read(&now) < 0)
                 return;
-        for (size_t i = 0; i < n_now; i++) {
-                struct root *holder = find_root(d, now[i], &rel);
-                if (!holder || !*rel || has_string(d->mount_points, d->n_mount_points, now[i]) ||
+        for (size_t i = 0; i < now.n; i++) {
+                const char *point = now.v[i].point;
+                struct root *holder = find_root(d, point, &rel);
+                if (!holder || !*rel || mount_table_has_point(&d->mounts, point) ||
                     classify(d, holder, rel, true) != SCAN_KEEP)
                         continue;
-                log_info("A filesystem was mounted at %s; indexing it", now[i]);
-                watcher_remove_tree(d->watcher, now[i]);
-                forget_ignores(d, now[i]);
-                adopt_dir(d, holder, now[i]);
+                log_info("A filesystem was mounted at %s; indexing it", point);
+                watcher_remove_tree(d->watcher, point);
+                forget_ignores(d, point);
+                adopt_dir(d, holder, point);
         }
-        for (size_t i = 0; i < d->n_mount_points; i++) {
-                const char *gone = d->mount_points[i];
+        for (size_t i = 0; i < d->mounts.n; i++) {
+                const char *gone = d->mounts.v[i].point;
                 struct root *holder = find_root(d, gone, &rel);
-                if (!holder || !*rel || has_string(now, n_now, gone) || classify(d, holder, rel, true) != SCAN_KEEP)
+                if (!holder || !*rel || mount_table_has_point(&now, gone) ||
+                    classify(d, holder, rel, true) != SCAN_KEEP)
                         continue;
                 watcher_remove_tree(d->watcher, gone);
                 forget_ignores(d, gone);
                 watch_tree(d, holder, gone, false);
         }
-        free_strings(d->mount_points, d->n_mount_points);
-        d->mount_points = now;
-        d->n_mount_points = n_now;
+        mount_table_done(&d->mounts);
+        d->mounts = now;
 }
 
 /* root, present, no longer names at its path the directory it watched,
@@ -1331,7 +1266,7 @@ static void relocate_root(struct daemon *d, struct root *root) {
         watcher_remove_tree(d->watcher, root->path);
         forget_ignores(d, root->path);
         char *old_path = TAKE_PTR(root->path);
-        if (root_locate(d, root, false) == ROOT_FOUND) {
+        if (root_locate(d, root, NULL, 0) == ROOT_FOUND) {
                 log_info("Root %s is another folder now (a filesystem was mounted or unmounted at it or above); "
                          "indexing it",
                          root->path);
@@ -1381,7 +1316,7 @@ static void watch_mounts(struct daemon *d) {
 #ifdef __linux__
         /* Pollable since Linux 2.6.30: a change to the mount namespace's
          * table is a priority event (proc(5)); poll() consumes it. */
-        int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+        int fd = open(MOUNT_TABLE_PATH, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 log_debug_errno(errno, "Failed to open /proc/self/mountinfo (mounts are noticed every "
                                        "rescan_interval_s): %m");
@@ -1396,8 +1331,8 @@ static void watch_mounts(struct daemon *d) {
         /* From here the handle is closed at shutdown, and fd after the loop. */
         d->mounts_poll.data = d;
         d->mounts_fd = fd;
-        if (read_mount_points(&d->mount_points, &d->n_mount_points) < 0)
-                log_debug("Failed to read /proc/self/mountinfo");
+        if (mount_table_read(&d->mounts) < 0)
+                log_debug("Failed to read " MOUNT_TABLE_PATH);
         r = uv_poll_start(&d->mounts_poll, UV_PRIORITIZED, on_mounts_changed);
         if (r < 0)
                 log_debug("Failed to poll /proc/self/mountinfo: %s", uv_strerror(r));
@@ -1467,17 +1402,24 @@ static bool is_empty_where_notes_are(struct daemon *d, const struct root *root, 
          * the walk that follows drops nothing. */
         if (store_open(d->db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
                 return false;
-        int r = root_is_empty_where_notes_are(s, root->namespace, path);
+        int r = store_tree_has_rows(s, root->namespace, path);
         store_close(s);
         return r > 0;
+}
+
+static bool is_in(char *const *paths, size_t n, const char *path) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(paths[i], path) == 0)
+                        return true;
+        return false;
 }
 
 /* Look for root at its configured path; when found, root->path and its
  * directory are set. Not found: nothing there, or only what an unmount
  * left behind. Empty: an empty folder where notes were indexed from, which
- * quired did not see emptied (unless is_known_present: it was watching
- * the root until now, so it saw every note go). */
-static enum root_found root_locate(struct daemon *d, struct root *root, bool is_known_present) {
+ * quired did not see emptied (unless its path is one of watched, the
+ * roots watched until this reload: quired saw every note go). */
+static enum root_found root_locate(struct daemon *d, struct root *root, char *const *watched, size_t n_watched) {
         struct stat st;
         char *path = realpath(root->configured, NULL);
 
@@ -1485,7 +1427,7 @@ static enum root_found root_locate(struct daemon *d, struct root *root, bool is_
                 free(path);
                 return ROOT_NOT_FOUND;
         }
-        if (!is_known_present && is_empty_where_notes_are(d, root, path)) {
+        if (!is_in(watched, n_watched, path) && is_empty_where_notes_are(d, root, path)) {
                 free(path);
                 return ROOT_EMPTY;
         }
@@ -1504,13 +1446,6 @@ static void roots_free(struct daemon *d) {
         d->n_roots = 0;
 }
 
-static bool is_in(char *const *paths, size_t n, const char *path) {
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(paths[i], path) == 0)
-                        return true;
-        return false;
-}
-
 /* Resolve the configured roots; missing ones are retried, not fatal.
  * present: the realpaths of the roots watched until now (a reload). */
 static int roots_from_config(struct daemon *d, char *const *present, size_t n_present) {
@@ -1522,9 +1457,7 @@ static int roots_from_config(struct daemon *d, char *const *present, size_t n_pr
                 struct root *root = &d->roots[i];
                 root->configured = d->cfg.roots[i].path;
                 root->namespace = d->cfg.roots[i].namespace;
-                _cleanup_free_ char *path = realpath(root->configured, NULL);
-                bool is_known_present = path && is_in(present, n_present, path);
-                switch (root_locate(d, root, is_known_present)) {
+                switch (root_locate(d, root, present, n_present)) {
                 case ROOT_FOUND:
                         continue;
                 case ROOT_NOT_FOUND:
@@ -1917,7 +1850,7 @@ int main(int argc, char **argv) {
         free(d.db_path);
         if (d.mounts_fd >= 0)
                 close(d.mounts_fd);
-        free_strings(d.mount_points, d.n_mount_points);
+        mount_table_done(&d.mounts);
         config_done(&d.cfg);
         int rc = uv_loop_close(d.loop);
         if (rc < 0)
