@@ -107,15 +107,17 @@ static int sync_recorded_roots(const char *db_path) {
                 return r;
         r = store_list_roots(s, &roots, &n_roots);
         _cleanup_free_ char **dirs = calloc(n_roots + 1, sizeof *dirs);
-        if (r == 0 && !dirs)
+        _cleanup_free_ char **kept = calloc(n_roots + 1, sizeof *kept);
+        if (r == 0 && (!dirs || !kept))
                 r = log_error_errno(ENOMEM, "Failed to sync the roots: %m");
         for (size_t first = 0; r == 0 && first < n_roots;) {
-                size_t end = first, n_dirs = 0;
+                size_t end = first, n_dirs = 0, n_kept = 0;
                 for (; end < n_roots && strcmp(roots[end].namespace, roots[first].namespace) == 0; end++) {
                         struct stat st;
                         if (stat(roots[end].path, &st) < 0 || !S_ISDIR(st.st_mode)) {
                                 log_warning("Root %s (namespace %s) is gone; its notes stay in the index, marked stale",
                                             roots[end].path, roots[end].namespace);
+                                kept[n_kept++] = roots[end].path;
                                 continue;
                         }
                         /* A drive not mounted: walking its mount point would
@@ -124,6 +126,7 @@ static int sync_recorded_roots(const char *db_path) {
                                 log_warning("Root %s (namespace %s) is an empty folder, but notes were indexed from "
                                             "it (a drive not mounted?); they stay in the index, marked stale",
                                             roots[end].path, roots[end].namespace);
+                                kept[n_kept++] = roots[end].path;
                                 continue;
                         }
                         dirs[n_dirs++] = roots[end].path;
@@ -132,7 +135,13 @@ static int sync_recorded_roots(const char *db_path) {
                  * is walked as part of it, under its rules. */
                 n_dirs = roots_outermost_first(dirs, n_dirs);
                 /* .doc zeroed: the default chunk sizes and file size cap. */
-                struct sync_options opts = { .namespace = roots[first].namespace };
+                struct sync_options opts = {
+                        .namespace = roots[first].namespace,
+                        /* And the walk of a root around one of those
+                         * keeps them too. */
+                        .kept_dirs = kept,
+                        .n_kept_dirs = n_kept,
+                };
                 struct sync_stats stats = { 0 };
                 if (n_dirs > 0)
                         r = sync_run(s, &opts, dirs, n_dirs, NULL, 0, &stats);

@@ -29,3 +29,10 @@ static inline void fclosep(FILE **f) {
 /* Hand ownership out of a _cleanup_ variable. */
 #define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
 #define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
+
+#define SWAP(a, b)                         \
+        do {                               \
+                __typeof__(a) _swap = (a); \
+                (a) = (b);                 \
+                (b) = _swap;               \
+        } while (0)

@@ -30,6 +30,7 @@ enum op_kind {
         OP_MOVE,
         OP_RECONCILE,
         OP_SET_RULES,
+        OP_SET_KEPT,
         OP_BARRIER,
 };
 
@@ -37,8 +38,8 @@ struct op {
         struct op *next;
         enum op_kind kind;
         char *ns;
-        char **paths; /* SYNC_PATHS: the paths; RECONCILE: roots; MOVE: old, new */
-        char **namespaces; /* RECONCILE */
+        char **paths; /* SYNC_PATHS: the paths; RECONCILE: roots; MOVE: old, new; SET_KEPT: dirs */
+        char **namespaces; /* RECONCILE, SET_KEPT: that of each path */
         size_t n_paths;
         bool is_dir; /* MOVE */
         char *root; /* SYNC_DIR, MOVE: the root the paths are below */
@@ -57,6 +58,10 @@ struct indexer {
         char *db_path;       /* owned */
         struct document_options doc;
         struct scan_rules rules;
+        /* Thread only: indexer_set_kept()'s directories, grouped by
+         * namespace (kept_namespaces[i] is that of kept_dirs[i]). */
+        char **kept_dirs, **kept_namespaces;
+        size_t n_kept;
         indexer_report_cb report_cb;
         void *userdata;
 
@@ -124,9 +129,21 @@ static void op_free(struct op *op) {
         free(op->ns);
         free(op->root);
         free_strv(op->paths, op->n_paths);
-        free_strv(op->namespaces, op->kind == OP_RECONCILE ? op->n_paths : 0);
+        free_strv(op->namespaces, op->n_paths);
         rules_done(&op->rules);
         free(op);
+}
+
+/* Operations that change what later ones do, and touch no file. */
+static bool is_setting(const struct op *op) {
+        return op->kind == OP_SET_RULES || op->kind == OP_SET_KEPT || op->kind == OP_BARRIER;
+}
+
+static void kept_done(struct indexer *ix) {
+        free_strv(ix->kept_dirs, ix->n_kept);
+        free_strv(ix->kept_namespaces, ix->n_kept);
+        ix->kept_dirs = ix->kept_namespaces = NULL;
+        ix->n_kept = 0;
 }
 
 static bool is_same_dir_sync(const struct op *a, const struct op *b) {
@@ -195,7 +212,7 @@ uint64_t indexer_oldest_pending_usec(struct indexer *ix) {
         pthread_mutex_lock(&ix->lock);
         uint64_t since = ix->running_since_usec;
         for (struct op *op = ix->head; !since && op; op = op->next)
-                if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES)
+                if (!is_setting(op))
                         since = op->since_usec;
         pthread_mutex_unlock(&ix->lock);
         return since;
@@ -343,6 +360,26 @@ int indexer_reconcile_instead(struct indexer *ix, const char *const *roots, cons
         return 0;
 }
 
+int indexer_set_kept(struct indexer *ix, const char *const *dirs, const char *const *namespaces, size_t n) {
+        struct op *op = op_new(OP_SET_KEPT, NULL, NULL);
+        if (!op)
+                return -ENOMEM;
+        op->n_paths = n;
+        if (strv_copy((char *const *) dirs, n, &op->paths) < 0 ||
+            strv_copy((char *const *) namespaces, n, &op->namespaces) < 0) {
+                op_free(op);
+                return -ENOMEM;
+        }
+        /* Grouped by namespace, so that options_for() hands each walk
+         * its own as one run (a handful of roots: insertion sort). */
+        for (size_t i = 1; i < n; i++)
+                for (size_t k = i; k > 0 && strcmp(op->namespaces[k - 1], op->namespaces[k]) > 0; k--) {
+                        SWAP(op->namespaces[k - 1], op->namespaces[k]);
+                        SWAP(op->paths[k - 1], op->paths[k]);
+                }
+        return enqueue(ix, op);
+}
+
 int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules) {
         struct op *op = op_new(OP_SET_RULES, NULL, NULL);
         if (!op)
@@ -466,10 +503,18 @@ static void on_progress(size_t n_done, size_t n_known, bool is_total, void *user
 }
 
 static struct sync_options options_for(struct indexer *ix, const char *ns) {
+        size_t first = 0, n = 0;
+
+        while (first < ix->n_kept && strcmp(ix->kept_namespaces[first], ns) != 0)
+                first++;
+        while (first + n < ix->n_kept && strcmp(ix->kept_namespaces[first + n], ns) == 0)
+                n++;
         return (struct sync_options){
                 .namespace = ns,
                 .doc = ix->doc,
                 .rules = &ix->rules,
+                .kept_dirs = n > 0 ? ix->kept_dirs + first : NULL,
+                .n_kept_dirs = n,
                 .cancel = &ix->stop_requested,
                 .progress_cb = on_progress,
                 .userdata = ix,
@@ -552,9 +597,9 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 unsigned n_ops = 1;
                 bool was_reconcile = op->kind == OP_RECONCILE;
                 uint64_t barrier_done = 0;
-                int r = op->kind == OP_SET_RULES || op->kind == OP_BARRIER ? 0 : ensure_store(ix);
+                int r = is_setting(op) ? 0 : ensure_store(ix);
 
-                if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES) {
+                if (!is_setting(op)) {
                         pthread_mutex_lock(&ix->lock);
                         ix->running_since_usec = op->since_usec;
                         pthread_mutex_unlock(&ix->lock);
@@ -652,6 +697,13 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         rules_done(&ix->rules);
                         ix->rules = op->rules;
                         op->rules = (struct scan_rules){ 0 };
+                        break;
+                case OP_SET_KEPT:
+                        kept_done(ix);
+                        ix->kept_dirs = TAKE_PTR(op->paths);
+                        ix->kept_namespaces = TAKE_PTR(op->namespaces);
+                        ix->n_kept = op->n_paths;
+                        op->n_paths = 0;
                         break;
                 case OP_BARRIER:
                         /* Everything queued before it has committed. */
@@ -759,22 +811,26 @@ static void *indexer_thread(void *userdata) {
                 ix->n_queued = 0;
                 /* The oldest change of the batch is pending until it runs. */
                 ix->running_since_usec = 0;
+                bool has_work = false;
                 for (struct op *op = ops; op; op = op->next)
-                        if (op->kind != OP_BARRIER && op->kind != OP_SET_RULES &&
-                            (!ix->running_since_usec || op->since_usec < ix->running_since_usec))
-                                ix->running_since_usec = op->since_usec;
+                        if (!is_setting(op)) {
+                                has_work = true;
+                                if (!ix->running_since_usec || op->since_usec < ix->running_since_usec)
+                                        ix->running_since_usec = op->since_usec;
+                        }
                 atomic_store(&ix->is_busy, true);
                 pthread_mutex_unlock(&ix->lock);
                 /* Lifted while starved (indexer_boost): the last batch has
                  * ended, so back to the background. */
                 if (atomic_exchange(&ix->is_boosted, false))
                         set_background_priority();
-                /* The first operations (the startup reconcile) run, so
-                 * the daemon gets ready; the next ones stall. */
+                /* The first operations (the startup reconcile, and the
+                 * settings queued before it) run, so the daemon gets
+                 * ready; the next ones stall. */
                 if (ix->stall_ms && ix->has_run)
                         stall_for_test(ix);
                 run_ops(ix, ops);
-                ix->has_run = true;
+                ix->has_run = ix->has_run || has_work;
                 pthread_mutex_lock(&ix->lock);
                 ix->running_since_usec = 0;
                 ix->n_batch_left = 0;
@@ -867,6 +923,7 @@ void indexer_stop(struct indexer *ix) {
         }
         store_close(ix->store);
         rules_done(&ix->rules);
+        kept_done(ix);
         /* A report sent after the last loop iteration: deliver it now. */
         async_cb(&ix->async);
         uv_close((uv_handle_t *) &ix->async, close_cb);

@@ -51,6 +51,10 @@ int indexer_move(struct indexer *ix, const char *ns, const char *root, const cha
                  bool is_dir);
 /* A full reconcile of these roots (startup, overflow, reload). */
 int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *const *namespaces, size_t n_roots);
+/* For later operations: the notes at or below dirs[i] (in namespaces[i])
+ * stay whatever a walk finds there (sync_options.kept_dirs): the roots
+ * missing with their notes kept. Replaces the set given before. */
+int indexer_set_kept(struct indexer *ix, const char *const *dirs, const char *const *namespaces, size_t n);
 /* Replace the rules for later operations (reload). */
 int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules);
 

@@ -68,6 +68,9 @@ struct root {
          * that says so (an unmount, a move lost in a queue overflow). */
         dev_t dev;
         ino_t ino;
+        /* Missing with its notes kept (not mounted, or not found at
+         * start), not gone: walks of a root around it keep them too. */
+        bool keeps_notes;
 };
 
 /* The directory an unmount left at a root's path (the mount point's own,
@@ -99,6 +102,7 @@ struct daemon {
         uv_poll_t mounts_poll;
         int mounts_fd; /* -1: not polled */
         struct mount_table mounts; /* as of the last look, to tell what changed */
+        bool has_sent_kept_notes; /* send_kept_notes() has told the indexer of some */
         uv_timer_t retry_timer; /* one-shot: the reconcile after a failed operation */
         char **unwatched; /* directories the watch limit kept us from watching */
         size_t n_unwatched;
@@ -231,6 +235,7 @@ enum root_found {
         ROOT_EMPTY,     /* an empty folder where its notes were: a drive not mounted? */
 };
 static enum root_found root_locate(struct daemon *d, struct root *root, char *const *watched, size_t n_watched);
+static void send_kept_notes(struct daemon *d);
 static void write_state_file(struct daemon *d, bool is_forced);
 
 /* Watch dir and every directory below it that the rules keep: add the
@@ -778,6 +783,9 @@ static void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         }
         free(root->path);
         root->path = NULL;
+        root->keeps_notes = is_unmounted;
+        if (is_unmounted)
+                send_kept_notes(d);
         arm_rescan(d);
         /* quire status shows it missing now, not at the next report. */
         write_state_file(d, true);
@@ -1435,6 +1443,12 @@ static enum root_found root_locate(struct daemon *d, struct root *root, char *co
         root->path = path;
         root->dev = st.st_dev;
         root->ino = st.st_ino;
+        /* Before the walk of it the caller queues: its notes are its own
+         * again, kept or dropped by what the walk finds. */
+        if (root->keeps_notes) {
+                root->keeps_notes = false;
+                send_kept_notes(d);
+        }
         return ROOT_FOUND;
 }
 
@@ -1461,6 +1475,7 @@ static int roots_from_config(struct daemon *d, char *const *present, size_t n_pr
                 case ROOT_FOUND:
                         continue;
                 case ROOT_NOT_FOUND:
+                        root->keeps_notes = true;
                         /* Not "gone": it may be on a drive or a share not
                          * mounted yet. Its notes stay (docs/ROOTS.md). */
                         log_warning("Root %s is missing or not a directory; its notes stay in the index, and it is "
@@ -1468,6 +1483,7 @@ static int roots_from_config(struct daemon *d, char *const *present, size_t n_pr
                                     root->configured, d->cfg.rescan_interval_s);
                         break;
                 case ROOT_EMPTY:
+                        root->keeps_notes = true;
                         log_warning("Root %s is an empty folder, but notes were indexed from it (a drive not "
                                     "mounted?); they stay in the index, and it is looked for every %u s",
                                     root->configured, d->cfg.rescan_interval_s);
@@ -1475,6 +1491,7 @@ static int roots_from_config(struct daemon *d, char *const *present, size_t n_pr
                 }
                 arm_rescan(d);
         }
+        send_kept_notes(d);
         return 0;
 }
 
@@ -1568,6 +1585,37 @@ static char *missing_root_realpath(const char *configured) {
                 return joined;
         }
         return TAKE_PTR(abs);
+}
+
+/* Tells the indexer where the notes of the missing roots that keep them
+ * are, so that a walk of a root around one keeps them as well: the
+ * outer root's walk finds the folder empty or gone (docs/ROOTS.md). */
+static void send_kept_notes(struct daemon *d) {
+        _cleanup_free_ char **dirs = calloc(d->n_roots + 1, sizeof *dirs);
+        _cleanup_free_ const char **namespaces = calloc(d->n_roots + 1, sizeof *namespaces);
+        size_t n = 0;
+        int r = dirs && namespaces ? 0 : -ENOMEM;
+
+        for (size_t i = 0; r == 0 && i < d->n_roots; i++) {
+                const struct root *root = &d->roots[i];
+                if (root->path || !root->keeps_notes)
+                        continue;
+                dirs[n] = missing_root_realpath(root->configured);
+                if (dirs[n])
+                        namespaces[n++] = root->namespace;
+                else
+                        r = -ENOMEM;
+        }
+        /* The indexer starts with none: nothing to say until a root goes
+         * missing (each start would wake its thread for nothing). */
+        if (r == 0 && (n > 0 || d->has_sent_kept_notes)) {
+                r = indexer_set_kept(d->indexer, (const char *const *) dirs, namespaces, n);
+                d->has_sent_kept_notes = true;
+        }
+        if (r < 0)
+                log_error_errno(r, "Failed to tell the indexer which missing roots keep their notes: %m");
+        for (size_t i = 0; i < n; i++)
+                free(dirs[i]);
 }
 
 /* A root missing when the configuration is reloaded and no longer in it

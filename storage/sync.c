@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "roots.h"
 #include "store-internal.h"
 #include "sync.h"
 #include "tokens.h"
@@ -90,6 +91,8 @@ struct pipeline {
         const struct scan_rules *rules;
         bool records_tokens; /* readers tokenize for the writer (tokens.h) */
         const char *walk_root; /* sync_options.root */
+        char *const *kept_dirs; /* sync_options.kept_dirs */
+        size_t n_kept_dirs;
         struct root_plan *roots;
         size_t n_roots;
         struct path_plan *paths;
@@ -557,6 +560,13 @@ static enum unseen_row unseen_row_fate(const struct root_plan *plan, const char 
         return l == 0 && !is_below_unreadable(plan, path) ? UNSEEN_SKIPPED : UNSEEN_KEEP;
 }
 
+static bool is_kept(const struct pipeline *p, const char *path) {
+        for (size_t i = 0; i < p->n_kept_dirs; i++)
+                if (root_covers(p->kept_dirs[i], path))
+                        return true;
+        return false;
+}
+
 /* Rows of walked roots the walk did not see, and single paths found gone,
  * whose files are really gone or skipped: removed in batches. */
 static int remove_gone(struct writer *w, const struct pipeline *p) {
@@ -568,7 +578,7 @@ static int remove_gone(struct writer *w, const struct pipeline *p) {
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 const struct root_plan *plan = &p->roots[i];
                 for (size_t k = 0; r == 0 && k < plan->n_rows; k++) {
-                        if (plan->is_seen[k])
+                        if (plan->is_seen[k] || is_kept(p, plan->rows[k].path))
                                 continue;
                         enum unseen_row fate = unseen_row_fate(plan, plan->rows[k].path);
                         if (fate != UNSEEN_KEEP)
@@ -642,6 +652,8 @@ static int sync_round(struct store *s, const struct sync_options *opts, char *co
                  * QUIRE_TEST_NO_TOKEN_REPLAY: the tests' reference index. */
                 .records_tokens = s->replay && !store_is_one_thread() && !getenv("QUIRE_TEST_NO_TOKEN_REPLAY"),
                 .walk_root = opts->root,
+                .kept_dirs = opts->kept_dirs,
+                .n_kept_dirs = opts->n_kept_dirs,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .has_jobs = PTHREAD_COND_INITIALIZER,
                 .not_empty = PTHREAD_COND_INITIALIZER,

@@ -25,6 +25,12 @@ struct sync_options {
          * it): globs and .quireignore files are those of the root's tree.
          * NULL: each directory is a root of its own. */
         const char *root;
+        /* Rows at or below these directories stay whatever a walk finds
+         * there: roots of this namespace that are missing with their
+         * notes kept (a drive not mounted, docs/ROOTS.md) inside a tree
+         * walked. Single paths and gone directories are not held back. */
+        char *const *kept_dirs;
+        size_t n_kept_dirs;
         unsigned n_readers;             /* 0: CPUs - 1, at least 1 */
         /* Called on the calling thread after each commit. n_known grows while
          * the walk goes on; is_total says it has finished. */

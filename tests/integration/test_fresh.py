@@ -258,6 +258,37 @@ class SyncWithoutDaemonTests(qt.NotesTestCase):
         self.assertEqual(qt.query(self.db, "SELECT count(*) FROM chunks"), [(0,)])
         self.assertHealthy(self.db)
 
+    def test_an_empty_root_inside_another_root_keeps_its_notes(self):
+        """The same for a recorded root inside another one of its
+        namespace: the outer root's walk finds the folder empty and keeps
+        the notes too; a note gone elsewhere in the outer root leaves."""
+        outer = os.path.join(self.tmp, "outer")
+        inner = os.path.join(outer, "drive")
+        self.write("top.md", doc_text("steady"), root=outer)
+        gone = self.write("gone.md", doc_text("vanishing"), root=outer)
+        self.write("x.md", doc_text("remnant"), root=inner)
+        # Recorded inner first: indexing a folder of a recorded root
+        # records nothing new.
+        self.index(inner)
+        self.index(outer)
+        stored = os.path.realpath(inner)
+        self.assertEqual(qt.query(self.db, "SELECT path FROM roots ORDER BY 1"),
+                         [(os.path.realpath(outer),), (stored,)])
+        inner_rows = "SELECT id, source_file FROM chunks WHERE source_file LIKE ? ORDER BY 1"
+        before = qt.query(self.db, inner_rows, (stored + "/%",))
+        self.assertEqual(len(before), 1)
+        os.rename(inner, os.path.join(self.tmp, "away"))
+        os.mkdir(inner)
+        os.unlink(gone)
+        p = self.quire("search", "--sync", "--files", "remnant", expect=0)
+        self.assertRegex(p.stderr, r"Root .*drive \(namespace default\) is an empty folder, but notes were indexed")
+        self.assertOneLine(p.stderr)
+        self.assertEqual(p.stdout.splitlines(), [os.path.join(stored, "x.md") + "\t[stale]"])
+        self.assertEqual(qt.query(self.db, inner_rows, (stored + "/%",)), before)
+        self.assertEqual(self.search("vanishing"), [])
+        self.assertEqual(self.search("steady"), [os.path.join(os.path.realpath(outer), "top.md")])
+        self.assertHealthy(self.db)
+
     def test_bad_sync_timeout_is_a_usage_error(self):
         p = self.quire("search", "--sync-timeout", "soon", "x", expect=2)
         self.assertOneLine(p.stderr)

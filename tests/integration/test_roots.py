@@ -220,6 +220,44 @@ class FsEventUnmountTests(UnmountTests):
     backend = "fs-event"
 
 
+class NestedUnmountTests(MountCase):
+    def test_root_unmounted_inside_a_root_of_its_namespace_keeps_its_notes_through_that_roots_walk(self):
+        """A drive mounted at a folder of another root of the same
+        namespace, unmounted: missing, notes kept, and a walk of the outer
+        root (a reload walks every root) keeps them too, where it finds
+        the mount point empty. Notes gone elsewhere in the outer root
+        still leave."""
+        outer = os.path.join(self.tmp, "outer")
+        drive = os.path.join(outer, "drive")
+        self.write("top.md", note("aardvark"), root=outer)
+        self.write("gone.md", note("dingo"), root=outer)
+        os.mkdir(drive)
+        subprocess.run(["mount", "--bind", self.mnt, drive], check=True)
+        self.addCleanup(subprocess.run, ["umount", drive], capture_output=True)
+        self.write("in.md", note("bumblebee"), root=drive)
+        self.write("deep/down.md", note("capybara"), root=drive)
+        d = self.quired(outer, drive)
+        self.wait_converged(outer, self.control, daemon=d)
+        stored = os.path.realpath(drive)
+        before = self.rows_under(stored)
+        self.assertEqual(len({row[1] for row in before}), 2)
+
+        mark = d.mark()
+        subprocess.run(["umount", drive], check=True)
+        d.wait_line(r"Root .*/outer/drive is not there any more \(its filesystem was unmounted\)", since=mark)
+        os.unlink(os.path.join(outer, "gone.md"))
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Reconciled .*/outer: ", since=mark)
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(self.hits("capybara"), {os.path.join(stored, "deep", "down.md")})
+        self.assertEqual(self.hits("dingo"), set())
+        self.assertEqual(self.hits("aardvark"), {os.path.join(os.path.realpath(outer), "top.md")})
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [drive])
+        self.assertEqual(self.status()["duplicate_groups"], 0)
+
+
 class UnmountOverflowTests(MountCase):
     def test_unmount_swallowed_by_an_overflow_keeps_the_notes(self):
         """The overflow drops the IN_UNMOUNT: the root's path names the
@@ -627,6 +665,47 @@ class MissingAtStartTests(RootsCase):
         self.assertEqual(self.status()["daemon"]["missing_roots"], [])
         self.write("later.md", note("eland"), root=r)  # watched again
         self.wait_converged(r, self.control, daemon=d)
+        self.assertHealthy(self.db)
+
+    def test_root_emptied_inside_a_root_of_its_namespace_keeps_its_notes(self):
+        """An inner root found empty at start (a drive not mounted at a
+        folder of the outer root, same namespace): the outer root's walk
+        finds the folder empty, and keeps the notes all the same, as the
+        inner root does; notes gone elsewhere in the outer root leave.
+        Back, the inner root is walked, its notes' ids kept."""
+        outer = os.path.join(self.tmp, "outer")
+        inner = os.path.join(outer, "drive")
+        self.write("top.md", note("aardvark"), root=outer)
+        self.write("gone.md", note("dingo"), root=outer)
+        self.write("in.md", note("bumblebee"), root=inner)
+        self.write("deep/down.md", note("capybara"), root=inner)
+        d = self.quired(outer, inner)
+        self.wait_converged(outer, self.control, daemon=d)
+        stored = os.path.realpath(inner)
+        before = self.rows_under(stored)
+        self.assertEqual(len({row[1] for row in before}), 2)
+        d.stop()
+
+        away = os.path.join(self.tmp, "away")
+        os.rename(inner, away)
+        os.mkdir(inner)
+        os.unlink(os.path.join(outer, "gone.md"))
+        d = self.quired(outer, inner)
+        d.wait_line(r"Root .*/drive is an empty folder, but notes were indexed from it")
+        d.wait_line(r"Reconciled .*/outer: ")
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(self.hits("capybara"), {os.path.join(stored, "deep", "down.md")})
+        self.assertEqual(self.hits("dingo"), set())
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [inner])
+
+        mark = d.mark()
+        os.rename(os.path.join(away, "in.md"), os.path.join(inner, "in.md"))
+        d.wait_line(r"Root .*/drive is back", since=mark)
+        self.wait_converged(outer, self.control, daemon=d)
+        self.assertEqual(self.rows_under(stored), [row for row in before if row[1].endswith("/in.md")])
+        self.assertEqual(self.hits("capybara"), set())
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
         self.assertHealthy(self.db)
 
     def test_empty_root_without_notes_is_a_root(self):

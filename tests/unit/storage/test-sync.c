@@ -1,0 +1,125 @@
+/* sync_run()'s kept directories (sync_options.kept_dirs): a walk keeps
+ * the rows at or below them whatever it finds there (a root missing with
+ * its notes kept, inside the tree walked), and drops the rows of notes
+ * gone elsewhere as before; a kept directory covers its own subtree only,
+ * not a sibling whose name it begins. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "index.h"
+#include "store.h"
+#include "sync.h"
+
+static char tree[] = "/tmp/quire-test-sync-XXXXXX";
+static char db_path[600];
+
+static void path_of(char *out, size_t n, const char *rel) {
+        snprintf(out, n, "%s/%s", tree, rel);
+}
+
+static void write_note(const char *rel, const char *text) {
+        char path[512];
+        path_of(path, sizeof path, rel);
+        for (char *p = strchr(path + strlen(tree) + 1, '/'); p; p = strchr(p + 1, '/')) {
+                *p = '\0';
+                (void) mkdir(path, 0755);
+                *p = '/';
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        size_t len = strlen(text);
+        if (fd < 0 || write(fd, text, len) != (ssize_t) len)
+                abort();
+        close(fd);
+}
+
+static void remove_note(const char *rel) {
+        char path[512];
+        path_of(path, sizeof path, rel);
+        if (unlink(path) < 0)
+                abort();
+}
+
+/* The notes below the tree the files table holds, relative, "a b c". */
+static char *indexed(void) {
+        struct store *s = NULL;
+        struct file_row *rows = NULL;
+        size_t n = 0;
+        static char out[1024];
+
+        out[0] = '\0';
+        if (store_open(db_path, NULL, &s) < 0 || store_list_files(s, "default", tree, &rows, &n) < 0)
+                abort();
+        for (size_t i = 0; i < n; i++) {
+                strcat(out, i ? " " : "");
+                strcat(out, rows[i].path + strlen(tree) + 1);
+        }
+        file_rows_free(rows, n);
+        store_close(s);
+        return out;
+}
+
+static int sync_tree(const char *kept_rel) {
+        struct store *s = NULL;
+        struct sync_stats stats = { 0 };
+        char kept[512];
+        char *kept_dirs[] = { kept };
+        struct sync_options opts = { .namespace = "default", .root = tree };
+        char *dirs[] = { tree };
+
+        if (kept_rel) {
+                path_of(kept, sizeof kept, kept_rel);
+                opts.kept_dirs = kept_dirs;
+                opts.n_kept_dirs = 1;
+        }
+        if (store_open(db_path, NULL, &s) < 0)
+                abort();
+        int r = sync_run(s, &opts, dirs, 1, NULL, 0, &stats);
+        store_close(s);
+        return r;
+}
+
+static void test_kept_directory_keeps_its_rows(void) {
+        write_note("a.md", "# a\n\naardvark\n");
+        write_note("drive/b.md", "# b\n\nbumblebee\n");
+        write_note("drive/sub/c.md", "# c\n\ncapybara\n");
+        write_note("drive-other/d.md", "# d\n\ndingo\n");
+        write_note("other/e.md", "# e\n\neland\n");
+        REQUIRE(sync_tree(NULL) == 0);
+        CHECK_STR_EQ(indexed(), "a.md drive-other/d.md drive/b.md drive/sub/c.md other/e.md");
+
+        /* The drive's folder emptied (not mounted), and notes gone
+         * elsewhere, one of them beside it with a name it begins. */
+        remove_note("drive/b.md");
+        remove_note("drive/sub/c.md");
+        remove_note("drive-other/d.md");
+        remove_note("other/e.md");
+        REQUIRE(sync_tree("drive") == 0);
+        CHECK_STR_EQ(indexed(), "a.md drive/b.md drive/sub/c.md");
+
+        /* Not kept any more: the walk finds them gone. */
+        REQUIRE(sync_tree(NULL) == 0);
+        CHECK_STR_EQ(indexed(), "a.md");
+}
+
+static void test_kept_directory_still_takes_new_notes(void) {
+        write_note("drive/new.md", "# new\n\nnarwhal\n");
+        REQUIRE(sync_tree("drive") == 0);
+        CHECK_STR_EQ(indexed(), "a.md drive/new.md");
+}
+
+int main(void) {
+        if (!mkdtemp(tree))
+                abort();
+        snprintf(db_path, sizeof db_path, "%s.db", tree);
+        RUN(test_kept_directory_keeps_its_rows);
+        RUN(test_kept_directory_still_takes_new_notes);
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s-wal' '%s-shm'", tree, db_path, db_path, db_path);
+        (void) system(cmd);
+        return check_summary();
+}
