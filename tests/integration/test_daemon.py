@@ -740,6 +740,11 @@ class EventTests:
         _, m = d.wait_line(qt.BATCH_RE, since=mark)
         self.assertEqual((m["read"], m["moved"], m["new"], m["removed"]), ("0", "1", "0", "0"), m.group(0))
         self.assertEqual(self.ids(self.stored("omega.md")), before_file)
+        # Then the new name settles and is looked at: a stat, or a read
+        # when the rename's ctime falls in the millisecond the move was
+        # written in (indexed_at has milliseconds: the safe side). Its
+        # batch comes before the next rename, not taken for that one's.
+        qt.wait_for(lambda: len(d.matches(qt.BATCH_RE, since=mark)) >= 2, what="omega.md to settle")
 
         mark = d.mark()
         os.rename(self.disk("sub"), self.disk("moved-sub"))
