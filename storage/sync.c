@@ -560,12 +560,9 @@ static enum unseen_row unseen_row_fate(const struct root_plan *plan, const char 
         return l == 0 && !is_below_unreadable(plan, path) ? UNSEEN_SKIPPED : UNSEEN_KEEP;
 }
 
-/* Whether the row of path, unseen by the walk of plan, stays as one
- * below a kept directory inside that walk's tree. One that holds the
- * whole tree keeps nothing: the walk is the word on that tree. */
-static bool is_kept(const struct pipeline *p, const struct root_plan *plan, const char *path) {
+static bool is_kept(const struct pipeline *p, const char *path) {
         for (size_t i = 0; i < p->n_kept_dirs; i++)
-                if (root_covers(p->kept_dirs[i], path) && !root_covers(p->kept_dirs[i], plan->root))
+                if (root_covers(p->kept_dirs[i], path))
                         return true;
         return false;
 }
@@ -581,7 +578,7 @@ static int remove_gone(struct writer *w, const struct pipeline *p) {
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 const struct root_plan *plan = &p->roots[i];
                 for (size_t k = 0; r == 0 && k < plan->n_rows; k++) {
-                        if (plan->is_seen[k] || is_kept(p, plan, plan->rows[k].path))
+                        if (plan->is_seen[k] || is_kept(p, plan->rows[k].path))
                                 continue;
                         enum unseen_row fate = unseen_row_fate(plan, plan->rows[k].path);
                         if (fate != UNSEEN_KEEP)

@@ -63,8 +63,6 @@ static char *indexed(void) {
         return out;
 }
 
-/* Walks the tree; kept_rel: a directory to keep, relative to it ("" is
- * the tree itself), or NULL. */
 static int sync_tree(const char *kept_rel) {
         struct store *s = NULL;
         struct sync_stats stats = { 0 };
@@ -74,10 +72,7 @@ static int sync_tree(const char *kept_rel) {
         char *dirs[] = { tree };
 
         if (kept_rel) {
-                if (*kept_rel)
-                        path_of(kept, sizeof kept, kept_rel);
-                else
-                        snprintf(kept, sizeof kept, "%s", tree);
+                path_of(kept, sizeof kept, kept_rel);
                 opts.kept_dirs = kept_dirs;
                 opts.n_kept_dirs = 1;
         }
@@ -111,16 +106,6 @@ static void test_kept_directory_keeps_its_rows(void) {
         CHECK_STR_EQ(indexed(), "a.md");
 }
 
-static void test_kept_directory_around_the_walk_keeps_nothing(void) {
-        write_note("drive/gone.md", "# gone\n\ngecko\n");
-        REQUIRE(sync_tree(NULL) == 0);
-        CHECK_STR_EQ(indexed(), "a.md drive/gone.md");
-        remove_note("drive/gone.md");
-        /* The tree itself kept ("" is the tree): the walk is of it. */
-        REQUIRE(sync_tree("") == 0);
-        CHECK_STR_EQ(indexed(), "a.md");
-}
-
 static void test_kept_directory_still_takes_new_notes(void) {
         write_note("drive/new.md", "# new\n\nnarwhal\n");
         REQUIRE(sync_tree("drive") == 0);
@@ -132,7 +117,6 @@ int main(void) {
                 abort();
         snprintf(db_path, sizeof db_path, "%s.db", tree);
         RUN(test_kept_directory_keeps_its_rows);
-        RUN(test_kept_directory_around_the_walk_keeps_nothing);
         RUN(test_kept_directory_still_takes_new_notes);
         char cmd[4096];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s-wal' '%s-shm'", tree, db_path, db_path, db_path);
