@@ -58,6 +58,9 @@
 #define LAG_THRESHOLD_MIN_MS 3000
 /* While changes wait, the state file is rewritten this often. */
 #define PENDING_INTERVAL_MS 1000
+/* How long a root found again with its notes kept must go without events
+ * below it before what its walk did not find leaves (struct root). */
+#define RESTORE_QUIET_MS 3000
 
 struct root {
         char *path; /* realpath; NULL while the root is missing */
@@ -68,9 +71,15 @@ struct root {
          * that says so (an unmount, a move lost in a queue overflow). */
         dev_t dev;
         ino_t ino;
-        /* Missing with its notes kept (not mounted, or not found at
-         * start), not gone: walks of a root around it keep them too. */
+        /* Its notes stay whatever a walk finds (the indexer's kept set):
+         * missing with them kept (not mounted, or not found at start),
+         * not gone, or being restored. */
         bool keeps_notes;
+        /* Found again with its notes kept: they stay until nothing has
+         * happened below it for RESTORE_QUIET_MS (a tree copied back in
+         * is walked while the copy goes on), then a walk has the word. */
+        bool is_restoring;
+        uint64_t last_event_usec; /* while restoring: its last event */
 };
 
 /* The directory an unmount left at a root's path (the mount point's own,
@@ -96,6 +105,8 @@ struct daemon {
         struct search_server *search_server; /* NULL: searches run in-process */
         uv_signal_t sigterm, sigint, sighup;
         uv_timer_t rescan_timer;
+        uv_timer_t restore_timer; /* one-shot: the end of a root's restoring */
+        unsigned restore_quiet_ms; /* RESTORE_QUIET_MS, or a test's */
         /* /proc/self/mountinfo, polled for changes to the mount table
          * (Linux): an unmount inotify does not report (a bind mount), and
          * a drive mounted at a root's path, are seen when they happen. */
@@ -236,6 +247,7 @@ enum root_found {
 };
 static enum root_found root_locate(struct daemon *d, struct root *root, char *const *watched, size_t n_watched);
 static void send_kept_notes(struct daemon *d);
+static void arm_restore(struct daemon *d, uint64_t ms);
 static void write_state_file(struct daemon *d, bool is_forced);
 
 /* Watch dir and every directory below it that the rules keep: add the
@@ -771,6 +783,13 @@ static void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
          * directories, now elsewhere. */
         watcher_remove_tree(d->watcher, root->path);
         forget_ignores(d, root->path);
+        /* Before the walk below: a root being restored had its notes
+         * kept, and deleted now, they go. */
+        bool was_kept = root->keeps_notes;
+        root->keeps_notes = is_unmounted;
+        root->is_restoring = false;
+        if (root->keeps_notes || was_kept)
+                send_kept_notes(d);
         if (is_unmounted) {
                 struct stat st;
                 if (lstat(root->path, &st) == 0 && S_ISDIR(st.st_mode) &&
@@ -783,9 +802,6 @@ static void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         }
         free(root->path);
         root->path = NULL;
-        root->keeps_notes = is_unmounted;
-        if (is_unmounted)
-                send_kept_notes(d);
         arm_rescan(d);
         /* quire status shows it missing now, not at the next report. */
         write_state_file(d, true);
@@ -920,6 +936,56 @@ static void on_ignore_file_changed(struct daemon *d, const char *path) {
                 log_error_errno(r, "Failed to queue %s: %m", dir);
 }
 
+/* A restoring root (struct root) stays so while events come below it. */
+static void note_restoring_event(struct daemon *d, const struct watch_event *ev) {
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (root->is_restoring && ((ev->path && root_covers(root->path, ev->path)) ||
+                                           (ev->old_path && root_covers(root->path, ev->old_path))))
+                        root->last_event_usec = now_monotonic_usec();
+        }
+}
+
+/* Roots restored long enough ago with nothing since: their notes are
+ * their own again, and a walk drops those the restored tree lacks. */
+static void restore_cb(uv_timer_t *t) {
+        struct daemon *d = t->data;
+        uint64_t now = now_monotonic_usec(), quiet = (uint64_t) d->restore_quiet_ms * 1000, wait = 0;
+        bool has_restored = false;
+
+        /* Those done are taken out of the kept set, which goes to the
+         * indexer before their walks. */
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (!root->is_restoring)
+                        continue;
+                uint64_t since = now - root->last_event_usec;
+                if (since >= quiet) {
+                        root->keeps_notes = false;
+                        has_restored = true;
+                } else if (!wait || quiet - since < wait)
+                        wait = quiet - since;
+        }
+        if (has_restored)
+                send_kept_notes(d);
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (!root->is_restoring || root->keeps_notes)
+                        continue;
+                root->is_restoring = false;
+                log_info("Root %s has been quiet since it came back; notes not in it leave the index", root->path);
+                int r = queue_sync_dir(d, root->namespace, root->path, root->path);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", root->path);
+        }
+        if (wait)
+                arm_restore(d, (wait + 999) / 1000);
+}
+
+static void arm_restore(struct daemon *d, uint64_t ms) {
+        uv_timer_start(&d->restore_timer, restore_cb, ms, 0);
+}
+
 static void on_watch_event(const struct watch_event *ev, void *userdata) {
         struct daemon *d = userdata;
 
@@ -927,6 +993,7 @@ static void on_watch_event(const struct watch_event *ev, void *userdata) {
                 return;
         if (handle_cookie(d, ev))
                 return;
+        note_restoring_event(d, ev);
         if (ev->is_dir || ev->kind == WATCH_DIR_GONE || ev->kind == WATCH_UNMOUNTED) {
                 forget_ignores(d, ev->path);
                 forget_ignores(d, ev->old_path);
@@ -1443,11 +1510,13 @@ static enum root_found root_locate(struct daemon *d, struct root *root, char *co
         root->path = path;
         root->dev = st.st_dev;
         root->ino = st.st_ino;
-        /* Before the walk of it the caller queues: its notes are its own
-         * again, kept or dropped by what the walk finds. */
+        /* Its notes stay kept while it is restored (restore_cb), through
+         * the walk the caller queues: at its real path from now on. */
         if (root->keeps_notes) {
-                root->keeps_notes = false;
+                root->is_restoring = true;
+                root->last_event_usec = now_monotonic_usec();
                 send_kept_notes(d);
+                arm_restore(d, d->restore_quiet_ms);
         }
         return ROOT_FOUND;
 }
@@ -1528,6 +1597,7 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->sigint);
         close_handle((uv_handle_t *) &d->sighup);
         close_handle((uv_handle_t *) &d->rescan_timer);
+        close_handle((uv_handle_t *) &d->restore_timer);
         close_handle((uv_handle_t *) &d->retry_timer);
         close_handle((uv_handle_t *) &d->watchdog_timer);
         close_handle((uv_handle_t *) &d->extend_timer);
@@ -1598,9 +1668,9 @@ static void send_kept_notes(struct daemon *d) {
 
         for (size_t i = 0; r == 0 && i < d->n_roots; i++) {
                 const struct root *root = &d->roots[i];
-                if (root->path || !root->keeps_notes)
+                if (!root->keeps_notes)
                         continue;
-                dirs[n] = missing_root_realpath(root->configured);
+                dirs[n] = root->path ? strdup(root->path) : missing_root_realpath(root->configured);
                 if (dirs[n])
                         namespaces[n++] = root->namespace;
                 else
@@ -1778,13 +1848,17 @@ static int run(struct daemon *d) {
                 .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT, .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
                 .max_file_bytes = d->cfg.max_file_bytes,
         };
-        uv_timer_t *timers[] = { &d->rescan_timer, &d->retry_timer, &d->watchdog_timer, &d->extend_timer,
-                                 &d->status_timer, &d->pending_timer };
+        uv_timer_t *timers[] = { &d->rescan_timer, &d->restore_timer, &d->retry_timer, &d->watchdog_timer,
+                                 &d->extend_timer, &d->status_timer, &d->pending_timer };
         for (size_t i = 0; i < ELEMENTSOF(timers); i++) {
                 uv_timer_init(d->loop, timers[i]);
                 timers[i]->data = d;
         }
         d->max_waiting = INDEXER_MAX_WAITING;
+        d->restore_quiet_ms = RESTORE_QUIET_MS;
+        const char *restore_quiet = getenv("QUIRE_TEST_RESTORE_QUIET_MS"); /* test-only */
+        if (restore_quiet && atoi(restore_quiet) > 0)
+                d->restore_quiet_ms = (unsigned) atoi(restore_quiet);
         const char *max_waiting = getenv("QUIRE_TEST_MAX_QUEUE"); /* test-only */
         if (max_waiting && atoi(max_waiting) > 0)
                 d->max_waiting = (size_t) atoi(max_waiting);

@@ -708,6 +708,46 @@ class MissingAtStartTests(RootsCase):
         self.assertEqual(self.status()["daemon"]["missing_roots"], [])
         self.assertHealthy(self.db)
 
+    def test_root_restored_while_watched_keeps_the_ids_of_notes_copied_late(self):
+        """A root found again while its tree is still being copied back
+        (a backup restored into the empty folder): the walk that finds it
+        keeps the notes not there yet, so a note copied a moment later
+        keeps its ids; once nothing has happened below the root for a
+        while, a walk drops the notes still not there."""
+        r = os.path.join(self.tmp, "r")
+        self.write("one.md", note("aardvark"), root=r)
+        self.write("two.md", note("bumblebee"), root=r)
+        self.write("sub/three.md", note("capybara"), root=r)
+        d = self.quired(r)
+        self.wait_converged(r, self.control, daemon=d)
+        stored = os.path.realpath(r)
+        before = self.rows_under(stored)
+        self.assertEqual(len({row[1] for row in before}), 3)
+        d.stop()
+
+        away = os.path.join(self.tmp, "away")
+        os.rename(r, away)
+        os.mkdir(r)
+        # Long enough for the steps below on a loaded machine.
+        d = self.quired(r, env=self.daemon_env(QUIRE_TEST_RESTORE_QUIET_MS="8000"))
+        d.wait_line(r"Root .*/r is an empty folder, but notes were indexed from it")
+        mark = d.mark()
+        shutil.copy2(os.path.join(away, "one.md"), os.path.join(r, "one.md"))
+        d.wait_line(r"Root .*/r is back", since=mark)
+        self.settle()  # the walk of r has committed
+        self.assertEqual(self.rows_under(stored), before)
+        shutil.copy2(os.path.join(away, "two.md"), os.path.join(r, "two.md"))
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(d.matches(r"has been quiet since it came back", since=mark), [])
+
+        d.wait_line(r"Root .*/r has been quiet since it came back", since=mark)
+        self.wait_converged(r, self.control, daemon=d)
+        self.assertEqual(self.rows_under(stored), [row for row in before if not row[1].endswith("/three.md")])
+        self.assertEqual(self.hits("capybara"), set())
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+        self.assertHealthy(self.db)
+
     def test_empty_root_without_notes_is_a_root(self):
         """The other half: an empty folder nothing was indexed from is a
         root like any other, watched from the start."""
