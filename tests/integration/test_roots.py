@@ -594,6 +594,24 @@ class FsEventNestedTests(NestedTests):
 
 
 class MissingAtStartTests(RootsCase):
+    def indexed_then_emptied(self, notes):
+        """The root r, holding notes ({path: word}), indexed by a quired
+        that is then stopped, and its notes moved to away: r is an empty
+        folder. Returns r, its stored path, its rows, and away."""
+        r = os.path.join(self.tmp, "r")
+        for path, word in notes.items():
+            self.write(path, note(word), root=r)
+        d = self.quired(r)
+        self.wait_converged(r, self.control, daemon=d)
+        stored = os.path.realpath(r)
+        before = self.rows_under(stored)
+        self.assertEqual(len({row[1] for row in before}), len(notes))
+        d.stop()
+        away = os.path.join(self.tmp, "away")
+        os.rename(r, away)
+        os.mkdir(r)
+        return r, stored, before, away
+
     def test_root_missing_at_start_keeps_its_notes_until_dropped_from_the_config(self):
         """Missing at start (deleted while quired was stopped, or not
         mounted yet: quired cannot tell) keeps the notes, and shows the
@@ -634,19 +652,7 @@ class MissingAtStartTests(RootsCase):
         mount point looks like before the drive is mounted: at start it is
         missing, not empty, and its notes stay. Once something is in it,
         it is the root back, and one walk brings the index up to date."""
-        r = os.path.join(self.tmp, "r")
-        self.write("one.md", note("aardvark"), root=r)
-        self.write("sub/two.md", note("bumblebee"), root=r)
-        d = self.quired(r)
-        self.wait_converged(r, self.control, daemon=d)
-        stored = os.path.realpath(r)
-        before = self.rows_under(stored)
-        self.assertEqual(len({row[1] for row in before}), 2)
-        d.stop()
-
-        away = os.path.join(self.tmp, "away")
-        os.rename(r, away)
-        os.mkdir(r)
+        r, stored, before, away = self.indexed_then_emptied({"one.md": "aardvark", "sub/two.md": "bumblebee"})
         d = self.quired(r)
         d.wait_line(r"Root .*/r is an empty folder, but notes were indexed from it .*; they stay in the index")
         self.settle()
@@ -714,20 +720,8 @@ class MissingAtStartTests(RootsCase):
         keeps the notes not there yet, so a note copied a moment later
         keeps its ids; once nothing has happened below the root for a
         while, a walk drops the notes still not there."""
-        r = os.path.join(self.tmp, "r")
-        self.write("one.md", note("aardvark"), root=r)
-        self.write("two.md", note("bumblebee"), root=r)
-        self.write("sub/three.md", note("capybara"), root=r)
-        d = self.quired(r)
-        self.wait_converged(r, self.control, daemon=d)
-        stored = os.path.realpath(r)
-        before = self.rows_under(stored)
-        self.assertEqual(len({row[1] for row in before}), 3)
-        d.stop()
-
-        away = os.path.join(self.tmp, "away")
-        os.rename(r, away)
-        os.mkdir(r)
+        r, stored, before, away = self.indexed_then_emptied(
+            {"one.md": "aardvark", "two.md": "bumblebee", "sub/three.md": "capybara"})
         # Long enough for the steps below on a loaded machine.
         d = self.quired(r, env=self.daemon_env(QUIRE_TEST_RESTORE_QUIET_MS="8000"))
         d.wait_line(r"Root .*/r is an empty folder, but notes were indexed from it")
