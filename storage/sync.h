@@ -28,7 +28,9 @@ struct sync_options {
         /* Rows at or below these directories stay whatever a walk finds
          * there: roots of this namespace that are missing with their
          * notes kept (a drive not mounted, docs/ROOTS.md) inside a tree
-         * walked. Single paths and gone directories are not held back. */
+         * walked, or the tree walked itself (a root found again, while
+         * it is being restored). Single paths and gone directories are
+         * not held back. */
         char *const *kept_dirs;
         size_t n_kept_dirs;
         unsigned n_readers;             /* 0: CPUs - 1, at least 1 */

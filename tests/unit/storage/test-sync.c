@@ -2,7 +2,8 @@
  * the rows at or below them whatever it finds there (a root missing with
  * its notes kept, inside the tree walked), and drops the rows of notes
  * gone elsewhere as before; a kept directory covers its own subtree only,
- * not a sibling whose name it begins. */
+ * not a sibling whose name it begins; the tree walked itself kept keeps
+ * its own unseen rows. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,8 @@ static char *indexed(void) {
         return out;
 }
 
+/* Walks the tree; kept_rel: a directory to keep, relative to it ("" is
+ * the tree itself), or NULL. */
 static int sync_tree(const char *kept_rel) {
         struct store *s = NULL;
         struct sync_stats stats = { 0 };
@@ -72,7 +75,10 @@ static int sync_tree(const char *kept_rel) {
         char *dirs[] = { tree };
 
         if (kept_rel) {
-                path_of(kept, sizeof kept, kept_rel);
+                if (*kept_rel)
+                        path_of(kept, sizeof kept, kept_rel);
+                else
+                        snprintf(kept, sizeof kept, "%s", tree);
                 opts.kept_dirs = kept_dirs;
                 opts.n_kept_dirs = 1;
         }
@@ -106,6 +112,19 @@ static void test_kept_directory_keeps_its_rows(void) {
         CHECK_STR_EQ(indexed(), "a.md");
 }
 
+static void test_kept_tree_walked_keeps_its_rows(void) {
+        write_note("drive/gone.md", "# gone\n\ngecko\n");
+        REQUIRE(sync_tree(NULL) == 0);
+        CHECK_STR_EQ(indexed(), "a.md drive/gone.md");
+        remove_note("drive/gone.md");
+        /* The tree itself kept (a root being restored): its own walk
+         * keeps what it does not find, until it is not kept. */
+        REQUIRE(sync_tree("") == 0);
+        CHECK_STR_EQ(indexed(), "a.md drive/gone.md");
+        REQUIRE(sync_tree(NULL) == 0);
+        CHECK_STR_EQ(indexed(), "a.md");
+}
+
 static void test_kept_directory_still_takes_new_notes(void) {
         write_note("drive/new.md", "# new\n\nnarwhal\n");
         REQUIRE(sync_tree("drive") == 0);
@@ -117,6 +136,7 @@ int main(void) {
                 abort();
         snprintf(db_path, sizeof db_path, "%s.db", tree);
         RUN(test_kept_directory_keeps_its_rows);
+        RUN(test_kept_tree_walked_keeps_its_rows);
         RUN(test_kept_directory_still_takes_new_notes);
         char cmd[4096];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s-wal' '%s-shm'", tree, db_path, db_path, db_path);
