@@ -986,6 +986,15 @@ static void arm_restore(struct daemon *d, uint64_t ms) {
         uv_timer_start(&d->restore_timer, restore_cb, ms, 0);
 }
 
+/* root, present, keeps its notes until it has been quiet (struct root);
+ * the caller tells the indexer (send_kept_notes). */
+static void begin_restoring(struct daemon *d, struct root *root) {
+        root->keeps_notes = true;
+        root->is_restoring = true;
+        root->last_event_usec = now_monotonic_usec();
+        arm_restore(d, d->restore_quiet_ms);
+}
+
 static void on_watch_event(const struct watch_event *ev, void *userdata) {
         struct daemon *d = userdata;
 
@@ -1513,10 +1522,8 @@ static enum root_found root_locate(struct daemon *d, struct root *root, char *co
         /* Its notes stay kept while it is restored (restore_cb), through
          * the walk the caller queues: at its real path from now on. */
         if (root->keeps_notes) {
-                root->is_restoring = true;
-                root->last_event_usec = now_monotonic_usec();
+                begin_restoring(d, root);
                 send_kept_notes(d);
-                arm_restore(d, d->restore_quiet_ms);
         }
         return ROOT_FOUND;
 }
@@ -1530,8 +1537,10 @@ static void roots_free(struct daemon *d) {
 }
 
 /* Resolve the configured roots; missing ones are retried, not fatal.
- * present: the realpaths of the roots watched until now (a reload). */
-static int roots_from_config(struct daemon *d, char *const *present, size_t n_present) {
+ * present: the realpaths of the roots watched until now (a reload);
+ * restoring: those of them that were being restored, which go on. */
+static int roots_from_config(struct daemon *d, char *const *present, size_t n_present, char *const *restoring,
+                             size_t n_restoring) {
         d->roots = calloc(d->cfg.n_roots + 1, sizeof *d->roots);
         if (!d->roots)
                 return -ENOMEM;
@@ -1542,6 +1551,8 @@ static int roots_from_config(struct daemon *d, char *const *present, size_t n_pr
                 root->namespace = d->cfg.roots[i].namespace;
                 switch (root_locate(d, root, present, n_present)) {
                 case ROOT_FOUND:
+                        if (is_in(restoring, n_restoring, root->path))
+                                begin_restoring(d, root);
                         continue;
                 case ROOT_NOT_FOUND:
                         root->keeps_notes = true;
@@ -1763,7 +1774,8 @@ static void reload(struct daemon *d) {
         /* Roots watched until now are not looked at as if found at start:
          * one emptied while watched is empty on evidence. */
         _cleanup_free_ char **present = calloc(d->n_roots + 1, sizeof *present);
-        size_t n_present = 0;
+        _cleanup_free_ char **restoring = calloc(d->n_roots + 1, sizeof *restoring); /* borrowed from present */
+        size_t n_present = 0, n_restoring = 0;
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *old = &d->roots[i];
                 if (!old->path) {
@@ -1779,6 +1791,8 @@ static void reload(struct daemon *d) {
                         if (r < 0)
                                 log_error_errno(r, "Failed to queue %s: %m", old->path);
                 }
+                if (present && restoring && old->is_restoring)
+                        restoring[n_restoring++] = old->path;
                 if (present)
                         present[n_present++] = TAKE_PTR(old->path);
         }
@@ -1790,7 +1804,7 @@ static void reload(struct daemon *d) {
         debounce_set_timing(d->debounce, d->cfg.settle_ms, d->cfg.max_delay_ms);
         r = indexer_set_rules(d->indexer, &d->rules);
         if (r == 0)
-                r = roots_from_config(d, present, n_present);
+                r = roots_from_config(d, present, n_present, restoring, n_restoring);
         for (size_t i = 0; i < n_present; i++)
                 free(present[i]);
         if (r < 0) {
@@ -1885,7 +1899,7 @@ static int run(struct daemon *d) {
         if (r == 0)
                 r = ignore_cache_new(IGNORE_CACHE_DIRS, &d->ignores);
         if (r == 0)
-                r = roots_from_config(d, NULL, 0);
+                r = roots_from_config(d, NULL, 0, NULL, 0);
         if (r < 0) {
                 log_error_errno(r, "Failed to start: %m");
                 shutdown_daemon(d, "setup failed");

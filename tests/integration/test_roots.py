@@ -730,6 +730,12 @@ class MissingAtStartTests(RootsCase):
         d.wait_line(r"Root .*/r is back", since=mark)
         self.settle()  # the walk of r has committed
         self.assertEqual(self.rows_under(stored), before)
+        # A reload walks every root: one being restored goes on being so.
+        reload_mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Reconciled .*/r: ", since=reload_mark)
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
         shutil.copy2(os.path.join(away, "two.md"), os.path.join(r, "two.md"))
         self.settle()
         self.assertEqual(self.rows_under(stored), before)
