@@ -3,6 +3,7 @@ child processes, and reading a running process's counters from /proc.
 Standard library only; the benchmarks run on demand, never in the tests.
 """
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -14,7 +15,12 @@ BUILD = os.path.join(ROOT, "build-bench")
 
 
 def build():
-    """Paths of the release binaries, built in build-bench/."""
+    """Paths of the release binaries, built in build-bench/. On a machine
+    without the build tools or libraries, scripts/install-deps installs
+    what is missing first, as the README's commands do."""
+    if not all(shutil.which(tool) for tool in ("meson", "ninja", "cc", "pkg-config")):
+        print("bench: installing the build dependencies with scripts/install-deps", file=sys.stderr)
+        subprocess.run([os.path.join(ROOT, "scripts", "install-deps")], check=True, stdout=subprocess.DEVNULL)
     if not os.path.exists(os.path.join(BUILD, "build.ninja")):
         subprocess.run(["meson", "setup", BUILD, ROOT, "--buildtype=release"], check=True,
                        stdout=subprocess.DEVNULL)
