@@ -1668,9 +1668,10 @@ static char *missing_root_realpath(const char *configured) {
         return TAKE_PTR(abs);
 }
 
-/* Tells the indexer where the notes of the missing roots that keep them
- * are, so that a walk of a root around one keeps them as well: the
- * outer root's walk finds the folder empty or gone (docs/ROOTS.md). */
+/* Tells the indexer where the notes of the roots that keep them are: a
+ * missing one's, which a walk of a root around it would find empty or
+ * gone, and a restoring one's, which its own walks may find half copied
+ * back (docs/ROOTS.md). */
 static void send_kept_notes(struct daemon *d) {
         _cleanup_free_ char **dirs = calloc(d->n_roots + 1, sizeof *dirs);
         _cleanup_free_ const char **namespaces = calloc(d->n_roots + 1, sizeof *namespaces);
@@ -1694,7 +1695,7 @@ static void send_kept_notes(struct daemon *d) {
                 d->has_sent_kept_notes = true;
         }
         if (r < 0)
-                log_error_errno(r, "Failed to tell the indexer which missing roots keep their notes: %m");
+                log_error_errno(r, "Failed to tell the indexer which roots keep their notes: %m");
         for (size_t i = 0; i < n; i++)
                 free(dirs[i]);
 }
