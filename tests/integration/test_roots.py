@@ -82,6 +82,31 @@ class RootsCase(qt.QuiredTestCase):
         r = self.quire("status", "--json")
         return json.loads(r.stdout)
 
+    def index_nested(self, outer, inner):
+        """outer, and inner (a folder of it) as a root of the same
+        namespace, each with notes (outer's gone.md, "dingo", is for the
+        test to delete), indexed by a quired. Returns it, inner's stored
+        path and its rows."""
+        self.write("top.md", note("aardvark"), root=outer)
+        self.write("gone.md", note("dingo"), root=outer)
+        self.write("in.md", note("bumblebee"), root=inner)
+        self.write("deep/down.md", note("capybara"), root=inner)
+        d = self.quired(outer, inner)
+        self.wait_converged(outer, self.control, daemon=d)
+        stored = os.path.realpath(inner)
+        before = self.rows_under(stored)
+        self.assertEqual(len({row[1] for row in before}), 2)
+        return d, stored, before
+
+    def assertInnerKept(self, inner, stored, before):
+        """After index_nested(), inner missing, gone.md deleted and a walk
+        of the outer root: inner's notes are all there, gone.md's left."""
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        self.assertEqual(self.hits("capybara"), {os.path.join(stored, "deep", "down.md")})
+        self.assertEqual(self.hits("dingo"), set())
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [inner])
+
 
 class MountCase(RootsCase):
     """A tmpfs at self.mnt, mounted for each test."""
@@ -229,18 +254,10 @@ class NestedUnmountTests(MountCase):
         still leave."""
         outer = os.path.join(self.tmp, "outer")
         drive = os.path.join(outer, "drive")
-        self.write("top.md", note("aardvark"), root=outer)
-        self.write("gone.md", note("dingo"), root=outer)
-        os.mkdir(drive)
+        os.makedirs(drive)
         subprocess.run(["mount", "--bind", self.mnt, drive], check=True)
         self.addCleanup(subprocess.run, ["umount", drive], capture_output=True)
-        self.write("in.md", note("bumblebee"), root=drive)
-        self.write("deep/down.md", note("capybara"), root=drive)
-        d = self.quired(outer, drive)
-        self.wait_converged(outer, self.control, daemon=d)
-        stored = os.path.realpath(drive)
-        before = self.rows_under(stored)
-        self.assertEqual(len({row[1] for row in before}), 2)
+        d, stored, before = self.index_nested(outer, drive)
 
         mark = d.mark()
         subprocess.run(["umount", drive], check=True)
@@ -249,12 +266,8 @@ class NestedUnmountTests(MountCase):
         mark = d.mark()
         d.send(signal.SIGHUP)
         d.wait_line(r"Reconciled .*/outer: ", since=mark)
-        self.settle()
-        self.assertEqual(self.rows_under(stored), before)
-        self.assertEqual(self.hits("capybara"), {os.path.join(stored, "deep", "down.md")})
-        self.assertEqual(self.hits("dingo"), set())
+        self.assertInnerKept(drive, stored, before)
         self.assertEqual(self.hits("aardvark"), {os.path.join(os.path.realpath(outer), "top.md")})
-        self.assertEqual(self.status()["daemon"]["missing_roots"], [drive])
         self.assertEqual(self.status()["duplicate_groups"], 0)
 
 
@@ -681,15 +694,7 @@ class MissingAtStartTests(RootsCase):
         Back, the inner root is walked, its notes' ids kept."""
         outer = os.path.join(self.tmp, "outer")
         inner = os.path.join(outer, "drive")
-        self.write("top.md", note("aardvark"), root=outer)
-        self.write("gone.md", note("dingo"), root=outer)
-        self.write("in.md", note("bumblebee"), root=inner)
-        self.write("deep/down.md", note("capybara"), root=inner)
-        d = self.quired(outer, inner)
-        self.wait_converged(outer, self.control, daemon=d)
-        stored = os.path.realpath(inner)
-        before = self.rows_under(stored)
-        self.assertEqual(len({row[1] for row in before}), 2)
+        d, stored, before = self.index_nested(outer, inner)
         d.stop()
 
         away = os.path.join(self.tmp, "away")
@@ -699,11 +704,7 @@ class MissingAtStartTests(RootsCase):
         d = self.quired(outer, inner)
         d.wait_line(r"Root .*/drive is an empty folder, but notes were indexed from it")
         d.wait_line(r"Reconciled .*/outer: ")
-        self.settle()
-        self.assertEqual(self.rows_under(stored), before)
-        self.assertEqual(self.hits("capybara"), {os.path.join(stored, "deep", "down.md")})
-        self.assertEqual(self.hits("dingo"), set())
-        self.assertEqual(self.status()["daemon"]["missing_roots"], [inner])
+        self.assertInnerKept(inner, stored, before)
 
         mark = d.mark()
         os.rename(os.path.join(away, "in.md"), os.path.join(inner, "in.md"))
