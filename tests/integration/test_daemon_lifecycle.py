@@ -80,7 +80,7 @@ class RestartTests(LifecycleCase):
         self.assertHealthy(self.db)
 
     def test_changes_waiting_at_sigterm_are_found_at_the_next_start(self):
-        # Pending changes are dropped at a stop (main.c: shutdown_daemon);
+        # Pending changes are dropped at a stop (daemon/main.c: shutdown_daemon);
         # the next start's reconcile must find them.
         self.make_tree()
         d = self.quired(args=["--settle", "5000", "--max-delay", "10000"])

@@ -1,0 +1,544 @@
+/* Roots that go missing (deleted, moved away, unmounted), come back or
+ * are restored, and the filesystems mounted below them: which notes a
+ * missing root keeps in the index, and when a root found again has the
+ * word over them (docs/ROOTS.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "indexer.h"
+#include "log.h"
+#include "macro.h"
+#include "quired.h"
+#include "roots.h"
+#include "store.h"
+#include "util.h"
+#include "watch.h"
+
+enum root_found {
+        ROOT_FOUND,
+        ROOT_NOT_FOUND, /* nothing, or not a directory, at its path */
+        ROOT_EMPTY,     /* an empty folder where its notes were: a drive not mounted? */
+};
+
+static void send_kept_notes(struct daemon *d);
+static void arm_restore(struct daemon *d, uint64_t ms);
+static enum root_found root_locate(struct daemon *d, struct root *root, char *const *watched, size_t n_watched);
+
+/* Whether path is dir or lies below it. */
+bool path_is_at_or_below(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || (n > 0 && dir[n - 1] == '/'));
+}
+
+/* The directories above the roots present are watched for their own
+ * rename or deletion (watch.h): a root that moves away with a parent
+ * hears nothing itself. */
+void watch_ancestors(struct daemon *d) {
+        _cleanup_free_ const char **paths = calloc(d->n_roots + 1, sizeof *paths);
+        size_t n = 0;
+        int r = paths ? 0 : -ENOMEM;
+
+        for (size_t i = 0; paths && i < d->n_roots; i++)
+                if (d->roots[i].path)
+                        paths[n++] = d->roots[i].path;
+        if (r == 0)
+                r = watcher_set_ancestors(d->watcher, paths, n);
+        if (r < 0 && r != -ESHUTDOWN)
+                log_warning_errno(r, "Failed to watch the directories above the roots: %m");
+}
+
+/* Whether the present root's path still names the directory watched as
+ * the root. */
+bool root_is_in_place(const struct root *root) {
+        struct stat st;
+
+        return lstat(root->path, &st) == 0 && st.st_dev == root->dev && st.st_ino == root->ino;
+}
+
+static int left_behind_add(struct daemon *d, const char *configured, const struct stat *st) {
+        struct left_behind *l = realloc(d->left_behind, (d->n_left_behind + 1) * sizeof *l);
+
+        if (!l)
+                return -ENOMEM;
+        d->left_behind = l;
+        l[d->n_left_behind].configured = strdup(configured);
+        if (!l[d->n_left_behind].configured)
+                return -ENOMEM;
+        l[d->n_left_behind].dev = st->st_dev;
+        l[d->n_left_behind].ino = st->st_ino;
+        d->n_left_behind++;
+        return 0;
+}
+
+static bool left_behind_has(const struct daemon *d, const char *configured, const struct stat *st) {
+        for (size_t i = 0; i < d->n_left_behind; i++)
+                if (d->left_behind[i].dev == st->st_dev && d->left_behind[i].ino == st->st_ino &&
+                    strcmp(d->left_behind[i].configured, configured) == 0)
+                        return true;
+        return false;
+}
+
+static void left_behind_forget(struct daemon *d, const char *configured) {
+        for (size_t i = 0; i < d->n_left_behind;)
+                if (strcmp(d->left_behind[i].configured, configured) == 0) {
+                        free(d->left_behind[i].configured);
+                        d->left_behind[i] = d->left_behind[--d->n_left_behind];
+                } else
+                        i++;
+}
+
+/* The root is no longer at root->path: it is missing, looked for every
+ * rescan_interval_s. Its notes leave the index only when quired saw them
+ * go (a deletion or a move away: a walk of the path, which finds nothing,
+ * removes them); with is_unmounted nothing was deleted and they stay
+ * (docs/ROOTS.md). The caller updates the watched ancestors. */
+void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
+        if (is_unmounted)
+                log_warning("Root %s is not there any more (its filesystem was unmounted); its notes stay in the "
+                            "index, and it is looked for again every %u s",
+                            root->path, d->cfg.rescan_interval_s);
+        else
+                log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
+                            root->path, d->cfg.rescan_interval_s);
+        /* Below a renamed ancestor, its watches still follow the
+         * directories, now elsewhere. */
+        watcher_remove_tree(d->watcher, root->path);
+        forget_ignores(d, root->path);
+        /* Before the walk below: a root being restored had its notes
+         * kept, and deleted now, they go. */
+        bool was_kept = root->keeps_notes;
+        root->keeps_notes = is_unmounted;
+        root->is_restoring = false;
+        if (root->keeps_notes || was_kept)
+                send_kept_notes(d);
+        if (is_unmounted) {
+                struct stat st;
+                if (lstat(root->path, &st) == 0 && S_ISDIR(st.st_mode) &&
+                    left_behind_add(d, root->configured, &st) < 0)
+                        log_error_errno(-ENOMEM, "Failed to remember the mount point of %s: %m", root->path);
+        } else {
+                int r = queue_sync_dir(d, root->namespace, root->path, root->path);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", root->path);
+        }
+        free(root->path);
+        root->path = NULL;
+        arm_rescan(d);
+        /* quire status shows it missing now, not at the next report. */
+        write_state_file(d, true);
+}
+
+/* Whether a filesystem with device number dev is mounted anywhere: true
+ * when that cannot be known (no /proc, another system), which keeps to
+ * what the paths say. Read afresh: the table quired keeps for
+ * follow_mounts_below_roots() is as old as the last poll, and the event
+ * asking may have come before the poll's. */
+bool dev_is_mounted(dev_t dev) {
+        struct mount_table now;
+
+        if (mount_table_read(&now) < 0)
+                return true;
+        bool is_mounted = mount_table_has_dev(&now, dev);
+        mount_table_done(&now);
+        return is_mounted;
+}
+
+/* A restoring root (struct root) stays so while events come below it. */
+void note_restoring_event(struct daemon *d, const struct watch_event *ev) {
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (root->is_restoring && ((ev->path && root_covers(root->path, ev->path)) ||
+                                           (ev->old_path && root_covers(root->path, ev->old_path))))
+                        root->last_event_usec = now_monotonic_usec();
+        }
+}
+
+/* Roots restored long enough ago with nothing since: their notes are
+ * their own again, and a walk drops those the restored tree lacks. */
+static void restore_cb(uv_timer_t *t) {
+        struct daemon *d = t->data;
+        uint64_t now = now_monotonic_usec(), quiet = (uint64_t) d->restore_quiet_ms * 1000, wait = 0;
+        bool has_restored = false;
+
+        /* Those done are taken out of the kept set, which goes to the
+         * indexer before their walks. */
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (!root->is_restoring)
+                        continue;
+                uint64_t since = now - root->last_event_usec;
+                if (since >= quiet) {
+                        root->keeps_notes = false;
+                        has_restored = true;
+                } else if (!wait || quiet - since < wait)
+                        wait = quiet - since;
+        }
+        if (has_restored)
+                send_kept_notes(d);
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (!root->is_restoring || root->keeps_notes)
+                        continue;
+                root->is_restoring = false;
+                log_info("Root %s has been quiet since it came back; notes not in it leave the index", root->path);
+                int r = queue_sync_dir(d, root->namespace, root->path, root->path);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", root->path);
+        }
+        if (wait)
+                arm_restore(d, (wait + 999) / 1000);
+}
+
+static void arm_restore(struct daemon *d, uint64_t ms) {
+        uv_timer_start(&d->restore_timer, restore_cb, ms, 0);
+}
+
+/* root, present, keeps its notes until it has been quiet (struct root);
+ * the caller tells the indexer (send_kept_notes). */
+static void begin_restoring(struct daemon *d, struct root *root) {
+        root->keeps_notes = true;
+        root->is_restoring = true;
+        root->last_event_usec = now_monotonic_usec();
+        arm_restore(d, d->restore_quiet_ms);
+}
+
+/* Each missing root looked for; true if one is still missing. */
+bool look_for_missing_roots(struct daemon *d) {
+        bool is_missing = false;
+
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (root->path)
+                        continue;
+                if (root_locate(d, root, NULL, 0) == ROOT_FOUND) {
+                        log_info("Root %s is back", root->path);
+                        adopt_dir(d, root, root->path);
+                        watch_ancestors(d);
+                        write_state_file(d, true);
+                } else {
+                        log_debug("Root %s is still missing", root->configured);
+                        is_missing = true;
+                }
+        }
+        return is_missing;
+}
+
+/* Filesystems mounted or unmounted at a folder below a root (not at it:
+ * relocate_root): mounting raises no event, so what the new filesystem
+ * holds is watched and walked now; what an unmount (of a bind mount too)
+ * uncovers is watched in place of what went, its notes kept until a walk
+ * finds them gone, as on_unmounted does. */
+static void follow_mounts_below_roots(struct daemon *d) {
+        struct mount_table now;
+        const char *rel;
+
+        if (mount_table_read(&now) < 0)
+                return;
+        for (size_t i = 0; i < now.n; i++) {
+                const char *point = now.v[i].point;
+                struct root *holder = find_root(d, point, &rel);
+                if (!holder || !*rel || mount_table_has_point(&d->mounts, point) ||
+                    classify(d, holder, rel, true) != SCAN_KEEP)
+                        continue;
+                log_info("A filesystem was mounted at %s; indexing it", point);
+                watcher_remove_tree(d->watcher, point);
+                forget_ignores(d, point);
+                adopt_dir(d, holder, point);
+        }
+        for (size_t i = 0; i < d->mounts.n; i++) {
+                const char *gone = d->mounts.v[i].point;
+                struct root *holder = find_root(d, gone, &rel);
+                if (!holder || !*rel || mount_table_has_point(&now, gone) ||
+                    classify(d, holder, rel, true) != SCAN_KEEP)
+                        continue;
+                watcher_remove_tree(d->watcher, gone);
+                forget_ignores(d, gone);
+                watch_tree(d, holder, gone, false);
+        }
+        mount_table_done(&d->mounts);
+        d->mounts = now;
+}
+
+/* root, present, no longer names at its path the directory it watched,
+ * and no event said it moved or went: look for it there again. Found, the
+ * folder there is the root now, watched and walked. Not found, or an empty
+ * folder where its notes were, it is missing with its notes kept, as for
+ * an unmount. The caller updates the watched ancestors. */
+void relocate_root(struct daemon *d, struct root *root) {
+        watcher_remove_tree(d->watcher, root->path);
+        forget_ignores(d, root->path);
+        char *old_path = TAKE_PTR(root->path);
+        if (root_locate(d, root, NULL, 0) == ROOT_FOUND) {
+                log_info("Root %s is another folder now (a filesystem was mounted or unmounted at it or above); "
+                         "indexing it",
+                         root->path);
+                free(old_path);
+                adopt_dir(d, root, root->path);
+        } else {
+                root->path = old_path;
+                lose_root(d, root, true);
+        }
+}
+
+/* The mount table changed. A present root whose path no longer names the
+ * directory it watched had a filesystem mounted or unmounted at or above
+ * it (an unmount of the root's own filesystem also comes as IN_UNMOUNT,
+ * one of a bind mount does not): it is looked for again at its path, as
+ * a missing root is. Found, the folder there is the root now (a drive
+ * mounted at it), watched and walked. Not found, or an empty folder where
+ * its notes were, it is missing with its notes kept, as for an unmount.
+ * Missing roots are looked for too: a drive mounted at their path brings
+ * them back now, not at the next rescan. */
+static void on_mounts_changed(uv_poll_t *h, int status, int events) {
+        struct daemon *d = h->data;
+        bool has_moved_root = false;
+
+        (void) events;
+        if (status < 0) {
+                log_warning("Failed to follow the mount table: %s; mounts are noticed every rescan_interval_s",
+                            uv_strerror(status));
+                uv_poll_stop(h);
+                return;
+        }
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                if (!root->path || root_is_in_place(root))
+                        continue;
+                has_moved_root = true;
+                relocate_root(d, root);
+        }
+        if (has_moved_root)
+                watch_ancestors(d);
+        follow_mounts_below_roots(d);
+        (void) look_for_missing_roots(d);
+}
+
+void watch_mounts(struct daemon *d) {
+        d->mounts_fd = -1;
+#ifdef __linux__
+        /* Pollable since Linux 2.6.30: a change to the mount namespace's
+         * table is a priority event (proc(5)); poll() consumes it. */
+        int fd = open(MOUNT_TABLE_PATH, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                log_debug_errno(errno, "Failed to open /proc/self/mountinfo (mounts are noticed every "
+                                       "rescan_interval_s): %m");
+                return;
+        }
+        int r = uv_poll_init(d->loop, &d->mounts_poll, fd);
+        if (r < 0) {
+                log_debug("Failed to poll /proc/self/mountinfo: %s", uv_strerror(r));
+                close(fd);
+                return;
+        }
+        /* From here the handle is closed at shutdown, and fd after the loop. */
+        d->mounts_poll.data = d;
+        d->mounts_fd = fd;
+        if (mount_table_read(&d->mounts) < 0)
+                log_debug("Failed to read " MOUNT_TABLE_PATH);
+        r = uv_poll_start(&d->mounts_poll, UV_PRIORITIZED, on_mounts_changed);
+        if (r < 0)
+                log_debug("Failed to poll /proc/self/mountinfo: %s", uv_strerror(r));
+#else
+        (void) on_mounts_changed; /* no mount table to poll: unused */
+#endif
+}
+
+/* Whether path, the folder at a root's configured path, is empty while
+ * the index holds notes below it (docs/ROOTS.md). The indexer thread owns
+ * the writing connection, so this asks through a short-lived reader: only
+ * for an empty folder, at start, on a reload and while a root is missing. */
+static bool is_empty_where_notes_are(struct daemon *d, const struct root *root, const char *path) {
+        struct store *s = NULL;
+
+        if (dir_is_empty(path) <= 0)
+                return false;
+        /* A database that cannot be read now cannot be written either:
+         * the walk that follows drops nothing. */
+        if (store_open(d->db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
+                return false;
+        int r = store_tree_has_rows(s, root->namespace, path);
+        store_close(s);
+        return r > 0;
+}
+
+static bool is_in(char *const *paths, size_t n, const char *path) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(paths[i], path) == 0)
+                        return true;
+        return false;
+}
+
+/* Look for root at its configured path; when found, root->path and its
+ * directory are set. Not found: nothing there, or only what an unmount
+ * left behind. Empty: an empty folder where notes were indexed from, which
+ * quired did not see emptied (unless its path is one of watched, the
+ * roots watched until this reload: quired saw every note go). */
+static enum root_found root_locate(struct daemon *d, struct root *root, char *const *watched, size_t n_watched) {
+        struct stat st;
+        char *path = realpath(root->configured, NULL);
+
+        if (!path || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || left_behind_has(d, root->configured, &st)) {
+                free(path);
+                return ROOT_NOT_FOUND;
+        }
+        if (!is_in(watched, n_watched, path) && is_empty_where_notes_are(d, root, path)) {
+                free(path);
+                return ROOT_EMPTY;
+        }
+        left_behind_forget(d, root->configured);
+        root->path = path;
+        root->dev = st.st_dev;
+        root->ino = st.st_ino;
+        /* Its notes stay kept while it is restored (restore_cb), through
+         * the walk the caller queues: at its real path from now on. */
+        if (root->keeps_notes) {
+                begin_restoring(d, root);
+                send_kept_notes(d);
+        }
+        return ROOT_FOUND;
+}
+
+void roots_free(struct daemon *d) {
+        for (size_t i = 0; i < d->n_roots; i++)
+                free(d->roots[i].path);
+        free(d->roots);
+        d->roots = NULL;
+        d->n_roots = 0;
+}
+
+/* Resolve the configured roots; missing ones are retried, not fatal.
+ * present: the realpaths of the roots watched until now (a reload);
+ * restoring: those of them that were being restored, which go on. */
+int roots_from_config(struct daemon *d, char *const *present, size_t n_present, char *const *restoring,
+                      size_t n_restoring) {
+        d->roots = calloc(d->cfg.n_roots + 1, sizeof *d->roots);
+        if (!d->roots)
+                return -ENOMEM;
+        d->n_roots = d->cfg.n_roots;
+        for (size_t i = 0; i < d->n_roots; i++) {
+                struct root *root = &d->roots[i];
+                root->configured = d->cfg.roots[i].path;
+                root->namespace = d->cfg.roots[i].namespace;
+                switch (root_locate(d, root, present, n_present)) {
+                case ROOT_FOUND:
+                        if (is_in(restoring, n_restoring, root->path))
+                                begin_restoring(d, root);
+                        continue;
+                case ROOT_NOT_FOUND:
+                        root->keeps_notes = true;
+                        /* Not "gone": it may be on a drive or a share not
+                         * mounted yet. Its notes stay (docs/ROOTS.md). */
+                        log_warning("Root %s is missing or not a directory; its notes stay in the index, and it is "
+                                    "looked for every %u s",
+                                    root->configured, d->cfg.rescan_interval_s);
+                        break;
+                case ROOT_EMPTY:
+                        root->keeps_notes = true;
+                        log_warning("Root %s is an empty folder, but notes were indexed from it (a drive not "
+                                    "mounted?); they stay in the index, and it is looked for every %u s",
+                                    root->configured, d->cfg.rescan_interval_s);
+                        break;
+                }
+                arm_rescan(d);
+        }
+        send_kept_notes(d);
+        return 0;
+}
+
+/* Where the notes of a missing root are stored: the realpath its path
+ * would have, the longest part of it that exists resolved and the rest as
+ * written (a symlink in the missing part is not known: its notes would be
+ * under its target). NULL on ENOMEM. */
+static char *missing_root_realpath(const char *configured) {
+        _cleanup_free_ char *abs = NULL;
+        size_t len;
+
+        if (configured[0] == '/')
+                abs = strdup(configured);
+        else {
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                if (cwd && asprintf(&abs, "%s/%s", cwd, configured) < 0)
+                        abs = NULL;
+        }
+        if (!abs)
+                return NULL;
+        len = strlen(abs);
+        while (len > 1 && abs[len - 1] == '/')
+                abs[--len] = '\0';
+        for (size_t cut = len; cut > 0; cut = path_parent_len(abs, cut)) {
+                _cleanup_free_ char *head = strndup(abs, cut);
+                _cleanup_free_ char *resolved = head ? realpath(head, NULL) : NULL;
+                const char *rest = abs + cut;
+                char *joined;
+
+                if (!resolved)
+                        continue;
+                /* One slash between the two: "/" ends in one already. */
+                bool ends_in_slash = resolved[strlen(resolved) - 1] == '/';
+                if (ends_in_slash && *rest == '/')
+                        rest++;
+                if (asprintf(&joined, "%s%s%s", resolved, !ends_in_slash && *rest && *rest != '/' ? "/" : "",
+                             rest) < 0)
+                        return NULL;
+                return joined;
+        }
+        return TAKE_PTR(abs);
+}
+
+/* Tells the indexer where the notes of the roots that keep them are: a
+ * missing one's, which a walk of a root around it would find empty or
+ * gone, and a restoring one's, which its own walks may find half copied
+ * back (docs/ROOTS.md). */
+static void send_kept_notes(struct daemon *d) {
+        _cleanup_free_ char **dirs = calloc(d->n_roots + 1, sizeof *dirs);
+        _cleanup_free_ const char **namespaces = calloc(d->n_roots + 1, sizeof *namespaces);
+        size_t n = 0;
+        int r = dirs && namespaces ? 0 : -ENOMEM;
+
+        for (size_t i = 0; r == 0 && i < d->n_roots; i++) {
+                const struct root *root = &d->roots[i];
+                if (!root->keeps_notes)
+                        continue;
+                dirs[n] = root->path ? strdup(root->path) : missing_root_realpath(root->configured);
+                if (dirs[n])
+                        namespaces[n++] = root->namespace;
+                else
+                        r = -ENOMEM;
+        }
+        /* The indexer starts with none: nothing to say until a root goes
+         * missing (each start would wake its thread for nothing). */
+        if (r == 0 && (n > 0 || d->has_sent_kept_notes)) {
+                r = indexer_set_kept(d->indexer, (const char *const *) dirs, namespaces, n);
+                d->has_sent_kept_notes = true;
+        }
+        if (r < 0)
+                log_error_errno(r, "Failed to tell the indexer which roots keep their notes: %m");
+        for (size_t i = 0; i < n; i++)
+                free(dirs[i]);
+}
+
+/* A root missing when the configuration is reloaded and no longer in it
+ * (same configured path, same namespace): its notes were kept only because
+ * it might come back (docs/ROOTS.md); now they go, as a present root's do. */
+void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *next, const struct root *old) {
+        for (size_t i = 0; i < next->n_roots; i++)
+                if (strcmp(next->roots[i].path, old->configured) == 0 &&
+                    strcmp(next->roots[i].namespace, old->namespace) == 0)
+                        return;
+        _cleanup_free_ char *path = missing_root_realpath(old->configured);
+        if (!path) {
+                log_error_errno(-ENOMEM, "Failed to drop the notes of %s: %m", old->configured);
+                return;
+        }
+        log_info("Root %s is no longer configured; dropping its notes from the index", path);
+        left_behind_forget(d, old->configured);
+        int r = indexer_drop_tree(d->indexer, old->namespace, path);
+        if (r < 0)
+                log_error_errno(r, "Failed to queue %s: %m", path);
+}
