@@ -12,29 +12,14 @@
 #include "check.h"
 #include "log.h"
 #include "scan.h"
+#include "tree.h"
 
 static char root[] = "/tmp/quire-test-scan-XXXXXX";
 /* A second tree, below root, for the .quireignore tests. */
 static char ig[] = "/tmp/quire-test-scan-ig-XXXXXX";
 
-static void write_at(const char *base, const char *rel, const char *text) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", base, rel);
-        /* Parents as needed. */
-        for (char *p = strchr(path + strlen(base) + 1, '/'); p; p = strchr(p + 1, '/')) {
-                *p = '\0';
-                (void) mkdir(path, 0755);
-                *p = '/';
-        }
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        size_t n = strlen(text);
-        if (fd < 0 || write(fd, text, n) != (ssize_t) n)
-                abort();
-        close(fd);
-}
-
 static void make_file(const char *rel) {
-        write_at(root, rel, "# note\n");
+        tree_write(root, rel, "# note\n");
 }
 
 static void make_dir(const char *rel) {
@@ -303,7 +288,7 @@ static void test_classify_path_agrees_with_the_walk(void) {
         CHECK_INT_EQ(ignore_cache_loads(cache), loads);
 
         /* A new file is seen once the cache forgets its directory. */
-        write_at(ig, "journal/.quireignore", "2024/\n");
+        tree_write(ig, "journal/.quireignore", "2024/\n");
         char dir[600];
         snprintf(dir, sizeof dir, "%s/journal", ig);
         CHECK_INT_EQ(scan_classify_path(NULL, cache, ig, "journal/2024/public.md", false), SCAN_KEEP);
@@ -373,7 +358,7 @@ int main(void) {
 
         if (!mkdtemp(ig))
                 return 1;
-        write_at(ig, ".quireignore",
+        tree_write(ig, ".quireignore",
                  "# the top of the tree\n"
                  "\n"
                  "drafts/\n"
@@ -396,10 +381,10 @@ int main(void) {
                 "sub/drafts/d.md", "sub/deeper/z.md", "sub/deeper/y.tmp.md",
         };
         for (size_t i = 0; i < ELEMENTSOF(ig_files); i++)
-                write_at(ig, ig_files[i], "# note\n");
-        write_at(ig, "sub/.quireignore", "*.md\n!keep-*.md\n!drafts/\n!drafts/*.md\n");
-        write_at(ig, "sub/deeper/.quireignore", "!*.md\n");
-        write_at(ig, "nested-excluded/.quireignore", "!*.md\n");
+                tree_write(ig, ig_files[i], "# note\n");
+        tree_write(ig, "sub/.quireignore", "*.md\n!keep-*.md\n!drafts/\n!drafts/*.md\n");
+        tree_write(ig, "sub/deeper/.quireignore", "!*.md\n");
+        tree_write(ig, "nested-excluded/.quireignore", "!*.md\n");
 
         RUN(test_notes_come_in_byte_order_and_skips_are_counted);
         RUN(test_rules_pick_extensions_and_ignore_globs);

@@ -15,6 +15,7 @@
 #include "index.h"
 #include "store.h"
 #include "sync.h"
+#include "tree.h"
 
 static char tree[] = "/tmp/quire-test-sync-XXXXXX";
 static char db_path[600];
@@ -24,18 +25,7 @@ static void path_of(char *out, size_t n, const char *rel) {
 }
 
 static void write_note(const char *rel, const char *text) {
-        char path[512];
-        path_of(path, sizeof path, rel);
-        for (char *p = strchr(path + strlen(tree) + 1, '/'); p; p = strchr(p + 1, '/')) {
-                *p = '\0';
-                (void) mkdir(path, 0755);
-                *p = '/';
-        }
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        size_t len = strlen(text);
-        if (fd < 0 || write(fd, text, len) != (ssize_t) len)
-                abort();
-        close(fd);
+        tree_write(tree, rel, text);
 }
 
 static void remove_note(const char *rel) {
