@@ -312,9 +312,9 @@ static void on_unmounted(struct daemon *d, const struct watch_event *ev) {
         if (has_lost_root)
                 watch_ancestors(d);
         /* A filesystem mounted below a root that stays: its notes stay as
-         * well, until a walk of that folder finds them gone (a restart, a
-         * reload); what the path names now, the mount point's own
-         * directory, is watched in place of what went. */
+         * well (kept from when the mount table shows it gone: presence.c,
+         * follow_mounts_below_roots); what the path names now, the mount
+         * point's own directory, is watched in place of what went. */
         struct root *holder = find_root(d, ev->path, &rel);
         if (holder && *rel) {
                 watcher_remove_tree(d->watcher, ev->path);
@@ -329,8 +329,10 @@ static void on_unmounted(struct daemon *d, const struct watch_event *ev) {
  * mounted any more: then the overflow swallowed an unmount, and its
  * notes stay (docs/ROOTS.md). The ancestors' watches are checked against
  * the directories at their paths now (watch.h); and the roots that stay
- * are walked and watched again. */
+ * are walked and watched again, the notes of a filesystem unmounted below
+ * one kept only while its folder is still there. */
 static void on_overflow(struct daemon *d) {
+        forget_unmounted_below(d, "/");
         for (size_t i = 0; i < d->n_roots; i++)
                 if (d->roots[i].path && !root_is_in_place(&d->roots[i]))
                         lose_root(d, &d->roots[i], !dev_is_mounted(d->roots[i].dev));
@@ -380,6 +382,10 @@ void on_watch_event(const struct watch_event *ev, void *userdata) {
         if (handle_cookie(d, ev))
                 return;
         note_restoring_event(d, ev);
+        if (ev->kind != WATCH_OVERFLOW && ev->kind != WATCH_UNMOUNTED) {
+                forget_unmounted_below(d, ev->path);
+                forget_unmounted_below(d, ev->old_path);
+        }
         if (ev->is_dir || ev->kind == WATCH_DIR_GONE || ev->kind == WATCH_UNMOUNTED) {
                 forget_ignores(d, ev->path);
                 forget_ignores(d, ev->old_path);

@@ -192,6 +192,7 @@ static void reload(struct daemon *d) {
         }
         watch_all_roots(d);
         watch_ancestors(d);
+        forget_unmounted_below(d, "/");
         d->is_ready = false;
         reconcile_all(d);
         d->ready_barrier = ++d->barrier_seq;
@@ -351,6 +352,9 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < d.n_unwatched; i++)
                 free(d.unwatched[i]);
         free(d.unwatched);
+        for (size_t i = 0; i < d.n_unmounted_below; i++)
+                free(d.unmounted_below[i]);
+        free(d.unmounted_below);
         for (size_t i = 0; i < d.n_left_behind; i++)
                 free(d.left_behind[i].configured);
         free(d.left_behind);

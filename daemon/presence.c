@@ -36,6 +36,13 @@ bool path_is_at_or_below(const char *path, const char *dir) {
         return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || (n > 0 && dir[n - 1] == '/'));
 }
 
+static bool is_in(char *const *paths, size_t n, const char *path) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(paths[i], path) == 0)
+                        return true;
+        return false;
+}
+
 /* The directories above the roots present are watched for their own
  * rename or deletion (watch.h): a root that moves away with a parent
  * hears nothing itself. */
@@ -93,6 +100,35 @@ static void left_behind_forget(struct daemon *d, const char *configured) {
                         i++;
 }
 
+/* Folders at or below dir no longer kept for a filesystem unmounted from
+ * them (struct daemon): with is_gone_only, only those that are no longer
+ * a directory at their path. True if one was. */
+static bool unmounted_below_drop(struct daemon *d, const char *dir, bool is_gone_only) {
+        bool has_dropped = false;
+        struct stat st;
+
+        for (size_t i = 0; i < d->n_unmounted_below;) {
+                char *point = d->unmounted_below[i];
+                if (path_is_at_or_below(point, dir) &&
+                    (!is_gone_only || lstat(point, &st) < 0 || !S_ISDIR(st.st_mode))) {
+                        free(point);
+                        d->unmounted_below[i] = d->unmounted_below[--d->n_unmounted_below];
+                        has_dropped = true;
+                } else
+                        i++;
+        }
+        return has_dropped;
+}
+
+/* A folder at or above dir may have gone (deleted, moved away): a
+ * filesystem unmounted from it is not coming back there, and its notes
+ * leave as any notes of a folder that goes. Called before the event's
+ * walk is queued, so that the walk is not told to keep them. */
+void forget_unmounted_below(struct daemon *d, const char *dir) {
+        if (dir && d->n_unmounted_below > 0 && unmounted_below_drop(d, dir, true))
+                send_kept_notes(d);
+}
+
 /* The root is no longer at root->path: it is missing, looked for every
  * rescan_interval_s. Its notes leave the index only when quired saw them
  * go (a deletion or a move away: a walk of the path, which finds nothing,
@@ -115,7 +151,9 @@ void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         bool was_kept = root->keeps_notes;
         root->keeps_notes = is_unmounted;
         root->is_restoring = false;
-        if (root->keeps_notes || was_kept)
+        /* Gone, it takes the folders below it with it, unmounted or not. */
+        bool has_dropped = !is_unmounted && unmounted_below_drop(d, root->path, false);
+        if (root->keeps_notes || was_kept || has_dropped)
                 send_kept_notes(d);
         if (is_unmounted) {
                 struct stat st;
@@ -231,26 +269,17 @@ bool look_for_missing_roots(struct daemon *d) {
 
 /* Filesystems mounted or unmounted at a folder below a root (not at it:
  * relocate_root): mounting raises no event, so what the new filesystem
- * holds is watched and walked now; what an unmount (of a bind mount too)
- * uncovers is watched in place of what went, its notes kept until a walk
- * finds them gone, as on_unmounted does. */
+ * holds is watched and walked now, and has the word over the notes kept
+ * for one unmounted there before; what an unmount (of a bind mount too)
+ * uncovers is watched in place of what went, and the filesystem's notes
+ * are kept (struct daemon). */
 static void follow_mounts_below_roots(struct daemon *d) {
         struct mount_table now;
         const char *rel;
+        struct stat st;
 
         if (mount_table_read(&now) < 0)
                 return;
-        for (size_t i = 0; i < now.n; i++) {
-                const char *point = now.v[i].point;
-                struct root *holder = find_root(d, point, &rel);
-                if (!holder || !*rel || mount_table_has_point(&d->mounts, point) ||
-                    classify(d, holder, rel, true) != SCAN_KEEP)
-                        continue;
-                log_info("A filesystem was mounted at %s; indexing it", point);
-                watcher_remove_tree(d->watcher, point);
-                forget_ignores(d, point);
-                adopt_dir(d, holder, point);
-        }
         for (size_t i = 0; i < d->mounts.n; i++) {
                 const char *gone = d->mounts.v[i].point;
                 struct root *holder = find_root(d, gone, &rel);
@@ -260,6 +289,38 @@ static void follow_mounts_below_roots(struct daemon *d) {
                 watcher_remove_tree(d->watcher, gone);
                 forget_ignores(d, gone);
                 watch_tree(d, holder, gone, false);
+                /* A folder that went with it was below another mount,
+                 * whose folder is kept. */
+                if (lstat(gone, &st) < 0 || !S_ISDIR(st.st_mode) ||
+                    is_in(d->unmounted_below, d->n_unmounted_below, gone))
+                        continue;
+                char **u = realloc(d->unmounted_below, (d->n_unmounted_below + 1) * sizeof *u);
+                char *copy = strdup(gone);
+                if (u)
+                        d->unmounted_below = u;
+                if (!u || !copy) {
+                        free(copy);
+                        log_error_errno(-ENOMEM, "Failed to keep the notes of the filesystem unmounted from %s: %m",
+                                        gone);
+                        continue;
+                }
+                d->unmounted_below[d->n_unmounted_below++] = copy;
+                log_info("A filesystem was unmounted from %s; its notes stay in the index until one is mounted "
+                         "there again", gone);
+                send_kept_notes(d);
+        }
+        for (size_t i = 0; i < now.n; i++) {
+                const char *point = now.v[i].point;
+                struct root *holder = find_root(d, point, &rel);
+                if (!holder || !*rel || mount_table_has_point(&d->mounts, point) ||
+                    classify(d, holder, rel, true) != SCAN_KEEP)
+                        continue;
+                log_info("A filesystem was mounted at %s; indexing it", point);
+                if (unmounted_below_drop(d, point, false))
+                        send_kept_notes(d);
+                watcher_remove_tree(d->watcher, point);
+                forget_ignores(d, point);
+                adopt_dir(d, holder, point);
         }
         mount_table_done(&d->mounts);
         d->mounts = now;
@@ -365,13 +426,6 @@ static bool is_empty_where_notes_are(struct daemon *d, const struct root *root, 
         int r = store_tree_has_rows(s, root->namespace, path);
         store_close(s);
         return r > 0;
-}
-
-static bool is_in(char *const *paths, size_t n, const char *path) {
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(paths[i], path) == 0)
-                        return true;
-        return false;
 }
 
 /* Look for root at its configured path; when found, root->path and its
@@ -491,13 +545,15 @@ static char *missing_root_realpath(const char *configured) {
         return TAKE_PTR(abs);
 }
 
-/* Tells the indexer where the notes of the roots that keep them are: a
- * missing one's, which a walk of a root around it would find empty or
- * gone, and a restoring one's, which its own walks may find half copied
- * back (docs/ROOTS.md). */
+/* Tells the indexer where the notes are that walks must keep: a missing
+ * root's, which a walk of a root around it would find empty or gone, a
+ * restoring one's, which its own walks may find half copied back, and
+ * those of a filesystem unmounted below a root, in the namespace of each
+ * root that holds it (docs/ROOTS.md). */
 static void send_kept_notes(struct daemon *d) {
-        _cleanup_free_ char **dirs = calloc(d->n_roots + 1, sizeof *dirs);
-        _cleanup_free_ const char **namespaces = calloc(d->n_roots + 1, sizeof *namespaces);
+        size_t max = d->n_roots * (1 + d->n_unmounted_below);
+        _cleanup_free_ char **dirs = calloc(max + 1, sizeof *dirs);
+        _cleanup_free_ const char **namespaces = calloc(max + 1, sizeof *namespaces);
         size_t n = 0;
         int r = dirs && namespaces ? 0 : -ENOMEM;
 
@@ -511,6 +567,16 @@ static void send_kept_notes(struct daemon *d) {
                 else
                         r = -ENOMEM;
         }
+        for (size_t k = 0; r == 0 && k < d->n_unmounted_below; k++)
+                for (size_t i = 0; r == 0 && i < d->n_roots; i++) {
+                        const struct root *root = &d->roots[i];
+                        if (!root->path || !root_covers(root->path, d->unmounted_below[k]))
+                                continue;
+                        if ((dirs[n] = strdup(d->unmounted_below[k])))
+                                namespaces[n++] = root->namespace;
+                        else
+                                r = -ENOMEM;
+                }
         /* The indexer starts with none: nothing to say until a root goes
          * missing (each start would wake its thread for nothing). */
         if (r == 0 && (n > 0 || d->has_sent_kept_notes)) {

@@ -87,6 +87,14 @@ struct daemon {
         size_t n_unwatched;
         struct left_behind *left_behind;
         size_t n_left_behind;
+        /* Folders below a root (not a root's own path: that root is then
+         * missing) whose filesystem was unmounted: the folder uncovered is
+         * empty, or holds what was under the mount, and a walk would take
+         * the filesystem's notes for deleted. They stay, in the kept set,
+         * until a filesystem is mounted there again or the folder goes.
+         * Seen in the mount table (Linux), so kept only while quired runs. */
+        char **unmounted_below;
+        size_t n_unmounted_below;
         char *db_path; /* as opened at start */
         bool is_ready;
         /* After a reload: READY=1 waits for this barrier, queued behind the
@@ -152,6 +160,7 @@ bool root_is_in_place(const struct root *root);
 void lose_root(struct daemon *d, struct root *root, bool is_unmounted);
 bool dev_is_mounted(dev_t dev);
 void note_restoring_event(struct daemon *d, const struct watch_event *ev);
+void forget_unmounted_below(struct daemon *d, const char *dir);
 bool look_for_missing_roots(struct daemon *d);
 void relocate_root(struct daemon *d, struct root *root);
 void watch_mounts(struct daemon *d);

@@ -375,7 +375,7 @@ class MountTableTests(RootsCase):
         self.write("usb/on-drive.md", note("bumblebee"), root=self.r)
         self.wait_converged(self.r, self.control, daemon=d)
         self.assertEqual(self.hits("bumblebee"), {os.path.join(os.path.realpath(self.r), "usb", "on-drive.md")})
-        # Unmounted, its notes stay until a walk finds them gone, and the
+        # Unmounted, its notes stay (the next test follows them), and the
         # folder uncovered is watched in its place. (The change the write
         # raised is handled first: a note looked at after the unmount is
         # gone.)
@@ -386,6 +386,61 @@ class MountTableTests(RootsCase):
         self.write("usb/under.md", note("capybara"), root=self.r)
         self.settle()
         self.assertEqual(self.hits("capybara"), {os.path.join(os.path.realpath(self.r), "usb", "under.md")})
+
+    def test_filesystem_unmounted_below_a_root_keeps_its_notes_until_it_is_back_or_its_folder_goes(self):
+        """A drive unmounted from a folder of a root: the folder uncovered
+        is empty, and a walk of it (a reload walks every root) would take
+        the drive's notes for deleted. They stay until a filesystem is
+        mounted there again, whose walk has the word (ids of unchanged
+        notes kept), or the folder itself goes."""
+        drive = os.path.join(self.tmp, "drive")  # what the filesystem holds
+        self.write("on-drive.md", note("bumblebee"), root=drive)
+        self.write("sub/deeper.md", note("capybara"), root=drive)
+        self.write("top.md", note("aardvark"), root=self.r)
+        usb = os.path.join(self.r, "usb")
+        os.mkdir(usb)
+        subprocess.run(["mount", "--bind", drive, usb], check=True)
+        self.addCleanup(subprocess.run, ["umount", usb], capture_output=True)
+        d = self.quired(self.r)
+        self.wait_converged(self.r, self.control, daemon=d)
+        stored = os.path.join(os.path.realpath(self.r), "usb")
+        before = self.rows_under(stored)
+        self.assertEqual(len({row[1] for row in before}), 2)
+
+        mark = d.mark()
+        subprocess.run(["umount", usb], check=True)
+        d.wait_line(r"A filesystem was unmounted from .*/r/usb; its notes stay", since=mark)
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Reconciled .*/r: ", since=mark)
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+
+        # Back, with a note changed and one added while away: the walk of
+        # the drive has the word.
+        self.write("sub/deeper.md", note("dingo"), root=drive)
+        self.write("later.md", note("eland"), root=drive)
+        mark = d.mark()
+        subprocess.run(["mount", "--bind", drive, usb], check=True)
+        d.wait_line(r"A filesystem was mounted at .*/r/usb", since=mark)
+        self.wait_converged(self.r, self.control, daemon=d)
+        self.assertEqual([row for row in self.rows_under(stored) if row[1].endswith("on-drive.md")],
+                         [row for row in before if row[1].endswith("on-drive.md")])
+        self.assertEqual(self.hits("capybara"), set())
+        self.assertEqual(self.hits("eland"), {os.path.join(stored, "later.md")})
+
+        # Unmounted again, then its folder removed: nothing will be mounted
+        # there, and the notes go with the folder.
+        mark = d.mark()
+        subprocess.run(["umount", usb], check=True)
+        d.wait_line(r"A filesystem was unmounted from .*/r/usb; its notes stay", since=mark)
+        self.settle()
+        self.assertEqual(len({row[1] for row in self.rows_under(stored)}), 3)
+        os.rmdir(usb)
+        self.wait_converged(self.r, self.control, daemon=d)
+        self.assertEqual(self.rows_under(stored), [])
+        self.assertEqual(self.hits("aardvark"), {os.path.join(os.path.realpath(self.r), "top.md")})
+        self.assertHealthy(self.db)
 
 
 class FsEventMountTableTests(MountTableTests):
