@@ -57,9 +57,12 @@ static const char *const stmt_sql[_STMT_MAX] = {
          * clears the way first (a file renamed over had rows of its own;
          * another writer may have indexed the new name before us). */
         [STMT_MOVE_FILE_CHUNKS] = "UPDATE chunks SET source_file = ?3 WHERE namespace = ?1 AND source_file = ?2",
-        /* The rename set the file's ctime: a new indexed_at says its rows
-         * are current, or the next stat would read it for nothing. */
-        [STMT_MOVE_FILE_FILES] = "UPDATE files SET path = ?3, indexed_at = ?4 WHERE namespace = ?1 AND path = ?2",
+        /* indexed_at stays: the rename set the file's ctime after it, so
+         * the next stat of the new name reads it once (the diff keeps the
+         * ids). A renewed one would vouch for whatever the new name holds
+         * when the move is applied, which may be another file renamed
+         * over it since, of the same size and mtime. */
+        [STMT_MOVE_FILE_FILES] = "UPDATE files SET path = ?3 WHERE namespace = ?1 AND path = ?2",
         [STMT_MOVE_TREE_CHUNKS] = "UPDATE chunks SET source_file = ?3 || substr(source_file, length(?2) + 1) "
                                   "WHERE namespace = ?1 AND source_file >= ?2 || '/' AND source_file < ?2 || '0'",
         [STMT_MOVE_TREE_FILES] = "UPDATE files SET path = ?3 || substr(path, length(?2) + 1) "

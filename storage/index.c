@@ -617,11 +617,9 @@ static int rows_are_current(struct store *s, const char *ns, const char *path) {
 static int move_tx(struct store *s, void *userdata) {
         struct move_args *m = userdata;
         struct index_stats ignored = { 0 };
-        char now[UTC_TIMESTAMP_LEN];
         int r;
 
         m->n_moved = 0;
-        utc_timestamp_now(now);
         r = derived_catch_up(s);
         if (r < 0)
                 return r;
@@ -648,8 +646,6 @@ static int move_tx(struct store *s, void *userdata) {
                 bind_text(st, 1, m->ns);
                 bind_text(st, 2, m->old_path);
                 bind_text(st, 3, m->new_path);
-                if (which && !m->is_dir)
-                        bind_text(st, 4, now);
                 r = step_done(s, st, "move rows to a new path");
                 if (r < 0)
                         return r;

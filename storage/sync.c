@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ignore.h"
 #include "log.h"
 #include "roots.h"
 #include "store-internal.h"
@@ -543,21 +544,38 @@ static bool is_below_unreadable(const struct root_plan *plan, const char *path) 
 }
 
 enum unseen_row {
-        UNSEEN_KEEP,    /* below a directory the walk could not list, or lstat failed (EACCES) */
+        UNSEEN_KEEP,    /* below a directory the walk could not list, lstat failed (EACCES), or a note still */
         UNSEEN_GONE,    /* the file is gone or no longer a regular file */
         UNSEEN_SKIPPED, /* the file is there, but the rules skip it now */
 };
 
 /* What becomes of the row of a file the walk did not see: it goes when the
  * file is gone, and when it is there but the rules skip it now (a new
- * .quireignore line, a reloaded glob). */
-static enum unseen_row unseen_row_fate(const struct root_plan *plan, const char *path) {
+ * .quireignore line, a reloaded glob). A note the rules keep was away
+ * while its directory was listed (an editor's save that renames the
+ * original aside, then back): its rows stay, as they are; its return
+ * raises an event, and a change since is found by the next stat. ignores
+ * is made on first use (rarely needed: a walk sees what it keeps). */
+static enum unseen_row unseen_row_fate(const struct pipeline *p, const struct root_plan *plan, const char *path,
+                                       struct ignore_cache **ignores) {
+        const char *root = p->walk_root ? p->walk_root : plan->root;
+        size_t root_len = strlen(root);
         struct stat st;
         int l = lstat(path, &st);
 
         if (lstat_says_gone(l, errno, &st))
                 return UNSEEN_GONE;
-        return l == 0 && !is_below_unreadable(plan, path) ? UNSEEN_SKIPPED : UNSEEN_KEEP;
+        if (l < 0 || is_below_unreadable(plan, path))
+                return UNSEEN_KEEP;
+        if (strncmp(path, root, root_len) != 0 || path[root_len] != '/')
+                return UNSEEN_SKIPPED;
+        /* Out of memory for the cache: the rules without .quireignore, on
+         * the side of keeping (a skipped note leaves at the next walk). */
+        if (!*ignores && ignore_cache_new(64, ignores) < 0)
+                *ignores = NULL;
+        if (scan_classify_path(p->rules, *ignores, root, path + root_len + 1, false) == SCAN_KEEP)
+                return UNSEEN_KEEP;
+        return *ignores ? UNSEEN_SKIPPED : UNSEEN_KEEP;
 }
 
 static bool is_kept(const struct pipeline *p, const char *path) {
@@ -570,6 +588,7 @@ static bool is_kept(const struct pipeline *p, const char *path) {
 /* Rows of walked roots the walk did not see, and single paths found gone,
  * whose files are really gone or skipped: removed in batches. */
 static int remove_gone(struct writer *w, const struct pipeline *p) {
+        struct ignore_cache *ignores = NULL;
         size_t n = 0;
         int r = 0;
 
@@ -580,13 +599,14 @@ static int remove_gone(struct writer *w, const struct pipeline *p) {
                 for (size_t k = 0; r == 0 && k < plan->n_rows; k++) {
                         if (plan->is_seen[k] || is_kept(p, plan->rows[k].path))
                                 continue;
-                        enum unseen_row fate = unseen_row_fate(plan, plan->rows[k].path);
+                        enum unseen_row fate = unseen_row_fate(p, plan, plan->rows[k].path, &ignores);
                         if (fate != UNSEEN_KEEP)
                                 r = remove_batch_add(w, &n, plan->rows[k].path, fate == UNSEEN_GONE);
                 }
         }
         if (r == 0 && n > 0)
                 r = apply_items(w, n);
+        ignore_cache_free(ignores);
         return r;
 }
 

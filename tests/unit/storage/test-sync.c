@@ -54,14 +54,16 @@ static char *indexed(void) {
         return out;
 }
 
-/* Walks the tree; kept_rel: a directory to keep, relative to it ("" is
- * the tree itself), or NULL. */
-static int sync_tree(const char *kept_rel) {
+/* Walks the tree, calling progress after each commit; kept_rel: a
+ * directory to keep, relative to it ("" is the tree itself), or NULL. */
+static int sync_tree_with(const char *kept_rel, void (*progress)(size_t, size_t, bool, void *), void *userdata) {
         struct store *s = NULL;
         struct sync_stats stats = { 0 };
         char kept[512];
         char *kept_dirs[] = { kept };
-        struct sync_options opts = { .namespace = "default", .root = tree };
+        struct sync_options opts = {
+                .namespace = "default", .root = tree, .progress_cb = progress, .userdata = userdata
+        };
         char *dirs[] = { tree };
 
         if (kept_rel) {
@@ -77,6 +79,10 @@ static int sync_tree(const char *kept_rel) {
         int r = sync_run(s, &opts, dirs, 1, NULL, 0, &stats);
         store_close(s);
         return r;
+}
+
+static int sync_tree(const char *kept_rel) {
+        return sync_tree_with(kept_rel, NULL, NULL);
 }
 
 static void test_kept_directory_keeps_its_rows(void) {
@@ -121,6 +127,41 @@ static void test_kept_directory_still_takes_new_notes(void) {
         CHECK_STR_EQ(indexed(), "a.md drive/new.md");
 }
 
+/* A note put aside before a walk lists its directory, and back by the
+ * time the walk has finished (an editor's save that renames the original
+ * away and back): moved back at the first progress call after the walk
+ * (is_total), which comes before the rows it did not see are judged. */
+struct put_back {
+        char away[600], home[600];
+        bool is_back;
+};
+
+static void put_back_after_walk(size_t n_done, size_t n_known, bool is_total, void *userdata) {
+        struct put_back *pb = userdata;
+
+        (void) n_done, (void) n_known;
+        if (is_total && !pb->is_back && rename(pb->away, pb->home) == 0)
+                pb->is_back = true;
+}
+
+static void test_note_away_while_listed_keeps_its_rows(void) {
+        struct put_back pb = { 0 };
+
+        write_note("away.md", "# away\n\naxolotl\n");
+        write_note("skip.md", "# skip\n\nskink\n");
+        REQUIRE(sync_tree(NULL) == 0);
+        CHECK_STR_EQ(indexed(), "a.md away.md drive/new.md skip.md");
+        path_of(pb.home, sizeof pb.home, "away.md");
+        snprintf(pb.away, sizeof pb.away, "%s.away", tree);
+        REQUIRE(rename(pb.home, pb.away) == 0);
+        /* The other half: a note the rules skip now still leaves. */
+        write_note(".quireignore", "skip.md\n");
+        REQUIRE(sync_tree_with(NULL, put_back_after_walk, &pb) == 0);
+        CHECK(pb.is_back);
+        CHECK_STR_EQ(indexed(), "a.md away.md drive/new.md");
+        remove_note(".quireignore");
+}
+
 int main(void) {
         if (!mkdtemp(tree))
                 abort();
@@ -128,6 +169,7 @@ int main(void) {
         RUN(test_kept_directory_keeps_its_rows);
         RUN(test_kept_tree_walked_keeps_its_rows);
         RUN(test_kept_directory_still_takes_new_notes);
+        RUN(test_note_away_while_listed_keeps_its_rows);
         char cmd[4096];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s-wal' '%s-shm'", tree, db_path, db_path, db_path);
         (void) system(cmd);
