@@ -14,6 +14,7 @@
 
 #include "macro.h"
 #include "text.h"
+#include "util.h"
 
 static uint64_t max_file_bytes(const struct document_options *opts) {
         return opts && opts->max_file_bytes ? opts->max_file_bytes : DOCUMENT_MAX_BYTES_DEFAULT;
@@ -99,6 +100,15 @@ static bool changed_since(int fd, const struct stat *before) {
                now.st_ctim.tv_nsec != before->st_ctim.tv_nsec;
 }
 
+/* Which inode, as of st: size, times and numbers (struct document). */
+static void note_identity(struct document *doc, const struct stat *st) {
+        doc->size = st->st_size;
+        doc->mtime_ns = timestamp_ns(st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+        doc->ctime_ns = timestamp_ns(st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+        doc->ino = st->st_ino;
+        doc->dev = st->st_dev;
+}
+
 int document_load(int dirfd, const char *path, const struct document_options *opts,
                   struct document *ret) {
         _cleanup_close_ int fd = -1;
@@ -121,16 +131,11 @@ int document_load(int dirfd, const char *path, const struct document_options *op
                 return errno == ENXIO ? -EINVAL : -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if (st.st_size < 0 || (uint64_t) st.st_size > max)
-                return -EFBIG;
-
-        doc.size = st.st_size;
-        doc.mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        doc.ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
-        doc.ino = st.st_ino;
-        doc.dev = st.st_dev;
+        note_identity(&doc, &st);
+        if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uint64_t) st.st_size > max) {
+                note_identity(ret, &st);
+                return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+        }
 
         r = read_all(fd, (size_t) st.st_size, max, &raw, &len);
         if (r < 0)
@@ -144,6 +149,8 @@ int document_load(int dirfd, const char *path, const struct document_options *op
                 r = -EAGAIN;
         if (r < 0) {
                 document_done(&doc);
+                if (r == -EMEDIUMTYPE)
+                        note_identity(ret, &st);
                 return r;
         }
         *ret = doc;

@@ -39,7 +39,10 @@ struct document {
  *   -EINVAL       not a regular file (FIFO, socket, device, directory)
  *   -ELOOP        a symlink
  *   other -errno  from open/read (ENOENT, EACCES, EIO, ...)
- * On error *ret is left zeroed and nothing needs freeing. */
+ * On error nothing needs freeing, and *ret is zeroed but for the identity
+ * (size, mtime_ns, ctime_ns, ino, dev) of a file refused once opened
+ * (-EMEDIUMTYPE, -EFBIG, -EINVAL from its fstat): a writer dropping its
+ * rows can tell, under its write lock, that the refusal still holds. */
 int document_load(int dirfd, const char *path, const struct document_options *opts,
                   struct document *ret);
 

@@ -44,8 +44,16 @@ int utc_timestamp_parse(const char *s, int64_t *ret_ns) {
         time_t t = timegm(&tm);
         if (t == (time_t) -1)
                 return -EINVAL;
-        *ret_ns = (int64_t) t * 1000000000 + (int64_t) ms * 1000000;
+        *ret_ns = timestamp_ns(t, (int64_t) ms * 1000000);
         return 0;
+}
+
+int64_t timestamp_ns(int64_t sec, int64_t nsec) {
+        int64_t ns;
+
+        if (__builtin_mul_overflow(sec, INT64_C(1000000000), &ns) || __builtin_add_overflow(ns, nsec, &ns))
+                return sec < 0 ? INT64_MIN : INT64_MAX;
+        return ns;
 }
 
 int greedy_realloc(void *arrayp, size_t *cap, size_t need, size_t elem_size, size_t min_cap) {

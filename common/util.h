@@ -15,6 +15,10 @@ void utc_timestamp_at(uint64_t realtime_usec, char out[UTC_TIMESTAMP_LEN]);
 /* The time such a timestamp names, in ns since the epoch; -EINVAL if s is
  * not one (another writer's garbage). */
 int utc_timestamp_parse(const char *s, int64_t *ret_ns);
+/* sec seconds and nsec nanoseconds as nanoseconds since the epoch, held at
+ * the ends of int64_t past them (before 1678, after 2261: times `touch -d`
+ * can set), where the product would overflow. */
+int64_t timestamp_ns(int64_t sec, int64_t nsec);
 
 /* Make room for need elements of elem_size bytes in the array *arrayp
  * points to, whose capacity is *cap elements: the capacity doubles from

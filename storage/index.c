@@ -48,8 +48,8 @@ static int64_t timestamp_ns_or_zero(const char *text) {
 }
 
 bool file_row_matches_stat(const struct file_row *row, const struct stat *st) {
-        int64_t mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-        int64_t ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+        int64_t mtime_ns = timestamp_ns(st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+        int64_t ctime_ns = timestamp_ns(st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
 
         return row->size == st->st_size && row->mtime_ns == mtime_ns && ctime_ns < row->indexed_at_ns;
 }
@@ -424,19 +424,32 @@ static int range_is_empty(struct store *s, const char *ns, const char *first, co
         return sqlite3_column_int(st, 0);
 }
 
-static int64_t timespec_ns(const struct timespec *ts) {
-        return (int64_t) ts->tv_sec * 1000000000 + ts->tv_nsec;
+/* Whether path still names the inode seen (struct document's identity),
+ * unchanged since. */
+static bool names_same_inode(const char *path, const struct document *seen) {
+        struct stat st;
+
+        if (lstat(path, &st) < 0)
+                return false;
+        return st.st_ino == seen->ino && st.st_dev == seen->dev && st.st_size == seen->size &&
+               timestamp_ns(st.st_mtim.tv_sec, st.st_mtim.tv_nsec) == seen->mtime_ns &&
+               timestamp_ns(st.st_ctim.tv_sec, st.st_ctim.tv_nsec) == seen->ctime_ns;
 }
 
 /* Whether the path still names what the item was made from: the inode
- * doc was read from, unchanged since (or, is_gone, still no file). Asked
- * under the write lock, so the answer holds until the commit for every
- * writer: a change after this point lands after our indexed_at, and the
- * next stat of the file reads it again. */
+ * doc was read from, or refused, unchanged since (or, is_gone, still no
+ * file). Asked under the write lock, so the answer holds until the commit
+ * for every writer: a change after this point lands after our indexed_at,
+ * and the next stat of the file reads it again. */
 static bool item_is_current(const struct index_item *it) {
         const struct document *doc = it->doc;
         struct stat st;
 
+        if (it->refused)
+                /* A symlink or a socket was refused before it was open:
+                 * nothing to compare but that it is still no file. */
+                return it->refused->ino ? names_same_inode(it->path, it->refused)
+                                        : lstat(it->path, &st) == 0 && !S_ISREG(st.st_mode);
         if (!doc) {
                 if (!it->is_gone)
                         return true;
@@ -446,10 +459,7 @@ static bool item_is_current(const struct index_item *it) {
         }
         if (doc->ino == 0) /* parsed from memory: nothing to compare */
                 return true;
-        if (lstat(it->path, &st) < 0)
-                return false;
-        return st.st_ino == doc->ino && st.st_dev == doc->dev && st.st_size == doc->size &&
-               timespec_ns(&st.st_mtim) == doc->mtime_ns && timespec_ns(&st.st_ctim) == doc->ctime_ns;
+        return names_same_inode(it->path, doc);
 }
 
 static int apply_tx(struct store *s, void *userdata) {

@@ -33,6 +33,11 @@ struct index_item {
         /* Optional: doc's texts tokenized ahead (tokens.h), so that the
          * writer does not tokenize them itself. */
         const struct token_tapes *tapes;
+        /* No doc: a file that is no note (binary, too large, not a regular
+         * file), whose refusal still holds only while the path names what
+         * was refused (document_load's identity). NULL: gone, or skipped
+         * by the rules, which go by the path alone. */
+        const struct document *refused;
         bool is_gone;
         /* Set by store_apply(): under the write lock, the path no longer
          * named what doc was read from (or, is_gone, a file was there

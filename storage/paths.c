@@ -45,5 +45,5 @@ bool search_hit_is_stale(const struct search_hit *hit) {
         if (!hit->has_file_row)
                 return false;
         return st.st_size != hit->file_size ||
-               (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != hit->file_mtime_ns;
+               timestamp_ns(st.st_mtim.tv_sec, st.st_mtim.tv_nsec) != hit->file_mtime_ns;
 }

@@ -369,11 +369,13 @@ static int flush_batch(struct writer *w) {
                         r = keep_stale(w, res->path);
                 if (res->action == RESULT_KEEP_ROWS)
                         continue;
+                bool is_gone = res->error == -ENOENT || res->error == -ENOTDIR;
                 w->items[n_items++] = (struct index_item){
                         .path = res->path,
                         .doc = res->action == RESULT_INDEX ? &res->doc : NULL,
                         .tapes = &res->tapes,
-                        .is_gone = res->error == -ENOENT || res->error == -ENOTDIR,
+                        .refused = res->action == RESULT_DROP_ROWS && !is_gone ? &res->doc : NULL,
+                        .is_gone = is_gone,
                 };
         }
         if (r == 0 && n_items > 0)

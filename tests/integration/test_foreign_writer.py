@@ -242,6 +242,32 @@ class StaleReadTests(qt.QuireTestCase):
         self.assertNotEqual(qt.fts_match_rowids(self.db, "newword"), [])
         self.assertHealthy(self.db)
 
+    def test_an_older_refusal_never_drops_a_newer_note(self):
+        # quire index reads a note while it holds a NUL byte, a refusal
+        # that drops its rows; before quire gets the write lock, the note
+        # is a good note again (and another writer may have indexed it).
+        # The refusal no longer holds: the note is read again, not dropped.
+        notes = os.path.join(self.tmp, "notes")
+        note = self.write("note.md", "# Note\n\nfirstword\n")
+        self.write("other.md", "# Other\n\nA note for the batch.\n")
+        self.index(notes)
+        with open(note, "wb") as f:
+            f.write(b"# Note\n\nbinary\0bytes\n")
+        with qt.connect(self.db) as con:
+            con.execute("BEGIN IMMEDIATE")  # quire index waits for this
+            quire = wait_until_read(note, lambda: self.popen("index", notes))
+            with open(note, "w", encoding="utf-8") as f:
+                f.write("# Note\n\nsecondword, a good note again\n")
+            con.execute("COMMIT")
+        out, err = quire.communicate(timeout=qt.RUN_TIMEOUT)
+        self.assertEqual(quire.returncode, 0, err)
+
+        path = os.path.realpath(note)
+        self.assertEqual(qt.query(self.db, "SELECT count(*) FROM files WHERE path = ?", (path,)), [(1,)])
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "secondword"), [])
+        self.assertEqual(qt.fts_match_rowids(self.db, "firstword"), [])
+        self.assertHealthy(self.db)
+
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--writer"]:

@@ -590,6 +590,31 @@ class FileNameTests(HostileCase):
         self.check()
         self.assertStillServes(d)
 
+    def test_times_out_of_the_nanosecond_range(self):
+        # A note from the year 2300 or 1600 (touch -d sets them, as far as
+        # the filesystem keeps them): its times in ns do not fit int64_t.
+        # Held at its ends (no signed overflow, which UBSan reports in the
+        # sanitizer run), and a re-index of the unchanged notes reads
+        # nothing.
+        self.index_keep()
+        future = self.write("future.md", note("futureword"))
+        past = self.write("past.md", note("pastword"))
+        os.utime(future, (10413792000, 10413792000))
+        os.utime(past, (-11676096000, -11676096000))
+        if os.stat(future).st_mtime_ns <= 2**63 - 1:
+            self.skipTest("this filesystem holds no time past 2262")
+        self.quire("index", self.notes, expect=0)
+        self.assertEqual(self.hits("futureword"), {self.stored("future.md")})
+        self.assertEqual(self.hits("pastword"), {self.stored("past.md")})
+        self.assertEqual(dict(qt.query(self.db, "SELECT path, mtime_ns FROM files WHERE path IN (?, ?)",
+                                       (self.stored("future.md"), self.stored("past.md")))),
+                         {self.stored(rel): max(-2**63, min(2**63 - 1, os.stat(self.disk(rel)).st_mtime_ns))
+                          for rel in ("future.md", "past.md")})
+        p = self.quire("index", self.notes, expect=0)
+        self.assertRegex(p.stdout, r" 0 new, 0 changed, \d+ unchanged, 0 removed", p.stdout)
+        self.assertKept()
+        self.assertHealthy(self.db)
+
 
 class ChangingTreeTests(HostileCase):
     def corpus(self, *members):

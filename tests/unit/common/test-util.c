@@ -2,7 +2,8 @@
  * elements survive the moves, and a size that cannot be allocated (or
  * whose byte count overflows) is -ENOMEM with the array untouched.
  * random_id: well-formed, never repeated across pool refills, and a forked
- * child does not hand out the ids its parent will. */
+ * child does not hand out the ids its parent will. timestamp_ns: exact in
+ * range, held at the ends of int64_t past them (no signed overflow). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -142,6 +143,19 @@ static void test_forked_child_makes_other_ids(void) {
         CHECK(strcmp(parent_id, child_id) != 0);
 }
 
+static void test_timestamp_ns_is_exact_in_range_and_held_past_it(void) {
+        CHECK(timestamp_ns(0, 0) == 0);
+        CHECK(timestamp_ns(1700000000, 123456789) == INT64_C(1700000000123456789));
+        CHECK(timestamp_ns(-1, 999999999) == -1); /* 1969-12-31T23:59:59.999999999 */
+        CHECK(timestamp_ns(INT64_MAX / 1000000000, 0) == INT64_MAX / 1000000000 * 1000000000);
+        /* 2300-01-01 (touch -d can set it) and 1600-01-01. */
+        CHECK(timestamp_ns(10413792000, 0) == INT64_MAX);
+        CHECK(timestamp_ns(-11676096000, 0) == INT64_MIN);
+        /* The last second in range, plus nanoseconds that pass the end. */
+        CHECK(timestamp_ns(INT64_MAX / 1000000000, 999999999) == INT64_MAX);
+        CHECK(timestamp_ns(INT64_MIN / 1000000000, -999999999) == INT64_MIN);
+}
+
 int main(void) {
         RUN(test_capacity_doubles_from_its_minimum);
         RUN(test_elements_survive_growth);
@@ -149,5 +163,6 @@ int main(void) {
         RUN(test_fnv1a64_is_fnv1a);
         RUN(test_random_ids_are_hex_and_distinct);
         RUN(test_forked_child_makes_other_ids);
+        RUN(test_timestamp_ns_is_exact_in_range_and_held_past_it);
         return check_summary();
 }
