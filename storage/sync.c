@@ -720,8 +720,14 @@ static int sync_round(struct store *s, const struct sync_options *opts, char *co
                 if (round < STALE_ROUNDS_MAX)
                         r = sync_round(s, opts, NULL, 0, w->stale, w->n_stale, stats, round + 1);
                 else
-                        log_debug("%zu files kept changing while being indexed; leaving them to the next run",
-                                  w->n_stale);
+                        /* Not read as any version of itself: unreadable
+                         * for this run, as EIO is, and said so. */
+                        for (size_t i = 0; i < w->n_stale; i++) {
+                                stats->unreadable++;
+                                log_warning("Failed to read %s: it kept changing while being indexed (its index "
+                                            "entries are kept; the next run reads it again)",
+                                            w->stale[i]);
+                        }
         }
 finish:
         pipeline_done(&p);

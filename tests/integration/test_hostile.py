@@ -394,6 +394,30 @@ class ChangingFileTests(HostileCase):
         self.assertKept()
         self.assertHealthy(self.db)
 
+    def test_note_that_never_stops_changing_is_named_and_keeps_its_rows(self):
+        # Its times change all the time (a tight utime loop: its text
+        # stays), so every read of it is stale by the time quire has the
+        # write lock, in each of the rounds a run gives it. It is said by
+        # name and counted as unreadable, and its rows stay as they were.
+        self.write("restless.md", self.big_text("restlessword"))
+        self.index_keep()
+        before = self.chunks_of("restless.md")
+        path = self.disk("restless.md")
+        start = os.stat(path).st_mtime_ns
+
+        def step(i):
+            os.utime(path, ns=(start + i + 1, start + i + 1))
+        with Mutator(step):
+            p = self.quire("index", self.notes, expect=1)
+        self.assertLineAbout(p.stderr, self.stored("restless.md"), "kept changing while being indexed")
+        self.assertRegex(p.stdout, r"\b1 unreadable\b")
+        self.assertEqual(self.chunks_of("restless.md"), before)
+        self.assertKept()
+        # Quiet again, it is read.
+        p = self.quire("index", self.notes, expect=0)
+        self.assertEqual(p.stderr, "")
+        self.assertEqual(self.chunks_of("restless.md"), before)
+
     def test_file_truncated_and_deleted_while_quired_reads(self):
         self.write("trunc.md", self.big_text("truncword"))
         d = self.start(args=["--settle", "1", "--max-delay", "5"])
