@@ -193,6 +193,8 @@ static const char *skip_reason(enum scan_verdict v) {
                 return "not a Markdown file (by its extension)";
         case SCAN_BAD_NAME:
                 return "the name is not valid UTF-8";
+        case SCAN_TOO_LONG:
+                return "the path is longer than PATH_MAX";
         case SCAN_KEEP:
                 break;
         }

@@ -3,6 +3,7 @@
  * changed the rules, a sync cookie asks for a barrier, events were lost. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -119,6 +120,8 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
          * skipped; a directory is said here, and not walked. */
         if (verdict == SCAN_BAD_NAME && is_dir)
                 log_warning("Skipping %s: the name is not valid UTF-8", ev->path);
+        if (verdict == SCAN_TOO_LONG)
+                log_warning("Skipping a path longer than %d bytes: %s", PATH_MAX, ev->path);
         if (verdict != SCAN_KEEP && (verdict != SCAN_BAD_NAME || is_dir))
                 return;
         if (is_dir)

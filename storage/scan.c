@@ -215,14 +215,14 @@ static enum scan_verdict classify_path(const struct scan_rules *rules, const cha
         *error = 0;
         if (load) {
                 if (n_root + 1 + strlen(rel) >= sizeof abs)
-                        return SCAN_IGNORED;
+                        return SCAN_TOO_LONG;
                 memcpy(abs, root, n_root + 1);
                 *error = push_ignore_of(fs, load, userdata, abs, "", 0);
         }
         for (const char *slash = strchr(rel, '/'); slash && *error == 0; slash = strchr(name, '/')) {
                 size_t n = (size_t) (slash - rel);
                 if (n >= sizeof prefix)
-                        return SCAN_IGNORED;
+                        return SCAN_TOO_LONG;
                 memcpy(prefix, rel, n);
                 prefix[n] = '\0';
                 enum scan_verdict v = classify_entry(rules, fs, prefix, prefix + (name - rel), true);
@@ -356,6 +356,9 @@ void scan_count_skip(struct scan_counts *skipped, enum scan_verdict v) {
                 break;
         case SCAN_BAD_NAME:
                 skipped->bad_names++;
+                break;
+        case SCAN_TOO_LONG:
+                skipped->unreadable++;
                 break;
         }
 }
@@ -504,8 +507,14 @@ static int read_dir(struct scan *sc, const char *dir, struct listing *l) {
                 /* Decided by name (and the path below the root) first: most
                  * skipped entries need no stat at all. */
                 size_t n_name = strlen(name);
-                if (prefix_len + n_name >= sizeof sc->rel)
+                if (prefix_len + n_name >= sizeof sc->rel) {
+                        /* Not a note we could open, nor a directory we
+                         * could list, by any path: said, not left out
+                         * unseen (its rows, if any, stay: unreadable). */
+                        log_warning("Skipping a path longer than %d bytes: %s/%s", PATH_MAX, dir, name);
+                        scan_count_skip(skipped, SCAN_TOO_LONG);
                         continue;
+                }
                 memcpy(sc->rel + prefix_len, name, n_name + 1);
                 enum scan_verdict v = classify_entry(sc->rules, &sc->frames, sc->rel, name, type == DT_DIR);
                 if (v != SCAN_KEEP) {

@@ -31,6 +31,7 @@ enum scan_verdict {
         SCAN_IGNORED,     /* a .quireignore pattern or an ignore glob */
         SCAN_NOT_MARKDOWN,
         SCAN_BAD_NAME,    /* a component is not valid UTF-8: no TEXT column could hold the path */
+        SCAN_TOO_LONG,    /* longer than PATH_MAX: no system call takes the path (counted unreadable) */
 };
 
 /* The verdict on rel, a path relative to its root (no leading '/'), by

@@ -316,6 +316,53 @@ class NestingTests(HostileCase):
         self.check(shapes)
         self.assertStillServes(d)
 
+    def make_long_paths(self):
+        """Folders of 200-byte names, 24 deep (paths of some 4,800 bytes,
+        past PATH_MAX), made through directory descriptors: a note at
+        depth 10 and one at depth 24. Returns the first folder's name and
+        the stored path of the shallow note."""
+        name = "d" * 200
+        fd = os.open(self.notes, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for depth in range(1, 25):
+                os.mkdir(name, dir_fd=fd)
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+                if depth in (10, 24):
+                    word = "shallowlongword" if depth == 10 else "deeplongword"
+                    note_fd = os.open(f"n{depth}.md", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+                    os.write(note_fd, note(word).encode())
+                    os.close(note_fd)
+        finally:
+            os.close(fd)
+        return self.stored("/".join([name] * 10) + "/n10.md")
+
+    def test_paths_longer_than_path_max_are_named_by_quire_index(self):
+        self.index_keep()
+        shallow = self.make_long_paths()
+        p = self.quire("index", self.notes, expect=1)
+        lines = p.stderr.splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        # The cause first: a line this long is cut at the end.
+        self.assertRegex(lines[0], r"^quire: Skipping a path longer than \d+ bytes: .*/d{200}/d+")
+        self.assertRegex(p.stdout, r"\b1 unreadable\b")
+        self.assertEqual(self.hits("shallowlongword"), {shallow})
+        self.assertEqual(self.hits("deeplongword"), set())
+        self.assertKept()
+        self.assertHealthy(self.db)
+
+    def test_paths_longer_than_path_max_are_named_by_quired(self):
+        shallow = self.make_long_paths()
+        d = self.quired()
+        d.wait_line(r"Skipping a path longer than \d+ bytes: .*/d{200}/d+")
+        d.wait_line(r"Ready: ")
+        self.kept = self.keep_rows()
+        self.assertEqual(len({r[1] for r in self.kept}), 2)
+        self.assertEqual(self.hits("shallowlongword"), {shallow})
+        self.assertEqual(self.hits("deeplongword"), set())
+        self.assertStillServes(d)
+
 
 class Mutator(threading.Thread):
     """Calls step() in a loop until stopped; counts the rounds."""
