@@ -31,6 +31,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -788,12 +789,16 @@ static int path_make_absolute(const char *path, char **ret) {
  * with s->f left NULL), -EINVAL after logging the file's first mistake, or
  * another -errno after logging it. */
 static int parse_file(struct parse_state *s, const char *path, bool is_named) {
+        _cleanup_close_ int fd = -1;
         struct stat st;
         int r;
 
         s->path = path;
-        s->f = fopen(path, "re");
-        if (!s->f) {
+        /* O_NONBLOCK: opening a FIFO waits for a writer (fifo(7)), and we
+         * run on the event loop, at start and on SIGHUP. It changes
+         * nothing for the regular file we go on to read (open(2)). */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
                 r = -errno;
                 if (!is_named && (r == -ENOENT || r == -ENOTDIR)) {
                         log_debug("No config file at %s", path);
@@ -801,15 +806,23 @@ static int parse_file(struct parse_state *s, const char *path, bool is_named) {
                 }
                 return log_error_errno(r, "Failed to open config file %s: %m", path);
         }
-        if (fstat(fileno(s->f), &st) < 0)
+        if (fstat(fd, &st) < 0)
                 return log_error_errno(errno, "Failed to stat config file %s: %m", path);
         if (S_ISDIR(st.st_mode))
                 return log_error_errno(EISDIR, "Failed to read config file %s: %m", path);
+        /* A FIFO or a device has no size to cap, and may never end
+         * (/dev/zero): the cap below would not bound what we read. */
+        if (!S_ISREG(st.st_mode))
+                return log_error_errno(EBADFD, "Failed to read config file %s: not a regular file", path);
         /* Bounded like every input: a config file is a few hundred bytes,
          * and a mistaken --config should not be read into memory whole. */
-        if (S_ISREG(st.st_mode) && st.st_size > CONFIG_FILE_MAX_BYTES)
+        if (st.st_size > CONFIG_FILE_MAX_BYTES)
                 return log_error_errno(EFBIG, "Failed to read config file %s: larger than %u KiB, is it one?",
                                        path, CONFIG_FILE_MAX_BYTES / 1024);
+        s->f = fdopen(fd, "r");
+        if (!s->f)
+                return log_error_errno(errno, "Failed to open config file %s: %m", path);
+        fd = -1; /* closed with s->f */
 
         const char *slash = strrchr(path, '/');
         s->dir = slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));

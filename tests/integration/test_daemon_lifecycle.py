@@ -264,6 +264,25 @@ class SignalTests(LifecycleCase):
         self.assertEqual(self.hits("cormorant"), {self.stored("after.md")})
         self.assertTrue(d.running())
 
+    def test_sighup_with_a_fifo_for_config_keeps_the_running_one(self):
+        """Opening a FIFO to read waits for a writer: quired hung on the
+        event loop at the reload, deaf to SIGTERM too."""
+        self.make_tree()
+        config = self.write_config(f"[quire]\nrescan_interval_s = 1\n\n[root]\npath = {self.notes}\n")
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", config])
+        self.converge(d)
+        os.unlink(config)
+        os.mkfifo(config)
+        mark = d.mark()
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Keeping the current configuration", since=mark)
+        self.assertIn(f"quired: Failed to read config file {config}: not a regular file", d.lines[mark:])
+        self.write("after.md", note("cormorant"))
+        self.converge(d)
+        self.assertEqual(self.hits("cormorant"), {self.stored("after.md")})
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.log())
+
 
     def test_sighup_keeps_the_settings_read_only_at_start_and_says_so(self):
         """The database, the backend, the size cap and the indexer's
@@ -359,6 +378,14 @@ class RefusedStartTests(LifecycleCase):
         self.assertIn("no folders to watch", self.refused(["--db", self.db], 2))
         config = self.write_config("[quire]\nsettle_ms = 20\nsettle_ms = 0\n")
         self.assertIn(f"{config}:3: given twice", self.refused(["--config", config, self.notes], 2))
+        self.assertFalse(os.path.exists(self.db), "a refused start created the database")
+
+    def test_config_that_is_a_fifo_exits_1(self):
+        # Like a --config that cannot be opened; it used to wait for a writer.
+        config = os.path.join(self.tmp, "quired.ini")
+        os.mkfifo(config)
+        line = self.refused(["--config", config, self.notes], 1)
+        self.assertEqual(line, f"quired: Failed to read config file {config}: not a regular file\n")
         self.assertFalse(os.path.exists(self.db), "a refused start created the database")
 
     def test_database_that_is_not_sqlite_exits_1_and_is_left_alone(self):

@@ -106,6 +106,29 @@ static bool ends_with(const char *s, const char *suffix) {
         return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
 }
 
+/* glibc's getline() once it cannot grow the line buffer: -1, errno
+ * ENOMEM, and neither the error nor the end-of-file indicator set (glibc
+ * 2.36 libio/iogetdelim.c). Defined here, these are what config.c calls:
+ * getline(), or __getdelim() where <stdio.h> inlines getline() into it
+ * (bits/stdio.h, when optimizing). A test sets getline_calls_left: after
+ * that many lines every call fails; -1, never. */
+static int getline_calls_left = -1;
+
+ssize_t __getdelim(char **line, size_t *size, int delimiter, FILE *f);
+ssize_t __getdelim(char **line, size_t *size, int delimiter, FILE *f) {
+        if (getline_calls_left == 0) {
+                errno = ENOMEM;
+                return -1;
+        }
+        if (getline_calls_left > 0)
+                getline_calls_left--;
+        return getdelim(line, size, delimiter, f);
+}
+
+ssize_t getline(char **line, size_t *size, FILE *f) {
+        return __getdelim(line, size, '\n', f);
+}
+
 static bool is_zeroed(const struct config *cfg) {
         static const struct config zero;
         return memcmp(cfg, &zero, sizeof zero) == 0;
@@ -137,6 +160,21 @@ static bool file_is_refused(const char *text, unsigned line, const char *key, co
         free(prefix);
         free(path);
         free(dir);
+        return ok;
+}
+
+/* --config path is refused before anything in it is taken: `error`, one
+ * line "quired: Failed to read config file PATH: DETAIL", cfg left empty. */
+static bool read_is_refused(const char *path, int error, const char *detail) {
+        struct config cfg;
+        char *expected = strdup_printf("quired: Failed to read config file %s: %s\n", path, detail);
+        int r = load(&cfg, ARGV("--config", (char *) path, "/n", NULL));
+        bool ok = r == error && strcmp(captured, expected) == 0 && is_zeroed(&cfg);
+
+        if (!ok)
+                fprintf(stderr, "    returned %d, printed: %s    expected %d: %s", r, captured, error, expected);
+        config_done(&cfg);
+        free(expected);
         return ok;
 }
 
@@ -680,6 +718,40 @@ static void test_config_flag_directory_is_an_error(void) {
         free(dir);
 }
 
+/* Opening a FIFO to read waits for a writer (fifo(7)): a load that does
+ * never returns, and the alarm ends the test. */
+static void test_config_flag_fifo_is_an_error(void) {
+        char *dir = new_dir();
+        char *path = strdup_printf("%s/config.ini", dir);
+
+        if (mkfifo(path, 0600) < 0)
+                abort();
+        alarm(10);
+        CHECK(read_is_refused(path, -EBADFD, "not a regular file"));
+        alarm(0);
+        free(path);
+        free(dir);
+}
+
+/* A device has no size to cap. /dev/zero never ends: getline() fails as
+ * it would once memory ran out, so that reading it costs this test a
+ * failure rather than the machine its memory. */
+static void test_config_flag_device_is_an_error(void) {
+        struct config cfg;
+
+        CHECK(read_is_refused("/dev/null", -EBADFD, "not a regular file"));
+        getline_calls_left = 0;
+        CHECK(read_is_refused("/dev/zero", -EBADFD, "not a regular file"));
+        getline_calls_left = -1;
+
+        /* A regular file is read even when its size says 0, as in /proc:
+         * this one's first line is refused as a line, not the file. */
+        CHECK_INT_EQ(load(&cfg, ARGV("--config", "/proc/self/status", "/n", NULL)), -EINVAL);
+        CHECK(starts_with(captured, "quired: /proc/self/status:1: "));
+        CHECK_INT_EQ(count_lines(captured), 1);
+        config_done(&cfg);
+}
+
 static void test_bad_flags_are_usage_errors(void) {
         char *env = isolate_env();
 
@@ -865,6 +937,8 @@ int main(void) {
         RUN(test_overlong_line_is_refused);
         RUN(test_missing_config_flag_file_is_an_error);
         RUN(test_config_flag_directory_is_an_error);
+        RUN(test_config_flag_fifo_is_an_error);
+        RUN(test_config_flag_device_is_an_error);
         RUN(test_bad_flags_are_usage_errors);
         RUN(test_namespace_without_dirs_is_a_usage_error);
         RUN(test_no_folders_is_a_usage_error);
