@@ -707,7 +707,10 @@ static char *config_read_line(char *str, int num, void *userdata) {
         errno = 0;
         n = getline(&s->buf, &s->buf_size, s->f);
         if (n < 0) {
-                if (ferror(s->f))
+                /* Not at the end is an error too: glibc's getline() fails
+                 * with ENOMEM without setting the error indicator, and that
+                 * must not pass for the end of a shorter file. */
+                if (ferror(s->f) || !feof(s->f))
                         s->r = errno > 0 ? -errno : -EIO;
                 else
                         section_end(s);
@@ -831,8 +834,7 @@ static int parse_file(struct parse_state *s, const char *path, bool is_named) {
 
         r = ini_parse_stream(config_read_line, s, config_handle_key, s);
         if (s->r < 0)
-                return s->r == -ENOMEM ? log_error_errno(s->r, "Out of memory")
-                                       : log_error_errno(s->r, "Failed to read config file %s: %m", path);
+                return log_error_errno(s->r, "Failed to read config file %s: %m", path);
         /* inih returns the first line it failed on: one whose key we
          * refused (the handler returned 0), or one it could not parse,
          * which may come before a mistake of ours found further down. */

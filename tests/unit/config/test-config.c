@@ -752,6 +752,19 @@ static void test_config_flag_device_is_an_error(void) {
         config_done(&cfg);
 }
 
+/* A line that cannot be read ends the file with an error, not early as if
+ * the rest were not there: settle_ms = 45 must not be dropped silently. */
+static void test_read_error_is_not_an_empty_config(void) {
+        char *dir = new_dir();
+        char *path = write_file(dir, "config.ini", "[quire]\nsettle_ms = 45\n");
+
+        getline_calls_left = 1;
+        CHECK(read_is_refused(path, -ENOMEM, strerror(ENOMEM)));
+        getline_calls_left = -1;
+        free(path);
+        free(dir);
+}
+
 static void test_bad_flags_are_usage_errors(void) {
         char *env = isolate_env();
 
@@ -939,6 +952,7 @@ int main(void) {
         RUN(test_config_flag_directory_is_an_error);
         RUN(test_config_flag_fifo_is_an_error);
         RUN(test_config_flag_device_is_an_error);
+        RUN(test_read_error_is_not_an_empty_config);
         RUN(test_bad_flags_are_usage_errors);
         RUN(test_namespace_without_dirs_is_a_usage_error);
         RUN(test_no_folders_is_a_usage_error);
