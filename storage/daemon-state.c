@@ -457,6 +457,7 @@ void daemon_state_close(struct daemon_state_file *f) {
 int daemon_state_read(const char *db_path, struct daemon_state_info *ret) {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
+        struct stat st;
         int r;
 
         assert(db_path);
@@ -466,9 +467,13 @@ int daemon_state_read(const char *db_path, struct daemon_state_info *ret) {
         path = state_path_new(db_path);
         if (!path)
                 return -ENOMEM;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO put there would have open() wait for a writer
+         * (fifo(7)). It changes nothing for a regular file (open(2)). */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return errno == ENOENT ? 0 : -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
 
         /* A shared lock we can take means no daemon holds the exclusive
          * one: the file is a crashed daemon's leftover. It stays (a reader
@@ -480,7 +485,9 @@ int daemon_state_read(const char *db_path, struct daemon_state_info *ret) {
         if (errno != EWOULDBLOCK)
                 return -errno;
 
-        r = read_state(fd, ret);
+        /* The lock decides, whatever the file is; only a regular file can
+         * hold what a daemon wrote, and anything else reads as garbage. */
+        r = S_ISREG(st.st_mode) ? read_state(fd, ret) : -EBADMSG;
         if (r < 0) {
                 /* Held, but not (yet) readable: a daemon is there, between
                  * its lock and its first write. */

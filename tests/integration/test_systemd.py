@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -615,6 +616,29 @@ class StatusTests(DaemonCase):
             fcntl.flock(f, fcntl.LOCK_UN)
         self.assertNotRunning()  # unlocked: stale, whatever it says
         self.assertTrue(os.path.exists(self.db + ".daemon"), "a reader must not remove the file")
+
+    def test_a_fifo_for_the_state_file_is_no_daemon(self):
+        """Opening a FIFO to read waits for a writer: status and search
+        --sync hung on one at DB.daemon. The lock still decides, as for a
+        file of garbage."""
+        import fcntl
+        self.make_tree()
+        self.index(self.notes)
+        os.mkfifo(self.db + ".daemon")
+        self.quire("status", timeout=qt.DAEMON_TIMEOUT)  # it hung: fail sooner than assertNotRunning would
+        self.assertNotRunning()
+        self.write("late.md", note("wombat"))
+        # No daemon: --sync brings the index up to date itself.
+        self.assertEqual({h["source_file"] for h in self.search_json("wombat", "--sync", timeout=qt.DAEMON_TIMEOUT)},
+                         {self.stored("late.md")})
+        fd = os.open(self.db + ".daemon", os.O_RDWR | os.O_NONBLOCK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.assertEqual(self.status(), "running (starting)")
+        finally:
+            os.close(fd)
+        self.assertNotRunning()
+        self.assertTrue(stat.S_ISFIFO(os.stat(self.db + ".daemon").st_mode), "a reader must not remove the file")
 
     def test_a_held_state_file_refuses_quired_with_its_pid(self):
         import fcntl
