@@ -225,10 +225,17 @@ static int run(struct daemon *d) {
         r = daemon_state_open(db_path, &d->state_file, &other_pid);
         if (r == -EBUSY) {
                 store_close(store);
-                log_error("Another quired (pid %ld) is running on %s", other_pid, db_path);
+                if (other_pid > 0)
+                        log_error("Another quired (pid %ld) is running on %s", other_pid, db_path);
+                else /* its state not written yet, or not a quired's */
+                        log_error("Another process holds the daemon state file of %s: is another quired starting?",
+                                  db_path);
                 return -EALREADY;
         }
-        if (r < 0)
+        if (r == -EBADFD)
+                log_warning("The daemon state file of %s is not a regular file (quire status will not see this "
+                            "daemon)", db_path);
+        else if (r < 0)
                 log_warning_errno(r, "Failed to create the daemon state file of %s (quire status will not see "
                                      "this daemon): %m", db_path);
         d->state = "starting";

@@ -304,9 +304,16 @@ int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long 
                 return -ENOMEM;
 
         for (;;) {
-                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+                /* O_NONBLOCK: a FIFO put there must not have open() wait
+                 * (fifo(7)); refused below, untouched and unlocked. */
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
                 if (fd < 0)
                         return -errno;
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                if (!S_ISREG(st.st_mode))
+                        return -EBADFD;
 
                 int tries = 0;
                 while ((r = flock(fd, LOCK_EX | LOCK_NB)) < 0 && (errno == EWOULDBLOCK || errno == EINTR) &&

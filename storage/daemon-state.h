@@ -45,7 +45,8 @@ struct daemon_state {
         size_t n_cookies;
 };
 
-/* Create and lock; -EBUSY (with the running daemon's pid in *other_pid)
+/* Create and lock; -EBADFD when something other than a regular file is
+ * there (left as it is), -EBUSY (with the running daemon's pid in *other_pid)
  * when another daemon holds it. */
 int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long *other_pid);
 /* Rewrite the file: pid, heartbeat (UTC, now) and st. */

@@ -654,6 +654,31 @@ class StatusTests(DaemonCase):
         self.assertFalse(os.path.exists(self.db) and qt.scalar(self.db, "SELECT count(*) FROM files"),
                          "the refused daemon indexed")
 
+    def test_a_garbage_state_file_held_by_someone_refuses_quired_without_a_pid(self):
+        import fcntl
+        self.make_tree()
+        with open(self.db + ".daemon", "w") as f:
+            f.write("not a state file\n")
+            f.flush()
+            fcntl.flock(f, fcntl.LOCK_EX)
+            d = self.quired(ready=False)
+            self.assertEqual(d.proc.wait(timeout=qt.DAEMON_TIMEOUT), 3, d.log())
+            d.kill()
+            self.assertIn("Another process holds the daemon state file of", d.log())
+            self.assertNotIn("pid 0", d.log())
+
+    def test_quired_leaves_a_fifo_at_the_state_file_alone(self):
+        """A FIFO at DB.daemon: quired runs without a state file (said
+        once), does not lock or remove the FIFO, so quire status does not
+        take it for a daemon; the FIFO is still there after quired."""
+        self.make_tree()
+        os.mkfifo(self.db + ".daemon")
+        d = self.quired()
+        self.assertRegex(d.log(), r"The daemon state file of .* is not a regular file")
+        self.assertNotRunning()
+        d.stop()
+        self.assertTrue(stat.S_ISFIFO(os.stat(self.db + ".daemon").st_mode), "quired must not remove it")
+
 
 class JournalTests(DaemonCase):
     def run_with_stream(self, *dirs, stream_of_stderr=True):
