@@ -48,6 +48,10 @@ int utc_timestamp_parse(const char *s, int64_t *ret_ns) {
         return 0;
 }
 
+bool lstat_errno_is_gone(int e) {
+        return e == ENOENT || e == ENOTDIR || e == ELOOP;
+}
+
 int64_t timestamp_ns(int64_t sec, int64_t nsec) {
         int64_t ns;
 

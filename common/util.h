@@ -20,6 +20,11 @@ int utc_timestamp_parse(const char *s, int64_t *ret_ns);
  * can set), where the product would overflow. */
 int64_t timestamp_ns(int64_t sec, int64_t nsec);
 
+/* Whether lstat()'s errno e says nothing is at the path: ENOENT, ENOTDIR
+ * (a folder on the way is a file now), ELOOP (a symlink loop on the way,
+ * `rm -r d; ln -s d d`; lstat follows no final symlink). */
+bool lstat_errno_is_gone(int e);
+
 /* Make room for need elements of elem_size bytes in the array *arrayp
  * points to, whose capacity is *cap elements: the capacity doubles from
  * min_cap (or from what it was), so n appends cost O(n) copying. Returns

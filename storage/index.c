@@ -446,15 +446,17 @@ static bool item_is_current(const struct index_item *it) {
         struct stat st;
 
         if (it->refused)
-                /* A symlink or a socket was refused before it was open:
-                 * nothing to compare but that it is still no file. */
+                /* A symlink or a socket was refused before it was open
+                 * (or the path ran into a symlink loop): nothing to
+                 * compare but that it is still no regular file. */
                 return it->refused->ino ? names_same_inode(it->path, it->refused)
-                                        : lstat(it->path, &st) == 0 && !S_ISREG(st.st_mode);
+                       : lstat(it->path, &st) == 0 ? !S_ISREG(st.st_mode)
+                                                   : lstat_errno_is_gone(errno);
         if (!doc) {
                 if (!it->is_gone)
                         return true;
                 if (lstat(it->path, &st) < 0)
-                        return errno == ENOENT || errno == ENOTDIR;
+                        return lstat_errno_is_gone(errno);
                 return !S_ISREG(st.st_mode);
         }
         if (doc->ino == 0) /* parsed from memory: nothing to compare */

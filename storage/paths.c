@@ -39,7 +39,7 @@ bool search_hit_is_stale(const struct search_hit *hit) {
         struct stat st;
 
         if (lstat(hit->source_file, &st) < 0)
-                return errno == ENOENT || errno == ENOTDIR;
+                return lstat_errno_is_gone(errno);
         if (!S_ISREG(st.st_mode))
                 return true;
         if (!hit->has_file_row)

@@ -191,7 +191,7 @@ static void on_unreadable(const char *dir, void *userdata) {
  * regular file: a file under a directory we could not list keeps its rows. */
 static bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st) {
         if (lstat_result < 0)
-                return lstat_errno == ENOENT || lstat_errno == ENOTDIR;
+                return lstat_errno_is_gone(lstat_errno);
         return !S_ISREG(st->st_mode);
 }
 

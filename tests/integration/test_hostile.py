@@ -589,6 +589,23 @@ class SymlinkTests(HostileCase):
         self.assertEqual(len(self.files_paths()), 2)
         self.assertKept()
 
+    def test_folder_turned_into_a_symlink_loop_loses_its_notes(self):
+        # rm -r d; ln -s d d: d/x.md now runs into a loop (lstat: ELOOP),
+        # which names no file, as ENOENT does. Its rows went nowhere
+        # before: kept by every walk, and never stale to a search.
+        self.write("d/x.md", note("loopedword"))
+        self.index_keep()
+        self.assertEqual(self.hits("loopedword"), {self.stored("d/x.md")})
+        shutil.rmtree(self.disk("d"))
+        os.symlink("d", self.disk("d"))
+        hits = self.search_json("loopedword")
+        self.assertEqual({h["stale"] for h in hits}, {True})
+        p = self.quire("index", self.notes, expect=0)
+        self.assertRegex(p.stdout, r" 1 removed;")
+        self.assertEqual(self.hits("loopedword"), set())
+        self.assertNotIn(self.stored("d/x.md"), self.files_paths())
+        self.assertKept()
+
     def test_symlink_loops_and_escapes_are_skipped_by_quired(self):
         d = self.start()
         self.make_links()
