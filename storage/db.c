@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "log.h"
@@ -292,6 +293,34 @@ static int check_database_file(const char *path, bool may_create) {
         return 0;
 }
 
+/* Whether path's filesystem is mounted read-only: nobody can change the
+ * database there, and SQLite cannot create the -shm file a reader of a
+ * WAL database needs (it is removed when the last connection closes). */
+static bool is_on_readonly_fs(const char *path) {
+        struct statvfs vfs;
+
+        return statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+}
+
+/* A "file:" URI for path with immutable=1, which SQLite opens without
+ * -shm or locks (its URI rules: '%', '?' and '#' escaped; an absolute
+ * path behind an empty authority). NULL on ENOMEM. */
+static char *immutable_uri(const char *path) {
+        char *uri = malloc(3 * strlen(path) + sizeof "file://?immutable=1");
+        char *o = uri;
+
+        if (!uri)
+                return NULL;
+        o = stpcpy(o, path[0] == '/' ? "file://" : "file:");
+        for (const char *p = path; *p; p++)
+                if (*p == '%' || *p == '?' || *p == '#')
+                        o += sprintf(o, "%%%02X", (unsigned) (unsigned char) *p);
+                else
+                        *o++ = *p;
+        strcpy(o, "?immutable=1");
+        return uri;
+}
+
 /* The first 100 bytes of the file s->db has open, through SQLite's own
  * file handle: refuse it unless it is empty (a new database) or a SQLite
  * file. Nothing has been read or written by SQLite yet. */
@@ -397,6 +426,7 @@ bool store_is_one_thread(void) {
 }
 
 int store_open(const char *path, const struct store_options *opts, struct store **ret) {
+        _cleanup_free_ char *uri = NULL;
         struct store *s;
         int r, rc;
 
@@ -415,9 +445,24 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         if (r < 0)
                 goto fail;
 
-        rc = sqlite3_open_v2(path, &s->db,
+        /* On a read-only filesystem a reader opens the file as immutable
+         * (nothing can change it there), or it could not open it at all;
+         * a writer is told why it cannot write. */
+        if (is_on_readonly_fs(path)) {
+                if (!(s->flags & STORE_READONLY)) {
+                        r = log_error_errno(EROFS, "Failed to open %s for writing: its filesystem is read-only",
+                                            path);
+                        goto fail;
+                }
+                uri = immutable_uri(path);
+                if (!uri) {
+                        r = log_error_errno(ENOMEM, "Failed to open database %s: %m", path);
+                        goto fail;
+                }
+        }
+        rc = sqlite3_open_v2(uri ? uri : path, &s->db,
                              (s->flags & STORE_READONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
-                                     SQLITE_OPEN_NOMUTEX,
+                                     SQLITE_OPEN_NOMUTEX | (uri ? SQLITE_OPEN_URI : 0),
                              NULL);
         if (rc != SQLITE_OK) {
                 r = log_error_errno(store_errno(rc), "Failed to open database %s: %s", path,

@@ -5,6 +5,7 @@ line, and whatever was on disk is left as it was."""
 
 import os
 import sqlite3
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -183,6 +184,30 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertIn("files:", self.quire("status", expect=0, **run_as).stdout)
         self.assertEqual(qt.file_digest(self.db), digest)
         self.assertEqual(qt.fts_match_rowids(self.db, "secondword"), [])
+
+    def test_database_on_a_read_only_filesystem_serves_reads(self):
+        """A read-only bind mount of the database's folder: SQLite cannot
+        create the -shm a WAL reader needs (it went with the last
+        connection), which made every reader fail with 'unable to open
+        database file'. Readers open it as immutable there; a writer
+        says the filesystem is read-only."""
+        if not qt.can_mount(self.tmp):
+            self.skipTest("cannot mount here (needs root and a mount namespace that allows it)")
+        self.index(self.notes)
+        ro = os.path.join(self.tmp, "ro")
+        os.mkdir(ro)
+        subprocess.run(["mount", "--bind", os.path.dirname(self.db), ro], check=True)
+        self.addCleanup(subprocess.run, ["umount", ro], capture_output=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", ro], check=True)
+        db = os.path.join(ro, os.path.basename(self.db))
+        self.assertNoSidecars(db)
+        digest = qt.file_digest(db)
+
+        self.assertIn("first.md", self.quire("search", "firstword", db=db, expect=0).stdout)
+        self.assertIn("files:", self.quire("status", db=db, expect=0).stdout)
+        self.assertRefused(db, ("index", self.notes), expect_in=("read-only",))
+        self.assertEqual(qt.file_digest(db), digest)
+        self.assertNoSidecars(db)
 
     def test_missing_database_is_not_created_by_readers(self):
         in_missing_dir = os.path.join(self.tmp, "no-such-dir", "sub", "index.db")

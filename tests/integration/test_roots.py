@@ -29,23 +29,6 @@ def note(word):
     return doc(word, *(section(f"Part {i}", [word, f"{word}part{i}"]) for i in range(3)))
 
 
-def can_mount(where):
-    """Whether this process may mount a tmpfs (root, and not in a
-    container that forbids it): tried for real on a scratch directory."""
-    probe = os.path.join(where, "mount-probe")
-    os.mkdir(probe)
-    try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe], capture_output=True)
-        if r.returncode != 0:
-            return False
-        subprocess.run(["umount", probe], check=True)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.rmdir(probe)
-
-
 class RootsCase(qt.QuiredTestCase):
     backend = "inotify"
 
@@ -113,7 +96,7 @@ class MountCase(RootsCase):
 
     def setUp(self):
         super().setUp()
-        if not can_mount(self.tmp):
+        if not qt.can_mount(self.tmp):
             self.skipTest("cannot mount a tmpfs here (needs root and a mount namespace that allows it)")
         self.mnt = os.path.join(self.tmp, "mnt")
         os.mkdir(self.mnt)
@@ -310,7 +293,7 @@ class MountTableTests(RootsCase):
 
     def setUp(self):
         super().setUp()
-        if not can_mount(self.tmp):
+        if not qt.can_mount(self.tmp):
             self.skipTest("cannot mount here (needs root and a mount namespace that allows it)")
         self.config = self.write_config("[quire]\nrescan_interval_s = 3600\n")
         self.r = os.path.join(self.tmp, "r")

@@ -340,6 +340,23 @@ def checkpoint(db):
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def can_mount(where):
+    """Whether this process may mount a tmpfs (root, and not in a
+    container that forbids it): tried for real on a scratch directory."""
+    probe = os.path.join(where, "mount-probe")
+    os.mkdir(probe)
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe], capture_output=True)
+        if r.returncode != 0:
+            return False
+        subprocess.run(["umount", probe], check=True)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.rmdir(probe)
+
+
 def wait_for(predicate, timeout=60.0, interval=0.02, what="condition"):
     """Poll predicate until it is true; fail after the deadline."""
     deadline = time.monotonic() + timeout
