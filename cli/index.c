@@ -90,7 +90,14 @@ static int resolve_argument(const char *arg, char **ret, bool *is_dir) {
         if (S_ISDIR(st.st_mode)) {
                 *ret = realpath(arg, NULL);
                 *is_dir = true;
-                return *ret ? 0 : log_error_errno(errno, "Failed to resolve %s: %m", arg);
+                if (!*ret)
+                        return log_error_errno(errno, "Failed to resolve %s: %m", arg);
+                if (strcmp(*ret, "/") == 0) {
+                        free(TAKE_PTR(*ret));
+                        return log_error_errno(EINVAL, "Failed to index %s: it is the whole filesystem (/), not a "
+                                                       "folder of notes", arg);
+                }
+                return 0;
         }
         if (!S_ISREG(st.st_mode))
                 return log_error_errno(EINVAL, "Failed to index %s: not a directory or regular file", arg);

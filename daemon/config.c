@@ -336,9 +336,11 @@ static bool parse_indexer_priority(const char *s, enum indexer_priority *ret) {
 /* A path from the file as the daemon must see it: "~" and "~/" expanded,
  * a relative path taken from base_dir (the config file's directory: under
  * systemd the daemon's working directory is /, which is never what a
- * relative path in a config file means), trailing slashes dropped so the
- * same folder written twice compares equal. Returns 0, -ENOMEM, -EINVAL
- * for "~user" (not expanded: write the path), -ENOENT when ~ has no home. */
+ * relative path in a config file means), repeated slashes, "." and
+ * trailing slashes dropped so the same folder written twice compares
+ * equal (not "..": through a symlink it is not the parent written).
+ * Returns 0, -ENOMEM, -EINVAL for "~user" (not expanded: write the path),
+ * -ENOENT when ~ has no home. */
 static int path_resolve(const char *value, const char *base_dir, char **ret) {
         _cleanup_free_ char *home = NULL;
         char *p;
@@ -360,11 +362,32 @@ static int path_resolve(const char *value, const char *base_dir, char **ret) {
         } else if (asprintf(&p, "%s%s%s", base_dir, streq(base_dir, "/") ? "" : "/", value) < 0)
                 return -ENOMEM;
 
+        /* p is absolute here: each '/' either starts a component we keep
+         * or is a repeat, or starts a "." component. */
+        char *o = p;
+        for (const char *i = p; *i;) {
+                if (*i == '/' && (i[1] == '/' || (i[1] == '.' && (i[2] == '/' || i[2] == '\0')))) {
+                        i += i[1] == '/' ? 1 : 2;
+                        continue;
+                }
+                *o++ = *i++;
+        }
+        *o = '\0';
         len = strlen(p);
         while (len > 1 && p[len - 1] == '/')
                 p[--len] = '\0';
+        if (len == 0)
+                strcpy(p, "/");
         *ret = p;
         return 0;
+}
+
+/* Whether path names the filesystem's root, which is no folder of notes:
+ * every path below it would have to be watched, and its notes' paths
+ * start with one slash, not the root's and one more. */
+static bool is_filesystem_root(const char *path) {
+        _cleanup_free_ char *resolved = realpath(path, NULL);
+        return streq(path, "/") || (resolved && streq(resolved, "/"));
 }
 
 /* parse_fail() for path_resolve()'s errors; returns 0 when r is not one. */
@@ -579,6 +602,10 @@ static void handle_root_key(struct parse_state *s, const char *name, const char 
         r = path_resolve(value, s->dir, &root->path);
         if (r < 0) {
                 path_fail(s, name, value, r);
+                return;
+        }
+        if (is_filesystem_root(root->path)) {
+                parse_fail(s, s->line, name, "'%s' is the whole filesystem (/), not a folder of notes", value);
                 return;
         }
         /* Two roots on one folder would index every note twice, or fight
@@ -952,9 +979,12 @@ static int parse_flags(int argc, char **argv, struct flags *fl) {
 
         fl->dirs = argv + optind;
         fl->n_dirs = (size_t) (argc - optind);
-        for (size_t i = 0; i < fl->n_dirs; i++)
+        for (size_t i = 0; i < fl->n_dirs; i++) {
                 if (!*fl->dirs[i])
                         return usage_error("DIR must not be empty");
+                if (is_filesystem_root(fl->dirs[i]))
+                        return usage_error("DIR '%s' is the whole filesystem (/), not a folder of notes", fl->dirs[i]);
+        }
         /* Without DIRs it would have nothing to name: the file's roots
          * carry their own namespaces. */
         if (fl->namespace && fl->n_dirs == 0)

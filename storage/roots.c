@@ -91,7 +91,11 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
         *ret_n = 0;
         if (!s->has_derived)
                 return 0;
-        rc = sqlite3_prepare_v2(s->db, "SELECT namespace, path FROM roots ORDER BY namespace, path", -1, &st, NULL);
+        /* '/' was recorded by a quire that still indexed it: below it a
+         * path starts with one slash, not the root's and one more, so it
+         * cannot be walked as a root (quire index refuses it now). */
+        rc = sqlite3_prepare_v2(s->db, "SELECT namespace, path FROM roots WHERE path <> '/' ORDER BY namespace, path",
+                                -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare listing the roots");
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -106,6 +106,31 @@ class UsageTests(NotesTestCase):
         self.assertIn(missing, p.stderr)
         self.assertEqual(p.stdout, "")
 
+    def test_index_of_the_filesystem_root_is_refused(self):
+        link = os.path.join(self.tmp, "to-root")
+        os.symlink("/", link)
+        for arg in ("/", link):
+            with self.subTest(arg=arg):
+                p = self.quire("index", arg, expect=1)
+                self.assertOneLine(p.stderr)
+                self.assertIn(f"Failed to index {arg}: it is the whole filesystem (/)", p.stderr)
+                self.assertEqual(p.stdout, "")
+        self.assertFalse(os.path.exists(self.db) and qt.scalar(self.db, "SELECT count(*) FROM files"))
+
+    def test_a_recorded_filesystem_root_does_not_stop_indexing(self):
+        # A quire that still indexed / recorded it as a root; below it a
+        # path starts with one slash, so no walk can take it as a root.
+        self.write("a.md", doc("a", section("First", ["aardvark"])))
+        self.index(self.notes)
+        with qt.connect(self.db) as con:
+            con.execute("INSERT INTO roots(namespace, path, indexed_at) VALUES ('default', '/', "
+                        "'2026-01-01T00:00:00.000Z')")
+        self.write("b.md", doc("b", section("First", ["bumblebee"])))
+        p = self.quire("index", self.notes, expect=0)
+        self.assertEqual(qt.parse_summary(p.stdout)["new"], 1, p.stdout + p.stderr)
+        self.assertEqual(p.stderr, "")
+        self.assertEqual(sorted(f[1] for f in files_table(self.db)), [self.path("a.md"), self.path("b.md")])
+
 
 class IndexTests(NotesTestCase):
     def write_three(self):

@@ -346,6 +346,34 @@ static void test_tilde_expands_to_home(void) {
         free(dir);
 }
 
+static void test_one_folder_written_two_ways_is_one_root(void) {
+        /* Repeated slashes and "." are the same folder; ".." is not
+         * (through a symlink it is not the parent written). */
+        CHECK(file_is_refused("[root \"a\"]\npath = /n\n[root \"b\"]\npath = /n/.\n", 4, "path", "root \"b\"",
+                              "'/n' is already the path of the root on line 2"));
+        CHECK(file_is_refused("[root \"a\"]\npath = /n/x\n[root \"b\"]\npath = //n//./x/\n", 4, "path",
+                              "root \"b\"", "'/n/x' is already the path of the root on line 2"));
+        struct config cfg;
+        char *dir = new_dir();
+        char *path = write_file(dir, "config.ini", "[root \"a\"]\npath = /n/x\n[root \"b\"]\npath = /n/x/../x\n");
+        REQUIRE_INT_EQ(load(&cfg, ARGV("--config", path, NULL)), 0);
+        REQUIRE_INT_EQ(cfg.n_roots, 2);
+        CHECK_STR_EQ(cfg.roots[1].path, "/n/x/../x");
+        config_done(&cfg);
+        free(path);
+        free(dir);
+}
+
+static void test_the_filesystem_root_is_no_root(void) {
+        char *env = isolate_env();
+
+        CHECK(file_is_refused("[root]\npath = /\n", 2, "path", "root", "'/' is the whole filesystem"));
+        CHECK(file_is_refused("[root]\npath = /./\n", 2, "path", "root", "is the whole filesystem"));
+        CHECK(usage_is_refused(ARGV("/", NULL), "DIR '/' is the whole filesystem"));
+        CHECK(usage_is_refused(ARGV("/n", "//", NULL), "DIR '//' is the whole filesystem"));
+        free(env);
+}
+
 static void test_tilde_user_is_not_expanded(void) {
         CHECK(file_is_refused("[root]\npath = ~alice/notes\n", 2, "path", "root", "'~alice/notes'"));
 }
@@ -921,6 +949,8 @@ int main(void) {
         RUN(test_broken_default_config_is_an_error);
         RUN(test_tilde_expands_to_home);
         RUN(test_tilde_user_is_not_expanded);
+        RUN(test_one_folder_written_two_ways_is_one_root);
+        RUN(test_the_filesystem_root_is_no_root);
         RUN(test_relative_paths_are_relative_to_the_config_file);
         RUN(test_relative_config_flag_is_made_absolute);
         RUN(test_flags_beat_the_file);
