@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "links.h"
@@ -91,7 +92,9 @@ static int note_path(const char *arg, char **ret) {
         if (!dir)
                 return log_error_errno(errno, "Failed to resolve %s: %m", arg);
         const char *base = basename(copy2);
-        if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        struct stat st;
+        if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+            (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)))
                 return log_error_errno(EISDIR, "Failed to look up %s: not a note", arg);
         return asprintf(ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) < 0 ? log_error_errno(ENOMEM, "Out of memory") : 0;
 }
@@ -150,7 +153,18 @@ static int run(int argc, char **argv, bool is_backlinks) {
                 return 1;
         r = (is_backlinks ? store_links_to : store_links_from)(s, ns, path, print_link, &out);
         store_close(s);
-        return r < 0 ? 1 : 0;
+        if (r < 0)
+                return 1;
+        /* Backlinks of a note not written yet are a fair question; the
+         * links of one that is neither on disk nor in the index are a
+         * typo, which an empty answer would hide. */
+        struct stat st;
+        if (!is_backlinks && out.n_links == 0 && lstat(path, &st) < 0) {
+                log_error("Failed to look up %s: no such note on disk, and no links from it in the index",
+                          argv[optind]);
+                return 1;
+        }
+        return 0;
 }
 
 int cmd_links(int argc, char **argv) {

@@ -118,6 +118,23 @@ class LinksTests(qt.QuiredTestCase):
         p = self.quire("links", self.a, expect=1)
         self.assertOneLine(p.stderr)
 
+    def test_a_folder_or_a_note_nowhere_is_an_error(self):
+        # Both gave nothing and exit 0, which hides a typo; a note with no
+        # links, and the backlinks of a note not written yet, do not.
+        self.index(self.notes)
+        nowhere = os.path.join(self.notes, "no-such-note.md")
+        for args, cause in ((("links", self.notes), "not a note"),
+                            (("links", nowhere), "no such note on disk, and no links from it in the index")):
+            with self.subTest(args=args):
+                p = self.quire(*args, expect=1)
+                self.assertOneLine(p.stderr)
+                self.assertIn(f"Failed to look up {args[1]}: {cause}", p.stderr)
+                self.assertEqual(p.stdout, "")
+        self.assertEqual(self.quire("backlinks", nowhere, expect=0).stdout, "")
+        plain = self.write("plain.md", "# Plain\n\nNo links here.\n")
+        self.index(self.notes)
+        self.assertEqual(self.quire("links", plain, expect=0).stdout, "")
+
 
 if __name__ == "__main__":
     qt.main()
