@@ -720,14 +720,13 @@ static int sync_round(struct store *s, const struct sync_options *opts, char *co
                 if (round < STALE_ROUNDS_MAX)
                         r = sync_round(s, opts, NULL, 0, w->stale, w->n_stale, stats, round + 1);
                 else
-                        /* Not read as any version of itself: unreadable
-                         * for this run, as EIO is, and said so. */
-                        for (size_t i = 0; i < w->n_stale; i++) {
-                                stats->unreadable++;
-                                log_warning("Failed to read %s: it kept changing while being indexed (its index "
-                                            "entries are kept; the next run reads it again)",
+                        /* In flux, not broken (a note being written, a
+                         * folder being renamed about): no error, but the
+                         * index does not hold what it says now. */
+                        for (size_t i = 0; i < w->n_stale; i++)
+                                log_warning("Not indexing %s for now: it kept changing while being indexed (its "
+                                            "index entries are kept; the next run reads it again)",
                                             w->stale[i]);
-                        }
         }
 finish:
         pipeline_done(&p);

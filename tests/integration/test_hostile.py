@@ -364,6 +364,13 @@ class NestingTests(HostileCase):
         self.assertStillServes(d)
 
 
+def without_flux(stderr):
+    """stderr without the lines that name a note which kept changing while
+    it was indexed (sync.c: in flux, said, not an error)."""
+    return "".join(line for line in stderr.splitlines(keepends=True)
+                   if "kept changing while being indexed" not in line)
+
+
 class Mutator(threading.Thread):
     """Calls step() in a loop until stopped; counts the rounds."""
 
@@ -431,7 +438,7 @@ class ChangingFileTests(HostileCase):
             for _ in range(6):
                 p = self.quire("index", self.notes)
                 self.assertEqual(p.returncode, 0, p.stderr)
-                self.assertEqual(p.stderr, "")
+                self.assertEqual(without_flux(p.stderr), "")
         self.assertGreater(truncator.rounds, 10)
         self.write("trunc.md", self.big_text("finalword"))
         self.index(self.notes)
@@ -445,7 +452,8 @@ class ChangingFileTests(HostileCase):
         # Its times change all the time (a tight utime loop: its text
         # stays), so every read of it is stale by the time quire has the
         # write lock, in each of the rounds a run gives it. It is said by
-        # name and counted as unreadable, and its rows stay as they were.
+        # name (in flux, not an error: exit 0), and its rows stay as they
+        # were.
         self.write("restless.md", self.big_text("restlessword"))
         self.index_keep()
         before = self.chunks_of("restless.md")
@@ -455,9 +463,8 @@ class ChangingFileTests(HostileCase):
         def step(i):
             os.utime(path, ns=(start + i + 1, start + i + 1))
         with Mutator(step):
-            p = self.quire("index", self.notes, expect=1)
+            p = self.quire("index", self.notes, expect=0)
         self.assertLineAbout(p.stderr, self.stored("restless.md"), "kept changing while being indexed")
-        self.assertRegex(p.stdout, r"\b1 unreadable\b")
         self.assertEqual(self.chunks_of("restless.md"), before)
         self.assertKept()
         # Quiet again, it is read.
@@ -725,7 +732,7 @@ class ChangingTreeTests(HostileCase):
                 p = self.quire("index", self.notes)
                 self.assertIn(p.returncode, (0, 1), p.stderr)
                 if p.returncode:
-                    self.assertOneLine(p.stderr)
+                    self.assertOneLine(without_flux(p.stderr))
                     self.assertIn("vanished while it was being walked", p.stderr)
         self.assertGreater(m.rounds, 2)
         self.index(self.notes)
