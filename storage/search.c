@@ -564,6 +564,54 @@ static char *cjk_snippet(const char *content, size_t at, const struct needles *n
         return out;
 }
 
+/* --- bounds ------------------------------------------------------------
+ * FTS5's cost grows with the square of the words a chunk matches (bm25()
+ * and snippet() go over every phrase at every match), so a query of
+ * hundreds of words kept a thread busy for minutes. A query may hold at
+ * most SEARCH_MAX_QUERY_WORDS words and SEARCH_MAX_QUERY_BYTES bytes, far
+ * past any a person types or pastes (docs/SEARCH.md, "Bounds"). */
+
+#define SEARCH_MAX_QUERY_WORDS 64
+#define SEARCH_MAX_QUERY_BYTES 2048
+
+/* The words of an FTS5 query as its cost counts them: runs of letters,
+ * digits and '_' (and of non-ASCII text), operators and column names
+ * included, and each CJK character on its own, since it is searched as a
+ * pair (chunker/cjk-query.c). */
+static size_t query_words(const char *match) {
+        const unsigned char *p = (const unsigned char *) match, *end = p + strlen(match);
+        bool is_in_word = false;
+        size_t n = 0;
+
+        while (p < end) {
+                uint32_t c = utf8_next(&p, end);
+                if (c >= 0x80 && cjk_is_cjk(c)) {
+                        n++;
+                        is_in_word = false;
+                } else if (c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                           (c >= 'A' && c <= 'Z') || c == '_') {
+                        n += !is_in_word;
+                        is_in_word = true;
+                } else
+                        is_in_word = false;
+        }
+        return n;
+}
+
+/* -EINVAL, logged, for a query longer than a query may be. */
+static int check_query_size(const char *match) {
+        size_t n_bytes = strlen(match), n_words;
+
+        if (n_bytes > SEARCH_MAX_QUERY_BYTES)
+                return log_error_errno(EINVAL, "Search query too long: %zu bytes, at most %d", n_bytes,
+                                       SEARCH_MAX_QUERY_BYTES);
+        n_words = query_words(match);
+        if (n_words > SEARCH_MAX_QUERY_WORDS)
+                return log_error_errno(EINVAL, "Search query too long: %zu words, at most %d", n_words,
+                                       SEARCH_MAX_QUERY_WORDS);
+        return 0;
+}
+
 /* The search statement for sql (which this takes), compiled once per
  * store; the caller resets it after use. NULL, with *rc set, on failure. */
 static sqlite3_stmt *search_stmt(struct store *s, char *sql, int *rc) {
@@ -596,6 +644,9 @@ int store_search(struct store *s, const struct search_query *q,
         _cleanup_free_ char *match_cjk = NULL, *snippet = NULL;
         struct needles needles = { .n = 0 };
 
+        r = check_query_size(q->match);
+        if (r < 0)
+                return r;
         if (q->n_tags > 0 && !s->has_derived)
                 return log_error_errno(EPROTONOSUPPORT,
                                        "No tags in %s yet: it was written by an older quire; run 'quire index' once",

@@ -56,8 +56,9 @@ struct search_hit {
 };
 
 /* Calls hit_cb for each hit, best first; a non-zero return from hit_cb
- * stops the search and is returned. A malformed query returns -EINVAL
- * after logging SQLite's reason. */
+ * stops the search and is returned. A malformed query, or one longer
+ * than a query may be (docs/SEARCH.md, "Bounds"), returns -EINVAL after
+ * logging the reason. */
 int store_search(struct store *s, const struct search_query *q,
                  int (*hit_cb)(const struct search_hit *hit, void *userdata), void *userdata);
 

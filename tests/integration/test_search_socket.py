@@ -8,7 +8,8 @@ the client's own look at the files; the database replaced under the daemon,
 a daemon killed with SIGKILL, a stopped one, garbage, a request of another
 protocol version, a silent and a trickling client all leave searches
 working; a reader of the output slower than quired, and a hit too large
-for a frame, get every hit."""
+for a frame, get every hit; a query longer than a query may be is
+refused."""
 
 import base64
 import json
@@ -27,6 +28,8 @@ import quiretest as qt  # noqa: E402
 
 ANSWERED_RE = re.compile(r"Answered a search in [\d.]+ ms")
 N_NOTES_WITH_ARCHIVE = 5  # chunks: tar.md's two sections, git.md's Commit, odd, ja
+MAX_QUERY_WORDS = 64  # storage/search.c
+MAX_QUERY_BYTES = 2048
 
 
 def frame_string(s):
@@ -122,7 +125,7 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
             ["nothingmatchesthis"],
             ["tar NOT"],
             ["--json", '"unterminated'],
-            ["--json", "tar AND " * 200 + "NOT"],  # its message is past 1 KiB
+            ["--json", "tar AND " + "x" * 1100 + " NOT"],  # its message is past 1 KiB
         ]
         for args in cases:
             with self.subTest(args=args):
@@ -344,6 +347,28 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         self.assertOneLine(p.stderr)
         self.assertIn("No space left on device", p.stderr)
         d.wait_line(r"Answered a search in [\d.]+ ms: ok", since=mark)
+
+    def test_too_long_query_is_refused(self):
+        d = self.start()
+        cases = [
+            ("tar " * (MAX_QUERY_WORDS + 1), f"{MAX_QUERY_WORDS + 1} words, at most {MAX_QUERY_WORDS}"),
+            ("数" * (MAX_QUERY_WORDS + 1), f"{MAX_QUERY_WORDS + 1} words"),  # each searched as a pair
+            ("x" * (MAX_QUERY_BYTES + 1), f"{MAX_QUERY_BYTES + 1} bytes, at most {MAX_QUERY_BYTES}"),
+        ]
+        for query, reason in cases:
+            with self.subTest(query=query[:20]):
+                served, local = self.served_and_local(d, "--json", query)
+                self.assertEqual((served.returncode, served.stdout, served.stderr),
+                                 (local.returncode, local.stdout, local.stderr))
+                self.assertEqual(served.returncode, 2)
+                self.assertEqual(served.stdout, "")
+                self.assertOneLine(served.stderr)
+                self.assertIn("Search query too long: " + reason, served.stderr)
+        # As long as a query may be is a query.
+        hits = self.search_json("archive " * MAX_QUERY_WORDS)
+        self.assertEqual(len(hits), N_NOTES_WITH_ARCHIVE, hits)
+        hits = self.search_json("archive " + "x" * (MAX_QUERY_BYTES - 20) + " OR archive")
+        self.assertEqual(len(hits), N_NOTES_WITH_ARCHIVE, hits)
 
     def test_no_runtime_dir_no_socket(self):
         d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(XDG_RUNTIME_DIR=None))

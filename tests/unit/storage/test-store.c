@@ -421,6 +421,36 @@ static void test_search_ranks_and_filters_namespace(void) {
         document_done(&b);
 }
 
+static void test_search_bounds(void) {
+        struct store *s = open_fresh();
+        struct document a;
+        char match[3000] = "";
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        REQUIRE(apply_one(s, "/notes/a.md", &a, NULL) == 0);
+
+        /* 64 words are a query, 65 (or 65 CJK characters, or 2049 bytes)
+         * are not, whatever SQLite would make of them. */
+        int n_hits = 0;
+        struct search_query q = { .match = match, .limit = 10 };
+        for (int i = 0; i < 64; i++)
+                strcat(match, "dolor ");
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), 0);
+        CHECK_INT_EQ(n_hits, 1);
+        strcat(match, "dolor");
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), -EINVAL);
+        match[0] = '\0';
+        for (int i = 0; i < 65; i++)
+                strcat(match, "\xe6\x95\xb0"); /* 数 */
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), -EINVAL);
+        memset(match, 'x', 2049);
+        match[2049] = '\0';
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), -EINVAL);
+
+        store_close(s);
+        document_done(&a);
+}
+
 static void test_move_file_keeps_ids_and_replaces_target(void) {
         struct store *s = open_fresh();
         struct document a, b;
@@ -912,6 +942,7 @@ int main(void) {
         RUN(test_delete_removes_rows_and_fts);
         RUN(test_list_files_is_sorted_and_bounded);
         RUN(test_search_ranks_and_filters_namespace);
+        RUN(test_search_bounds);
         RUN(test_move_file_keeps_ids_and_replaces_target);
         RUN(test_move_tree_rewrites_only_that_prefix);
         RUN(test_stale_move_keeps_the_new_names_rows);
