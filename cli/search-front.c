@@ -351,8 +351,9 @@ static int keep_frame(struct search_frames *f, const char *body, size_t len) {
  * stop quire reading the socket, and quired drops a client that stops
  * reading for a few seconds; and a search that fails midway (a hit too
  * large for a frame, quired stopped) has printed nothing, so it can still
- * run here. The hit frames go in *hits, the status in *ret_status (0 or
- * -EINVAL, a malformed query, with its message in *ret_message, which
+ * run here. The hit frames go in *hits, the status in *ret_status (0;
+ * -EINVAL, a malformed query, or -ETIMEDOUT, a search that took too long,
+ * which would take as long here: with its message in *ret_message, which
  * points into *frame). --files stops reading once it has its files.
  * false when the search is to run here. */
 static bool read_answer(int fd, const struct search_output *out, const char *db_path, struct search_frames *hits,
@@ -383,7 +384,7 @@ static bool read_answer(int fd, const struct search_output *out, const char *db_
                 }
                 if (n > 0 && (*frame)[0] == SEARCH_FRAME_END &&
                     search_parse_end(*frame, (size_t) n, ret_status, ret_message) == 0) {
-                        is_answered = *ret_status == 0 || *ret_status == -EINVAL;
+                        is_answered = *ret_status == 0 || *ret_status == -EINVAL || *ret_status == -ETIMEDOUT;
                         if (!is_answered)
                                 log_debug("quired could not search %s (%s); searching here", db_path,
                                           *ret_message ? *ret_message : strerror(-*ret_status));
@@ -439,9 +440,10 @@ bool search_via_daemon(const char *db_path, struct search_args *a, int *ret_rc) 
                 }
         }
         search_frames_done(&hits);
-        if (*ret_rc == 0 && status == -EINVAL) {
-                log_error("%s", message ? message : "Invalid search query");
-                *ret_rc = EXIT_USAGE;
+        /* -EINVAL or -ETIMEDOUT: the search's own error, as in process. */
+        if (*ret_rc == 0 && status < 0) {
+                log_error("%s", message ? message : strerror(-status));
+                *ret_rc = status == -EINVAL ? EXIT_USAGE : 1;
         }
         return true;
 }

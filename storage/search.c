@@ -567,12 +567,25 @@ static char *cjk_snippet(const char *content, size_t at, const struct needles *n
 /* --- bounds ------------------------------------------------------------
  * FTS5's cost grows with the square of the words a chunk matches (bm25()
  * and snippet() go over every phrase at every match), so a query of
- * hundreds of words kept a thread busy for minutes. A query may hold at
- * most SEARCH_MAX_QUERY_WORDS words and SEARCH_MAX_QUERY_BYTES bytes, far
- * past any a person types or pastes (docs/SEARCH.md, "Bounds"). */
+ * hundreds of words kept a thread busy for minutes, and nothing stopped
+ * it when its client left. A query may hold at most SEARCH_MAX_QUERY_WORDS
+ * words and SEARCH_MAX_QUERY_BYTES bytes, far past any a person types or
+ * pastes; and since even such a query can be slow on chunks that repeat
+ * its words, each search has SEARCH_TIMEOUT_MS in SQLite, and ends sooner
+ * when the store's cancel flag or search check says so (docs/SEARCH.md,
+ * "Bounds"). */
 
 #define SEARCH_MAX_QUERY_WORDS 64
 #define SEARCH_MAX_QUERY_BYTES 2048
+#define SEARCH_TIMEOUT_MS 5000
+/* The progress handler runs every SEARCH_PROGRESS_OPS SQLite instructions
+ * (FTS5's own statements' included): ~10 us apart in a plain search, but
+ * an instruction can be one chunk's bm25() over every phrase at every
+ * match, and with 1000 a NEAR() of 60 words over chunks that repeat them
+ * went 0.6 s between two calls. The store's search check (a poll() in
+ * quired) runs at most every SEARCH_CHECK_USEC. */
+#define SEARCH_PROGRESS_OPS 100
+#define SEARCH_CHECK_USEC 10000
 
 /* The words of an FTS5 query as its cost counts them: runs of letters,
  * digits and '_' (and of non-ASCII text), operators and column names
@@ -612,6 +625,74 @@ static int check_query_size(const char *match) {
         return 0;
 }
 
+/* SEARCH_TIMEOUT_MS, or QUIRE_TEST_SEARCH_TIMEOUT_MS (test-only: a test
+ * shortens it to see it end a search, and lengthens it to see a client
+ * that left or a daemon that stops end one first). */
+static uint64_t search_timeout_usec(void) {
+        const char *e = getenv("QUIRE_TEST_SEARCH_TIMEOUT_MS");
+        char *end = NULL;
+        unsigned long long ms = e && *e ? strtoull(e, &end, 10) : 0;
+
+        if (!end || *end || ms == 0 || ms > UINT32_MAX)
+                ms = SEARCH_TIMEOUT_MS;
+        return ms * 1000u;
+}
+
+/* A search's progress handler. Its time is spent only inside
+ * sqlite3_step() (search_step()): a hit_cb that waits, printing to a
+ * pager nobody scrolls, uses none of it. */
+struct search_watch {
+        struct store *s;
+        uint64_t timeout_usec;
+        uint64_t budget_usec;   /* left */
+        uint64_t deadline_usec; /* of the step under way */
+        uint64_t next_check_usec;
+        int reason; /* why the statement was interrupted; 0: it was not */
+};
+
+static int search_progress_cb(void *userdata) {
+        struct search_watch *w = userdata;
+        struct store *s = w->s;
+        uint64_t now = now_monotonic_usec();
+
+        if (s->cancel && atomic_load(s->cancel))
+                w->reason = -ECANCELED;
+        else if (now >= w->deadline_usec)
+                w->reason = -ETIMEDOUT;
+        else if (s->search_check && now >= w->next_check_usec) {
+                int r = s->search_check(s->search_check_userdata);
+                w->reason = r < 0 ? r : 0;
+                w->next_check_usec = now + SEARCH_CHECK_USEC;
+        }
+        return w->reason != 0;
+}
+
+static void search_watch_begin(struct search_watch *w, struct store *s) {
+        *w = (struct search_watch){ .s = s, .timeout_usec = search_timeout_usec() };
+        w->budget_usec = w->timeout_usec;
+        sqlite3_progress_handler(s->db, SEARCH_PROGRESS_OPS, search_progress_cb, w);
+}
+
+static void search_watch_end(struct search_watch *w) {
+        if (w->s)
+                sqlite3_progress_handler(w->s->db, 0, NULL, NULL);
+}
+
+static int search_step(sqlite3_stmt *st, struct search_watch *w) {
+        uint64_t start = now_monotonic_usec();
+
+        w->deadline_usec = start + w->budget_usec;
+        int rc = sqlite3_step(st);
+        uint64_t spent = now_monotonic_usec() - start;
+        w->budget_usec = spent < w->budget_usec ? w->budget_usec - spent : 0;
+        return rc;
+}
+
+void store_set_search_check(struct store *s, int (*check)(void *userdata), void *userdata) {
+        s->search_check = check;
+        s->search_check_userdata = userdata;
+}
+
 /* The search statement for sql (which this takes), compiled once per
  * store; the caller resets it after use. NULL, with *rc set, on failure. */
 static sqlite3_stmt *search_stmt(struct store *s, char *sql, int *rc) {
@@ -636,6 +717,8 @@ static sqlite3_stmt *search_stmt(struct store *s, char *sql, int *rc) {
 
 int store_search(struct store *s, const struct search_query *q,
                  int (*hit_cb)(const struct search_hit *hit, void *userdata), void *userdata) {
+        /* Removed on the way out, after st is reset. */
+        _cleanup_(search_watch_end) struct search_watch watch = { .s = NULL };
         /* Reset on the way out, whichever: that ends the read transaction. */
         _cleanup_stmt_reset_ sqlite3_stmt *st = NULL;
         char *sql = NULL;
@@ -671,7 +754,8 @@ int store_search(struct store *s, const struct search_query *q,
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "bind the search");
 
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        search_watch_begin(&watch, s);
+        while ((rc = search_step(st, &watch)) == SQLITE_ROW) {
                 struct search_hit hit = {
                         .id = column_text(st, COL_ID),
                         .namespace = column_text(st, COL_NAMESPACE),
@@ -707,6 +791,13 @@ int store_search(struct store *s, const struct search_query *q,
         }
         if (rc == SQLITE_DONE)
                 return 0;
+        /* Whatever FTS5 made of the interruption (its own statements'
+         * SQLITE_INTERRUPT may come out as SQLITE_ERROR). */
+        if (watch.reason == -ETIMEDOUT)
+                return log_error_errno(ETIMEDOUT, "Search took too long: stopped after %.1f s; fewer or rarer words "
+                                       "are quicker", (double) watch.timeout_usec / 1e6);
+        if (watch.reason < 0)
+                return watch.reason;
         /* FTS5 reports query syntax errors as plain SQLITE_ERROR while
          * stepping: that is the user's query, not a broken database. */
         if (rc == SQLITE_ERROR)

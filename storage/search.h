@@ -57,10 +57,19 @@ struct search_hit {
 
 /* Calls hit_cb for each hit, best first; a non-zero return from hit_cb
  * stops the search and is returned. A malformed query, or one longer
- * than a query may be (docs/SEARCH.md, "Bounds"), returns -EINVAL after
- * logging the reason. */
+ * than a query may be, returns -EINVAL after logging the reason; one
+ * that used up its few seconds in SQLite (time in hit_cb does not count),
+ * -ETIMEDOUT, logged (docs/SEARCH.md, "Bounds"). One ended by the store's
+ * cancel flag (store_set_cancel()) or its search check returns
+ * -ECANCELED or the check's error, unlogged. */
 int store_search(struct store *s, const struct search_query *q,
                  int (*hit_cb)(const struct search_hit *hit, void *userdata), void *userdata);
+
+/* While a search is in SQLite, check is called every few milliseconds of
+ * its work; a negative errno from it ends the search, and store_search()
+ * returns it. quired's search threads look whether their client hung up.
+ * NULL (the default): none. */
+void store_set_search_check(struct store *s, int (*check)(void *userdata), void *userdata);
 
 /* Whether the hit's file changed or vanished since it was indexed: an
  * lstat() of source_file against its files row (size and mtime). Gone, or

@@ -56,6 +56,8 @@ struct store {
         unsigned flags;
         unsigned lock_timeout_ms;
         const atomic_bool *cancel; /* store_set_cancel(); NULL: never */
+        int (*search_check)(void *userdata); /* store_set_search_check() */
+        void *search_check_userdata;
         void (*on_other_commit)(void *userdata); /* store_set_wait_progress() */
         void *other_commit_userdata;
         bool has_derived; /* schema version 2 is there (a reader may see version 1) */

@@ -38,7 +38,8 @@ struct store *store_close(struct store *s);
 /* While *cancel is set, a write waiting for a database another writer
  * holds gives up with -ECANCELED instead of waiting out the lock timeout
  * (within SQLite's busy handler's 2 s): a daemon asked to stop does not
- * wait for a 'quire index' to finish. NULL (the default) never cancels. */
+ * wait for a 'quire index' to finish. A search under way ends the same
+ * way (search.h). NULL (the default) never cancels. */
 void store_set_cancel(struct store *s, const atomic_bool *cancel);
 
 /* Called from a write that waits for another writer's lock, each time

@@ -9,7 +9,7 @@ a daemon killed with SIGKILL, a stopped one, garbage, a request of another
 protocol version, a silent and a trickling client all leave searches
 working; a reader of the output slower than quired, and a hit too large
 for a frame, get every hit; a query longer than a query may be is
-refused."""
+refused, and a search that takes too long is stopped."""
 
 import base64
 import json
@@ -30,6 +30,13 @@ ANSWERED_RE = re.compile(r"Answered a search in [\d.]+ ms")
 N_NOTES_WITH_ARCHIVE = 5  # chunks: tar.md's two sections, git.md's Commit, odd, ja
 MAX_QUERY_WORDS = 64  # storage/search.c
 MAX_QUERY_BYTES = 2048
+# As many words as a query may hold, in every chunk of the slow tree
+# (start_on_slow_tree()) 400 times: FTS5 ranks each chunk over every
+# phrase at every match, which takes almost 50 s there (16 words: 3 s;
+# the cost goes with the square of the words). --files: no snippets, so that
+# all that time is ranking, which the progress handler interrupts; one
+# snippet() is a single SQLite instruction.
+SLOW_SEARCH = ("search", "--files", "echo " * MAX_QUERY_WORDS)
 
 
 def frame_string(s):
@@ -369,6 +376,31 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         self.assertEqual(len(hits), N_NOTES_WITH_ARCHIVE, hits)
         hits = self.search_json("archive " + "x" * (MAX_QUERY_BYTES - 20) + " OR archive")
         self.assertEqual(len(hits), N_NOTES_WITH_ARCHIVE, hits)
+
+    def start_on_slow_tree(self, timeout_ms):
+        """quired, its searches' deadline timeout_ms, on notes on which
+        SLOW_SEARCH takes most of a minute: 6,000 chunks, each the one
+        word 400 times."""
+        line = " ".join(["echo"] * 400)
+        for i in range(2000):
+            self.write(f"slow/s{i:04}.md", f"# Slow {i}\n\n" + "".join(f"## S{k}\n\n{line}\n\n" for k in range(3)))
+        d = self.start_quired(self.notes, args=("-v",),
+                              env=self.daemon_env(QUIRE_TEST_SEARCH_TIMEOUT_MS=str(timeout_ms)))
+        self.wait_converged(self.notes, daemon=d)
+        return d
+
+    def test_search_past_its_deadline_is_stopped(self):
+        d = self.start_on_slow_tree(300)
+        mark = d.mark()
+        served = self.quire(*SLOW_SEARCH, expect=1, timeout=60)
+        d.wait_line(r"Answered a search in [\d.]+ ms: Search took too long", since=mark)
+        local = self.quire(*SLOW_SEARCH, expect=1, timeout=60,
+                           env=self.env(XDG_RUNTIME_DIR=None, QUIRE_TEST_SEARCH_TIMEOUT_MS="300"))
+        for p in (served, local):
+            self.assertEqual(p.stdout, "")
+            self.assertOneLine(p.stderr)
+            self.assertIn("Search took too long: stopped after 0.3 s", p.stderr)
+        self.assertEqual(len(self.search_json("archive")), N_NOTES_WITH_ARCHIVE)
 
     def test_no_runtime_dir_no_socket(self):
         d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(XDG_RUNTIME_DIR=None))

@@ -421,6 +421,11 @@ static void test_search_ranks_and_filters_namespace(void) {
         document_done(&b);
 }
 
+static int client_left(void *userdata) {
+        (*(int *) userdata)++;
+        return -ECONNRESET;
+}
+
 static void test_search_bounds(void) {
         struct store *s = open_fresh();
         struct document a;
@@ -447,6 +452,21 @@ static void test_search_bounds(void) {
         match[2049] = '\0';
         CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), -EINVAL);
 
+        /* The search check and the cancel flag end a search, unlogged,
+         * with their own errors; without them it finds its hit again. */
+        int n_checks = 0;
+        atomic_bool is_cancelled = true;
+        q.match = "dolor";
+        store_set_search_check(s, client_left, &n_checks);
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), -ECONNRESET);
+        CHECK(n_checks > 0);
+        store_set_cancel(s, &is_cancelled);
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), -ECANCELED);
+        store_set_search_check(s, NULL, NULL);
+        atomic_store(&is_cancelled, false);
+        n_hits = 0;
+        CHECK_INT_EQ(store_search(s, &q, count_hit, &n_hits), 0);
+        CHECK_INT_EQ(n_hits, 1);
         store_close(s);
         document_done(&a);
 }
