@@ -2,12 +2,14 @@
  * read-only connection to the database, take turns in accept() and answer
  * one client at a time. A client that has not sent its request
  * SEARCH_IO_TIMEOUT_SEC after connecting, or stops reading the answer for
- * that long, is dropped: it holds a thread no longer than that. */
+ * that long, is dropped: it holds a thread no longer than that. A search
+ * whose client hung up, or that runs when quired stops, is abandoned. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,6 +37,7 @@
 struct search_server {
         int listen_fd;
         int stop_pipe[2]; /* written once to stop: readable for every thread */
+        atomic_bool is_stopping; /* set with it: the searches under way end */
         char *db_path; /* a realpath: the socket is named by it */
         char socket_path[sizeof(((struct sockaddr_un *) NULL)->sun_path)];
         pthread_t threads[SEARCH_SERVER_THREADS];
@@ -97,6 +100,20 @@ static int send_hit(const struct search_hit *hit, void *userdata) {
         return 0;
 }
 
+/* The store's search check: a client that hung up (closed its end: a
+ * quire killed, or one that gave up) wants no answer, and its search
+ * would keep the thread from the next client for as long as it runs.
+ * POLLHUP only, not POLLRDHUP: a client may shut down its writing side
+ * after its request and still read the answer. */
+static int check_client(void *userdata) {
+        struct search_worker *w = userdata;
+        struct pollfd p = { .fd = w->fd };
+
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+                return -ECONNRESET;
+        return 0;
+}
+
 /* The worker's store, on the file now at the database's path, which must
  * be the one the client found there: after the database was replaced,
  * the store follows it. -ESTALE when the client saw another file. */
@@ -121,6 +138,8 @@ static int store_for(struct search_worker *w, const struct search_request *req) 
                 w->store = store_close(w->store);
                 return -ESTALE;
         }
+        store_set_cancel(w->store, &srv->is_stopping);
+        store_set_search_check(w->store, check_client, w);
         return 0;
 }
 
@@ -184,10 +203,14 @@ static void answer(struct search_worker *w, int fd) {
         if (w->send_error == 0 && search_frame_end(&w->out, r, *message ? message : NULL) < 0)
                 w->send_error = -ENOMEM;
         flush_hits(w);
-        log_debug("Answered a search in %.2f ms: %s, %zu hits%s",
-                  (double) (now_monotonic_usec() - start_usec) / 1000.0,
-                  r == 0 ? "ok" : *message ? message : strerror(-r), w->n_hits,
-                  w->send_error < 0 ? "; the client left before the end" : "");
+        double ms = (double) (now_monotonic_usec() - start_usec) / 1000.0;
+        if (r == -ECONNRESET || r == -ECANCELED)
+                log_debug("Abandoned a search after %.2f ms: %s", ms,
+                          r == -ECANCELED ? "quired is stopping" : "its client left");
+        else
+                log_debug("Answered a search in %.2f ms: %s, %zu hits%s", ms,
+                          r == 0 ? "ok" : *message ? message : strerror(-r), w->n_hits,
+                          w->send_error < 0 ? "; the client left before the end" : "");
 }
 
 static void *serve(void *userdata) {
@@ -305,6 +328,9 @@ void search_server_stop(struct search_server *srv) {
         if (!srv)
                 return;
         if (srv->n_threads > 0) {
+                /* A search under way would otherwise run to its end (or
+                 * its deadline) before its thread sees the pipe. */
+                atomic_store(&srv->is_stopping, true);
                 /* Never read: it stays readable for every thread's poll(). */
                 while (write(srv->stop_pipe[1], "x", 1) < 0 && errno == EINTR)
                         ;

@@ -10,6 +10,6 @@ struct search_server;
  * which case searches simply run in their own processes; other -errno,
  * logged. */
 int search_server_start(const char *db_path, struct search_server **ret);
-/* Stop the threads (a search under way is finished first), remove the
- * socket, free. Safe on NULL. */
+/* Stop the threads (a search under way is abandoned: its client searches
+ * in process), remove the socket, free. Safe on NULL. */
 void search_server_stop(struct search_server *srv);

@@ -8,8 +8,9 @@ the client's own look at the files; the database replaced under the daemon,
 a daemon killed with SIGKILL, a stopped one, garbage, a request of another
 protocol version, a silent and a trickling client all leave searches
 working; a reader of the output slower than quired, and a hit too large
-for a frame, get every hit; a query longer than a query may be is
-refused, and a search that takes too long is stopped."""
+for a frame, get every hit; a query longer than a query may be is refused,
+a search that takes too long is stopped, and a search whose client left,
+or that runs when quired stops, is abandoned."""
 
 import base64
 import json
@@ -389,6 +390,14 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         self.wait_converged(self.notes, daemon=d)
         return d
 
+    def start_searches(self, d, n, **kwargs):
+        """n quire processes running SLOW_SEARCH through d, once quired
+        has spent a second of CPU time on them (its indexer is idle)."""
+        cpu = d.cpu_seconds()
+        clients = [self.popen(*SLOW_SEARCH, **kwargs) for _ in range(n)]
+        qt.wait_for(lambda: d.cpu_seconds() > cpu + 1.0, timeout=qt.DAEMON_TIMEOUT, what="quired searching")
+        return clients
+
     def test_search_past_its_deadline_is_stopped(self):
         d = self.start_on_slow_tree(300)
         mark = d.mark()
@@ -401,6 +410,41 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
             self.assertOneLine(p.stderr)
             self.assertIn("Search took too long: stopped after 0.3 s", p.stderr)
         self.assertEqual(len(self.search_json("archive")), N_NOTES_WITH_ARCHIVE)
+
+    def test_search_of_a_client_that_left_is_abandoned(self):
+        # Only the client's leaving ends its search, not the deadline.
+        d = self.start_on_slow_tree(600000)
+        mark = d.mark()
+        # One client for each of quired's two search threads, killed.
+        for p in self.start_searches(d, 2):
+            p.kill()
+            p.communicate()
+        # quired answers the next search itself, not past its 10 s of
+        # silence in the client's process (the searches of the killed
+        # clients, had they gone on, would end with other hits).
+        served, local = self.served_and_local(d, "--json", "archive", expect=0)
+        self.assertEqual(served.stdout, local.stdout)
+        self.assertEqual(len(d.matches(rf"Answered a search in [\d.]+ ms: ok, {N_NOTES_WITH_ARCHIVE} hits$",
+                                       since=mark)), 1, d.log(mark))
+        # Each thread sees its client gone at its next check (which one
+        # answered the search above may not have yet).
+        qt.wait_for(lambda: len(d.matches(r"Abandoned a search after [\d.]+ ms: its client left$", since=mark)) == 2,
+                    timeout=qt.DAEMON_TIMEOUT, what="both searches abandoned")
+        self.assertTrue(d.running())
+
+    def test_stop_during_a_search(self):
+        d = self.start_on_slow_tree(600000)
+        mark = d.mark()
+        # Its client searches in process once quired has gone (where the
+        # search ends at this deadline).
+        (p,) = self.start_searches(d, 1, env=self.env(QUIRE_TEST_SEARCH_TIMEOUT_MS="300"))
+        rc, _ = d.stop(timeout=20)
+        self.assertEqual(rc, 0)
+        d.wait_line(r"Abandoned a search after [\d.]+ ms: quired is stopping$", since=mark)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual((p.returncode, out), (1, ""))
+        self.assertOneLine(err)
+        self.assertIn("Search took too long: stopped after 0.3 s", err)
 
     def test_no_runtime_dir_no_socket(self):
         d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(XDG_RUNTIME_DIR=None))
