@@ -605,6 +605,11 @@ int search_args_parse(int argc, char **argv, struct search_args *a) {
                 case OPT_PATH:
                         if (!*optarg)
                                 return usage_error("search", "--path needs a pattern");
+                        /* SQLite's GLOB limit (SQLITE_MAX_LIKE_PATTERN_LENGTH),
+                         * less room for the cwd the pattern is joined to:
+                         * past it SQLite blames the query. */
+                        if (strlen(optarg) > 40000)
+                                return usage_error("search", "--path pattern longer than 40000 bytes");
                         path_arg = optarg;
                         break;
                 case OPT_HEADING:

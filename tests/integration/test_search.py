@@ -142,6 +142,13 @@ class PathFilterTests(SearchTestCase):
     def test_empty_pattern_is_a_usage_error(self):
         self.assertIn("--path", self.usage_error("--path", "", "sharedword"))
 
+    def test_overlong_pattern_is_a_usage_error_about_it(self):
+        # Past SQLite's GLOB limit the error blamed the query.
+        err = self.usage_error("--path", "a" * 100000, "sharedword")
+        self.assertIn("--path pattern longer than", err)
+        self.assertNotIn("query", err)
+        self.assertEqual(self.files("sharedword", "--path", "*" + "?" * 30000), [])
+
 
 class HeadingFilterTests(SearchTestCase):
     def setUp(self):
