@@ -26,13 +26,22 @@ static const char status_help[] =
         "\n"
         "Exit status: 0; 1 when the index lags (a change has waited longer than\n"
         "the daemon's threshold: 3 s, or twice its max delay when longer) or\n"
-        "part of a root is not watched or a root is missing, or on failure. No\n"
-        "daemon running is 0.\n"
+        "part of a root is not watched or a root is missing, when --check finds\n"
+        "the file damaged, or on failure. No daemon running is 0.\n"
         "\n"
         "Options:\n"
         "      --db PATH   database (default: $QUIRE_DB or the XDG data dir)\n"
+        "      --check     also check every page of the file (SQLite's\n"
+        "                  integrity_check: seconds on a large index)\n"
         "      --json      one JSON object\n"
         "  -h, --help      show this help\n";
+
+/* What --check found: n problems, the first one's text. */
+struct integrity {
+        bool is_checked;
+        unsigned n;
+        char *first; /* owned */
+};
 
 /* What the daemon's state says of the index, for both formats. */
 struct index_freshness {
@@ -161,7 +170,7 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
         printf("last reconcile:   %s\n", d->last_reconcile[0] ? d->last_reconcile : "none yet");
 }
 
-static void print_json(const char *path, const struct store_status *st, int daemon_r,
+static void print_json(const char *path, const struct store_status *st, const struct integrity *in, int daemon_r,
                        const struct daemon_state_info *daemon) {
         fputs("{\"database\":", stdout);
         json_write_string(stdout, path);
@@ -176,11 +185,20 @@ static void print_json(const char *path, const struct store_status *st, int daem
                        (long long) st->namespaces[i].chunks);
         }
         fputc(']', stdout);
+        if (in->is_checked) {
+                printf(",\"integrity\":{\"ok\":%s,\"problems\":%u,\"first_problem\":", in->n ? "false" : "true",
+                       in->n);
+                if (in->first)
+                        json_write_string(stdout, in->first);
+                else
+                        fputs("null", stdout);
+                fputc('}', stdout);
+        }
         print_daemon_json(daemon_r, daemon);
         fputs("}\n", stdout);
 }
 
-static void print_text(const char *path, const struct store_status *st, int daemon_r,
+static void print_text(const char *path, const struct store_status *st, const struct integrity *in, int daemon_r,
                        const struct daemon_state_info *daemon) {
         printf("database:         %s\n", path);
         printf("schema version:   %d\n", st->schema_version);
@@ -192,19 +210,25 @@ static void print_text(const char *path, const struct store_status *st, int daem
         for (size_t i = 0; i < st->n_namespaces; i++)
                 printf("  %-16s %lld files, %lld chunks\n", st->namespaces[i].name,
                        (long long) st->namespaces[i].files, (long long) st->namespaces[i].chunks);
+        if (in->is_checked && in->n == 0)
+                printf("integrity:        ok\n");
+        else if (in->is_checked)
+                printf("integrity:        DAMAGED: %u%s problem%s, first: %s\n", in->n, in->n >= 100 ? " or more" : "",
+                       in->n == 1 ? "" : "s", in->first);
         print_daemon_text(daemon_r, daemon);
 }
 
 int cmd_status(int argc, char **argv) {
-        enum { OPT_DB = 0x100, OPT_JSON };
+        enum { OPT_DB = 0x100, OPT_JSON, OPT_CHECK };
         static const struct option options[] = {
                 { "db", required_argument, NULL, OPT_DB },
                 { "json", no_argument, NULL, OPT_JSON },
+                { "check", no_argument, NULL, OPT_CHECK },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *db_arg = NULL;
-        bool json = false;
+        bool json = false, is_checking = false;
         int opt;
 
         opterr = 0;
@@ -217,6 +241,9 @@ int cmd_status(int argc, char **argv) {
                         break;
                 case OPT_JSON:
                         json = true;
+                        break;
+                case OPT_CHECK:
+                        is_checking = true;
                         break;
                 case 'h':
                         fputs(status_help, stdout);
@@ -235,7 +262,13 @@ int cmd_status(int argc, char **argv) {
         if (store_open(db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
                 return 1;
         struct store_status st;
+        struct integrity in = { .is_checked = is_checking };
         int r = store_get_status(s, &st);
+        if (r == 0 && is_checking) {
+                r = store_check_integrity(s, &in.n, &in.first);
+                if (r < 0)
+                        store_status_done(&st);
+        }
         store_close(s);
         if (r < 0)
                 return 1;
@@ -244,12 +277,13 @@ int cmd_status(int argc, char **argv) {
         _cleanup_(daemon_state_info_done) struct daemon_state_info daemon = { 0 };
         int daemon_r = daemon_state_read(db_path, &daemon);
         if (json)
-                print_json(db_path, &st, daemon_r, &daemon);
+                print_json(db_path, &st, &in, daemon_r, &daemon);
         else
-                print_text(db_path, &st, daemon_r, &daemon);
+                print_text(db_path, &st, &in, daemon_r, &daemon);
         store_status_done(&st);
+        free(in.first);
         /* Scripts ask "is the index current?" with the exit status; no
          * daemon is not a lag (the index is what the last writer left). */
         struct index_freshness f = freshness_of(daemon_r, &daemon);
-        return f.is_lagging || f.has_unwatched || f.has_missing_roots ? 1 : 0;
+        return f.is_lagging || f.has_unwatched || f.has_missing_roots || in.n > 0 ? 1 : 0;
 }

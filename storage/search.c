@@ -886,6 +886,30 @@ int store_get_status(struct store *s, struct store_status *ret) {
         return 0;
 }
 
+int store_check_integrity(struct store *s, unsigned *ret_n, char **ret_first) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        *ret_n = 0;
+        *ret_first = NULL;
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(100)", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "check the database's integrity");
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *line = (const char *) sqlite3_column_text(st, 0);
+                if (!line || strcmp(line, "ok") == 0)
+                        continue;
+                if (!*ret_first && !(*ret_first = strdup(line)))
+                        return log_error_errno(ENOMEM, "Failed to check %s: %m", s->path);
+                (*ret_n)++;
+        }
+        if (rc != SQLITE_DONE) {
+                free(TAKE_PTR(*ret_first));
+                return store_fail(s, rc, "check the database's integrity");
+        }
+        return 0;
+}
+
 void store_status_done(struct store_status *st) {
         for (size_t i = 0; i < st->n_namespaces; i++)
                 free(st->namespaces[i].name);

@@ -93,6 +93,13 @@ struct store_status {
 
 int store_get_status(struct store *s, struct store_status *ret);
 
+/* SQLite's integrity_check of the whole file (every B-tree and index,
+ * FTS5's shadow tables included): SQLite finds a damaged page only when a
+ * statement reads it, so a database can answer for a long while with
+ * one. *ret_n: the problems found (0: the file is sound), up to 100;
+ * *ret_first: the first one's text (owned; NULL when none). */
+int store_check_integrity(struct store *s, unsigned *ret_n, char **ret_first);
+
 /* Just the two counts, for a daemon's STATUS line. */
 int store_count(struct store *s, int64_t *n_files, int64_t *n_chunks);
 void store_status_done(struct store_status *st);

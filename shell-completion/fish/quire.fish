@@ -78,6 +78,7 @@ complete -c quire -n '__fish_seen_subcommand_from search' -l sync-timeout -x -d 
 
 # status, links, backlinks
 complete -c quire -n '__fish_seen_subcommand_from status' -l json -d 'One JSON object'
+complete -c quire -n '__fish_seen_subcommand_from status' -l check -d 'Also check every page of the file'
 complete -c quire -n '__fish_seen_subcommand_from links backlinks' -s n -l namespace -x -a '(__quire_namespaces)' -d 'Only links in this namespace'
 complete -c quire -n '__fish_seen_subcommand_from links backlinks' -l json -d 'One JSON object per link and line'
 complete -c quire -n '__fish_seen_subcommand_from links backlinks' -a '(__quire_notes)'

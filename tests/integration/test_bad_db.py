@@ -3,7 +3,9 @@
 locked, read-only and missing databases. Each is refused with one clear
 line, and whatever was on disk is left as it was."""
 
+import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -208,6 +210,37 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertRefused(db, ("index", self.notes), expect_in=("read-only",))
         self.assertEqual(qt.file_digest(db), digest)
         self.assertNoSidecars(db)
+
+    def test_status_check_finds_a_damaged_index_that_searches_do_not(self):
+        """A key byte changed in a page of idx_chunks_unique_content: the
+        page is well formed, so every statement still answers (status
+        says 0 duplicate groups), and only a check of every page sees it."""
+        self.index(self.notes)
+        p = self.quire("status", "--check", expect=0)
+        self.assertIn("integrity:        ok\n", p.stdout)
+        self.assertEqual(json.loads(self.quire("status", "--check", "--json", expect=0).stdout)["integrity"],
+                         {"ok": True, "problems": 0, "first_problem": None})
+        self.assertNotIn("integrity", self.quire("status", "--json", expect=0).stdout)
+        qt.checkpoint(self.db)
+        page_size = qt.scalar(self.db, "PRAGMA page_size")
+        page = qt.scalar(self.db, "SELECT pageno FROM dbstat WHERE name = 'idx_chunks_unique_content' "
+                                  "AND pagetype = 'leaf' LIMIT 1")
+        with open(self.db, "r+b") as f:
+            f.seek((page - 1) * page_size)
+            data = bytearray(f.read(page_size))
+            at = [m.start() for m in re.finditer(rb"[0-9a-f]{32}", bytes(data))][-1] + 5
+            data[at] = ord("0") if data[at] != ord("0") else ord("1")
+            f.seek((page - 1) * page_size)
+            f.write(data)
+
+        self.assertIn("duplicate groups: 0", self.quire("status", expect=0).stdout)
+        p = self.quire("status", "--check", expect=1)
+        self.assertRegex(p.stdout, r"integrity: +DAMAGED: \d+ problems?(?: or more)?, first: row \d+ missing from "
+                                   r"index idx_chunks_unique_content\n")
+        check = json.loads(self.quire("status", "--check", "--json", expect=1).stdout)["integrity"]
+        self.assertFalse(check["ok"])
+        self.assertGreater(check["problems"], 0)
+        self.assertIn("idx_chunks_unique_content", check["first_problem"])
 
     def test_missing_database_is_not_created_by_readers(self):
         in_missing_dir = os.path.join(self.tmp, "no-such-dir", "sub", "index.db")
