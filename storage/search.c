@@ -1,5 +1,6 @@
 /* Queries over the shared store. Read-only: works on a connection opened
  * with STORE_READONLY and never takes the write lock. */
+#include <ctype.h>
 #include <errno.h>
 #include <locale.h>
 #include <stdlib.h>
@@ -74,6 +75,10 @@ enum {
 /* Where the first match starts, highlight() marks it with this byte; the
  * content before it is the content as it is. */
 #define MATCH_MARK '\x02'
+#define MATCH_END '\x03'
+/* Chunks longer than this (twice the chunker's largest) get their snippet
+ * from marked_snippet(), not FTS5's snippet(). */
+#define SNIPPET_MAX_CHARS 4096
 
 /* The filters of q, each an independent condition on the chunk c. They are
  * constant SQL: what the user typed only ever reaches SQLite as a bound
@@ -108,14 +113,24 @@ static void write_source_select(FILE *f, size_t i, const struct search_query *q,
               " c.start_line, c.end_line",
               f);
         fprintf(f, ", %s.rank AS rank, fl.size, fl.mtime_ns, %zu", t, i);
+        /* snippet() scores every match against every other: a chunk that
+         * repeats a word 8,000 times took it a second, in one step no
+         * deadline can stop. Past the chunker's sizes (a paragraph or a
+         * fence it could not cut) the snippet is cut from highlight(),
+         * which goes over the matches once (marked_snippet()). */
+        bool has_long = !q->skip_snippet && !src->is_bigram_text;
         if (q->skip_snippet || src->is_bigram_text)
                 fputs(", NULL", f);
         else
-                fprintf(f, ", snippet(%s, %d, :hl_open, :hl_close, '...', 16)", t, src->content_column);
+                fprintf(f, ", CASE WHEN length(c.content) <= %d THEN snippet(%s, %d, :hl_open, :hl_close, '...', 16) END",
+                        SNIPPET_MAX_CHARS, t, src->content_column);
         if (src->is_bigram_text && (!q->skip_snippet || q->want_match_position))
                 fputs(", c.content, NULL", f);
         else if (q->want_match_position)
                 fprintf(f, ", c.content, highlight(%s, %d, char(%d), char(3))", t, src->content_column, MATCH_MARK);
+        else if (has_long)
+                fprintf(f, ", NULL, CASE WHEN length(c.content) > %d THEN highlight(%s, %d, char(%d), char(3)) END",
+                        SNIPPET_MAX_CHARS, t, src->content_column, MATCH_MARK);
         else
                 fputs(", NULL, NULL", f);
         /* CROSS JOIN keeps the FTS table the outer loop: it yields rows in
@@ -461,6 +476,63 @@ static void find_match_position(const char *content, const char *highlighted, st
         set_match_position(content, highlighted[at] == MATCH_MARK ? at : 0, hit);
 }
 
+/* A snippet cut from highlighted (content with MATCH_MARK before and
+ * MATCH_END after each match): some words before the first match and
+ * SNIPPET_WORDS in all, at most SNIPPET_MAX_BYTES, the marks as open and
+ * close, line breaks as spaces, "..." where it is cut. Linear in the
+ * text. Newly allocated, or NULL. */
+#define SNIPPET_WORDS_BEFORE 4
+#define SNIPPET_WORDS 16
+#define SNIPPET_MAX_BYTES 320
+static char *marked_snippet(const char *highlighted, const char *open, const char *close) {
+        const char *mark = strchr(highlighted, MATCH_MARK), *end = highlighted + strlen(highlighted);
+        const char *from = mark ? mark : highlighted, *to;
+        char *out = NULL;
+        size_t len = 0;
+        bool is_open = false;
+
+        /* Back to the start of the SNIPPET_WORDS_BEFORE-th word before the
+         * match, or as far as a third of the bytes allow. */
+        for (int words = 0; from > highlighted && (size_t) ((mark ? mark : highlighted) - from) < SNIPPET_MAX_BYTES / 3;
+             from--)
+                if (isspace((unsigned char) from[-1]) && !isspace((unsigned char) from[0]) &&
+                    ++words > SNIPPET_WORDS_BEFORE)
+                        break;
+        while ((*from & 0xC0) == 0x80) /* not inside a UTF-8 sequence */
+                from++;
+        to = from;
+        for (int words = 0; to < end && (size_t) (to - from) < SNIPPET_MAX_BYTES; to++)
+                if (!isspace((unsigned char) to[0]) && (to == from || isspace((unsigned char) to[-1])) &&
+                    ++words > SNIPPET_WORDS)
+                        break;
+        while (to < end && (*to & 0xC0) == 0x80)
+                to++;
+
+        FILE *f = open_memstream(&out, &len);
+        if (!f)
+                return NULL;
+        if (from > highlighted)
+                fputs("...", f);
+        for (const char *p = from; p < to; p++)
+                if (*p == MATCH_MARK) {
+                        fputs(open, f);
+                        is_open = true;
+                } else if (*p == MATCH_END) {
+                        fputs(close, f);
+                        is_open = false;
+                } else
+                        fputc(*p == '\n' || *p == '\t' || *p == '\r' ? ' ' : *p, f);
+        if (is_open)
+                fputs(close, f);
+        if (to < end)
+                fputs("...", f);
+        if (fclose(f) != 0) {
+                free(out);
+                return NULL;
+        }
+        return out;
+}
+
 /* --- hits of the CJK index ----------------------------------------------
  * Its text is bigrams, so FTS5's snippet() and highlight() would show and
  * point into that, not the note. For its hits both come from the chunk's
@@ -783,8 +855,20 @@ int store_search(struct store *s, const struct search_query *q,
                         }
                         if (q->want_match_position)
                                 set_match_position(content, at, &hit);
-                } else if (q->want_match_position)
-                        find_match_position(column_text(st, COL_CONTENT), column_text(st, COL_HIGHLIGHT), &hit);
+                } else {
+                        if (q->want_match_position)
+                                find_match_position(column_text(st, COL_CONTENT), column_text(st, COL_HIGHLIGHT),
+                                                    &hit);
+                        if (!q->skip_snippet && sqlite3_column_type(st, COL_SNIPPET) == SQLITE_NULL) {
+                                free(snippet);
+                                snippet = marked_snippet(column_text(st, COL_HIGHLIGHT),
+                                                         q->highlight_open ? q->highlight_open : "",
+                                                         q->highlight_close ? q->highlight_close : "");
+                                if (!snippet)
+                                        return log_error_errno(ENOMEM, "Failed to make a snippet: %m");
+                                hit.snippet = snippet;
+                        }
+                }
                 r = hit_cb(&hit, userdata);
                 if (r != 0)
                         return r;

@@ -280,6 +280,29 @@ class FormatTests(SearchTestCase):
         self.assertEqual(out, [f"{self.path('a.md')}:1-5  Alpha",
                                "    # Alpha  first line without it second line: café **xylophone** here last"])
 
+    def test_snippet_of_a_chunk_that_repeats_a_word_40000_times(self):
+        # FTS5's snippet() scores every match against every other: on this
+        # chunk (one paragraph, which the chunker cannot cut) it took
+        # about half a minute, in one step the search deadline cannot
+        # stop, so the search failed with "took too long". A chunk past
+        # the chunker's sizes gets its snippet cut from highlight().
+        self.write("huge.md", "# Huge\n\nthe words before it " + "headword " * 40000 + "and after\n")
+        self.index(self.notes)
+        hits = self.json_lines("headword")
+        self.assertEqual([h["source_file"] for h in hits], [self.path("huge.md")])
+        snippet = hits[0]["snippet"]
+        self.assertTrue(snippet.startswith("...") and snippet.endswith("..."), snippet)
+        self.assertIn("the words before it **headword** **headword**", snippet)
+        self.assertEqual(len(snippet.strip(".").split()), 16, snippet)
+        # And where the match is far in: the words before it, then it.
+        self.write("late.md", "# Late\n\n" + " ".join(f"w{i}" for i in range(3000)) + " lateword w\n")
+        self.index(self.notes)
+        self.assertEqual([h["snippet"] for h in self.json_lines("lateword")],
+                         ["...w2996 w2997 w2998 w2999 **lateword** w"])
+        # A chunk of the chunker's sizes keeps FTS5's snippet.
+        self.assertEqual([h["snippet"] for h in self.json_lines("xylophone")],
+                         ["# Alpha\n\nfirst line without it\nsecond line: café **xylophone** here\nlast"])
+
     def test_json_keeps_its_fields_and_adds_stale(self):
         hits = self.json_lines("commonword")
         self.assertEqual(len(hits), 4)
