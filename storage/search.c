@@ -476,6 +476,18 @@ static void find_match_position(const char *content, const char *highlighted, st
         set_match_position(content, highlighted[at] == MATCH_MARK ? at : 0, hit);
 }
 
+/* The end of a snippet written to f, an open_memstream() on *out: "..."
+ * when the text goes on. The snippet, or NULL. */
+static char *snippet_done(FILE *f, char **out, bool is_cut) {
+        if (is_cut)
+                fputs("...", f);
+        if (fclose(f) != 0) {
+                free(*out);
+                return NULL;
+        }
+        return *out;
+}
+
 /* A snippet cut from highlighted (content with MATCH_MARK before and
  * MATCH_END after each match): some words before the first match and
  * SNIPPET_WORDS in all, at most SNIPPET_MAX_BYTES, the marks as open and
@@ -524,13 +536,7 @@ static char *marked_snippet(const char *highlighted, const char *open, const cha
                         fputc(*p == '\n' || *p == '\t' || *p == '\r' ? ' ' : *p, f);
         if (is_open)
                 fputs(close, f);
-        if (to < end)
-                fputs("...", f);
-        if (fclose(f) != 0) {
-                free(out);
-                return NULL;
-        }
-        return out;
+        return snippet_done(f, &out, to < end);
 }
 
 /* --- hits of the CJK index ----------------------------------------------
@@ -627,13 +633,7 @@ static char *cjk_snippet(const char *content, size_t at, const struct needles *n
                         p++;
                 }
         }
-        if (to < end)
-                fputs("...", f);
-        if (fclose(f) != 0) {
-                free(out);
-                return NULL;
-        }
-        return out;
+        return snippet_done(f, &out, to < end);
 }
 
 /* --- bounds ------------------------------------------------------------

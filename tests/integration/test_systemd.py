@@ -640,32 +640,30 @@ class StatusTests(DaemonCase):
         self.assertNotRunning()
         self.assertTrue(stat.S_ISFIFO(os.stat(self.db + ".daemon").st_mode), "a reader must not remove the file")
 
-    def test_a_held_state_file_refuses_quired_with_its_pid(self):
+    def refused_by_held_state_file(self, text):
+        """quired started while another process holds DB.daemon, which
+        says text: it exits 3 and indexes nothing. Returns its log."""
         import fcntl
         self.make_tree()
         with open(self.db + ".daemon", "w") as f:
-            f.write("pid=4242\nstate=watching\nheartbeat=2026-01-02T03:04:05.678Z\nqueue=0\n")
+            f.write(text)
             f.flush()
             fcntl.flock(f, fcntl.LOCK_EX)
             d = self.quired(ready=False)
             self.assertEqual(d.proc.wait(timeout=qt.DAEMON_TIMEOUT), 3, d.log())
             d.kill()
-            self.assertRegex(d.log(), r"\b4242\b")
         self.assertFalse(os.path.exists(self.db) and qt.scalar(self.db, "SELECT count(*) FROM files"),
                          "the refused daemon indexed")
+        return d.log()
+
+    def test_a_held_state_file_refuses_quired_with_its_pid(self):
+        log = self.refused_by_held_state_file("pid=4242\nstate=watching\nheartbeat=2026-01-02T03:04:05.678Z\nqueue=0\n")
+        self.assertRegex(log, r"\b4242\b")
 
     def test_a_garbage_state_file_held_by_someone_refuses_quired_without_a_pid(self):
-        import fcntl
-        self.make_tree()
-        with open(self.db + ".daemon", "w") as f:
-            f.write("not a state file\n")
-            f.flush()
-            fcntl.flock(f, fcntl.LOCK_EX)
-            d = self.quired(ready=False)
-            self.assertEqual(d.proc.wait(timeout=qt.DAEMON_TIMEOUT), 3, d.log())
-            d.kill()
-            self.assertIn("Another process holds the daemon state file of", d.log())
-            self.assertNotIn("pid 0", d.log())
+        log = self.refused_by_held_state_file("not a state file\n")
+        self.assertIn("Another process holds the daemon state file of", log)
+        self.assertNotIn("pid 0", log)
 
     def test_quired_leaves_a_fifo_at_the_state_file_alone(self):
         """A FIFO at DB.daemon: quired runs without a state file (said
