@@ -122,7 +122,9 @@ static void write_source_select(FILE *f, size_t i, const struct search_query *q,
         if (q->skip_snippet || src->is_bigram_text)
                 fputs(", NULL", f);
         else
-                fprintf(f, ", CASE WHEN length(c.content) <= %d THEN snippet(%s, %d, :hl_open, :hl_close, '...', 16) END",
+                fprintf(f,
+                        ", CASE WHEN length(c.content) <= %d"
+                        " THEN snippet(%s, %d, :hl_open, :hl_close, '...', 16) END",
                         SNIPPET_MAX_CHARS, t, src->content_column);
         if (src->is_bigram_text && (!q->skip_snippet || q->want_match_position))
                 fputs(", c.content, NULL", f);
