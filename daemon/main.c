@@ -193,6 +193,9 @@ static void reload(struct daemon *d) {
         watch_all_roots(d);
         watch_ancestors(d);
         forget_unmounted_below(d, "/");
+        /* quire status shows the new roots (and missing ones) at once, not
+         * when the reload's reconcile ends. */
+        write_state_file(d, true);
         d->is_ready = false;
         reconcile_all(d);
         d->ready_barrier = ++d->barrier_seq;
