@@ -293,9 +293,25 @@ static int check_database_file(const char *path, bool may_create) {
         return 0;
 }
 
-/* Whether path's filesystem is mounted read-only: nobody can change the
- * database there, and SQLite cannot create the -shm file a reader of a
- * WAL database needs (it is removed when the last connection closes). */
+/* Whether path is a database closed cleanly (no -wal, no -shm beside
+ * it) on a filesystem mounted read-only: SQLite cannot create the -shm a
+ * reader of a WAL database needs, and nothing can change the file while
+ * that holds. With a -wal beside it (a snapshot of a live database, a
+ * read-only bind mount of one being written) the file is not the whole
+ * database, or not a still one: SQLite reads it with the -shm there. */
+static bool is_still_on_readonly_fs(const char *path) {
+        _cleanup_free_ char *wal = NULL, *shm = NULL;
+        struct statvfs vfs;
+        struct stat st;
+
+        if (statvfs(path, &vfs) < 0 || !(vfs.f_flag & ST_RDONLY))
+                return false;
+        if (asprintf(&wal, "%s-wal", path) < 0 || asprintf(&shm, "%s-shm", path) < 0)
+                return false;
+        return lstat(wal, &st) < 0 && errno == ENOENT && lstat(shm, &st) < 0 && errno == ENOENT;
+}
+
+/* Whether path's filesystem is mounted read-only. */
 static bool is_on_readonly_fs(const char *path) {
         struct statvfs vfs;
 
@@ -445,15 +461,14 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         if (r < 0)
                 goto fail;
 
-        /* On a read-only filesystem a reader opens the file as immutable
-         * (nothing can change it there), or it could not open it at all;
-         * a writer is told why it cannot write. */
-        if (is_on_readonly_fs(path)) {
-                if (!(s->flags & STORE_READONLY)) {
-                        r = log_error_errno(EROFS, "Failed to open %s for writing: its filesystem is read-only",
-                                            path);
-                        goto fail;
-                }
+        /* On a read-only filesystem a writer is told why it cannot write,
+         * and a reader opens a database closed cleanly as immutable, or it
+         * could not open it at all. */
+        if (!(s->flags & STORE_READONLY) && is_on_readonly_fs(path)) {
+                r = log_error_errno(EROFS, "Failed to open %s for writing: its filesystem is read-only", path);
+                goto fail;
+        }
+        if ((s->flags & STORE_READONLY) && is_still_on_readonly_fs(path)) {
                 uri = immutable_uri(path);
                 if (!uri) {
                         r = log_error_errno(ENOMEM, "Failed to open database %s: %m", path);

@@ -211,6 +211,21 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertEqual(qt.file_digest(db), digest)
         self.assertNoSidecars(db)
 
+        # A live database seen read-only (a snapshot taken while it was
+        # open, a read-only bind mount of one being written): what its
+        # -wal holds is the newest part of it, which an immutable open
+        # would not read.
+        subprocess.run(["umount", ro], check=True)
+        with qt.connect(self.db) as holder:  # keeps the -wal from a checkpoint at close
+            holder.execute("SELECT count(*) FROM chunks").fetchall()
+            self.write("second.md", "# Second\n\n" + section("Body", ["secondword"]))
+            self.index(self.notes)
+            self.assertGreater(os.path.getsize(self.db + "-wal"), 0)
+            subprocess.run(["mount", "--bind", os.path.dirname(self.db), ro], check=True)
+            subprocess.run(["mount", "-o", "remount,bind,ro", ro], check=True)
+            self.assertIn("second.md", self.quire("search", "secondword", db=db, expect=0).stdout)
+            self.assertIn("files:            2", self.quire("status", db=db, expect=0).stdout)
+
     def test_status_check_finds_a_damaged_index_that_searches_do_not(self):
         """A key byte changed in a page of idx_chunks_unique_content: the
         page is well formed, so every statement still answers (status
