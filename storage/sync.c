@@ -545,6 +545,16 @@ static bool is_below_unreadable(const struct root_plan *plan, const char *path) 
         return false;
 }
 
+/* Whether path's folder is where its path says, no symlink on the way
+ * (the stored paths are realpaths). */
+static bool is_its_own_path(const char *path) {
+        const char *slash = strrchr(path, '/');
+        _cleanup_free_ char *dir = slash && slash > path ? strndup(path, (size_t) (slash - path)) : NULL;
+        _cleanup_free_ char *real = dir ? realpath(dir, NULL) : NULL;
+
+        return real && strcmp(real, dir) == 0;
+}
+
 enum unseen_row {
         UNSEEN_KEEP,    /* below a directory the walk could not list, lstat failed (EACCES), or a note still */
         UNSEEN_GONE,    /* the file is gone or no longer a regular file */
@@ -556,8 +566,10 @@ enum unseen_row {
  * .quireignore line, a reloaded glob). A note the rules keep was away
  * while its directory was listed (an editor's save that renames the
  * original aside, then back): its rows stay, as they are; its return
- * raises an event, and a change since is found by the next stat. ignores
- * is made on first use (rarely needed: a walk sees what it keeps). */
+ * raises an event, and a change since is found by the next stat. Unless
+ * a folder on its way is a symlink now (mv sub elsewhere; ln -s ...
+ * sub): the walk follows none, and lstat() follows those. ignores is made
+ * on first use (rarely needed: a walk sees what it keeps). */
 static enum unseen_row unseen_row_fate(const struct pipeline *p, const struct root_plan *plan, const char *path,
                                        struct ignore_cache **ignores) {
         const char *root = p->walk_root ? p->walk_root : plan->root;
@@ -569,7 +581,7 @@ static enum unseen_row unseen_row_fate(const struct pipeline *p, const struct ro
                 return UNSEEN_GONE;
         if (l < 0 || is_below_unreadable(plan, path))
                 return UNSEEN_KEEP;
-        if (strncmp(path, root, root_len) != 0 || path[root_len] != '/')
+        if (strncmp(path, root, root_len) != 0 || path[root_len] != '/' || !is_its_own_path(path))
                 return UNSEEN_SKIPPED;
         /* Out of memory for the cache: the rules without .quireignore, on
          * the side of keeping (a skipped note leaves at the next walk). */

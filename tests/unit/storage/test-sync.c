@@ -160,6 +160,24 @@ static void test_note_away_while_listed_keeps_its_rows(void) {
         CHECK(pb.is_back);
         CHECK_STR_EQ(indexed(), "a.md away.md drive/new.md");
         remove_note(".quireignore");
+        remove_note("skip.md");
+}
+
+/* The other way a file the walk did not see can be there: through a
+ * folder that is a symlink now, which the walk does not follow. */
+static void test_note_behind_a_symlinked_folder_leaves(void) {
+        char sub[600], moved[600];
+
+        write_note("sub/x.md", "# x\n\nxylophone\n");
+        REQUIRE(sync_tree(NULL) == 0);
+        CHECK_STR_EQ(indexed(), "a.md away.md drive/new.md sub/x.md");
+        path_of(sub, sizeof sub, "sub");
+        snprintf(moved, sizeof moved, "%s.sub", tree);
+        REQUIRE(rename(sub, moved) == 0);
+        REQUIRE(symlink(moved, sub) == 0);
+        REQUIRE(sync_tree(NULL) == 0);
+        CHECK_STR_EQ(indexed(), "a.md away.md drive/new.md");
+        REQUIRE(unlink(sub) == 0);
 }
 
 int main(void) {
@@ -170,8 +188,10 @@ int main(void) {
         RUN(test_kept_tree_walked_keeps_its_rows);
         RUN(test_kept_directory_still_takes_new_notes);
         RUN(test_note_away_while_listed_keeps_its_rows);
+        RUN(test_note_behind_a_symlinked_folder_leaves);
         char cmd[4096];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s-wal' '%s-shm'", tree, db_path, db_path, db_path);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s-wal' '%s-shm' '%s.sub'", tree, db_path, db_path, db_path,
+                 tree);
         (void) system(cmd);
         return check_summary();
 }
