@@ -60,6 +60,34 @@ int64_t timestamp_ns(int64_t sec, int64_t nsec) {
         return ns;
 }
 
+void strv_free(char **v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+int strv_push(char ***v, size_t *n, char *s) {
+        char **nv;
+
+        if (!s)
+                return -ENOMEM;
+        nv = realloc(*v, (*n + 1) * sizeof *nv);
+        if (!nv) {
+                free(s);
+                return -ENOMEM;
+        }
+        nv[(*n)++] = s;
+        *v = nv;
+        return 0;
+}
+
+bool strv_contains(char *const *v, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(v[i], s) == 0)
+                        return true;
+        return false;
+}
+
 int greedy_realloc(void *arrayp, size_t *cap, size_t need, size_t elem_size, size_t min_cap) {
         size_t new_cap = *cap ? *cap : (min_cap ? min_cap : 1);
         void *array;

@@ -33,6 +33,13 @@ int greedy_realloc(void *arrayp, size_t *cap, size_t need, size_t elem_size, siz
 #define GREEDY_REALLOC(array, cap, need, min_cap) \
         greedy_realloc(&(array), &(cap), (need), sizeof *(array), (min_cap))
 
+/* Arrays of owned strings (n of them in v). strv_push() appends s, which
+ * it takes over (freed on failure too; NULL is -ENOMEM, so strdup() can
+ * be passed straight in). */
+void strv_free(char **v, size_t n);
+int strv_push(char ***v, size_t *n, char *s);
+bool strv_contains(char *const *v, size_t n, const char *s);
+
 /* FNV-1a, 64 bits: for hash tables and names keyed by short strings that
  * nobody picks to collide (paths under the user's own control). */
 uint64_t fnv1a64(const void *data, size_t n);

@@ -199,35 +199,6 @@ static bool streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
 
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
-/* Append s (taken over: freed on failure too). */
-static int strv_push(char ***v, size_t *n, char *s) {
-        char **nv;
-
-        if (!s)
-                return -ENOMEM;
-        nv = realloc(*v, (*n + 1) * sizeof *nv);
-        if (!nv) {
-                free(s);
-                return -ENOMEM;
-        }
-        nv[(*n)++] = s;
-        *v = nv;
-        return 0;
-}
-
-static bool strv_contains(char *const *v, size_t n, const char *s) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(v[i], s))
-                        return true;
-        return false;
-}
-
 /* Remember the first mistake in the file. key may be NULL for a line that
  * has none (a section header); the section is the one being read. */
 _printf_(4, 5) static void parse_fail(struct parse_state *s, unsigned line, const char *key, const char *fmt, ...) {

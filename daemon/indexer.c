@@ -90,15 +90,9 @@ struct indexer {
         bool has_pending;
 };
 
-static void free_strv(char **v, size_t n) {
-        for (size_t i = 0; v && i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 static void rules_done(struct scan_rules *r) {
-        free_strv(r->extensions, r->n_extensions);
-        free_strv(r->ignore_globs, r->n_ignore_globs);
+        strv_free(r->extensions, r->n_extensions);
+        strv_free(r->ignore_globs, r->n_ignore_globs);
         *r = (struct scan_rules){ 0 };
 }
 
@@ -108,7 +102,7 @@ static int strv_copy(char *const *v, size_t n, char ***ret) {
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 if (!(c[i] = strdup(v[i]))) {
-                        free_strv(c, i);
+                        strv_free(c, i);
                         return -ENOMEM;
                 }
         *ret = c;
@@ -128,8 +122,8 @@ static int rules_copy(const struct scan_rules *from, struct scan_rules *to) {
 static void op_free(struct op *op) {
         free(op->ns);
         free(op->root);
-        free_strv(op->paths, op->n_paths);
-        free_strv(op->namespaces, op->n_paths);
+        strv_free(op->paths, op->n_paths);
+        strv_free(op->namespaces, op->n_paths);
         rules_done(&op->rules);
         free(op);
 }
@@ -140,8 +134,8 @@ static bool is_setting(const struct op *op) {
 }
 
 static void kept_done(struct indexer *ix) {
-        free_strv(ix->kept_dirs, ix->n_kept);
-        free_strv(ix->kept_namespaces, ix->n_kept);
+        strv_free(ix->kept_dirs, ix->n_kept);
+        strv_free(ix->kept_namespaces, ix->n_kept);
         ix->kept_dirs = ix->kept_namespaces = NULL;
         ix->n_kept = 0;
 }
@@ -191,7 +185,7 @@ static struct op *op_new(enum op_kind kind, const char *ns, const char *root) {
 int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t n_paths, uint64_t since_usec) {
         struct op *op = op_new(OP_SYNC_PATHS, ns, NULL);
         if (!op) {
-                free_strv(paths, n_paths);
+                strv_free(paths, n_paths);
                 return -ENOMEM;
         }
         op->paths = paths;

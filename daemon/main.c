@@ -28,6 +28,7 @@
 #include "quired.h"
 #include "search-server.h"
 #include "store.h"
+#include "util.h"
 #include "version.h"
 #include "watch.h"
 
@@ -359,12 +360,8 @@ int main(int argc, char **argv) {
         cookie_table_free(d.cookies);
         free(d.last_path);
         roots_free(&d);
-        for (size_t i = 0; i < d.n_unwatched; i++)
-                free(d.unwatched[i]);
-        free(d.unwatched);
-        for (size_t i = 0; i < d.n_unmounted_below; i++)
-                free(d.unmounted_below[i]);
-        free(d.unmounted_below);
+        strv_free(d.unwatched, d.n_unwatched);
+        strv_free(d.unmounted_below, d.n_unmounted_below);
         for (size_t i = 0; i < d.n_left_behind; i++)
                 free(d.left_behind[i].configured);
         free(d.left_behind);

@@ -36,13 +36,6 @@ bool path_is_at_or_below(const char *path, const char *dir) {
         return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || (n > 0 && dir[n - 1] == '/'));
 }
 
-static bool is_in(char *const *paths, size_t n, const char *path) {
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(paths[i], path) == 0)
-                        return true;
-        return false;
-}
-
 /* The directories above the roots present are watched for their own
  * rename or deletion (watch.h): a root that moves away with a parent
  * hears nothing itself. */
@@ -277,6 +270,7 @@ static void follow_mounts_below_roots(struct daemon *d) {
         struct mount_table now;
         const char *rel;
         struct stat st;
+        bool has_kept_more = false;
 
         if (mount_table_read(&now) < 0)
                 return;
@@ -292,23 +286,20 @@ static void follow_mounts_below_roots(struct daemon *d) {
                 /* A folder that went with it was below another mount,
                  * whose folder is kept. */
                 if (lstat(gone, &st) < 0 || !S_ISDIR(st.st_mode) ||
-                    is_in(d->unmounted_below, d->n_unmounted_below, gone))
+                    strv_contains(d->unmounted_below, d->n_unmounted_below, gone))
                         continue;
-                char **u = realloc(d->unmounted_below, (d->n_unmounted_below + 1) * sizeof *u);
-                char *copy = strdup(gone);
-                if (u)
-                        d->unmounted_below = u;
-                if (!u || !copy) {
-                        free(copy);
-                        log_error_errno(-ENOMEM, "Failed to keep the notes of the filesystem unmounted from %s: %m",
+                if (strv_push(&d->unmounted_below, &d->n_unmounted_below, strdup(gone)) < 0) {
+                        log_error_errno(ENOMEM, "Failed to keep the notes of the filesystem unmounted from %s: %m",
                                         gone);
                         continue;
                 }
-                d->unmounted_below[d->n_unmounted_below++] = copy;
                 log_info("A filesystem was unmounted from %s; its notes stay in the index until one is mounted "
                          "there again", gone);
-                send_kept_notes(d);
+                has_kept_more = true;
         }
+        /* Before the walks of what was mounted, below. */
+        if (has_kept_more)
+                send_kept_notes(d);
         for (size_t i = 0; i < now.n; i++) {
                 const char *point = now.v[i].point;
                 struct root *holder = find_root(d, point, &rel);
@@ -441,7 +432,7 @@ static enum root_found root_locate(struct daemon *d, struct root *root, char *co
                 free(path);
                 return ROOT_NOT_FOUND;
         }
-        if (!is_in(watched, n_watched, path) && is_empty_where_notes_are(d, root, path)) {
+        if (!strv_contains(watched, n_watched, path) && is_empty_where_notes_are(d, root, path)) {
                 free(path);
                 return ROOT_EMPTY;
         }
@@ -481,7 +472,7 @@ int roots_from_config(struct daemon *d, char *const *present, size_t n_present, 
                 root->namespace = d->cfg.roots[i].namespace;
                 switch (root_locate(d, root, present, n_present)) {
                 case ROOT_FOUND:
-                        if (is_in(restoring, n_restoring, root->path))
+                        if (strv_contains(restoring, n_restoring, root->path))
                                 begin_restoring(d, root);
                         continue;
                 case ROOT_NOT_FOUND:

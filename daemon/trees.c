@@ -63,19 +63,8 @@ void forget_ignores(struct daemon *d, const char *path) {
 }
 
 static void note_unwatched(struct daemon *d, const char *dir) {
-        for (size_t i = 0; i < d->n_unwatched; i++)
-                if (strcmp(d->unwatched[i], dir) == 0)
-                        return;
-        char **u = realloc(d->unwatched, (d->n_unwatched + 1) * sizeof *u);
-        char *copy = strdup(dir);
-        if (!u || !copy) {
-                free(copy);
-                if (u)
-                        d->unwatched = u;
-                return;
-        }
-        d->unwatched = u;
-        d->unwatched[d->n_unwatched++] = copy;
+        if (!strv_contains(d->unwatched, d->n_unwatched, dir))
+                (void) strv_push(&d->unwatched, &d->n_unwatched, strdup(dir));
 }
 
 static long read_proc_long(const char *path) {

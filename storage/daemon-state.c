@@ -89,19 +89,11 @@ bool daemon_cookie_name_is_valid(const char *name) {
 }
 
 void daemon_state_info_done(struct daemon_state_info *info) {
-        for (size_t i = 0; i < info->n_roots; i++)
-                free(info->roots[i]);
-        free(info->roots);
-        for (size_t i = 0; i < info->n_missing_roots; i++)
-                free(info->missing_roots[i]);
-        free(info->missing_roots);
-        info->missing_roots = NULL;
-        info->n_missing_roots = 0;
-        for (size_t i = 0; i < info->n_cookies; i++)
-                free(info->cookies[i]);
-        free(info->cookies);
-        info->roots = info->cookies = NULL;
-        info->n_roots = info->n_cookies = 0;
+        strv_free(info->roots, info->n_roots);
+        strv_free(info->missing_roots, info->n_missing_roots);
+        strv_free(info->cookies, info->n_cookies);
+        info->roots = info->missing_roots = info->cookies = NULL;
+        info->n_roots = info->n_missing_roots = info->n_cookies = 0;
 }
 
 static bool parse_number(const char *value, size_t value_len, unsigned long long *ret) {
@@ -140,19 +132,6 @@ static char *unescape_path(const char *value, size_t value_len) {
         }
         *o = '\0';
         return p;
-}
-
-static int strv_push(char ***v, size_t *n, char *s) {
-        if (!s)
-                return -ENOMEM;
-        char **nv = realloc(*v, (*n + 1) * sizeof *nv);
-        if (!nv) {
-                free(s);
-                return -ENOMEM;
-        }
-        nv[(*n)++] = s;
-        *v = nv;
-        return 0;
 }
 
 /* Parse the key=value lines; unknown keys are skipped (a newer daemon may
