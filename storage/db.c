@@ -293,6 +293,13 @@ static int check_database_file(const char *path, bool may_create) {
         return 0;
 }
 
+/* Whether path's filesystem is mounted read-only. */
+static bool is_on_readonly_fs(const char *path) {
+        struct statvfs vfs;
+
+        return statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+}
+
 /* Whether path is a database closed cleanly (no -wal, no -shm beside
  * it) on a filesystem mounted read-only: SQLite cannot create the -shm a
  * reader of a WAL database needs, and nothing can change the file while
@@ -301,21 +308,13 @@ static int check_database_file(const char *path, bool may_create) {
  * database, or not a still one: SQLite reads it with the -shm there. */
 static bool is_still_on_readonly_fs(const char *path) {
         _cleanup_free_ char *wal = NULL, *shm = NULL;
-        struct statvfs vfs;
         struct stat st;
 
-        if (statvfs(path, &vfs) < 0 || !(vfs.f_flag & ST_RDONLY))
+        if (!is_on_readonly_fs(path))
                 return false;
         if (asprintf(&wal, "%s-wal", path) < 0 || asprintf(&shm, "%s-shm", path) < 0)
                 return false;
         return lstat(wal, &st) < 0 && errno == ENOENT && lstat(shm, &st) < 0 && errno == ENOENT;
-}
-
-/* Whether path's filesystem is mounted read-only. */
-static bool is_on_readonly_fs(const char *path) {
-        struct statvfs vfs;
-
-        return statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
 }
 
 /* A "file:" URI for path with immutable=1, which SQLite opens without
