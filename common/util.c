@@ -48,8 +48,10 @@ int utc_timestamp_parse(const char *s, int64_t *ret_ns) {
         return 0;
 }
 
-bool lstat_errno_is_gone(int e) {
-        return e == ENOENT || e == ENOTDIR || e == ELOOP;
+bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st) {
+        if (lstat_result < 0)
+                return lstat_errno == ENOENT || lstat_errno == ENOTDIR || lstat_errno == ELOOP;
+        return !S_ISREG(st->st_mode);
 }
 
 int64_t timestamp_ns(int64_t sec, int64_t nsec) {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 /* 'YYYY-MM-DDTHH:MM:SS.sssZ' in UTC plus NUL, as the storage contract wants. */
 #define UTC_TIMESTAMP_LEN 25
@@ -20,10 +21,12 @@ int utc_timestamp_parse(const char *s, int64_t *ret_ns);
  * can set), where the product would overflow. */
 int64_t timestamp_ns(int64_t sec, int64_t nsec);
 
-/* Whether lstat()'s errno e says nothing is at the path: ENOENT, ENOTDIR
- * (a folder on the way is a file now), ELOOP (a symlink loop on the way,
- * `rm -r d; ln -s d d`; lstat follows no final symlink). */
-bool lstat_errno_is_gone(int e);
+/* Whether lstat()'s answer (its result, errno, and *st when it is 0)
+ * says no note is at the path: nothing there (ENOENT; ENOTDIR, a folder on
+ * the way is a file now; ELOOP, a symlink loop on the way, `rm -r d;
+ * ln -s d d`), or something that is not a regular file. Another error
+ * (EACCES, EIO) says nothing either way: false. */
+bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st);
 
 /* Make room for need elements of elem_size bytes in the array *arrayp
  * points to, whose capacity is *cap elements: the capacity doubles from

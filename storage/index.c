@@ -442,26 +442,19 @@ static bool names_same_inode(const char *path, const struct document *seen) {
  * for every writer: a change after this point lands after our indexed_at,
  * and the next stat of the file reads it again. */
 static bool item_is_current(const struct index_item *it) {
-        const struct document *doc = it->doc;
+        const struct document *seen = it->doc ? it->doc : it->refused;
         struct stat st;
 
-        if (it->refused)
-                /* A symlink or a socket was refused before it was open
-                 * (or the path ran into a symlink loop): nothing to
-                 * compare but that it is still no regular file. */
-                return it->refused->ino ? names_same_inode(it->path, it->refused)
-                       : lstat(it->path, &st) == 0 ? !S_ISREG(st.st_mode)
-                                                   : lstat_errno_is_gone(errno);
-        if (!doc) {
-                if (!it->is_gone)
-                        return true;
-                if (lstat(it->path, &st) < 0)
-                        return lstat_errno_is_gone(errno);
-                return !S_ISREG(st.st_mode);
-        }
-        if (doc->ino == 0) /* parsed from memory: nothing to compare */
+        if (seen && seen->ino != 0)
+                return names_same_inode(it->path, seen);
+        if (it->doc) /* parsed from memory: nothing to compare */
                 return true;
-        return names_same_inode(it->path, doc);
+        if (!it->refused && !it->is_gone) /* skipped by the rules, which go by the path */
+                return true;
+        /* Gone, or refused before it was open (a symlink, a socket, a
+         * path into a symlink loop): still no note there. */
+        int k = lstat(it->path, &st);
+        return lstat_says_gone(k, errno, &st);
 }
 
 static int apply_tx(struct store *s, void *userdata) {

@@ -38,11 +38,10 @@ char *store_default_path(void) {
 bool search_hit_is_stale(const struct search_hit *hit) {
         struct stat st;
 
-        if (lstat(hit->source_file, &st) < 0)
-                return lstat_errno_is_gone(errno);
-        if (!S_ISREG(st.st_mode))
+        int k = lstat(hit->source_file, &st);
+        if (lstat_says_gone(k, errno, &st))
                 return true;
-        if (!hit->has_file_row)
+        if (k < 0 || !hit->has_file_row)
                 return false;
         return st.st_size != hit->file_size ||
                timestamp_ns(st.st_mtim.tv_sec, st.st_mtim.tv_nsec) != hit->file_mtime_ns;

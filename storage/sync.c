@@ -187,14 +187,6 @@ static void on_unreadable(const char *dir, void *userdata) {
         plan->unreadable[plan->n_unreadable++] = copy;
 }
 
-/* A row is deleted only when its file is really gone or is no longer a
- * regular file: a file under a directory we could not list keeps its rows. */
-static bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st) {
-        if (lstat_result < 0)
-                return lstat_errno_is_gone(lstat_errno);
-        return !S_ISREG(st->st_mode);
-}
-
 static void plan_path(struct pipeline *p, const struct path_plan *pp, int *r) {
         struct stat st;
 
