@@ -493,8 +493,8 @@ static char *snippet_done(FILE *f, char **out, bool is_cut) {
 /* A snippet cut from highlighted (content with MATCH_MARK before and
  * MATCH_END after each match): some words before the first match and
  * SNIPPET_WORDS in all, at most SNIPPET_MAX_BYTES, the marks as open and
- * close, line breaks as spaces, "..." where it is cut. Linear in the
- * text. Newly allocated, or NULL. */
+ * close, "..." where it is cut; line breaks kept, as snippet() keeps them.
+ * Linear in the text. Newly allocated, or NULL. */
 #define SNIPPET_WORDS_BEFORE 4
 #define SNIPPET_WORDS 16
 #define SNIPPET_MAX_BYTES 320
@@ -535,7 +535,7 @@ static char *marked_snippet(const char *highlighted, const char *open, const cha
                         fputs(close, f);
                         is_open = false;
                 } else
-                        fputc(*p == '\n' || *p == '\t' || *p == '\r' ? ' ' : *p, f);
+                        fputc(*p, f);
         if (is_open)
                 fputs(close, f);
         return snippet_done(f, &out, to < end);
@@ -604,7 +604,7 @@ static size_t first_needle(const struct needles *nd, const char *content) {
 }
 
 /* A snippet of content around byte at, with the needles in it between
- * open and close and line breaks as spaces. Newly allocated, or NULL. */
+ * open and close. Newly allocated, or NULL. */
 static char *cjk_snippet(const char *content, size_t at, const struct needles *nd, const char *open,
                          const char *close) {
         const unsigned char *begin = (const unsigned char *) content, *end = begin + strlen(content);
@@ -630,10 +630,8 @@ static char *cjk_snippet(const char *content, size_t at, const struct needles *n
                 if (k > 0) {
                         fprintf(f, "%s%.*s%s", open, (int) k, (const char *) p, close);
                         p += k;
-                } else {
-                        fputc(*p == '\n' || *p == '\t' ? ' ' : *p, f);
-                        p++;
-                }
+                } else
+                        fputc(*p++, f);
         }
         return snippet_done(f, &out, to < end);
 }

@@ -76,6 +76,8 @@ class CjkSearchTests(qt.QuireTestCase):
         self.assertIn("**索引**", hit["snippet"])
         self.assertIn("数据库的", hit["snippet"])
         self.assertNotIn("数据 据库", hit["snippet"])
+        # Line breaks kept, as in the snippets of the other index.
+        self.assertEqual(hit["snippet"], "# 数据库\n\n数据库的**索引**可以加快查询速度。全文搜**索引**擎使用倒排**索引**。")
 
     def test_vimgrep_points_at_the_word(self):
         out = self.quire("search", "--vimgrep", "天気", expect=0).stdout

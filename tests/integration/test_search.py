@@ -299,6 +299,16 @@ class FormatTests(SearchTestCase):
         self.index(self.notes)
         self.assertEqual([h["snippet"] for h in self.json_lines("lateword")],
                          ["...w2996 w2997 w2998 w2999 **lateword** w"])
+        # Line breaks stay, as FTS5's snippet() keeps them (below), and
+        # the text format puts a snippet on one line itself. A fence is
+        # never cut, so this one is a chunk of its own past the sizes.
+        fence = "\n".join(" ".join(f"w{i}" for i in range(j, j + 10)) for j in range(0, 3000, 10))
+        self.write("fence.md", "# Fence\n\n```\n" + fence + " fenceword\nw\n```\n")
+        self.index(self.notes)
+        self.assertEqual([h["snippet"] for h in self.json_lines("fenceword")],
+                         ["...w2996 w2997 w2998 w2999 **fenceword**\nw\n```"])
+        self.assertEqual(self.quire("search", "fenceword", expect=0).stdout.splitlines()[1],
+                         "    ...w2996 w2997 w2998 w2999 **fenceword** w ```")
         # A chunk of the chunker's sizes keeps FTS5's snippet.
         self.assertEqual([h["snippet"] for h in self.json_lines("xylophone")],
                          ["# Alpha\n\nfirst line without it\nsecond line: café **xylophone** here\nlast"])
