@@ -85,6 +85,7 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->extend_timer);
         close_handle((uv_handle_t *) &d->status_timer);
         close_handle((uv_handle_t *) &d->pending_timer);
+        close_handle((uv_handle_t *) &d->state_timer);
         if (d->mounts_fd >= 0)
                 close_handle((uv_handle_t *) &d->mounts_poll);
 }
@@ -254,7 +255,7 @@ static int run(struct daemon *d) {
                 .max_file_bytes = d->cfg.max_file_bytes,
         };
         uv_timer_t *timers[] = { &d->rescan_timer, &d->restore_timer, &d->retry_timer, &d->watchdog_timer,
-                                 &d->extend_timer, &d->status_timer, &d->pending_timer };
+                                 &d->extend_timer, &d->status_timer, &d->pending_timer, &d->state_timer };
         for (size_t i = 0; i < ELEMENTSOF(timers); i++) {
                 uv_timer_init(d->loop, timers[i]);
                 timers[i]->data = d;

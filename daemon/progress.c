@@ -71,10 +71,25 @@ static bool has_pending(struct daemon *d) {
         return oldest_pending_usec(d) != 0;
 }
 
+static void state_timer_cb(uv_timer_t *t) {
+        write_state_file(t->data, true);
+}
+
+/* At most once per STATE_FILE_INTERVAL_USEC unless forced; a write held
+ * back happens when the interval is over (a one-shot timer, armed only
+ * then), or the file would tell `quire status` of the burst's middle
+ * until the next change, however long quired then stays idle. */
 void write_state_file(struct daemon *d, bool is_forced) {
         uint64_t now = now_monotonic_usec();
-        if (!d->state_file || (!is_forced && now - d->state_written_usec < STATE_FILE_INTERVAL_USEC))
+        if (!d->state_file)
                 return;
+        if (!is_forced && now - d->state_written_usec < STATE_FILE_INTERVAL_USEC) {
+                if (!d->is_stopping && !uv_is_active((uv_handle_t *) &d->state_timer))
+                        uv_timer_start(&d->state_timer, state_timer_cb,
+                                       (d->state_written_usec + STATE_FILE_INTERVAL_USEC - now + 999) / 1000, 0);
+                return;
+        }
+        uv_timer_stop(&d->state_timer);
         d->state_written_usec = now;
 
         _cleanup_free_ const char **roots = calloc(d->n_roots + 1, sizeof *roots);

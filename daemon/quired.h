@@ -116,6 +116,7 @@ struct daemon {
         const char *state; /* "starting", "reconciling", "watching", "reloading", "stopping" */
         uint64_t state_written_usec;
         uv_timer_t watchdog_timer, extend_timer, status_timer, pending_timer;
+        uv_timer_t state_timer; /* armed while a state file write is held back */
         uint64_t watchdog_usec;
         uint64_t progress_at_last_ping;
         bool has_logged_stall;

@@ -303,6 +303,8 @@ static void rescan_cb(uv_timer_t *t) {
         char **unwatched = TAKE_PTR(d->unwatched);
         size_t n_unwatched = d->n_unwatched;
         d->n_unwatched = 0;
+        if (n_unwatched > 0)
+                log_debug("Rescanning %zu directories the watch limit left unwatched", n_unwatched);
         for (size_t i = 0; i < n_unwatched; i++) {
                 char *dir = unwatched[i];
                 const char *rel;

@@ -7,6 +7,7 @@ daemon's QUIRE_TEST_* switches). Each test polls until the daemon's
 database holds exactly the rows a fresh 'quire index' of the same tree
 writes; the event handling itself is in test_daemon.py."""
 
+import json
 import os
 import shutil
 import signal
@@ -563,6 +564,30 @@ class OverflowTests(LifecycleCase):
 
 
 class WatchLimitTests(LifecycleCase):
+    def watched(self):
+        """(watched, unwatched) directories, as quire status tells them."""
+        daemon = json.loads(self.quire("status", "--json").stdout)["daemon"]
+        return (daemon["watched_dirs"], daemon["unwatched_dirs"])
+
+    def test_status_tells_the_end_of_a_burst_while_quired_idles(self):
+        """quire status tells what quired ended a burst with, while quired
+        idles: a directory left unwatched is counted and the index is not
+        current. The state file is written at most once a second; a write
+        held back by that is made when the second is over."""
+        self.write("a/first.md", note("initial"))
+        d = self.quired(env=self.daemon_env(QUIRE_TEST_MAX_WATCHES="2"))  # root and a
+        self.converge(d)
+        time.sleep(1.1)  # a second since the last write: the next one is made at once
+        mark = d.mark()
+        self.write("a/second.md", note("secondword"))
+        d.wait_line(qt.BATCH_RE, since=mark)
+        os.mkdir(self.disk("u"))  # within the second: its report's write is held back
+        d.wait_line(r"fs\.inotify\.max_user_watches", since=mark)
+        qt.wait_for(lambda: self.watched() == (2, 1), timeout=10, what="u counted as unwatched")
+        p = self.quire("status")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("not current: 1 directories are not watched", p.stdout)
+
     def test_directory_listed_in_part_is_walked_again(self):
         """readdir() failing partway through a directory while quired adds
         its watches (EIO, once: tests/integration/readdir-eio.c preloaded)
@@ -633,13 +658,20 @@ class WatchLimitTests(LifecycleCase):
         d.wait_line(r"fs\.inotify\.max_user_watches", since=mark)
         self.write("u/new/early.md", note("unwatchedearly"))
         self.converge(d)  # found by the rescan
+        mark = d.mark()
         shutil.rmtree(self.disk("a"))  # two watches free again
         self.converge(d)
-        time.sleep(3)  # a rescan or two: u gets its watch, the rescans stop
-        # Only a watch on u/new sees this.
+        # The next rescan gives u and u/new their watches; then the
+        # rescans stop (one a second, with this interval, if they do not).
+        d.wait_line(r"Rescanning \d+ directories", since=mark)
+        qt.wait_for(lambda: self.watched() == (3, 0), what="root, u and u/new watched, none left out")
+        mark = d.mark()
+        # Only a watch on u/new sees this: no rescan looks any more.
         self.write("u/new/late.md", note("unwatchedlate"))
         self.converge(d)
         self.assertEqual(self.hits("unwatchedlate"), {self.stored("u/new/late.md")})
+        self.assertEqual(d.matches(r"Rescanning", since=mark), [], "still rescanning: not a watch's doing")
+        self.assertEqual(self.watched(), (3, 0))
         self.assertTrue(d.running())
         self.assertHealthy(self.db)
 
