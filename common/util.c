@@ -54,6 +54,17 @@ bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st) {
         return !S_ISREG(st->st_mode);
 }
 
+long read_proc_long(const char *path) {
+        FILE *f = fopen(path, "re");
+        long v = -1;
+        if (f) {
+                if (fscanf(f, "%ld", &v) != 1)
+                        v = -1;
+                fclose(f);
+        }
+        return v;
+}
+
 int64_t timestamp_ns(int64_t sec, int64_t nsec) {
         int64_t ns;
 

@@ -28,6 +28,10 @@ int64_t timestamp_ns(int64_t sec, int64_t nsec);
  * (EACCES, EIO) says nothing either way: false. */
 bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st);
 
+/* The number in a /proc/sys file (a kernel limit), or -1 when it cannot
+ * be read. */
+long read_proc_long(const char *path);
+
 /* Make room for need elements of elem_size bytes in the array *arrayp
  * points to, whose capacity is *cap elements: the capacity doubles from
  * min_cap (or from what it was), so n appends cost O(n) copying. Returns

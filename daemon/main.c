@@ -260,6 +260,15 @@ static int run(struct daemon *d) {
                 uv_timer_init(d->loop, timers[i]);
                 timers[i]->data = d;
         }
+        /* Every handle shutdown_daemon() closes exists from here on, so
+         * that a failure below can stop through it. */
+        uv_signal_t *signals[] = { &d->sigterm, &d->sigint, &d->sighup };
+        int signums[] = { SIGTERM, SIGINT, SIGHUP };
+        for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
+                uv_signal_init(d->loop, signals[i]);
+                signals[i]->data = d;
+                uv_signal_start(signals[i], signal_cb, signums[i]);
+        }
         d->max_waiting = INDEXER_MAX_WAITING;
         d->restore_quiet_ms = RESTORE_QUIET_MS;
         const char *restore_quiet = getenv("QUIRE_TEST_RESTORE_QUIET_MS"); /* test-only */
@@ -280,8 +289,18 @@ static int run(struct daemon *d) {
                 return log_error_errno(r, "Failed to start the indexer thread: %m");
         }
         r = watcher_new(d->loop, d->cfg.backend, on_watch_event, d, &d->watcher);
-        if (r < 0) {
+        if (r == -EMFILE) {
+                /* quired has a handful of descriptors open here: it is the
+                 * per-user count of inotify instances that ran out. */
+                long limit = read_proc_long("/proc/sys/fs/inotify/max_user_instances");
+                log_error("Failed to set up file watching: no inotify instance left (fs.inotify.max_user_instances "
+                          "= %ld is used up by other programs; raise it, e.g. sysctl "
+                          "fs.inotify.max_user_instances=%ld)",
+                          limit, limit > 0 ? 2 * limit : 256);
+        }
+        else if (r < 0)
                 log_error_errno(r, "Failed to set up file watching: %m");
+        if (r < 0) {
                 shutdown_daemon(d, "setup failed");
                 uv_run(d->loop, UV_RUN_DEFAULT);
                 return r;
@@ -297,14 +316,6 @@ static int run(struct daemon *d) {
                 shutdown_daemon(d, "setup failed");
                 uv_run(d->loop, UV_RUN_DEFAULT);
                 return r;
-        }
-
-        uv_signal_t *signals[] = { &d->sigterm, &d->sigint, &d->sighup };
-        int signums[] = { SIGTERM, SIGINT, SIGHUP };
-        for (size_t i = 0; i < 3; i++) {
-                uv_signal_init(d->loop, signals[i]);
-                signals[i]->data = d;
-                uv_signal_start(signals[i], signal_cb, signums[i]);
         }
 
         /* Watches go in before the reconcile walks: a change made during

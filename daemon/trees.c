@@ -67,22 +67,21 @@ static void note_unwatched(struct daemon *d, const char *dir) {
                 (void) strv_push(&d->unwatched, &d->n_unwatched, strdup(dir));
 }
 
-static long read_proc_long(const char *path) {
-        FILE *f = fopen(path, "re");
-        long v = -1;
-        if (f) {
-                if (fscanf(f, "%ld", &v) != 1)
-                        v = -1;
-                fclose(f);
-        }
-        return v;
-}
-
-/* One actionable line, once: which sysctl, and what to set it to. */
-static void log_watch_limit(struct daemon *d) {
+/* One actionable line, once: which sysctl, and what to set it to. error
+ * is -ENOSPC (out of watches) or -EMFILE (the fs-event backend opens an
+ * inotify instance at its first watch: none was left). */
+static void log_watch_limit(struct daemon *d, int error) {
         if (d->has_logged_watch_limit)
                 return;
         d->has_logged_watch_limit = true;
+        if (error == -EMFILE) {
+                long limit = read_proc_long("/proc/sys/fs/inotify/max_user_instances");
+                log_warning("No inotify instance left (fs.inotify.max_user_instances = %ld): directories are not "
+                            "watched and are rescanned every %u s instead; raise the limit, e.g. "
+                            "sysctl fs.inotify.max_user_instances=%ld",
+                            limit, d->cfg.rescan_interval_s, limit > 0 ? 2 * limit : 256);
+                return;
+        }
         long limit = read_proc_long("/proc/sys/fs/inotify/max_user_watches");
         size_t needed = watcher_count(d->watcher) + d->n_unwatched + 1024;
         log_warning("Out of inotify watches (fs.inotify.max_user_watches = %ld): some directories are not watched "
@@ -108,14 +107,15 @@ void watch_tree(struct daemon *d, struct root *root, const char *dir, bool is_pr
         while (n > 0) {
                 char *path = stack[--n];
                 int r = watcher_add_dir(d->watcher, path);
-                if (r == -ENOSPC) {
+                bool is_at_limit = r == -ENOSPC || r == -EMFILE;
+                if (is_at_limit) {
                         note_unwatched(d, path);
-                        log_watch_limit(d);
+                        log_watch_limit(d, r);
                         arm_rescan(d);
                 } else if (r < 0 && r != -ENOENT && r != -ENOTDIR)
                         log_warning_errno(r, "Failed to watch %s: %m", path);
 
-                DIR *dp = r == 0 || r == -ENOSPC ? opendir(path) : NULL;
+                DIR *dp = r == 0 || is_at_limit ? opendir(path) : NULL;
                 struct dirent *de;
                 for (;;) {
                         errno = 0;

@@ -399,6 +399,40 @@ class RefusedStartTests(LifecycleCase):
         self.assertEqual(qt.file_digest(self.db), before)
 
 
+class NoInotifyTests(LifecycleCase):
+    """No inotify instance to be had (fs.inotify.max_user_instances used up
+    by other programs): tests/integration/inotify-emfile.c preloaded."""
+
+    def test_inotify_backend_exits_1_with_the_limit_named(self):
+        # It closed signal handles it had not made yet: libuv's assertion,
+        # SIGABRT, a core dump and a restart loop under systemd.
+        env = qt.with_shim(self.daemon_env(), "inotify-emfile")
+        p = self.run_program([qt.QUIRED, "--db", self.db, "--backend", "inotify", self.notes], env=env,
+                             expect=1, timeout=qt.DAEMON_TIMEOUT)
+        errors = [line for line in p.stderr.splitlines() if "Stopping" not in line]
+        self.assertEqual(len(errors), 1, p.stderr)
+        self.assertRegex(errors[0], r"^quired: Failed to set up file watching: no inotify instance left "
+                                    r"\(fs\.inotify\.max_user_instances = \d+ .*sysctl fs\.inotify\.max_user_instances=\d+\)$")
+        self.assertNotIn("Assertion", p.stderr)
+
+    def test_fs_event_backend_rescans_and_says_it_is_not_current(self):
+        # libuv opens its inotify instance at the first watch: every
+        # directory is left unwatched, rescanned, and counted as such.
+        self.write("a.md", note("before"))
+        config = self.write_config("[quire]\nrescan_interval_s = 1\n")
+        env = qt.with_shim(self.daemon_env(), "inotify-emfile")
+        d = self.start_quired(self.notes, args=["--backend", "fs-event", "-v", "--config", config], env=env)
+        self.converge(d)
+        self.assertEqual(len(d.matches(r"No inotify instance left \(fs\.inotify\.max_user_instances")), 1, d.log())
+        self.write("b.md", note("afterward"))
+        self.converge(d)  # by a rescan
+        self.assertEqual(self.hits("afterward"), {self.stored("b.md")})
+        p = self.quire("status")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertRegex(p.stdout, r"not current: \d+ directories are not watched")
+        self.assertEqual(d.stop()[0], 0, d.log())
+
+
 class ConcurrentIndexTests(LifecycleCase):
     def test_quire_index_beside_the_daemon(self):
         n = self.corpus_tree("pages/linux", "pages/osx")
