@@ -25,9 +25,10 @@ static const char status_help[] =
         "the last full reconcile.\n"
         "\n"
         "Exit status: 0; 1 when the index lags (a change has waited longer than\n"
-        "the daemon's threshold: 3 s, or twice its max delay when longer) or\n"
-        "part of a root is not watched or a root is missing, when --check finds\n"
-        "the file damaged, or on failure. No daemon running is 0.\n"
+        "the daemon's threshold: 3 s, or twice its max delay when longer), part\n"
+        "of a root is not watched, a root is missing, or indexing fails and is\n"
+        "retried, when --check finds the file damaged, or on failure. No daemon\n"
+        "running is 0.\n"
         "\n"
         "Options:\n"
         "      --db PATH   database (default: $QUIRE_DB or the XDG data dir)\n"
@@ -49,6 +50,7 @@ struct index_freshness {
         int64_t oldest_ms; /* age of the oldest waiting change, -1: none */
         bool is_lagging, has_unwatched;
         bool has_missing_roots; /* their notes are kept, but nothing follows them */
+        bool is_failing;        /* indexing fails, and is retried */
 };
 
 static struct index_freshness freshness_of(int r, const struct daemon_state_info *d) {
@@ -65,7 +67,12 @@ static struct index_freshness freshness_of(int r, const struct daemon_state_info
         }
         f.has_unwatched = d->n_unwatched > 0;
         f.has_missing_roots = d->n_missing_roots > 0;
+        f.is_failing = d->failing_error < 0;
         return f;
+}
+
+static bool is_current(const struct index_freshness *f) {
+        return !f->is_lagging && !f->has_unwatched && !f->has_missing_roots && !f->is_failing;
 }
 
 static void json_timestamp_or_null(const char *ts) {
@@ -120,8 +127,16 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
                                         fputc(',', stdout);
                                 json_write_string(stdout, d->missing_roots[i]);
                         }
-                        printf("],\"current\":%s",
-                               f.is_lagging || f.has_unwatched || f.has_missing_roots ? "false" : "true");
+                        fputs("],\"failing\":", stdout);
+                        if (f.is_failing) {
+                                fputs("{\"error\":", stdout);
+                                json_write_string(stdout, strerror(-d->failing_error));
+                                fputs(",\"since\":", stdout);
+                                json_timestamp_or_null(d->failing_since);
+                                printf(",\"retry_s\":%u}", d->retry_s);
+                        } else
+                                fputs("null", stdout);
+                        printf(",\"current\":%s", is_current(&f) ? "true" : "false");
                 }
                 fputc('}', stdout);
         }
@@ -143,7 +158,11 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
         struct index_freshness f = freshness_of(r, d);
         if (!f.is_known)
                 return;
-        if (f.is_lagging)
+        if (f.is_failing)
+                printf("index:            not current: indexing has failed since %s (%s); quired retries every "
+                       "%u s (see its log)",
+                       d->failing_since[0] ? d->failing_since : "start", strerror(-d->failing_error), d->retry_s);
+        else if (f.is_lagging)
                 printf("index:            lagging: a change has waited %.1f s (more than %.1f s)",
                        f.oldest_ms / 1000.0, d->lag_threshold_ms / 1000.0);
         else if (f.has_unwatched)
@@ -285,5 +304,5 @@ int cmd_status(int argc, char **argv) {
         /* Scripts ask "is the index current?" with the exit status; no
          * daemon is not a lag (the index is what the last writer left). */
         struct index_freshness f = freshness_of(daemon_r, &daemon);
-        return f.is_lagging || f.has_unwatched || f.has_missing_roots || in.n > 0 ? 1 : 0;
+        return (f.is_known && !is_current(&f)) || in.n > 0 ? 1 : 0;
 }

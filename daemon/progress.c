@@ -122,6 +122,9 @@ void write_state_file(struct daemon *d, bool is_forced) {
                 .n_missing_roots = n_missing,
                 .cookies = cookies,
                 .n_cookies = n_cookies,
+                .failing_error = d->retry_s > 0 ? d->failing_error : 0,
+                .failing_since_usec = d->retry_s > 0 ? d->failing_since_usec : 0,
+                .retry_s = d->retry_s,
         };
         d->has_written_pending = oldest != 0;
         int r = daemon_state_update(d->state_file, &st);
@@ -214,10 +217,12 @@ static void retry_cb(uv_timer_t *t) {
  * path sync, a move, a reconcile): a reconcile later finds them all again
  * by their stat. Only a failed reconcile moves the next one further out;
  * other failures while one is pending are covered by it. */
-static void schedule_retry(struct daemon *d, bool was_reconcile) {
-        if (d->retry_s == 0)
+static void schedule_retry(struct daemon *d, bool was_reconcile, int error) {
+        d->failing_error = error;
+        if (d->retry_s == 0) {
                 d->retry_s = 1;
-        else if (was_reconcile)
+                d->failing_since_usec = now_realtime_usec();
+        } else if (was_reconcile)
                 d->retry_s = d->retry_s * 2 < d->cfg.rescan_interval_s ? d->retry_s * 2 : d->cfg.rescan_interval_s;
         else
                 return;
@@ -249,12 +254,15 @@ void on_report(const struct indexer_report *rep, void *userdata) {
         }
         if (rep->was_reconcile && rep->error == 0)
                 d->last_reconcile_usec = now_realtime_usec();
+        bool was_failing = d->retry_s > 0;
         if (rep->error < 0)
-                schedule_retry(d, rep->was_reconcile);
+                schedule_retry(d, rep->was_reconcile, rep->error);
         else if (rep->was_reconcile && d->retry_s > 0) {
                 /* Every change since the failure is in: nothing left to retry. */
                 log_info("Indexing works again");
                 d->retry_s = 0;
+                d->failing_error = 0;
+                d->failing_since_usec = 0;
                 uv_timer_stop(&d->retry_timer);
         }
         /* Acknowledged cookies, and the end of a wait, are news at once.
@@ -262,6 +270,7 @@ void on_report(const struct indexer_report *rep, void *userdata) {
          * came before it may have failed (retry_cb defers the cookies). */
         bool is_news = rep->barrier_done && d->retry_s == 0 && cookie_table_ack(d->cookies, rep->barrier_done) > 0;
         is_news |= d->has_written_pending && !has_pending(d);
+        is_news |= was_failing != (d->retry_s > 0);
         arm_pending_timer(d);
         if (!d->is_ready && (d->ready_barrier ? rep->barrier_done >= d->ready_barrier : rep->was_reconcile)) {
                 d->is_ready = true;

@@ -108,6 +108,10 @@ struct daemon {
          * to rescan_interval_s, so a lasting fault costs a line and a walk
          * now and then, never a busy loop. */
         unsigned retry_s;
+        /* While retry_s > 0: the last failure's error, and since when
+         * (CLOCK_REALTIME µs) indexing has failed; `quire status` says so. */
+        int failing_error;
+        uint64_t failing_since_usec;
         bool is_stopping;
         int argc; /* kept for a reload, which parses them again */
         char **argv;

@@ -201,6 +201,17 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                 } else if (KEY_IS("last_reconcile")) {
                         if (!parse_timestamp(value, value_len, info.last_reconcile))
                                 return -EBADMSG;
+                } else if (KEY_IS("failing")) {
+                        if (!parse_number(value, value_len, &num) || num == 0 || num > INT_MAX)
+                                return -EBADMSG;
+                        info.failing_error = -(int) num;
+                } else if (KEY_IS("failing_since")) {
+                        if (!parse_timestamp(value, value_len, info.failing_since))
+                                return -EBADMSG;
+                } else if (KEY_IS("retry_s")) {
+                        if (!parse_number(value, value_len, &num) || num > UINT_MAX)
+                                return -EBADMSG;
+                        info.retry_s = (unsigned) num;
                 } else if (KEY_IS("root")) {
                         if (value_len == 0)
                                 return -EBADMSG;
@@ -379,6 +390,10 @@ int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *
         if (st->last_reconcile_usec) {
                 utc_timestamp_at(st->last_reconcile_usec, stamp);
                 fprintf(out, "last_reconcile=%s\n", stamp);
+        }
+        if (st->failing_error < 0 && st->failing_since_usec) {
+                utc_timestamp_at(st->failing_since_usec, stamp);
+                fprintf(out, "failing=%d\nfailing_since=%s\nretry_s=%u\n", -st->failing_error, stamp, st->retry_s);
         }
         for (i = 0; i < st->n_roots; i++) {
                 fputs("root=", out);

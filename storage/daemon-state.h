@@ -43,6 +43,11 @@ struct daemon_state {
         size_t n_missing_roots;
         const char *const *cookies; /* sync cookies acknowledged lately */
         size_t n_cookies;
+        /* While indexing fails and is retried: the error (a negative
+         * errno) and since when (CLOCK_REALTIME µs); 0 when it works. */
+        int failing_error;
+        uint64_t failing_since_usec;
+        unsigned retry_s; /* the wait before the next try */
 };
 
 /* Create and lock; -EBADFD when something other than a regular file is
@@ -78,6 +83,9 @@ struct daemon_state_info {
         size_t n_missing_roots;
         char **cookies; /* owned */
         size_t n_cookies;
+        int failing_error;        /* 0, or the negative errno indexing fails with */
+        char failing_since[32];   /* "" unless failing */
+        unsigned retry_s;
 };
 int daemon_state_read(const char *db_path, struct daemon_state_info *ret);
 void daemon_state_info_done(struct daemon_state_info *info);

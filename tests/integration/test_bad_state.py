@@ -10,6 +10,7 @@ over a few seconds of the bad state stay small; generous bounds, not
 timings), that nothing indexed before is lost, and that work resumes on
 its own, without a restart, once the cause is gone."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -36,6 +37,27 @@ def big_note(word):
 
 
 class BadStateCase(HostileCase):
+    def assertFailingThenCurrent(self, d, fix, error):
+        """quire status says the index is not current while quired's
+        indexing fails (exit 1, the error, the retry) and current again
+        once fix() has removed the cause and quired caught up. It said
+        'current' all along before, however long the retries failed."""
+        qt.wait_for(lambda: self.quire("status").returncode == 1, timeout=10, what="status exit 1")
+        p = self.quire("status", expect=1)
+        self.assertRegex(p.stdout, r"index: +not current: indexing has failed since \d{4}-\d\d-\d\dT[\d:.]+Z "
+                                   rf"\({error}\); quired retries every \d+ s \(see its log\)", p.stdout)
+        failing = json.loads(self.quire("status", "--json", expect=1).stdout)["daemon"]
+        self.assertIs(failing["current"], False)
+        self.assertRegex(failing["failing"]["error"], error)
+        self.assertGreaterEqual(failing["failing"]["retry_s"], 1)
+        fix()
+        self.converge(d)
+        qt.wait_for(lambda: self.quire("status").returncode == 0, timeout=10, what="status exit 0")
+        working = json.loads(self.quire("status", "--json", expect=0).stdout)["daemon"]
+        self.assertIs(working["failing"], None)
+        self.assertIs(working["current"], True)
+        self.assertIn("index:            current", self.quire("status", expect=0).stdout)
+
     def assertCalm(self, d, since):
         """Over a few seconds of the bad state: running, little CPU, few lines."""
         cpu = d.cpu_seconds()
@@ -90,11 +112,13 @@ class LockTests(BadStateCase):
             self.assertIn(self.db, line)
             self.assertCalm(d, mark)
             self.assertEqual(self.state(), before)
+
+            # No new event: only the daemon's own retry can bring the note in.
+            self.assertFailingThenCurrent(d, lambda: holder.execute("ROLLBACK"), "Device or resource busy")
         finally:
-            holder.execute("ROLLBACK")
+            if holder.in_transaction:
+                holder.execute("ROLLBACK")
             holder.close()
-        # No new event: only the daemon's own retry can bring the note in.
-        self.converge(d)
         self.assertEqual(self.hits("pendingword"), {self.stored("pending.md")})
         self.assertStillServes(d)
 
@@ -130,8 +154,7 @@ class DiskFullTests(BadStateCase):
         self.assertIn(self.db, line)
         self.assertCalm(d, mark)
         self.assertEqual(self.state(), before)
-        os.unlink(filler)
-        self.converge(d)
+        self.assertFailingThenCurrent(d, lambda: os.unlink(filler), "No space left on device")
         self.assertEqual(self.hits("bigword"), {self.stored("big.md")})
         self.assertStillServes(d)
 
