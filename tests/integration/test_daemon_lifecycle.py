@@ -357,6 +357,31 @@ class ConfigTests(LifecycleCase):
         self.assertGone(self.stored("alpha.md"), "aardvark")
         self.assertHealthy(self.db)
 
+    def test_extensions_choose_the_notes_and_a_reload_changes_them(self):
+        # Only the unit test of the config parser looked at this key.
+        self.write("a.md", note("mdword"))
+        self.write("b.txt", note("txtword"))
+        self.write("c.Markdown", note("markdownword"))
+        config = self.write_config("[quire]\nextensions = txt, .MARKDOWN\n")
+        d = self.quired(args=["--config", config])
+        qt.wait_for(lambda: self.hits("txtword") and self.hits("markdownword"), what="the .txt and .Markdown notes")
+        self.assertEqual(self.hits("mdword"), set(), "a .md note indexed though md is not listed")
+        # Events follow the rule too: a new .txt note enters, a new .md note does not.
+        self.write("d.txt", note("latetxt"))
+        self.write("e.md", note("latemd"))
+        qt.wait_for(lambda: self.hits("latetxt"), what="the new .txt note")
+        self.assertEqual(self.hits("latemd"), set())
+        mark = d.mark()
+        self.write_config("[quire]\nextensions = md\n")
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Reconciled", since=mark)
+        qt.wait_for(lambda: self.hits("mdword") and not self.hits("txtword"), what="md in, txt out")
+        self.assertEqual(self.hits("latemd"), {self.stored("e.md")})
+        self.assertEqual(self.hits("markdownword") | self.hits("latetxt"), set())
+        self.assertEqual({p for (p,) in qt.query(self.db, "SELECT path FROM files")},
+                         {self.stored("a.md"), self.stored("e.md")})
+        self.assertHealthy(self.db)
+
 
 def section_filler(n_bytes):
     line = "filler words to make the note larger than the limit\n"
