@@ -31,6 +31,12 @@ void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]) {
         utc_timestamp_at(now_realtime_usec(), out);
 }
 
+void utc_timestamp_now_coarse(char out[UTC_TIMESTAMP_LEN]) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+        utc_timestamp_at((uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u, out);
+}
+
 int utc_timestamp_parse(const char *s, int64_t *ret_ns) {
         struct tm tm = { 0 };
         int ms, n = 0;

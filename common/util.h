@@ -11,6 +11,12 @@
 /* 'YYYY-MM-DDTHH:MM:SS.sssZ' in UTC plus NUL, as the storage contract wants. */
 #define UTC_TIMESTAMP_LEN 25
 void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]);
+/* Now by the clock the kernel stamps inode times with (CLOCK_REALTIME_COARSE,
+ * up to a tick behind the precise clock): a file changed after this call
+ * gets a ctime at or after the timestamp, which the precise clock, read up
+ * to a tick ahead of the inode clock, does not promise. For a files row's
+ * indexed_at, which later stats are compared with. */
+void utc_timestamp_now_coarse(char out[UTC_TIMESTAMP_LEN]);
 /* The same for a CLOCK_REALTIME time in µs. */
 void utc_timestamp_at(uint64_t realtime_usec, char out[UTC_TIMESTAMP_LEN]);
 /* The time such a timestamp names, in ns since the epoch; -EINVAL if s is

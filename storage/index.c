@@ -47,11 +47,40 @@ static int64_t timestamp_ns_or_zero(const char *text) {
         return utc_timestamp_parse(text, &ns) < 0 ? 0 : ns;
 }
 
+/* The resolution of the filesystem that wrote a timestamp, as far as the
+ * timestamp shows it: a time in whole seconds comes from FAT (2 s), ext4
+ * with small inodes, HFS+ or a share that keeps seconds; one in tens of
+ * milliseconds from exFAT. Read from its trailing decimal zeros, so a
+ * fine timestamp that happens to end in zeros only costs a re-read of a
+ * file changed within that much of its indexing. */
+static int64_t timestamp_resolution_ns(int64_t t_ns) {
+        int64_t nsec = t_ns % 1000000000, res = 1;
+
+        if (nsec < 0)
+                nsec += 1000000000;
+        if (nsec == 0)
+                return 2000000000;
+        while (nsec % (res * 10) == 0)
+                res *= 10;
+        return res;
+}
+
+bool inode_unchanged_since(int64_t ctime_ns, int64_t indexed_at_ns) {
+        /* A change at or after indexed_at gets a ctime of at least
+         * indexed_at less the resolution (it is cut down to it; indexed_at
+         * comes from the inode clock, utc_timestamp_now_coarse()): only a
+         * ctime a whole resolution before indexed_at vouches for the row.
+         * On whole seconds, a change in the second of the indexing was
+         * taken for the file as indexed, for good. */
+        int64_t res = timestamp_resolution_ns(ctime_ns);
+        return ctime_ns < INT64_MAX - res && ctime_ns + res <= indexed_at_ns;
+}
+
 bool file_row_matches_stat(const struct file_row *row, const struct stat *st) {
         int64_t mtime_ns = timestamp_ns(st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
         int64_t ctime_ns = timestamp_ns(st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
 
-        return row->size == st->st_size && row->mtime_ns == mtime_ns && ctime_ns < row->indexed_at_ns;
+        return row->size == st->st_size && row->mtime_ns == mtime_ns && inode_unchanged_since(ctime_ns, row->indexed_at_ns);
 }
 
 /* 1 and the files row (without its path) and its hash if present, 0 if
@@ -322,7 +351,7 @@ static int index_document(struct store *s, const char *ns, const char *path, con
                         /* Read only because the inode changed since it was
                          * indexed (a chmod, a rename that kept the bytes):
                          * a new indexed_at lets the next stat skip it. */
-                        if (doc->ino != 0 && doc->ctime_ns >= old.indexed_at_ns)
+                        if (doc->ino != 0 && !inode_unchanged_since(doc->ctime_ns, old.indexed_at_ns))
                                 return file_upsert(s, ns, path, doc, now);
                         return 0;
                 }
@@ -464,7 +493,7 @@ static int apply_tx(struct store *s, void *userdata) {
 
         a->stats = (struct index_stats){ 0 };
         staged_rows_clear(s); /* an attempt that was rolled back staged them */
-        utc_timestamp_now(now);
+        utc_timestamp_now_coarse(now);
         r = derived_catch_up(s);
         if (r < 0)
                 return r;

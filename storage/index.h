@@ -93,3 +93,6 @@ int store_file_lookup(struct store *s, const char *ns, const char *path, struct 
  * the inode since indexed_at (a rename, even of a file with the same size
  * and mtime over this one, sets the ctime). */
 bool file_row_matches_stat(const struct file_row *row, const struct stat *st);
+/* Whether an inode whose ctime is ctime_ns has not changed since
+ * indexed_at_ns, allowing for the resolution of its filesystem. */
+bool inode_unchanged_since(int64_t ctime_ns, int64_t indexed_at_ns);

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
@@ -457,6 +458,63 @@ class IndexTests(NotesTestCase):
         self.assertEqual(sorted(p for _, p in files_table(self.db)), [self.path("keep.md")])
         self.assertEqual(qt.fts_match_rowids(self.db, "trashword"), [])
         self.assertHealthy(self.db)
+
+
+class CoarseTimestampTests(NotesTestCase):
+    """A filesystem that keeps whole seconds (ext4 with 128-byte inodes,
+    as FAT, exFAT and HFS+ drives and some shares do): a note rewritten
+    with the same size in the second it was indexed in has the ctime of
+    that second's start, before the row's indexed_at, and was taken for
+    the note as indexed, for good (the old text stayed, not even marked
+    stale). Such a ctime vouches only a whole resolution before it."""
+
+    def setUp(self):
+        super().setUp()
+        image = os.path.join(self.tmp, "coarse.img")
+        with open(image, "wb") as f:
+            f.truncate(16 << 20)
+        mnt = os.path.join(self.tmp, "coarse")
+        os.mkdir(mnt)
+        made = subprocess.run(["mkfs.ext4", "-q", "-F", "-I", "128", image], capture_output=True, text=True)
+        if made.returncode != 0:
+            self.skipTest(f"cannot make an ext4 image here: {made.stderr.strip()}")
+        mounted = subprocess.run(["mount", "-o", "loop", image, mnt], capture_output=True, text=True)
+        if mounted.returncode != 0:
+            self.skipTest(f"cannot mount a loop device here: {mounted.stderr.strip()}")
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt], capture_output=True)
+        self.notes = os.path.join(mnt, "notes")
+        os.mkdir(self.notes)
+
+    def test_rewrite_in_the_second_of_the_indexing_is_read_next_time(self):
+        note = os.path.join(self.notes, "n.md")
+        for attempt in range(5):
+            t = time.time()
+            time.sleep(1.02 - (t - int(t)))  # just after a second starts
+            first, later = f"# N\n\nfirstword{attempt}\n", f"# N\n\nlaterword{attempt}\n"
+            self.assertEqual(len(first), len(later))  # else the size tells
+            with open(note, "w", encoding="utf-8") as f:
+                f.write(first)
+            self.index(self.notes)
+            with open(note, "w", encoding="utf-8") as f:
+                f.write(later)
+            st = os.stat(note)
+            indexed_at = qt.query(self.db, "SELECT indexed_at FROM files")[0][0]
+            if st.st_ctime_ns % 1_000_000_000 == 0 and time.strftime(
+                    "%Y-%m-%dT%H:%M:%S", time.gmtime(st.st_ctime)) == indexed_at[:19]:
+                break  # rewritten in the second of the indexing, as wanted
+        else:
+            self.fail("never rewrote the note in the second of its indexing")
+        self.index(self.notes)
+        self.assertEqual([h["source_file"] for h in self.search_json(f"laterword{attempt}")],
+                         [os.path.realpath(note)])
+        self.assertEqual(self.search_json(f"firstword{attempt}"), [])
+        # Read again, it got a later indexed_at; once a whole resolution
+        # lies between the two, the row vouches and nothing is rewritten.
+        time.sleep(2.1)
+        self.index(self.notes)
+        vouching = qt.query(self.db, "SELECT indexed_at FROM files")
+        self.assertEqual(self.index(self.notes)["unchanged"], 1)
+        self.assertEqual(qt.query(self.db, "SELECT indexed_at FROM files"), vouching)
 
 
 class UnreadableTests(NotesTestCase):

@@ -944,6 +944,82 @@ static void test_outermost_roots_first(void) {
         CHECK(root_covers("/", "/n"));
 }
 
+/* --- a files row vouches for the file only for changes it saw ---------- */
+
+#define SEC INT64_C(1000000000)
+
+static struct stat stat_at(int64_t size, int64_t mtime_ns, int64_t ctime_ns) {
+        struct stat st = { .st_size = size };
+        st.st_mtim = (struct timespec){ .tv_sec = mtime_ns / SEC, .tv_nsec = mtime_ns % SEC };
+        st.st_ctim = (struct timespec){ .tv_sec = ctime_ns / SEC, .tv_nsec = ctime_ns % SEC };
+        return st;
+}
+
+static void test_row_vouches_for_changes_before_it_by_the_timestamps_resolution(void) {
+        int64_t t = 1700000000 * SEC; /* a whole second */
+        struct file_row row = { .size = 10, .mtime_ns = t - 5 * SEC, .indexed_at_ns = t + 500000000 };
+
+        /* A nanosecond filesystem: the ctime just before indexed_at vouches,
+         * indexed_at itself does not (changed in that instant). */
+        struct stat st = stat_at(10, row.mtime_ns, t + 499999999);
+        CHECK(file_row_matches_stat(&row, &st));
+        st = stat_at(10, row.mtime_ns, t + 500000000);
+        CHECK(!file_row_matches_stat(&row, &st));
+        /* Whole seconds (FAT, ext4 with 128-byte inodes): a rewrite in the
+         * second of the indexing has the ctime of that second's start,
+         * before indexed_at, and was taken for the indexed file. */
+        st = stat_at(10, row.mtime_ns, t);
+        CHECK(!file_row_matches_stat(&row, &st));
+        st = stat_at(10, row.mtime_ns, t - 1 * SEC);
+        CHECK(!file_row_matches_stat(&row, &st)); /* FAT: 2 s */
+        st = stat_at(10, row.mtime_ns, t - 2 * SEC);
+        CHECK(file_row_matches_stat(&row, &st));
+        /* Hundredths (exFAT): a ctime of .490 may be a change up to .499. */
+        row.indexed_at_ns = t + 495000000;
+        st = stat_at(10, row.mtime_ns, t + 490000000);
+        CHECK(!file_row_matches_stat(&row, &st));
+        st = stat_at(10, row.mtime_ns, t + 480000000);
+        CHECK(file_row_matches_stat(&row, &st));
+        /* Size or mtime differ: never, however old the ctime. */
+        st = stat_at(11, row.mtime_ns, t - 60 * SEC);
+        CHECK(!file_row_matches_stat(&row, &st));
+        st = stat_at(10, row.mtime_ns + 1, t - 60 * SEC);
+        CHECK(!file_row_matches_stat(&row, &st));
+        /* Saturated times (timestamp_ns() at the ends) neither overflow nor vouch. */
+        CHECK(!inode_unchanged_since(INT64_MAX, INT64_MAX));
+        CHECK(!inode_unchanged_since(INT64_MAX - 1, row.indexed_at_ns));
+        CHECK(inode_unchanged_since(INT64_MIN, row.indexed_at_ns));
+        /* An indexed_at that did not parse (0) vouches for nothing recent. */
+        CHECK(!inode_unchanged_since(t, 0));
+}
+
+static void test_indexed_at_is_never_after_the_ctime_of_a_later_change(void) {
+        /* The inode clock is CLOCK_REALTIME_COARSE, up to a tick behind
+         * the precise clock: a file changed just after a precise
+         * timestamp was taken could get a ctime before it (a few times
+         * in 20,000 here, the timestamp being cut to milliseconds), and
+         * that change was taken for indexed. */
+        char dir[] = "/tmp/quire-test-clock-XXXXXX", path[64], now[UTC_TIMESTAMP_LEN];
+        REQUIRE(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/note.md", dir);
+        unsigned before = 0;
+        for (int i = 0; i < 20000; i++) {
+                int64_t at_ns;
+                struct stat st;
+                utc_timestamp_now_coarse(now);
+                int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                REQUIRE(fd >= 0);
+                REQUIRE(write(fd, "x", 1) == 1);
+                close(fd);
+                REQUIRE(stat(path, &st) == 0);
+                REQUIRE(utc_timestamp_parse(now, &at_ns) == 0);
+                before += timestamp_ns(st.st_ctim.tv_sec, st.st_ctim.tv_nsec) < at_ns;
+        }
+        CHECK_INT_EQ(before, 0);
+        unlink(path);
+        rmdir(dir);
+}
+
 int main(void) {
         if (!mkdtemp(tmpdir)) {
                 perror("mkdtemp");
@@ -973,6 +1049,8 @@ int main(void) {
         RUN(test_open_refuses_newer_schema);
         RUN(test_second_open_keeps_the_first_ones_locks);
         RUN(test_empty_file_is_a_new_database);
+        RUN(test_row_vouches_for_changes_before_it_by_the_timestamps_resolution);
+        RUN(test_indexed_at_is_never_after_the_ctime_of_a_later_change);
         RUN(test_new_database_mode_and_version);
         RUN(test_writer_outwaits_the_lock_timeout_while_others_commit);
         RUN(test_writer_gives_up_on_a_lock_nobody_commits_under);
