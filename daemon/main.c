@@ -86,6 +86,9 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->status_timer);
         close_handle((uv_handle_t *) &d->pending_timer);
         close_handle((uv_handle_t *) &d->state_timer);
+        if (d->is_watching_state_file)
+                close_handle((uv_handle_t *) &d->state_file_watch);
+        d->is_watching_state_file = false;
         if (d->mounts_fd >= 0)
                 close_handle((uv_handle_t *) &d->mounts_poll);
 }
@@ -203,6 +206,50 @@ static void reload(struct daemon *d) {
         d->ready_barrier = ++d->barrier_seq;
         if (indexer_barrier(d->indexer, d->ready_barrier) < 0)
                 d->ready_barrier = 0;
+}
+
+static void state_file_cb(uv_fs_event_t *h, const char *name, int events, int status) {
+        (void) name, (void) events, (void) status;
+        check_state_file(h->data);
+}
+
+/* Watch the state file for its removal: `rm -f index.db*` to start afresh
+ * takes it with the database, and until it is back quire status says no
+ * daemon runs and a second quired starts on the database. A watch, not a
+ * look now and then: an idle daemon does not wake up. */
+static void watch_state_file(struct daemon *d) {
+        if (d->is_watching_state_file) {
+                uv_fs_event_stop(&d->state_file_watch);
+        } else if (uv_fs_event_init(d->loop, &d->state_file_watch) == 0) {
+                d->state_file_watch.data = d;
+                d->is_watching_state_file = true;
+        } else
+                return;
+        int r = uv_fs_event_start(&d->state_file_watch, state_file_cb, daemon_state_path(d->state_file), 0);
+        if (r < 0)
+                log_debug("Failed to watch %s: %s", daemon_state_path(d->state_file), uv_strerror(r));
+}
+
+/* The state file made again where it was removed, and the watch moved to
+ * it; or, where another quired has taken the database meanwhile, a stop. */
+void check_state_file(struct daemon *d) {
+        long other_pid = 0;
+
+        if (!d->state_file || d->is_stopping)
+                return;
+        int r = daemon_state_relink(d->state_file, &other_pid);
+        if (r == -EBUSY) {
+                log_error("Another quired (pid %ld) took over %s while this one's state file was gone; stopping",
+                          other_pid, d->db_path);
+                d->stop_error = -EALREADY;
+                shutdown_daemon(d, "another daemon");
+        } else if (r < 0)
+                log_debug_errno(r, "Failed to check the daemon state file %s: %m", daemon_state_path(d->state_file));
+        else if (r > 0) {
+                log_info("The daemon state file %s was removed; made it again", daemon_state_path(d->state_file));
+                watch_state_file(d);
+                write_state_file(d, true);
+        }
 }
 
 static void signal_cb(uv_signal_t *s, int signum) {
@@ -328,9 +375,11 @@ static int run(struct daemon *d) {
         set_state(d, "reconciling");
 
         start_systemd_timers(d);
+        if (d->state_file)
+                watch_state_file(d);
 
         uv_run(d->loop, UV_RUN_DEFAULT);
-        return 0;
+        return d->stop_error;
 }
 
 int main(int argc, char **argv) {

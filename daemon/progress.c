@@ -237,6 +237,11 @@ void on_report(const struct indexer_report *rep, void *userdata) {
 
         if (d->is_stopping) /* the last report, from indexer_stop() */
                 return;
+        /* The database removed: the indexer has made a new one, and the
+         * state file went with the old (when the watch on it missed that). */
+        check_state_file(d);
+        if (d->is_stopping)
+                return;
         log_debug("Batch: %u operations, %u read, %u new, %u changed, %u moved, %u removed; %zu queued",
                   rep->n_ops, rep->stats.n_read, t->files_new, t->files_changed, t->files_moved, t->files_deleted,
                   rep->queue_length);

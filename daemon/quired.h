@@ -117,6 +117,9 @@ struct daemon {
         char **argv;
 
         struct daemon_state_file *state_file;
+        uv_fs_event_t state_file_watch; /* its removal, seen at once */
+        bool is_watching_state_file;
+        int stop_error; /* what run() returns once the loop ends: 0, or -errno */
         const char *state; /* "starting", "reconciling", "watching", "reloading", "stopping" */
         uint64_t state_written_usec;
         uv_timer_t watchdog_timer, extend_timer, status_timer, pending_timer;
@@ -173,6 +176,9 @@ void roots_free(struct daemon *d);
 int roots_from_config(struct daemon *d, char *const *present, size_t n_present, char *const *restoring,
                       size_t n_restoring);
 void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *next, const struct root *old);
+
+/* main.c */
+void check_state_file(struct daemon *d);
 
 /* progress.c */
 void write_state_file(struct daemon *d, bool is_forced);

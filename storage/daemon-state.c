@@ -279,19 +279,11 @@ static int is_still_linked(int fd, const char *path) {
         return a.st_nlink > 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long *other_pid) {
-        _cleanup_free_ char *path = NULL;
+/* Open (or create) path and lock it: the descriptor, or -EBUSY (with the
+ * holder's pid in *other_pid when it wrote one), -EBADFD, -errno. */
+static int open_locked(const char *path, long *other_pid) {
         _cleanup_close_ int fd = -1;
         int r;
-
-        assert(db_path);
-        assert(ret);
-        if (other_pid)
-                *other_pid = 0;
-
-        path = state_path_new(db_path);
-        if (!path)
-                return -ENOMEM;
 
         for (;;) {
                 /* O_NONBLOCK: a FIFO put there must not have open() wait
@@ -327,9 +319,26 @@ int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long 
                  * new file (or a fresh one). */
                 close(TAKE_FD(fd));
         }
-
         /* An old file may have been made by hand or another umask. */
         (void) fchmod(fd, 0600);
+        return TAKE_FD(fd);
+}
+
+int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long *other_pid) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+
+        assert(db_path);
+        assert(ret);
+        if (other_pid)
+                *other_pid = 0;
+
+        path = state_path_new(db_path);
+        if (!path)
+                return -ENOMEM;
+        fd = open_locked(path, other_pid);
+        if (fd < 0)
+                return fd;
 
         struct daemon_state_file *f = malloc(sizeof *f);
         if (!f)
@@ -339,7 +348,7 @@ int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long 
 
         /* Whatever a crashed predecessor left must not be read as ours:
          * say who holds the lock at once. */
-        r = daemon_state_update(f, &(struct daemon_state){ .state = "starting" });
+        int r = daemon_state_update(f, &(struct daemon_state){ .state = "starting" });
         if (r < 0) {
                 daemon_state_close(f);
                 return r;
@@ -435,6 +444,26 @@ int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *
         if (ftruncate(f->fd, (off_t) len) < 0)
                 return -errno;
         return 0;
+}
+
+int daemon_state_relink(struct daemon_state_file *f, long *other_pid) {
+        assert(f);
+        if (other_pid)
+                *other_pid = 0;
+        int r = is_still_linked(f->fd, f->path);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        int fd = open_locked(f->path, other_pid);
+        if (fd < 0)
+                return fd;
+        /* The old inode is unlinked: nothing to remove, only to let go. */
+        close(f->fd);
+        f->fd = fd;
+        return 1;
+}
+
+const char *daemon_state_path(const struct daemon_state_file *f) {
+        return f->path;
 }
 
 void daemon_state_close(struct daemon_state_file *f) {

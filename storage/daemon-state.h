@@ -56,6 +56,14 @@ struct daemon_state {
 int daemon_state_open(const char *db_path, struct daemon_state_file **ret, long *other_pid);
 /* Rewrite the file: pid, heartbeat (UTC, now) and st. */
 int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *st);
+/* When the file was removed (or replaced) under the daemon (`rm -f DB*`
+ * to start afresh): create and lock it again, so that `quire status`
+ * sees the daemon and a second one is still refused. 0 when it is still
+ * there, 1 when made again (write the state next), -EBUSY (pid in
+ * *other_pid) when another daemon holds the new one, or -errno. */
+int daemon_state_relink(struct daemon_state_file *f, long *other_pid);
+/* The file's path (DB + ".daemon"). */
+const char *daemon_state_path(const struct daemon_state_file *f);
 /* Unlock, remove the file, free. Safe on NULL. */
 void daemon_state_close(struct daemon_state_file *f);
 

@@ -241,6 +241,42 @@ class GarbageTests(BadStateCase):
         self.kept = self.keep_rows()
         self.assertStillServes(d)
 
+    def test_state_file_removed_with_the_database_is_made_again(self):
+        # `rm -f index.db*` to start afresh takes DB.daemon too: quire status
+        # then said no daemon ran, --sync indexed in process, and a second
+        # quired started on the database beside this one.
+        d = self.start()
+        mark = d.mark()
+        for suffix in ("", "-wal", "-shm", ".daemon"):
+            os.unlink(self.db + suffix)
+        d.wait_line(r"The daemon state file .*index\.db\.daemon was removed; made it again", since=mark)
+        second = self.run_program([qt.QUIRED, "--db", self.db, self.notes], env=self.daemon_env(), expect=3,
+                                  timeout=qt.DAEMON_TIMEOUT)
+        self.assertIn(f"Another quired (pid {d.pid}) is running on {self.db}", second.stderr)
+        self.write("pending.md", note("pendingword"))
+        self.converge(d)
+        self.assertEqual(self.hits("pendingword"), {self.stored("pending.md")})
+        status = json.loads(self.quire("status", "--json", expect=0).stdout)["daemon"]
+        self.assertEqual((status["running"], status["pid"]), (True, d.pid))
+        self.kept = self.keep_rows()  # a new index, of everything on disk
+        self.assertStillServes(d)
+
+    def test_daemon_whose_state_file_another_took_stops(self):
+        # The state file replaced by one another process holds: that one
+        # has the database now, and two daemons on it index everything twice.
+        import fcntl
+        d = self.start()
+        other = self.db + ".daemon.new"
+        with open(other, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write("pid=1\nstate=watching\nheartbeat=2026-11-27T10:00:00.000Z\n")
+            f.flush()
+            os.rename(other, self.db + ".daemon")
+            self.assertEqual(d.wait_exit(), 3, d.log())
+        self.assertIn(f"Another quired (pid 1) took over {self.db} while this one's state file was gone; stopping",
+                      d.log())
+        self.kept = None
+
 
 if __name__ == "__main__":
     qt.main()
