@@ -206,6 +206,12 @@ int search_sync_index(const char *db_path, unsigned timeout_ms) {
                         for (size_t i = 0; i < n_cookies; i++)
                                 n_waiting += !is_acknowledged(&info, cookies[i].name);
                         if (n_waiting == 0) {
+                                /* What quired cannot follow, the cookies
+                                 * do not vouch for: say which. */
+                                for (size_t i = 0; i < info.n_missing_roots; i++)
+                                        log_warning("Root %s is missing for quired (pid %ld); what the index holds "
+                                                    "of it may be out of date (see quire status)",
+                                                    info.missing_roots[i], info.pid);
                                 r = 0;
                                 goto finish;
                         }

@@ -26,6 +26,9 @@ static void sync_cookie(struct daemon *d, const char *name) {
         if (cookie_table_knows(d->cookies, name))
                 return; /* its close or deletion, or a second root's event */
         debounce_flush_all(d->debounce);
+        /* A missing root back in the meantime (a vault cloned again) is
+         * walked before the barrier: looking is a stat per missing root. */
+        (void) look_for_missing_roots(d);
         /* Directories the watch limit left unwatched report nothing: a walk
          * of their roots (a stat per unchanged note) catches up on them. */
         for (size_t i = 0; i < d->n_roots; i++) {

@@ -86,6 +86,7 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->status_timer);
         close_handle((uv_handle_t *) &d->pending_timer);
         close_handle((uv_handle_t *) &d->state_timer);
+        close_handle((uv_handle_t *) &d->look_for_timer);
         if (d->is_watching_state_file)
                 close_handle((uv_handle_t *) &d->state_file_watch);
         d->is_watching_state_file = false;
@@ -302,7 +303,8 @@ static int run(struct daemon *d) {
                 .max_file_bytes = d->cfg.max_file_bytes,
         };
         uv_timer_t *timers[] = { &d->rescan_timer, &d->restore_timer, &d->retry_timer, &d->watchdog_timer,
-                                 &d->extend_timer, &d->status_timer, &d->pending_timer, &d->state_timer };
+                                 &d->extend_timer, &d->status_timer, &d->pending_timer, &d->state_timer,
+                                 &d->look_for_timer };
         for (size_t i = 0; i < ELEMENTSOF(timers); i++) {
                 uv_timer_init(d->loop, timers[i]);
                 timers[i]->data = d;

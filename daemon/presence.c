@@ -122,18 +122,30 @@ void forget_unmounted_below(struct daemon *d, const char *dir) {
                 send_kept_notes(d);
 }
 
-/* The root is no longer at root->path: it is missing, looked for every
- * rescan_interval_s. Its notes leave the index only when quired saw them
+static void look_for_cb(uv_timer_t *t) {
+        struct daemon *d = t->data;
+
+        if (!look_for_missing_roots(d))
+                return;
+        d->look_for_s *= 2;
+        if (d->look_for_s < d->cfg.rescan_interval_s)
+                uv_timer_start(&d->look_for_timer, look_for_cb, (uint64_t) d->look_for_s * 1000, 0);
+        /* else the rescan timer looks, every rescan_interval_s */
+}
+
+/* The root is no longer at root->path: it is missing, looked for after
+ * 1, 2, 4, ... s, then every rescan_interval_s. Its notes leave the index only when quired saw them
  * go (a deletion or a move away: a walk of the path, which finds nothing,
  * removes them); with is_unmounted nothing was deleted and they stay
  * (docs/ROOTS.md). The caller updates the watched ancestors. */
 void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         if (is_unmounted)
                 log_warning("Root %s is not there any more (its filesystem was unmounted); its notes stay in the "
-                            "index, and it is looked for again every %u s",
+                            "index, and it is looked for again in 1 s, then less often, up to every %u s",
                             root->path, d->cfg.rescan_interval_s);
         else
-                log_warning("Root %s is gone; its notes leave the index, and it is looked for again every %u s",
+                log_warning("Root %s is gone; its notes leave the index, and it is looked for again in 1 s, then "
+                            "less often, up to every %u s",
                             root->path, d->cfg.rescan_interval_s);
         /* Below a renamed ancestor, its watches still follow the
          * directories, now elsewhere. */
@@ -161,6 +173,8 @@ void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         free(root->path);
         root->path = NULL;
         arm_rescan(d);
+        d->look_for_s = 1;
+        uv_timer_start(&d->look_for_timer, look_for_cb, 1000, 0);
         /* quire status shows it missing now, not at the next report. */
         write_state_file(d, true);
 }

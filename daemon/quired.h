@@ -124,6 +124,12 @@ struct daemon {
         uint64_t state_written_usec;
         uv_timer_t watchdog_timer, extend_timer, status_timer, pending_timer;
         uv_timer_t state_timer; /* armed while a state file write is held back */
+        /* A root lost while quired runs is looked for after 1 s, then
+         * after twice as long each time, until the rescan's interval: a
+         * vault cloned again where it was (rm -rf; git clone) is found at
+         * once, a drive away for days costs a wakeup per rescan. */
+        uv_timer_t look_for_timer;
+        unsigned look_for_s;
         uint64_t watchdog_usec;
         uint64_t progress_at_last_ping;
         bool has_logged_stall;

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import quiretest as qt  # noqa: E402
@@ -642,6 +643,54 @@ class NestedTests(RootsCase):
 
 class FsEventNestedTests(NestedTests):
     backend = "fs-event"
+
+
+class LostRootTests(RootsCase):
+    """A root deleted while quired runs loses its notes; it is looked for
+    again after 1 s, then less and less often, up to rescan_interval_s."""
+
+    def setUp(self):
+        super().setUp()
+        self.notes = os.path.join(self.tmp, "notes")
+        os.mkdir(self.notes)
+
+    def lose(self, d):
+        self.write("old.md", note("oldword"), root=self.notes)
+        self.wait_converged(self.notes, self.control, daemon=d)
+        mark = d.mark()
+        shutil.rmtree(self.notes)
+        d.wait_line(r"Root .* is gone; its notes leave the index", since=mark)
+        qt.wait_for(lambda: self.status()["daemon"]["missing_roots"] == [self.notes], what="the root missing")
+        return mark
+
+    def test_root_cloned_again_is_found_at_once(self):
+        # rm -rf ~/notes && git clone ... ~/notes: it was looked for again
+        # only after rescan_interval_s, 300 s by default.
+        self.config = self.write_config("[quire]\n")
+        d = self.quired(self.notes)
+        mark = self.lose(d)
+        self.write("fresh.md", note("freshword"), root=self.notes)
+        d.wait_line(r"Root .* is back", since=mark, timeout=30)
+        self.wait_converged(self.notes, self.control, daemon=d)
+        self.assertEqual(self.hits("freshword"), {os.path.join(os.path.realpath(self.notes), "fresh.md")})
+        self.assertEqual(self.hits("oldword"), set())
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+
+    def test_sync_names_a_missing_root_and_finds_one_that_is_back(self):
+        self.config = self.write_config("[quire]\n")
+        d = self.quired(self.notes)
+        self.lose(d)
+        p = self.quire("search", "--sync", "--files", "oldword", expect=0)
+        self.assertEqual(p.stdout, "")
+        self.assertIn(f"Root {self.notes} is missing for quired (pid {d.pid}); what the index holds of it may "
+                      "be out of date (see quire status)", p.stderr)
+        # Back between two looks (the first after 1 s failed, the next
+        # comes 2 s later): the sync's cookie has quired look at once.
+        time.sleep(1.5)
+        self.write("fresh.md", note("freshword"), root=self.notes)
+        p = self.quire("search", "--sync", "--files", "freshword", expect=0)
+        self.assertEqual(p.stdout.splitlines(), [os.path.join(os.path.realpath(self.notes), "fresh.md")])
+        self.assertNotIn("is missing", p.stderr)
 
 
 class MissingAtStartTests(RootsCase):
