@@ -184,7 +184,10 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
                        d->n_unwatched);
         /* Their notes stay in the index (docs/ROOTS.md): say which they are. */
         for (size_t i = 0; i < d->n_missing_roots; i++)
-                printf("\nmissing root:     %s (notes kept; looked for periodically)", d->missing_roots[i]);
+                printf("\nmissing root:     %s (%s; looked for periodically)", d->missing_roots[i],
+                       strv_contains(d->dropped_roots, d->n_dropped_roots, d->missing_roots[i])
+                               ? "deleted or moved away while watched: its notes left the index"
+                               : "notes kept");
         printf("\noverflows:        %llu recovered\n", (unsigned long long) d->n_overflows);
         printf("last reconcile:   %s\n", d->last_reconcile[0] ? d->last_reconcile : "none yet");
 }

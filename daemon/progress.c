@@ -96,11 +96,16 @@ void write_state_file(struct daemon *d, bool is_forced) {
         size_t n_roots = 0;
         _cleanup_free_ const char **missing = calloc(d->n_roots + 1, sizeof *missing);
         size_t n_missing = 0;
-        for (size_t i = 0; roots && missing && i < d->n_roots; i++)
+        _cleanup_free_ const char **dropped = calloc(d->n_roots + 1, sizeof *dropped);
+        size_t n_dropped = 0;
+        for (size_t i = 0; roots && missing && dropped && i < d->n_roots; i++)
                 if (d->roots[i].path)
                         roots[n_roots++] = d->roots[i].path;
-                else
+                else {
                         missing[n_missing++] = d->roots[i].configured;
+                        if (!d->roots[i].keeps_notes)
+                                dropped[n_dropped++] = d->roots[i].configured;
+                }
         const char *const *cookies = NULL;
         size_t n_cookies = d->cookies ? cookie_table_acked(d->cookies, &cookies) : 0;
         uint64_t oldest = oldest_pending_usec(d);
@@ -120,6 +125,8 @@ void write_state_file(struct daemon *d, bool is_forced) {
                 .n_roots = n_roots,
                 .missing_roots = missing,
                 .n_missing_roots = n_missing,
+                .dropped_roots = dropped,
+                .n_dropped_roots = n_dropped,
                 .cookies = cookies,
                 .n_cookies = n_cookies,
                 .failing_error = d->retry_s > 0 ? d->failing_error : 0,

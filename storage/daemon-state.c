@@ -91,6 +91,9 @@ bool daemon_cookie_name_is_valid(const char *name) {
 void daemon_state_info_done(struct daemon_state_info *info) {
         strv_free(info->roots, info->n_roots);
         strv_free(info->missing_roots, info->n_missing_roots);
+        strv_free(info->dropped_roots, info->n_dropped_roots);
+        info->dropped_roots = NULL;
+        info->n_dropped_roots = 0;
         strv_free(info->cookies, info->n_cookies);
         info->roots = info->missing_roots = info->cookies = NULL;
         info->n_roots = info->n_missing_roots = info->n_cookies = 0;
@@ -222,6 +225,12 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                         if (value_len == 0)
                                 return -EBADMSG;
                         r = strv_push(&info.missing_roots, &info.n_missing_roots, unescape_path(value, value_len));
+                        if (r < 0)
+                                return r;
+                } else if (KEY_IS("dropped_root")) {
+                        if (value_len == 0)
+                                return -EBADMSG;
+                        r = strv_push(&info.dropped_roots, &info.n_dropped_roots, unescape_path(value, value_len));
                         if (r < 0)
                                 return r;
                 } else if (KEY_IS("cookie")) {
@@ -412,6 +421,11 @@ int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *
         for (i = 0; i < st->n_missing_roots; i++) {
                 fputs("missing_root=", out);
                 write_path_escaped(out, st->missing_roots[i]);
+                fputc('\n', out);
+        }
+        for (i = 0; i < st->n_dropped_roots; i++) {
+                fputs("dropped_root=", out);
+                write_path_escaped(out, st->dropped_roots[i]);
                 fputc('\n', out);
         }
         for (i = 0; i < st->n_cookies; i++)

@@ -41,6 +41,10 @@ struct daemon_state {
          * unmounted): as configured; their notes' fate is docs/ROOTS.md's. */
         const char *const *missing_roots;
         size_t n_missing_roots;
+        /* Those of them whose notes left the index (deleted or moved away
+         * while the daemon watched): the others keep theirs. */
+        const char *const *dropped_roots;
+        size_t n_dropped_roots;
         const char *const *cookies; /* sync cookies acknowledged lately */
         size_t n_cookies;
         /* While indexing fails and is retried: the error (a negative
@@ -89,6 +93,8 @@ struct daemon_state_info {
         size_t n_roots;
         char **missing_roots; /* owned */
         size_t n_missing_roots;
+        char **dropped_roots; /* owned: the missing roots whose notes left */
+        size_t n_dropped_roots;
         char **cookies; /* owned */
         size_t n_cookies;
         int failing_error;        /* 0, or the negative errno indexing fails with */

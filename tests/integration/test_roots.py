@@ -661,6 +661,10 @@ class LostRootTests(RootsCase):
         shutil.rmtree(self.notes)
         d.wait_line(r"Root .* is gone; its notes leave the index", since=mark)
         qt.wait_for(lambda: self.status()["daemon"]["missing_roots"] == [self.notes], what="the root missing")
+        # It said "notes kept" of every missing root.
+        self.assertIn(f"missing root:     {self.notes} (deleted or moved away while watched: its notes left the "
+                      "index; looked for periodically)", self.quire("status", expect=1).stdout)
+        qt.wait_for(lambda: not self.hits("oldword"), what="the lost root's notes to leave")
         return mark
 
     def test_root_cloned_again_is_found_at_once(self):
@@ -736,6 +740,8 @@ class MissingAtStartTests(RootsCase):
         self.settle()
         self.assertEqual(self.rows_under(stored_b), before)
         self.assertEqual(self.status()["daemon"]["missing_roots"], [b])
+        self.assertIn(f"missing root:     {b} (notes kept; looked for periodically)",
+                      self.quire("status", expect=1).stdout)
 
         mark = d.mark()
         self.write_config("[quire]\nrescan_interval_s = 1\n" + f"[root]\npath = {a}\n[root]\npath = {self.control}\n")
