@@ -313,6 +313,17 @@ class SignalTests(LifecycleCase):
         self.converge(d)
         self.assertEqual(self.hits("narwhal"), {self.stored("big.md")})
         self.assertFalse(os.path.exists(other_db), "the reload opened the new database")
+        # The indexer thread still at the idle policy it started with.
+        indexer = [int(t) for t in os.listdir(f"/proc/{d.pid}/task")
+                   if open(f"/proc/{d.pid}/task/{t}/comm", encoding="utf-8").read().strip() == "quired-indexer"]
+        self.assertEqual(len(indexer), 1)
+        self.assertEqual(os.sched_getscheduler(indexer[0]), os.SCHED_IDLE)
+        # The backend it started with: only inotify pairs a rename.
+        mark = d.mark()
+        os.rename(self.disk("big.md"), self.disk("bigger.md"))
+        self.converge(d)
+        moved = d.matches(r"watch: moved .*big\.md", since=mark)
+        self.assertEqual(bool(moved), self.backend == "inotify", d.log(mark))
         self.assertTrue(d.running())
 
 
