@@ -42,7 +42,7 @@ class BadStateCase(HostileCase):
         indexing fails (exit 1, the error, the retry) and current again
         once fix() has removed the cause and quired caught up. It said
         'current' all along before, however long the retries failed."""
-        qt.wait_for(lambda: self.quire("status").returncode == 1, timeout=10, what="status exit 1")
+        qt.wait_for(lambda: self.quire("status").returncode == 1, timeout=30, what="status exit 1")
         p = self.quire("status", expect=1)
         self.assertRegex(p.stdout, r"index: +not current: indexing has failed since \d{4}-\d\d-\d\dT[\d:.]+Z "
                                    rf"\({error}\); quired retries every \d+ s \(see its log\)", p.stdout)
@@ -52,7 +52,7 @@ class BadStateCase(HostileCase):
         self.assertGreaterEqual(failing["failing"]["retry_s"], 1)
         fix()
         self.converge(d)
-        qt.wait_for(lambda: self.quire("status").returncode == 0, timeout=10, what="status exit 0")
+        qt.wait_for(lambda: self.quire("status").returncode == 0, timeout=30, what="status exit 0")
         working = json.loads(self.quire("status", "--json", expect=0).stdout)["daemon"]
         self.assertIs(working["failing"], None)
         self.assertIs(working["current"], True)

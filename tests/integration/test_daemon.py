@@ -696,7 +696,7 @@ class EventTests:
         mark = d.mark()
         away = os.path.join(self.tmp, "p2")
         os.rename(parent, away)
-        d.wait_line(r"Root .*/p/notes is gone", since=mark, timeout=10)
+        d.wait_line(r"Root .*/p/notes is gone", since=mark)
         # An edit at the new place must not touch the index either.
         self.write("alpha.md", note("albatross"), root=os.path.join(away, "notes"))
         self.wait_converged(daemon=d)  # empty: every row of the root left
@@ -713,7 +713,7 @@ class EventTests:
         # Watched again, ancestors too: a second move is seen as well.
         mark = d.mark()
         os.rename(parent, away)
-        d.wait_line(r"Root .*/p/notes is gone", since=mark, timeout=10)
+        d.wait_line(r"Root .*/p/notes is gone", since=mark)
         self.wait_converged(daemon=d)
         self.assertHealthy(self.db)
 

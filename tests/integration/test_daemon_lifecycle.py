@@ -655,7 +655,7 @@ class WatchLimitTests(LifecycleCase):
         d.wait_line(qt.BATCH_RE, since=mark)
         os.mkdir(self.disk("u"))  # within the second: its report's write is held back
         d.wait_line(r"fs\.inotify\.max_user_watches", since=mark)
-        qt.wait_for(lambda: self.watched() == (2, 1), timeout=10, what="u counted as unwatched")
+        qt.wait_for(lambda: self.watched() == (2, 1), timeout=30, what="u counted as unwatched")
         p = self.quire("status")
         self.assertEqual(p.returncode, 1, p.stdout)
         self.assertIn("not current: 1 directories are not watched", p.stdout)

@@ -166,7 +166,7 @@ class NotifyProtocolTests(NotifyCase):
         self.notify.wait("STATUS", since=ready + 1)
         rc, _ = d.stop()
         self.assertEqual(rc, 0, d.log())
-        self.notify.wait("STOPPING", "1", timeout=5)
+        self.notify.wait("STOPPING", "1", timeout=30)  # sent before the exit; the listener may lag
         msgs = self.notify.messages
         keys = [m for m in msgs if set(m.fields) - {"STATUS", "WATCHDOG", "EXTEND_TIMEOUT_USEC"}]
         ready = next(i for i, m in enumerate(msgs) if m.get("READY") == "1")

@@ -772,7 +772,7 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
         """Send sig and wait for the exit: (exit status, seconds taken).
         Fails, after a SIGKILL, when it takes longer than timeout."""
         t0 = time.monotonic()
