@@ -134,10 +134,11 @@ static void look_for_cb(uv_timer_t *t) {
 }
 
 /* The root is no longer at root->path: it is missing, looked for after
- * 1, 2, 4, ... s, then every rescan_interval_s. Its notes leave the index only when quired saw them
- * go (a deletion or a move away: a walk of the path, which finds nothing,
- * removes them); with is_unmounted nothing was deleted and they stay
- * (docs/ROOTS.md). The caller updates the watched ancestors. */
+ * 1, 2, 4, ... s, then every rescan_interval_s. Its notes leave the index
+ * only when quired saw them go (a deletion or a move away: a walk of the
+ * path, which finds nothing, removes them); with is_unmounted nothing was
+ * deleted and they stay (docs/ROOTS.md). The caller updates the watched
+ * ancestors. */
 void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         if (is_unmounted)
                 log_warning("Root %s is not there any more (its filesystem was unmounted); its notes stay in the "

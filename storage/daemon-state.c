@@ -92,11 +92,9 @@ void daemon_state_info_done(struct daemon_state_info *info) {
         strv_free(info->roots, info->n_roots);
         strv_free(info->missing_roots, info->n_missing_roots);
         strv_free(info->dropped_roots, info->n_dropped_roots);
-        info->dropped_roots = NULL;
-        info->n_dropped_roots = 0;
         strv_free(info->cookies, info->n_cookies);
-        info->roots = info->missing_roots = info->cookies = NULL;
-        info->n_roots = info->n_missing_roots = info->n_cookies = 0;
+        info->roots = info->missing_roots = info->dropped_roots = info->cookies = NULL;
+        info->n_roots = info->n_missing_roots = info->n_dropped_roots = info->n_cookies = 0;
 }
 
 static bool parse_number(const char *value, size_t value_len, unsigned long long *ret) {

@@ -80,7 +80,8 @@ bool file_row_matches_stat(const struct file_row *row, const struct stat *st) {
         int64_t mtime_ns = timestamp_ns(st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
         int64_t ctime_ns = timestamp_ns(st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
 
-        return row->size == st->st_size && row->mtime_ns == mtime_ns && inode_unchanged_since(ctime_ns, row->indexed_at_ns);
+        return row->size == st->st_size && row->mtime_ns == mtime_ns &&
+               inode_unchanged_since(ctime_ns, row->indexed_at_ns);
 }
 
 /* 1 and the files row (without its path) and its hash if present, 0 if
