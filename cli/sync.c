@@ -51,12 +51,17 @@ static void cookies_remove(struct cookie *cookies, size_t n) {
 
 /* One cookie per root, each with its own name: a backend that orders
  * events per directory (kqueue) only vouches for the root a cookie is in.
- * A root that is gone has nothing to wait for. 0, or -errno logged. */
+ * A root that is gone has nothing to wait for. A root the watch limit
+ * left unwatched would never report its cookie; quired walks it at any
+ * other root's cookie (its unwatched directories' roots are walked then).
+ * 0, or -errno logged. */
 static int cookies_create(const struct daemon_state_info *info, struct cookie *cookies, size_t *ret_n) {
         size_t n = 0;
 
         for (size_t i = 0; i < info->n_roots; i++) {
                 char id[RANDOM_ID_LEN], *path;
+                if (strv_contains(info->unwatched_roots, info->n_unwatched_roots, info->roots[i]))
+                        continue;
                 int r = random_id(id);
                 if (r < 0)
                         return log_error_errno(r, "Failed to make a sync cookie name: %m");
@@ -201,6 +206,12 @@ int search_sync_index(const char *db_path, unsigned timeout_ms) {
                                 r = cookies_create(&info, cookies, &n_cookies);
                                 if (r < 0)
                                         goto finish;
+                                /* No root quired watches: nothing would
+                                 * report a cookie. Do its work here. */
+                                if (n_cookies == 0 && info.n_unwatched_roots > 0) {
+                                        r = sync_recorded_roots(db_path);
+                                        goto finish;
+                                }
                         }
                         size_t n_waiting = 0;
                         for (size_t i = 0; i < n_cookies; i++)

@@ -98,10 +98,14 @@ void write_state_file(struct daemon *d, bool is_forced) {
         size_t n_missing = 0;
         _cleanup_free_ const char **dropped = calloc(d->n_roots + 1, sizeof *dropped);
         size_t n_dropped = 0;
-        for (size_t i = 0; roots && missing && dropped && i < d->n_roots; i++)
-                if (d->roots[i].path)
+        _cleanup_free_ const char **unwatched = calloc(d->n_roots + 1, sizeof *unwatched);
+        size_t n_unwatched = 0;
+        for (size_t i = 0; roots && missing && dropped && unwatched && i < d->n_roots; i++)
+                if (d->roots[i].path) {
                         roots[n_roots++] = d->roots[i].path;
-                else {
+                        if (strv_contains(d->unwatched, d->n_unwatched, d->roots[i].path))
+                                unwatched[n_unwatched++] = d->roots[i].path;
+                } else {
                         missing[n_missing++] = d->roots[i].configured;
                         if (!d->roots[i].keeps_notes)
                                 dropped[n_dropped++] = d->roots[i].configured;
@@ -123,6 +127,8 @@ void write_state_file(struct daemon *d, bool is_forced) {
                 .last_reconcile_usec = d->last_reconcile_usec,
                 .roots = roots,
                 .n_roots = n_roots,
+                .unwatched_roots = unwatched,
+                .n_unwatched_roots = n_unwatched,
                 .missing_roots = missing,
                 .n_missing_roots = n_missing,
                 .dropped_roots = dropped,

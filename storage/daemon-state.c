@@ -92,9 +92,10 @@ void daemon_state_info_done(struct daemon_state_info *info) {
         strv_free(info->roots, info->n_roots);
         strv_free(info->missing_roots, info->n_missing_roots);
         strv_free(info->dropped_roots, info->n_dropped_roots);
+        strv_free(info->unwatched_roots, info->n_unwatched_roots);
         strv_free(info->cookies, info->n_cookies);
-        info->roots = info->missing_roots = info->dropped_roots = info->cookies = NULL;
-        info->n_roots = info->n_missing_roots = info->n_dropped_roots = info->n_cookies = 0;
+        info->roots = info->missing_roots = info->dropped_roots = info->unwatched_roots = info->cookies = NULL;
+        info->n_roots = info->n_missing_roots = info->n_dropped_roots = info->n_unwatched_roots = info->n_cookies = 0;
 }
 
 static bool parse_number(const char *value, size_t value_len, unsigned long long *ret) {
@@ -223,6 +224,13 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                         if (value_len == 0)
                                 return -EBADMSG;
                         r = strv_push(&info.missing_roots, &info.n_missing_roots, unescape_path(value, value_len));
+                        if (r < 0)
+                                return r;
+                } else if (KEY_IS("unwatched_root")) {
+                        if (value_len == 0)
+                                return -EBADMSG;
+                        r = strv_push(&info.unwatched_roots, &info.n_unwatched_roots,
+                                      unescape_path(value, value_len));
                         if (r < 0)
                                 return r;
                 } else if (KEY_IS("dropped_root")) {
@@ -414,6 +422,11 @@ int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *
         for (i = 0; i < st->n_roots; i++) {
                 fputs("root=", out);
                 write_path_escaped(out, st->roots[i]);
+                fputc('\n', out);
+        }
+        for (i = 0; i < st->n_unwatched_roots; i++) {
+                fputs("unwatched_root=", out);
+                write_path_escaped(out, st->unwatched_roots[i]);
                 fputc('\n', out);
         }
         for (i = 0; i < st->n_missing_roots; i++) {

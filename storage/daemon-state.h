@@ -37,6 +37,10 @@ struct daemon_state {
         uint64_t last_reconcile_usec;  /* CLOCK_REALTIME µs; 0: none finished yet */
         const char *const *roots;      /* realpaths of the roots present */
         size_t n_roots;
+        /* Those of them that are not watched themselves (the watch
+         * limit): a sync cookie put there would never be seen. */
+        const char *const *unwatched_roots;
+        size_t n_unwatched_roots;
         /* Configured roots that are not there (missing at start, gone,
          * unmounted): as configured; their notes' fate is docs/ROOTS.md's. */
         const char *const *missing_roots;
@@ -91,6 +95,8 @@ struct daemon_state_info {
         char last_reconcile[32]; /* "" before the first */
         char **roots; /* owned */
         size_t n_roots;
+        char **unwatched_roots; /* owned: roots present but not watched themselves */
+        size_t n_unwatched_roots;
         char **missing_roots; /* owned */
         size_t n_missing_roots;
         char **dropped_roots; /* owned: the missing roots whose notes left */

@@ -145,6 +145,31 @@ class SyncTests:
         self.assertEqual(self.search_sync("latecomer"), {self.stored("d1/d2/late.md")})
         self.assertTrue(d.running())
 
+    def test_sync_when_a_root_itself_is_not_watched(self):
+        # A cookie in a root the watch limit left unwatched is never seen:
+        # every --sync waited its whole timeout and failed. No cookie goes
+        # there; quired walks that root at another root's cookie, and with
+        # no root watched at all the sync is done in process.
+        other = os.path.join(self.tmp, "other")
+        self.write("a.md", note("early"))
+        self.write("b.md", note("early"), root=other)
+        # One watch: the first root; the second is left out (and listed so).
+        d = self.quired(self.notes, other, env=self.daemon_env(QUIRE_TEST_MAX_WATCHES="1"))
+        self.wait_converged(self.notes, other, daemon=d)
+        unwatched = json.loads(self.quire("status", "--json").stdout)["daemon"]["unwatched_dirs"]
+        self.assertEqual(unwatched, 1)
+        self.write("late.md", note("latecomer"), root=other)
+        self.assertEqual(self.search_sync("latecomer", "--sync-timeout", "20000"),
+                         {os.path.join(os.path.realpath(other), "late.md")})
+        self.assertEqual(self.cookies_left(other), [])
+        d.stop()
+
+        d = self.quired(self.notes, env=self.daemon_env(QUIRE_TEST_MAX_WATCHES="0"))
+        self.write("later.md", note("laterstill"))
+        self.assertEqual(self.search_sync("laterstill", "--sync-timeout", "20000"), {self.stored("later.md")})
+        self.assertEqual(self.cookies_left(), [])
+        self.assertTrue(d.running())
+
 
 class InotifySyncTests(SyncTests, FreshCase):
     backend = "inotify"
