@@ -176,6 +176,10 @@ int store_fail(struct store *s, int rc, const char *what) {
          * to act on: a full disk, met while the -shm file grows, is only
          * "disk I/O error" otherwise. */
         int os_errno = s->db ? sqlite3_system_errno(s->db) : 0;
+        /* SQLITE_FULL from SQLite's own bookkeeping carries no errno: the
+         * line names the cause the same way. */
+        if ((rc & 0xff) == SQLITE_FULL && os_errno <= 0)
+                os_errno = ENOSPC;
         if (os_errno > 0 && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN ||
                              (rc & 0xff) == SQLITE_FULL))
                 return log_error_errno(os_errno, "Failed to %s in %s: %s (%m)", what, s->path,

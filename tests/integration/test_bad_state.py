@@ -136,7 +136,7 @@ class DiskFullTests(BadStateCase):
         p = self.quire("index", self.notes, expect=1)
         self.assertOneLine(p.stderr)
         self.assertIn(self.db, p.stderr)
-        self.assertRegex(p.stderr, "full|No space left")
+        self.assertIn("No space left on device", p.stderr)
         # Read without the -shm file a normal reader would need room for.
         self.assertEqual(self.state(f"file:{self.db}?immutable=1"), before)
         os.unlink(filler)
@@ -150,7 +150,7 @@ class DiskFullTests(BadStateCase):
         filler = self.fill(os.path.dirname(self.db))
         mark = d.mark()
         self.write("big.md", big_note("bigword"))
-        line = d.wait_line(r"disk is full|No space left", since=mark)[1].string
+        line = d.wait_line(r"No space left on device", since=mark)[1].string
         self.assertIn(self.db, line)
         self.assertCalm(d, mark)
         self.assertEqual(self.state(), before)
