@@ -16,6 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
 
 #include "cookies.h"
 #include "daemon-state.h"
@@ -88,7 +91,11 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->state_timer);
         close_handle((uv_handle_t *) &d->look_for_timer);
         if (d->is_watching_state_file)
+#ifdef __linux__
+                close_handle((uv_handle_t *) &d->state_file_poll); /* its fd is closed in main() */
+#else
                 close_handle((uv_handle_t *) &d->state_file_watch);
+#endif
         d->is_watching_state_file = false;
         if (d->mounts_fd >= 0)
                 close_handle((uv_handle_t *) &d->mounts_poll);
@@ -209,15 +216,54 @@ static void reload(struct daemon *d) {
                 d->ready_barrier = 0;
 }
 
+/* Watch the state file for its removal: `rm -f index.db*` to start afresh
+ * takes it with the database, and until it is back quire status says no
+ * daemon runs and a second quired starts on the database. A watch, not a
+ * look now and then: an idle daemon does not wake up. */
+#ifdef __linux__
+/* inotify for IN_ATTRIB (the link count dropping: an unlink) and
+ * IN_MOVE_SELF alone: uv_fs_event's mask has IN_MODIFY too, and every
+ * write of the state file by quired itself would wake the loop again. */
+static void state_file_poll_cb(uv_poll_t *p, int status, int events) {
+        struct daemon *d = p->data;
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+        (void) status, (void) events;
+        while (read(d->state_file_inotify, buf, sizeof buf) > 0)
+                ;
+        check_state_file(d);
+}
+
+static void watch_state_file(struct daemon *d) {
+        const char *path = daemon_state_path(d->state_file);
+
+        if (!d->is_watching_state_file) {
+                int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+                if (fd < 0) {
+                        log_debug_errno(-errno, "Failed to watch %s: %m", path);
+                        return;
+                }
+                if (uv_poll_init(d->loop, &d->state_file_poll, fd) < 0) {
+                        close(fd);
+                        return;
+                }
+                d->state_file_inotify = fd;
+                d->state_file_poll.data = d;
+                d->is_watching_state_file = true;
+                uv_poll_start(&d->state_file_poll, UV_READABLE, state_file_poll_cb);
+        } else if (d->state_file_wd >= 0)
+                (void) inotify_rm_watch(d->state_file_inotify, d->state_file_wd); /* the old file's */
+        d->state_file_wd = inotify_add_watch(d->state_file_inotify, path,
+                                             IN_ATTRIB | IN_MOVE_SELF | IN_DONT_FOLLOW);
+        if (d->state_file_wd < 0)
+                log_debug_errno(-errno, "Failed to watch %s: %m", path);
+}
+#else
 static void state_file_cb(uv_fs_event_t *h, const char *name, int events, int status) {
         (void) name, (void) events, (void) status;
         check_state_file(h->data);
 }
 
-/* Watch the state file for its removal: `rm -f index.db*` to start afresh
- * takes it with the database, and until it is back quire status says no
- * daemon runs and a second quired starts on the database. A watch, not a
- * look now and then: an idle daemon does not wake up. */
 static void watch_state_file(struct daemon *d) {
         if (d->is_watching_state_file) {
                 uv_fs_event_stop(&d->state_file_watch);
@@ -230,6 +276,7 @@ static void watch_state_file(struct daemon *d) {
         if (r < 0)
                 log_debug("Failed to watch %s: %s", daemon_state_path(d->state_file), uv_strerror(r));
 }
+#endif
 
 /* The state file made again where it was removed, and the watch moved to
  * it; or, where another quired has taken the database meanwhile, a stop. */
@@ -386,6 +433,9 @@ static int run(struct daemon *d) {
 
 int main(int argc, char **argv) {
         struct daemon d = { .argc = argc, .argv = argv, .mounts_fd = -1 };
+#ifdef __linux__
+        d.state_file_inotify = -1;
+#endif
         int r;
 
         log_setup("quired");
@@ -431,6 +481,10 @@ int main(int argc, char **argv) {
         free(d.db_path);
         if (d.mounts_fd >= 0)
                 close(d.mounts_fd);
+#ifdef __linux__
+        if (d.state_file_inotify >= 0)
+                close(d.state_file_inotify);
+#endif
         mount_table_done(&d.mounts);
         config_done(&d.cfg);
         int rc = uv_loop_close(d.loop);

@@ -117,7 +117,14 @@ struct daemon {
         char **argv;
 
         struct daemon_state_file *state_file;
-        uv_fs_event_t state_file_watch; /* its removal, seen at once */
+        /* The state file's removal, seen at once (watch_state_file()). */
+#ifdef __linux__
+        uv_poll_t state_file_poll;
+        int state_file_inotify; /* -1: none */
+        int state_file_wd;
+#else
+        uv_fs_event_t state_file_watch;
+#endif
         bool is_watching_state_file;
         int stop_error; /* what run() returns once the loop ends: 0, or -errno */
         const char *state; /* "starting", "reconciling", "watching", "reloading", "stopping" */

@@ -338,7 +338,10 @@ class NotifyProtocolTests(NotifyCase):
             with self.subTest(name):
                 d = self.quired(env=self.daemon_env(**env))
                 self.converge(d)
-                time.sleep(1.0)  # let the last STATUS and the state file go out
+                # Let the last STATUS and the state file go out: a state
+                # file write held back by its once-a-second limit is made
+                # when that second is over.
+                time.sleep(2.0)
                 before = context_switches(d.pid)
                 time.sleep(2.0)
                 woke = context_switches(d.pid) - before
