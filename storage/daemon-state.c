@@ -501,8 +501,11 @@ void daemon_state_close(struct daemon_state_file *f) {
          * third daemon could start beside it. This way the path names
          * either a file a live daemon holds or a stale unlocked one; a
          * daemon that opened the old inode before our unlink notices it
-         * is no longer linked (is_still_linked) and opens afresh. */
-        if (unlink(f->path) < 0 && errno != ENOENT)
+         * is no longer linked (is_still_linked) and opens afresh. Only
+         * while the path still names our file: removed under us and made
+         * again by another daemon (daemon_state_relink() said so), it is
+         * that daemon's now. */
+        if (is_still_linked(f->fd, f->path) > 0 && unlink(f->path) < 0 && errno != ENOENT)
                 log_debug_errno(-errno, "Failed to remove %s: %m", f->path);
         close(f->fd);
         free(f->path);

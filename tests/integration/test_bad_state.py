@@ -273,6 +273,9 @@ class GarbageTests(BadStateCase):
             f.flush()
             os.rename(other, self.db + ".daemon")
             self.assertEqual(d.wait_exit(), 3, d.log())
+            # Its exit left the other one's file alone: with it gone, quire
+            # status said no daemon ran, and a third could start.
+            self.assertEqual(os.fstat(f.fileno()).st_ino, os.stat(self.db + ".daemon").st_ino)
         self.assertIn(f"Another quired (pid 1) took over {self.db} while this one's state file was gone; stopping",
                       d.log())
         self.kept = None
