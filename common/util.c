@@ -33,7 +33,13 @@ void utc_timestamp_now(char out[UTC_TIMESTAMP_LEN]) {
 
 void utc_timestamp_now_coarse(char out[UTC_TIMESTAMP_LEN]) {
         struct timespec ts;
+#if defined(CLOCK_REALTIME_COARSE) /* Linux */
         clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+#elif defined(CLOCK_REALTIME_FAST) /* FreeBSD */
+        clock_gettime(CLOCK_REALTIME_FAST, &ts);
+#else
+        clock_gettime(CLOCK_REALTIME, &ts);
+#endif
         utc_timestamp_at((uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u, out);
 }
 

@@ -27,7 +27,8 @@ static void sync_cookie(struct daemon *d, const char *name) {
                 return; /* its close or deletion, or a second root's event */
         debounce_flush_all(d->debounce);
         /* A missing root back in the meantime (a vault cloned again) is
-         * walked before the barrier: looking is a stat per missing root. */
+         * walked before the barrier: looking is a stat per missing root
+         * (and a look at the index for one that is an empty folder). */
         (void) look_for_missing_roots(d);
         /* Directories the watch limit left unwatched report nothing: a walk
          * of their roots (a stat per unchanged note) catches up on them. */

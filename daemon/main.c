@@ -167,11 +167,14 @@ static void reload(struct daemon *d) {
          * one emptied while watched is empty on evidence. */
         _cleanup_free_ char **present = calloc(d->n_roots + 1, sizeof *present);
         _cleanup_free_ char **restoring = calloc(d->n_roots + 1, sizeof *restoring); /* borrowed from present */
-        size_t n_present = 0, n_restoring = 0;
+        char **gone = NULL;
+        size_t n_present = 0, n_restoring = 0, n_gone = 0;
         for (size_t i = 0; i < d->n_roots; i++) {
                 struct root *old = &d->roots[i];
                 if (!old->path) {
                         drop_missing_root_if_unconfigured(d, &cfg, old);
+                        if (!old->keeps_notes)
+                                (void) strv_push(&gone, &n_gone, strdup(old->configured));
                         continue;
                 }
                 watcher_remove_tree(d->watcher, old->path);
@@ -196,9 +199,10 @@ static void reload(struct daemon *d) {
         debounce_set_timing(d->debounce, d->cfg.settle_ms, d->cfg.max_delay_ms);
         r = indexer_set_rules(d->indexer, &d->rules);
         if (r == 0)
-                r = roots_from_config(d, present, n_present, restoring, n_restoring);
+                r = roots_from_config(d, present, n_present, restoring, n_restoring, gone, n_gone);
         for (size_t i = 0; i < n_present; i++)
                 free(present[i]);
+        strv_free(gone, n_gone);
         if (r < 0) {
                 log_error_errno(r, "Failed to apply the new configuration: %m");
                 return;
@@ -286,7 +290,15 @@ void check_state_file(struct daemon *d) {
         if (!d->state_file || d->is_stopping)
                 return;
         int r = daemon_state_relink(d->state_file, &other_pid);
-        if (r == -EBUSY) {
+        if (r == -EBUSY && other_pid <= 0) {
+                /* Held, but by no daemon that said so: most likely a quire
+                 * status reading it at that moment. Again in a second
+                 * (the state file's timer looks first). */
+                log_debug("The daemon state file %s was removed, and something holds the new one; trying again",
+                          daemon_state_path(d->state_file));
+                if (!uv_is_active((uv_handle_t *) &d->state_timer))
+                        uv_timer_start(&d->state_timer, state_timer_cb, 1000, 0);
+        } else if (r == -EBUSY) {
                 log_error("Another quired (pid %ld) took over %s while this one's state file was gone; stopping",
                           other_pid, d->db_path);
                 d->stop_error = -EALREADY;
@@ -307,6 +319,14 @@ static void signal_cb(uv_signal_t *s, int signum) {
                 reload(d);
         else
                 shutdown_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* A start that failed once the loop's handles exist: close them all (the
+ * loop runs their close callbacks), return r. */
+static int stop_at_start(struct daemon *d, int r) {
+        shutdown_daemon(d, "setup failed");
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        return r;
 }
 
 static int run(struct daemon *d) {
@@ -338,6 +358,23 @@ static int run(struct daemon *d) {
         else if (r < 0)
                 log_warning_errno(r, "Failed to create the daemon state file of %s (quire status will not see "
                                      "this daemon): %m", db_path);
+        /* Every handle shutdown_daemon() closes exists from here on (the
+         * state file's timer before its first write), so that a failure
+         * below can stop through it. */
+        uv_timer_t *timers[] = { &d->rescan_timer, &d->restore_timer, &d->retry_timer, &d->watchdog_timer,
+                                 &d->extend_timer, &d->status_timer, &d->pending_timer, &d->state_timer,
+                                 &d->look_for_timer };
+        for (size_t i = 0; i < ELEMENTSOF(timers); i++) {
+                uv_timer_init(d->loop, timers[i]);
+                timers[i]->data = d;
+        }
+        uv_signal_t *signals[] = { &d->sigterm, &d->sigint, &d->sighup };
+        int signums[] = { SIGTERM, SIGINT, SIGHUP };
+        for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
+                uv_signal_init(d->loop, signals[i]);
+                signals[i]->data = d;
+                uv_signal_start(signals[i], signal_cb, signums[i]);
+        }
         d->state = "starting";
         write_state_file(d, true);
         r = search_server_start(db_path, &d->search_server);
@@ -349,22 +386,6 @@ static int run(struct daemon *d) {
                 .chunker = { .min_bytes = CHUNKER_MIN_BYTES_DEFAULT, .max_bytes = CHUNKER_MAX_BYTES_DEFAULT },
                 .max_file_bytes = d->cfg.max_file_bytes,
         };
-        uv_timer_t *timers[] = { &d->rescan_timer, &d->restore_timer, &d->retry_timer, &d->watchdog_timer,
-                                 &d->extend_timer, &d->status_timer, &d->pending_timer, &d->state_timer,
-                                 &d->look_for_timer };
-        for (size_t i = 0; i < ELEMENTSOF(timers); i++) {
-                uv_timer_init(d->loop, timers[i]);
-                timers[i]->data = d;
-        }
-        /* Every handle shutdown_daemon() closes exists from here on, so
-         * that a failure below can stop through it. */
-        uv_signal_t *signals[] = { &d->sigterm, &d->sigint, &d->sighup };
-        int signums[] = { SIGTERM, SIGINT, SIGHUP };
-        for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
-                uv_signal_init(d->loop, signals[i]);
-                signals[i]->data = d;
-                uv_signal_start(signals[i], signal_cb, signums[i]);
-        }
         d->max_waiting = INDEXER_MAX_WAITING;
         d->restore_quiet_ms = RESTORE_QUIET_MS;
         const char *restore_quiet = getenv("QUIRE_TEST_RESTORE_QUIET_MS"); /* test-only */
@@ -376,13 +397,13 @@ static int run(struct daemon *d) {
         r = cookie_table_new(&d->cookies);
         if (r < 0) {
                 store_close(store);
-                return log_error_errno(r, "Failed to start: %m");
+                return stop_at_start(d, log_error_errno(r, "Failed to start: %m"));
         }
         r = indexer_start(d->loop, store, &doc, &d->rules, d->cfg.indexer_priority == INDEXER_PRIORITY_IDLE,
                           on_report, d, &d->indexer);
         if (r < 0) {
                 store_close(store);
-                return log_error_errno(r, "Failed to start the indexer thread: %m");
+                return stop_at_start(d, log_error_errno(r, "Failed to start the indexer thread: %m"));
         }
         r = watcher_new(d->loop, d->cfg.backend, on_watch_event, d, &d->watcher);
         if (r == -EMFILE) {
@@ -393,26 +414,18 @@ static int run(struct daemon *d) {
                           "= %ld is used up by other programs; raise it, e.g. sysctl "
                           "fs.inotify.max_user_instances=%ld)",
                           limit, limit > 0 ? 2 * limit : 256);
-        }
-        else if (r < 0)
+        } else if (r < 0)
                 log_error_errno(r, "Failed to set up file watching: %m");
-        if (r < 0) {
-                shutdown_daemon(d, "setup failed");
-                uv_run(d->loop, UV_RUN_DEFAULT);
-                return r;
-        }
+        if (r < 0)
+                return stop_at_start(d, r);
         r = debounce_new(d->loop, d->cfg.settle_ms, d->cfg.max_delay_ms, DEBOUNCE_MAX_PATHS, on_settled,
                          on_debounce_overflow, d, &d->debounce);
         if (r == 0)
                 r = ignore_cache_new(IGNORE_CACHE_DIRS, &d->ignores);
         if (r == 0)
-                r = roots_from_config(d, NULL, 0, NULL, 0);
-        if (r < 0) {
-                log_error_errno(r, "Failed to start: %m");
-                shutdown_daemon(d, "setup failed");
-                uv_run(d->loop, UV_RUN_DEFAULT);
-                return r;
-        }
+                r = roots_from_config(d, NULL, 0, NULL, 0, NULL, 0);
+        if (r < 0)
+                return stop_at_start(d, log_error_errno(r, "Failed to start: %m"));
 
         /* Watches go in before the reconcile walks: a change made during
          * the walk is then reported, not missed. */

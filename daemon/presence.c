@@ -474,9 +474,11 @@ void roots_free(struct daemon *d) {
 
 /* Resolve the configured roots; missing ones are retried, not fatal.
  * present: the realpaths of the roots watched until now (a reload);
- * restoring: those of them that were being restored, which go on. */
+ * restoring: those of them that were being restored, which go on; gone:
+ * missing roots seen deleted or moved away while watched (as configured),
+ * whose notes left and are not to be said kept. */
 int roots_from_config(struct daemon *d, char *const *present, size_t n_present, char *const *restoring,
-                      size_t n_restoring) {
+                      size_t n_restoring, char *const *gone, size_t n_gone) {
         d->roots = calloc(d->cfg.n_roots + 1, sizeof *d->roots);
         if (!d->roots)
                 return -ENOMEM;
@@ -491,6 +493,11 @@ int roots_from_config(struct daemon *d, char *const *present, size_t n_present, 
                                 begin_restoring(d, root);
                         continue;
                 case ROOT_NOT_FOUND:
+                        if (strv_contains(gone, n_gone, root->configured)) {
+                                log_info("Root %s is still gone; it is looked for every %u s", root->configured,
+                                         d->cfg.rescan_interval_s);
+                                break;
+                        }
                         root->keeps_notes = true;
                         /* Not "gone": it may be on a drive or a share not
                          * mounted yet. Its notes stay (docs/ROOTS.md). */

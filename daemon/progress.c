@@ -71,8 +71,12 @@ static bool has_pending(struct daemon *d) {
         return oldest_pending_usec(d) != 0;
 }
 
-static void state_timer_cb(uv_timer_t *t) {
-        write_state_file(t->data, true);
+void state_timer_cb(uv_timer_t *t) {
+        struct daemon *d = t->data;
+
+        check_state_file(d); /* it may have been removed since */
+        if (!d->is_stopping)
+                write_state_file(d, true);
 }
 
 /* At most once per STATE_FILE_INTERVAL_USEC unless forced; a write held

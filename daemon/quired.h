@@ -187,7 +187,7 @@ void relocate_root(struct daemon *d, struct root *root);
 void watch_mounts(struct daemon *d);
 void roots_free(struct daemon *d);
 int roots_from_config(struct daemon *d, char *const *present, size_t n_present, char *const *restoring,
-                      size_t n_restoring);
+                      size_t n_restoring, char *const *gone, size_t n_gone);
 void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *next, const struct root *old);
 
 /* main.c */
@@ -195,6 +195,7 @@ void check_state_file(struct daemon *d);
 
 /* progress.c */
 void write_state_file(struct daemon *d, bool is_forced);
+void state_timer_cb(uv_timer_t *t); /* writes it, made again if it was removed */
 void arm_pending_timer(struct daemon *d);
 void set_state(struct daemon *d, const char *state);
 void start_systemd_timers(struct daemon *d);

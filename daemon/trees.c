@@ -75,11 +75,17 @@ static void log_watch_limit(struct daemon *d, int error) {
                 return;
         d->has_logged_watch_limit = true;
         if (error == -EMFILE) {
+#ifdef __linux__
                 long limit = read_proc_long("/proc/sys/fs/inotify/max_user_instances");
                 log_warning("No inotify instance left (fs.inotify.max_user_instances = %ld): directories are not "
                             "watched and are rescanned every %u s instead; raise the limit, e.g. "
                             "sysctl fs.inotify.max_user_instances=%ld",
                             limit, d->cfg.rescan_interval_s, limit > 0 ? 2 * limit : 256);
+#else /* kqueue holds a descriptor per directory watched */
+                log_warning("Out of file descriptors (ulimit -n): some directories are not watched and are "
+                            "rescanned every %u s instead; raise the limit",
+                            d->cfg.rescan_interval_s);
+#endif
                 return;
         }
         long limit = read_proc_long("/proc/sys/fs/inotify/max_user_watches");

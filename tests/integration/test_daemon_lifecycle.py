@@ -448,7 +448,7 @@ class NoInotifyTests(LifecycleCase):
         errors = [line for line in p.stderr.splitlines() if "Stopping" not in line]
         self.assertEqual(len(errors), 1, p.stderr)
         self.assertRegex(errors[0], r"^quired: Failed to set up file watching: no inotify instance left "
-                                    r"\(fs\.inotify\.max_user_instances = \d+ .*sysctl fs\.inotify\.max_user_instances=\d+\)$")
+                                    r"\(fs\.inotify\.max_user_instances = -?\d+ .*sysctl fs\.inotify\.max_user_instances=\d+\)$")
         self.assertNotIn("Assertion", p.stderr)
 
     def test_fs_event_backend_rescans_and_says_it_is_not_current(self):
