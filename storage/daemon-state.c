@@ -136,6 +136,13 @@ static char *unescape_path(const char *value, size_t value_len) {
         return p;
 }
 
+/* Append the escaped path value to the list: -EBADMSG when it is empty. */
+static int push_path(char ***list, size_t *n, const char *value, size_t value_len) {
+        if (value_len == 0)
+                return -EBADMSG;
+        return strv_push(list, n, unescape_path(value, value_len));
+}
+
 /* Parse the key=value lines; unknown keys are skipped (a newer daemon may
  * write more). -EBADMSG unless pid, state and heartbeat are all there and
  * look right, and the checksum line (when there is one, it is the last)
@@ -156,6 +163,7 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                 const char *value = eq + 1;
                 unsigned long long num;
 
+                r = 0; /* the path and cookie lists set it */
 #define KEY_IS(k) (key_len == strlen(k) && memcmp(line, k, key_len) == 0)
                 if (KEY_IS("pid")) {
                         if (!parse_number(value, value_len, &num) || num == 0 || num > LONG_MAX)
@@ -215,35 +223,15 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                                 return -EBADMSG;
                         info.retry_s = (unsigned) num;
                 } else if (KEY_IS("root")) {
-                        if (value_len == 0)
-                                return -EBADMSG;
-                        r = strv_push(&info.roots, &info.n_roots, unescape_path(value, value_len));
-                        if (r < 0)
-                                return r;
+                        r = push_path(&info.roots, &info.n_roots, value, value_len);
                 } else if (KEY_IS("missing_root")) {
-                        if (value_len == 0)
-                                return -EBADMSG;
-                        r = strv_push(&info.missing_roots, &info.n_missing_roots, unescape_path(value, value_len));
-                        if (r < 0)
-                                return r;
+                        r = push_path(&info.missing_roots, &info.n_missing_roots, value, value_len);
                 } else if (KEY_IS("unwatched_root")) {
-                        if (value_len == 0)
-                                return -EBADMSG;
-                        r = strv_push(&info.unwatched_roots, &info.n_unwatched_roots,
-                                      unescape_path(value, value_len));
-                        if (r < 0)
-                                return r;
+                        r = push_path(&info.unwatched_roots, &info.n_unwatched_roots, value, value_len);
                 } else if (KEY_IS("dropped_root")) {
-                        if (value_len == 0)
-                                return -EBADMSG;
-                        r = strv_push(&info.dropped_roots, &info.n_dropped_roots, unescape_path(value, value_len));
-                        if (r < 0)
-                                return r;
+                        r = push_path(&info.dropped_roots, &info.n_dropped_roots, value, value_len);
                 } else if (KEY_IS("cookie")) {
-                        char *name = strndup(value, value_len);
-                        r = strv_push(&info.cookies, &info.n_cookies, name);
-                        if (r < 0)
-                                return r;
+                        r = strv_push(&info.cookies, &info.n_cookies, strndup(value, value_len));
                 } else if (KEY_IS("check")) {
                         char expected[17];
                         snprintf(expected, sizeof expected, "%016" PRIx64, fnv1a64(text, (size_t) (line - text)));
@@ -251,6 +239,8 @@ static int parse_state(const char *text, struct daemon_state_info *ret) {
                                 return -EBADMSG;
                 }
 #undef KEY_IS
+                if (r < 0)
+                        return r;
                 line = end + 1;
         }
         if (!has_pid || !has_state || !has_heartbeat)
@@ -382,6 +372,15 @@ static void write_path_escaped(FILE *f, const char *path) {
                         fputc(*c, f);
 }
 
+/* key=path, one line per path. */
+static void write_path_lines(FILE *f, const char *key, const char *const *paths, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                fprintf(f, "%s=", key);
+                write_path_escaped(f, paths[i]);
+                fputc('\n', f);
+        }
+}
+
 int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *st) {
         char heartbeat[UTC_TIMESTAMP_LEN], stamp[UTC_TIMESTAMP_LEN];
         char safe_state[sizeof ((struct daemon_state_info *) NULL)->state];
@@ -419,26 +418,10 @@ int daemon_state_update(struct daemon_state_file *f, const struct daemon_state *
                 utc_timestamp_at(st->failing_since_usec, stamp);
                 fprintf(out, "failing=%d\nfailing_since=%s\nretry_s=%u\n", -st->failing_error, stamp, st->retry_s);
         }
-        for (i = 0; i < st->n_roots; i++) {
-                fputs("root=", out);
-                write_path_escaped(out, st->roots[i]);
-                fputc('\n', out);
-        }
-        for (i = 0; i < st->n_unwatched_roots; i++) {
-                fputs("unwatched_root=", out);
-                write_path_escaped(out, st->unwatched_roots[i]);
-                fputc('\n', out);
-        }
-        for (i = 0; i < st->n_missing_roots; i++) {
-                fputs("missing_root=", out);
-                write_path_escaped(out, st->missing_roots[i]);
-                fputc('\n', out);
-        }
-        for (i = 0; i < st->n_dropped_roots; i++) {
-                fputs("dropped_root=", out);
-                write_path_escaped(out, st->dropped_roots[i]);
-                fputc('\n', out);
-        }
+        write_path_lines(out, "root", st->roots, st->n_roots);
+        write_path_lines(out, "unwatched_root", st->unwatched_roots, st->n_unwatched_roots);
+        write_path_lines(out, "missing_root", st->missing_roots, st->n_missing_roots);
+        write_path_lines(out, "dropped_root", st->dropped_roots, st->n_dropped_roots);
         for (i = 0; i < st->n_cookies; i++)
                 if (daemon_cookie_name_is_valid(st->cookies[i]))
                         fprintf(out, "cookie=%s\n", st->cookies[i]);
