@@ -406,18 +406,20 @@ static int run(struct daemon *d) {
                 return stop_at_start(d, log_error_errno(r, "Failed to start the indexer thread: %m"));
         }
         r = watcher_new(d->loop, d->cfg.backend, on_watch_event, d, &d->watcher);
+#ifdef __linux__
         if (r == -EMFILE) {
                 /* quired has a handful of descriptors open here: it is the
                  * per-user count of inotify instances that ran out. */
-                long limit = read_proc_long("/proc/sys/fs/inotify/max_user_instances");
+                long suggested, limit = inotify_instances_limit(&suggested);
                 log_error("Failed to set up file watching: no inotify instance left (fs.inotify.max_user_instances "
                           "= %ld is used up by other programs; raise it, e.g. sysctl "
                           "fs.inotify.max_user_instances=%ld)",
-                          limit, limit > 0 ? 2 * limit : 256);
-        } else if (r < 0)
-                log_error_errno(r, "Failed to set up file watching: %m");
-        if (r < 0)
+                          limit, suggested);
                 return stop_at_start(d, r);
+        }
+#endif
+        if (r < 0)
+                return stop_at_start(d, log_error_errno(r, "Failed to set up file watching: %m"));
         r = debounce_new(d->loop, d->cfg.settle_ms, d->cfg.max_delay_ms, DEBOUNCE_MAX_PATHS, on_settled,
                          on_debounce_overflow, d, &d->debounce);
         if (r == 0)

@@ -139,8 +139,8 @@ void write_state_file(struct daemon *d, bool is_forced) {
                 .n_dropped_roots = n_dropped,
                 .cookies = cookies,
                 .n_cookies = n_cookies,
-                .failing_error = d->retry_s > 0 ? d->failing_error : 0,
-                .failing_since_usec = d->retry_s > 0 ? d->failing_since_usec : 0,
+                .failing_error = d->failing_error,
+                .failing_since_usec = d->failing_since_usec,
                 .retry_s = d->retry_s,
         };
         d->has_written_pending = oldest != 0;

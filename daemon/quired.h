@@ -109,7 +109,8 @@ struct daemon {
          * now and then, never a busy loop. */
         unsigned retry_s;
         /* While retry_s > 0: the last failure's error, and since when
-         * (CLOCK_REALTIME µs) indexing has failed; `quire status` says so. */
+         * (CLOCK_REALTIME µs) indexing has failed; `quire status` says so.
+         * 0 otherwise (set and cleared with retry_s, in on_report()). */
         int failing_error;
         uint64_t failing_since_usec;
         bool is_stopping;
@@ -168,6 +169,9 @@ void adopt_dir(struct daemon *d, struct root *root, const char *dir);
 void mark_path(struct daemon *d, struct root *root, const char *path);
 void arm_rescan(struct daemon *d);
 void watch_all_roots(struct daemon *d);
+#ifdef __linux__
+long inotify_instances_limit(long *ret_suggested);
+#endif
 
 /* events.c: the watcher's and the debounce's callbacks. */
 void on_watch_event(const struct watch_event *ev, void *userdata);

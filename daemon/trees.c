@@ -67,6 +67,16 @@ static void note_unwatched(struct daemon *d, const char *dir) {
                 (void) strv_push(&d->unwatched, &d->n_unwatched, strdup(dir));
 }
 
+#ifdef __linux__
+/* fs.inotify.max_user_instances (-1 when unreadable), and a value to set
+ * it to in the line that says it ran out. */
+long inotify_instances_limit(long *ret_suggested) {
+        long limit = read_proc_long("/proc/sys/fs/inotify/max_user_instances");
+        *ret_suggested = limit > 0 ? 2 * limit : 256;
+        return limit;
+}
+#endif
+
 /* One actionable line, once: which sysctl, and what to set it to. error
  * is -ENOSPC (out of watches) or -EMFILE (the fs-event backend opens an
  * inotify instance at its first watch: none was left). */
@@ -76,11 +86,11 @@ static void log_watch_limit(struct daemon *d, int error) {
         d->has_logged_watch_limit = true;
         if (error == -EMFILE) {
 #ifdef __linux__
-                long limit = read_proc_long("/proc/sys/fs/inotify/max_user_instances");
+                long suggested, limit = inotify_instances_limit(&suggested);
                 log_warning("No inotify instance left (fs.inotify.max_user_instances = %ld): directories are not "
                             "watched and are rescanned every %u s instead; raise the limit, e.g. "
                             "sysctl fs.inotify.max_user_instances=%ld",
-                            limit, d->cfg.rescan_interval_s, limit > 0 ? 2 * limit : 256);
+                            limit, d->cfg.rescan_interval_s, suggested);
 #else /* kqueue holds a descriptor per directory watched */
                 log_warning("Out of file descriptors (ulimit -n): some directories are not watched and are "
                             "rescanned every %u s instead; raise the limit",
