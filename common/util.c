@@ -403,6 +403,20 @@ size_t path_parent_len(const char *path, size_t path_len) {
         return i == 1 ? 1 : i - 1;
 }
 
+char *path_join(const char *dir, size_t dir_len, const char *name, size_t name_len) {
+        bool needs_slash = dir_len == 0 || dir[dir_len - 1] != '/';
+        char *p = malloc(dir_len + needs_slash + name_len + 1);
+
+        if (!p)
+                return NULL;
+        memcpy(p, dir, dir_len);
+        if (needs_slash)
+                p[dir_len] = '/';
+        memcpy(p + dir_len + needs_slash, name, name_len);
+        p[dir_len + needs_slash + name_len] = '\0';
+        return p;
+}
+
 int dir_is_empty(const char *dir) {
         DIR *d = opendir(dir);
         if (!d)

@@ -97,6 +97,9 @@ int home_dir(char **ret);
  * -> 1 for "/"); 0 when there is none. */
 size_t path_parent_len(const char *path, size_t path_len);
 
+/* dir + "/" + name (name not NUL-terminated necessarily: name_len bytes); NULL on ENOMEM. */
+char *path_join(const char *dir, size_t dir_len, const char *name, size_t name_len);
+
 /* 1 if the directory dir has no entries but "." and "..", 0 if it has
  * one, or -errno. */
 int dir_is_empty(const char *dir);

@@ -386,6 +386,12 @@ void on_watch_event(const struct watch_event *ev, void *userdata) {
 
         if (d->is_stopping)
                 return;
+        if (ev->kind == WATCH_AWAITED) {
+                log_debug("%s changed, on the way to a root", ev->path);
+                follow_root_paths(d);
+                arm_pending_timer(d);
+                return;
+        }
         if (handle_cookie(d, ev))
                 return;
         note_restoring_event(d, ev);
@@ -424,7 +430,12 @@ void on_watch_event(const struct watch_event *ev, void *userdata) {
         case WATCH_UNMOUNTED:
                 on_unmounted(d, ev);
                 break;
+        case WATCH_AWAITED:
+                break; /* above */
         }
+        /* An awaited path in a folder watched in full: its own events. */
+        if (is_about_awaited(d, ev))
+                follow_root_paths(d);
         arm_pending_timer(d);
 }
 

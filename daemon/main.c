@@ -490,6 +490,7 @@ int main(int argc, char **argv) {
         roots_free(&d);
         strv_free(d.unwatched, d.n_unwatched);
         strv_free(d.unmounted_below, d.n_unmounted_below);
+        strv_free(d.awaited, d.n_awaited);
         for (size_t i = 0; i < d.n_left_behind; i++)
                 free(d.left_behind[i].configured);
         free(d.left_behind);

@@ -36,21 +36,92 @@ bool path_is_at_or_below(const char *path, const char *dir) {
         return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || (n > 0 && dir[n - 1] == '/'));
 }
 
+/* Where configured can come to name another directory, or
+ * one at last, with no event on the root: each symlink on the way (ln
+ * -sfn retargets it), and the first part that is not there. Resolved as
+ * the kernel resolves it, part by part, so each one's directory is real.
+ * Pushed onto *v. Returns 0 or -ENOMEM. */
+static int push_awaited(const char *configured, char ***v, size_t *n) {
+        _cleanup_free_ char *dir = strdup("/"), *cwd = NULL, *abs = NULL;
+        const char *p = configured;
+        struct stat st;
+
+        if (!dir)
+                return -ENOMEM;
+        /* A DIR argument is as given: relative to where quired runs. */
+        if (*p != '/') {
+                cwd = getcwd(NULL, 0);
+                abs = cwd ? path_join(cwd, strlen(cwd), p, strlen(p)) : NULL;
+                if (!abs)
+                        return errno == ENOMEM ? -ENOMEM : 0;
+                p = abs;
+        }
+        while (*p) {
+                while (*p == '/')
+                        p++;
+                size_t len = strcspn(p, "/");
+                if (len == 0 || (len == 1 && p[0] == '.')) {
+                        p += len;
+                        continue;
+                }
+                if (len == 2 && p[0] == '.' && p[1] == '.') {
+                        size_t parent_len = path_parent_len(dir, strlen(dir));
+                        dir[parent_len > 0 ? parent_len : 1] = '\0';
+                        p += len;
+                        continue;
+                }
+                char *entry = path_join(dir, strlen(dir), p, len);
+                if (!entry)
+                        return -ENOMEM;
+                p += len;
+                int rc = lstat(entry, &st);
+                if (rc == 0 && S_ISDIR(st.st_mode)) {
+                        free(dir);
+                        dir = entry;
+                        continue;
+                }
+                bool is_link = rc == 0 && S_ISLNK(st.st_mode);
+                if (strv_push(v, n, entry) < 0)
+                        return -ENOMEM;
+                /* The link's own target path is not followed part by
+                 * part: a link in it retargeted is seen at a reload. */
+                char *target = is_link ? realpath(entry, NULL) : NULL;
+                if (!target || stat(target, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                        free(target);
+                        return 0; /* nothing further to wait for until this changes */
+                }
+                free(dir);
+                dir = target;
+        }
+        return 0;
+}
+
 /* The directories above the roots present are watched for their own
  * rename or deletion (watch.h): a root that moves away with a parent
- * hears nothing itself. */
-void watch_ancestors(struct daemon *d) {
+ * hears nothing itself. And what is awaited (struct daemon) is watched
+ * for its entry; true if that set changed. */
+bool watch_ancestors(struct daemon *d) {
         _cleanup_free_ const char **paths = calloc(d->n_roots + 1, sizeof *paths);
-        size_t n = 0;
+        char **awaited = NULL;
+        size_t n = 0, n_awaited = 0;
         int r = paths ? 0 : -ENOMEM;
 
-        for (size_t i = 0; paths && i < d->n_roots; i++)
+        for (size_t i = 0; r == 0 && i < d->n_roots; i++) {
                 if (d->roots[i].path)
                         paths[n++] = d->roots[i].path;
+                r = push_awaited(d->roots[i].configured, &awaited, &n_awaited);
+        }
         if (r == 0)
-                r = watcher_set_ancestors(d->watcher, paths, n);
+                r = watcher_set_ancestors(d->watcher, paths, n, (const char *const *) awaited, n_awaited);
         if (r < 0 && r != -ESHUTDOWN)
                 log_warning_errno(r, "Failed to watch the directories above the roots: %m");
+        bool has_changed = n_awaited != d->n_awaited;
+        for (size_t i = 0; !has_changed && i < n_awaited; i++)
+                has_changed = strcmp(awaited[i], d->awaited[i]) != 0;
+        strv_free(d->awaited, d->n_awaited);
+        d->awaited = awaited;
+        d->n_awaited = n_awaited;
+        return has_changed;
 }
 
 /* Whether the present root's path still names the directory watched as
@@ -133,6 +204,12 @@ static void look_for_cb(uv_timer_t *t) {
         /* else the rescan timer looks, every rescan_interval_s */
 }
 
+static void look_for_soon(struct daemon *d) {
+        arm_rescan(d);
+        d->look_for_s = 1;
+        uv_timer_start(&d->look_for_timer, look_for_cb, 1000, 0);
+}
+
 /* The root is no longer at root->path: it is missing, looked for after
  * 1, 2, 4, ... s, then every rescan_interval_s. Its notes leave the index
  * only when quired saw them go (a deletion or a move away: a walk of the
@@ -173,11 +250,86 @@ void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
         }
         free(root->path);
         root->path = NULL;
-        arm_rescan(d);
-        d->look_for_s = 1;
-        uv_timer_start(&d->look_for_timer, look_for_cb, 1000, 0);
+        look_for_soon(d);
         /* quire status shows it missing now, not at the next report. */
         write_state_file(d, true);
+}
+
+/* A symlink on the way to root's configured path leads elsewhere now (ln
+ * -sfn), or nowhere: as when a reload swaps the folder, the notes of the
+ * folder watched until now leave the index (unless a root of the
+ * namespace above it still holds them), and the folder the path leads to,
+ * if any, is the root, watched and walked. The caller updates the watched
+ * ancestors. */
+static void retarget_root(struct daemon *d, struct root *root) {
+        _cleanup_free_ char *old = TAKE_PTR(root->path);
+        bool was_kept = root->keeps_notes, is_held = false;
+        int r;
+
+        watcher_remove_tree(d->watcher, old);
+        forget_ignores(d, old);
+        root->keeps_notes = false;
+        root->is_restoring = false;
+        if (was_kept)
+                send_kept_notes(d);
+        for (size_t i = 0; i < d->n_roots && !is_held; i++)
+                is_held = d->roots[i].path && strcmp(d->roots[i].namespace, root->namespace) == 0 &&
+                          path_is_at_or_below(old, d->roots[i].path);
+        if (!is_held && (r = indexer_drop_tree(d->indexer, root->namespace, old)) < 0)
+                log_error_errno(r, "Failed to queue %s: %m", old);
+        /* A root of the namespace inside the old folder lost its notes
+         * with it: walked again. */
+        for (size_t i = 0; i < d->n_roots && !is_held; i++) {
+                struct root *inner = &d->roots[i];
+                if (inner->path && strcmp(inner->namespace, root->namespace) == 0 &&
+                    path_is_at_or_below(inner->path, old) &&
+                    (r = queue_sync_dir(d, inner->namespace, inner->path, inner->path)) < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", inner->path);
+        }
+        if (root_locate(d, root, NULL, 0) == ROOT_FOUND) {
+                log_info("Root %s leads to %s now (a symlink on its path changed); the notes of %s leave the index",
+                         root->configured, root->path, old);
+                adopt_dir(d, root, root->path);
+        } else {
+                log_warning("Root %s leads to no folder now (a symlink on its path changed or went); the notes of %s "
+                            "leave the index, and it is looked for again in 1 s, then less often, up to every %u s",
+                            root->configured, old, d->cfg.rescan_interval_s);
+                look_for_soon(d);
+        }
+        write_state_file(d, true);
+}
+
+/* Something happened to an awaited path (struct daemon): a present root
+ * whose configured path leads elsewhere now is retargeted, a missing one
+ * may be there. Then again while the awaited paths change: an entry made
+ * before its directory was watched raised no event for quired. */
+void follow_root_paths(struct daemon *d) {
+        for (int round = 0; round < 8; round++) {
+                for (size_t i = 0; i < d->n_roots; i++) {
+                        struct root *root = &d->roots[i];
+                        struct stat st;
+                        if (!root->path)
+                                continue;
+                        _cleanup_free_ char *now = realpath(root->configured, NULL);
+                        /* Its folder itself gone is its own watch's to say. */
+                        if ((now && strcmp(now, root->path) == 0) || (!now && errno != ENOENT && errno != ENOTDIR) ||
+                            lstat(root->path, &st) < 0)
+                                continue;
+                        retarget_root(d, root);
+                }
+                (void) look_for_missing_roots(d);
+                if (!watch_ancestors(d))
+                        break;
+        }
+}
+
+/* Whether the event is about an awaited path, or a folder on the way. */
+bool is_about_awaited(const struct daemon *d, const struct watch_event *ev) {
+        for (size_t i = 0; i < d->n_awaited; i++)
+                if ((ev->path && path_is_at_or_below(d->awaited[i], ev->path)) ||
+                    (ev->old_path && path_is_at_or_below(d->awaited[i], ev->old_path)))
+                        return true;
+        return false;
 }
 
 /* Whether a filesystem with device number dev is mounted anywhere: true

@@ -95,6 +95,11 @@ struct daemon {
          * Seen in the mount table (Linux), so kept only while quired runs. */
         char **unmounted_below;
         size_t n_unmounted_below;
+        /* Where a root's configured path can change under it with no event
+         * on the root (watch_ancestors()): the symlinks on the way, and a
+         * missing root's first missing part; watched for WATCH_AWAITED. */
+        char **awaited;
+        size_t n_awaited;
         char *db_path; /* as opened at start */
         bool is_ready;
         /* After a reload: READY=1 waits for this barrier, queued behind the
@@ -180,7 +185,9 @@ void on_debounce_overflow(void *userdata);
 
 /* presence.c */
 bool path_is_at_or_below(const char *path, const char *dir);
-void watch_ancestors(struct daemon *d);
+bool watch_ancestors(struct daemon *d);
+bool is_about_awaited(const struct daemon *d, const struct watch_event *ev);
+void follow_root_paths(struct daemon *d);
 bool root_is_in_place(const struct root *root);
 void lose_root(struct daemon *d, struct root *root, bool is_unmounted);
 bool dev_is_mounted(dev_t dev);

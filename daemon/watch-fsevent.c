@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "util.h"
 #include "watch-internal.h"
 
 struct fsevent_watcher;
@@ -38,6 +39,7 @@ struct fsevent_dir {
         struct dir_identity identity;
         bool is_closing; /* out of the table, waiting for its close callback */
         bool is_ancestor; /* in fw->ancestors, not in the path table */
+        struct outer_dir outer; /* an ancestor's: its awaited names (path unset) */
 };
 
 struct fsevent_watcher {
@@ -58,6 +60,7 @@ static void fsevent_close_cb(uv_handle_t *handle) {
         struct fsevent_watcher *fw = d->owner;
 
         free(d->dir.path);
+        outer_dir_done(&d->outer);
         free(d);
         assert(fw->n_open_handles > 0);
         if (--fw->n_open_handles == 0 && fw->w.is_closing)
@@ -171,6 +174,27 @@ static const char *path_basename(const char *path) {
         return slash && slash[1] ? slash + 1 : path;
 }
 
+/* Only the ancestor itself going matters, and its awaited entries; libuv
+ * names the ancestor by its basename (or not at all), and whatever else
+ * happens in it costs no more than a few comparisons. kqueue names no
+ * entry: every awaited one may be what changed. */
+static void fsevent_ancestor_cb(struct fsevent_watcher *fw, struct fsevent_dir *d, const char *filename,
+                                int status) {
+        bool is_named = status == 0 && filename && *filename;
+
+        for (size_t i = 0; i < d->outer.n_names && !d->is_closing && !fw->w.is_closing; i++) {
+                if (is_named && strcmp(filename, d->outer.names[i]) != 0)
+                        continue;
+                _cleanup_free_ char *path = path_join(d->dir.path, d->dir.path_len, d->outer.names[i],
+                                                      strlen(d->outer.names[i]));
+                watcher_emit(&fw->w, path ? WATCH_AWAITED : WATCH_OVERFLOW, path, NULL, false);
+        }
+        if (d->is_closing || fw->w.is_closing)
+                return;
+        if ((!is_named || strcmp(filename, path_basename(d->dir.path)) == 0) && fsevent_dir_is_gone(d))
+                fsevent_dir_gone(fw, d);
+}
+
 static void fsevent_cb(uv_fs_event_t *handle, const char *filename, int events, int status) {
         struct fsevent_dir *d = handle->data, *child;
         struct fsevent_watcher *fw = d->owner;
@@ -181,12 +205,7 @@ static void fsevent_cb(uv_fs_event_t *handle, const char *filename, int events, 
                 return;
 
         if (d->is_ancestor) {
-                /* Only the ancestor itself going matters; libuv names it by
-                 * its basename (or not at all), and whatever else happens in
-                 * it costs no more than this comparison. */
-                if ((status < 0 || !filename || !*filename || strcmp(filename, path_basename(d->dir.path)) == 0) &&
-                    fsevent_dir_is_gone(d))
-                        fsevent_dir_gone(fw, d);
+                fsevent_ancestor_cb(fw, d, filename, status);
                 return;
         }
 
@@ -314,7 +333,21 @@ static void fsevent_remove_tree(struct watcher *w, const char *path, size_t len)
         fsevent_forget_tree((struct fsevent_watcher *) w, path, len);
 }
 
-static int fsevent_set_ancestors(struct watcher *w, char *const *paths, size_t n_paths) {
+/* d's awaited names made those of want. Returns 0 or -ENOMEM. */
+static int fsevent_set_names(struct fsevent_dir *d, const struct outer_dir *want) {
+        struct outer_dir copy = { 0 };
+
+        for (size_t i = 0; i < want->n_names; i++)
+                if (strv_push(&copy.names, &copy.n_names, strdup(want->names[i])) < 0) {
+                        outer_dir_done(&copy);
+                        return -ENOMEM;
+                }
+        outer_dir_done(&d->outer);
+        d->outer = copy;
+        return 0;
+}
+
+static int fsevent_set_ancestors(struct watcher *w, const struct outer_dir *dirs, size_t n_dirs) {
         struct fsevent_watcher *fw = (struct fsevent_watcher *) w;
         struct fsevent_dir **a;
         size_t i = 0;
@@ -323,44 +356,47 @@ static int fsevent_set_ancestors(struct watcher *w, char *const *paths, size_t n
          * watched there), then add the new ones. */
         while (i < fw->n_ancestors) {
                 struct fsevent_dir *d = fw->ancestors[i];
-                bool is_wanted = false;
+                const struct outer_dir *wanted = NULL;
 
-                for (size_t k = 0; k < n_paths && !is_wanted; k++)
-                        is_wanted = strcmp(paths[k], d->dir.path) == 0;
-                if (is_wanted && !fsevent_dir_is_gone(d))
+                for (size_t k = 0; k < n_dirs && !wanted; k++)
+                        if (strcmp(dirs[k].path, d->dir.path) == 0)
+                                wanted = &dirs[k];
+                if (wanted && !fsevent_dir_is_gone(d)) {
+                        if (fsevent_set_names(d, wanted) < 0)
+                                return -ENOMEM;
                         i++;
-                else
+                } else
                         fsevent_dir_forget(fw, d); /* takes it out of the array */
         }
-        a = realloc(fw->ancestors, (fw->n_ancestors + n_paths + 1) * sizeof *a);
+        a = realloc(fw->ancestors, (fw->n_ancestors + n_dirs + 1) * sizeof *a);
         if (!a)
                 return -ENOMEM;
         fw->ancestors = a;
-        for (size_t k = 0; k < n_paths; k++) {
+        for (size_t k = 0; k < n_dirs; k++) {
                 struct dir_identity identity;
                 struct fsevent_dir *d;
                 bool is_known = false;
                 int r;
 
                 for (i = 0; i < fw->n_ancestors && !is_known; i++)
-                        is_known = strcmp(paths[k], a[i]->dir.path) == 0;
+                        is_known = strcmp(dirs[k].path, a[i]->dir.path) == 0;
                 if (is_known)
                         continue;
-                r = dir_identity_get(paths[k], &identity);
+                r = dir_identity_get(dirs[k].path, &identity);
                 if (r == 0)
-                        r = fsevent_dir_start(fw, paths[k], &identity, true, &d);
+                        r = fsevent_dir_start(fw, dirs[k].path, &identity, true, &d);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
-                        log_debug_errno(r, "Failed to watch %s, a root's ancestor, ignoring: %m", paths[k]);
+                        log_debug_errno(r, "Failed to watch %s, a root's ancestor, ignoring: %m", dirs[k].path);
                         continue;
                 }
-                d->dir.path = strdup(paths[k]);
-                if (!d->dir.path) {
+                d->dir.path = strdup(dirs[k].path);
+                if (!d->dir.path || fsevent_set_names(d, &dirs[k]) < 0) {
                         fsevent_dir_forget(fw, d);
                         return -ENOMEM;
                 }
-                d->dir.path_len = strlen(paths[k]);
+                d->dir.path_len = strlen(dirs[k].path);
                 a[fw->n_ancestors++] = d;
         }
         return 0;

@@ -27,10 +27,10 @@
         (IN_CREATE | IN_DELETE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO |  \
          IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 
-/* A root's ancestor: only its own rename or deletion matters. IN_MASK_ADD
- * so that a directory watched in full as well (the same inode under a
- * second path) keeps its mask. */
-#define INOTIFY_ANCESTOR_MASK (IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD)
+/* A root's ancestor: only its own rename or deletion matters. */
+#define INOTIFY_ANCESTOR_MASK (IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
+/* A directory with awaited entries: theirs too. */
+#define INOTIFY_AWAITED_MASK (INOTIFY_ANCESTOR_MASK | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)
 
 /* rename(2) queues IN_MOVED_FROM and IN_MOVED_TO one after the other
  * (fsnotify_move), so a read(2) can land between the two; the partner then
@@ -50,7 +50,7 @@ struct inotify_dir {
 };
 
 struct inotify_ancestor {
-        char *path; /* owned */
+        struct outer_dir dir; /* owned */
         int wd;
 };
 
@@ -302,10 +302,10 @@ static void inotify_handle_moved_from(struct inotify_watcher *iw, char *path, co
                 if (!(q->mask & IN_MOVED_TO) || q->cookie != ev->cookie)
                         continue;
 
-                q->mask = 0;
                 target = inotify_find_wd(iw, q->wd);
                 if (!target)
-                        break; /* into a directory we no longer watch */
+                        break; /* into a directory we do not watch in full: an awaited entry? */
+                q->mask = 0;
                 new = event_path(target, q);
                 if (!new)
                         break;
@@ -337,82 +337,133 @@ static void inotify_ancestor_forget(struct inotify_watcher *iw, size_t i, bool r
         struct inotify_ancestor *a = &iw->ancestors[i];
 
         if (rm_watch && !inotify_find_wd(iw, a->wd) && inotify_rm_watch(iw->fd, a->wd) < 0 && errno != EINVAL)
-                log_debug_errno(errno, "Failed to remove inotify watch on %s, ignoring: %m", a->path);
-        free(a->path);
+                log_debug_errno(errno, "Failed to remove inotify watch on %s, ignoring: %m", a->dir.path);
+        outer_dir_done(&a->dir);
         iw->ancestors[i] = iw->ancestors[--iw->n_ancestors];
+}
+
+/* An entry created, deleted or renamed in an ancestor: said if awaited. */
+static void inotify_handle_awaited(struct inotify_watcher *iw, const struct inotify_event *ev) {
+        size_t name_len = strnlen(ev->name, ev->len);
+        _cleanup_free_ char *path = NULL;
+
+        for (size_t i = 0; i < iw->n_ancestors && !path; i++) {
+                const struct inotify_ancestor *a = &iw->ancestors[i];
+                if (a->wd == ev->wd && outer_dir_awaits(&a->dir, ev->name, name_len))
+                        path = path_join(a->dir.path, strlen(a->dir.path), ev->name, name_len);
+        }
+        if (path)
+                watcher_emit(&iw->w, WATCH_AWAITED, path, NULL, false);
 }
 
 static void inotify_handle_ancestor(struct inotify_watcher *iw, const struct inotify_event *ev) {
         ssize_t i = inotify_find_ancestor_wd(iw, ev->wd);
         _cleanup_free_ char *path = NULL;
 
+        if (i >= 0 && ev->len > 0 && (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))) {
+                inotify_handle_awaited(iw, ev);
+                return;
+        }
         if (i < 0 || ev->len > 0 || !(ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF | IN_UNMOUNT | IN_IGNORED)))
                 return;
-        path = strdup(iw->ancestors[i].path);
+        path = strdup(iw->ancestors[i].dir.path);
         /* Renamed: the kernel would follow the inode; the path is what counts. */
         inotify_ancestor_forget(iw, (size_t) i, ev->mask & IN_MOVE_SELF);
         watcher_emit(&iw->w, !path ? WATCH_OVERFLOW : ev->mask & IN_UNMOUNT ? WATCH_UNMOUNTED : WATCH_DIR_GONE, path,
                      NULL, !!path);
 }
 
-static int inotify_set_ancestors(struct watcher *w, char *const *paths, size_t n_paths) {
+/* The mask an ancestor's inode is watched with: what every entry on that
+ * watch asks for (one inode may be there under two paths, a bind mount). */
+static uint32_t inotify_ancestor_mask(const struct inotify_watcher *iw, int wd) {
+        uint32_t mask = INOTIFY_ANCESTOR_MASK;
+
+        for (size_t i = 0; i < iw->n_ancestors; i++)
+                if (iw->ancestors[i].wd == wd && iw->ancestors[i].dir.n_names > 0)
+                        mask = INOTIFY_AWAITED_MASK;
+        return mask;
+}
+
+static int inotify_set_ancestors(struct watcher *w, const struct outer_dir *dirs, size_t n_dirs) {
         struct inotify_watcher *iw = (struct inotify_watcher *) w;
         struct inotify_ancestor *a;
         size_t i = 0;
+        int r = 0;
 
-        /* Drop those no longer wanted, then add the new ones. */
+        /* Drop those no longer wanted, then add the new ones. IN_MASK_ADD
+         * while the set changes, so that a directory watched in full as
+         * well (the same inode under a second path) keeps its mask; the
+         * masks are set exactly once the set is known. */
         while (i < iw->n_ancestors) {
-                bool is_wanted = false;
+                const struct outer_dir *wanted = NULL;
                 int wd;
 
-                for (size_t k = 0; k < n_paths && !is_wanted; k++)
-                        is_wanted = strcmp(paths[k], iw->ancestors[i].path) == 0;
+                for (size_t k = 0; k < n_dirs && !wanted; k++)
+                        if (strcmp(dirs[k].path, iw->ancestors[i].dir.path) == 0)
+                                wanted = &dirs[k];
                 /* One kept is asked again: after events we missed (an
                  * overflow) its watch may follow a directory moved away
                  * while another one is at the path now. The kernel hands
                  * back the same wd for the same directory. */
-                if (is_wanted) {
+                if (wanted) {
+                        struct outer_dir copy;
                         a = &iw->ancestors[i];
-                        wd = inotify_add_watch(iw->fd, a->path, INOTIFY_ANCESTOR_MASK);
+                        wd = inotify_add_watch(iw->fd, a->dir.path, INOTIFY_ANCESTOR_MASK | IN_MASK_ADD);
                         if (wd >= 0 && wd != a->wd) {
-                                log_debug("%s, a root's ancestor, is another directory now; rewatching", a->path);
+                                log_debug("%s, a root's ancestor, is another directory now; rewatching", a->dir.path);
                                 if (!inotify_find_wd(iw, a->wd) && inotify_rm_watch(iw->fd, a->wd) < 0 &&
                                     errno != EINVAL)
                                         log_debug_errno(errno, "Failed to remove inotify watch on %s, ignoring: %m",
-                                                        a->path);
+                                                        a->dir.path);
                                 a->wd = wd;
                         }
-                        if (wd >= 0) {
+                        if (wd >= 0 && (r = outer_dir_copy(&copy, wanted)) == 0) {
+                                outer_dir_done(&a->dir);
+                                a->dir = copy;
                                 i++;
                                 continue;
                         }
                 }
                 inotify_ancestor_forget(iw, i, true);
+                if (r < 0)
+                        return r;
         }
-        a = realloc(iw->ancestors, (iw->n_ancestors + n_paths + 1) * sizeof *a);
+        a = realloc(iw->ancestors, (iw->n_ancestors + n_dirs + 1) * sizeof *a);
         if (!a)
                 return -ENOMEM;
         iw->ancestors = a;
-        for (size_t k = 0; k < n_paths; k++) {
+        for (size_t k = 0; k < n_dirs; k++) {
                 bool is_known = false;
                 int wd;
 
                 for (i = 0; i < iw->n_ancestors && !is_known; i++)
-                        is_known = strcmp(paths[k], iw->ancestors[i].path) == 0;
+                        is_known = strcmp(dirs[k].path, iw->ancestors[i].dir.path) == 0;
                 if (is_known)
                         continue;
-                wd = inotify_add_watch(iw->fd, paths[k], INOTIFY_ANCESTOR_MASK);
+                wd = inotify_add_watch(iw->fd, dirs[k].path, INOTIFY_ANCESTOR_MASK | IN_MASK_ADD);
                 if (wd < 0) {
-                        log_debug_errno(errno, "Failed to watch %s, a root's ancestor, ignoring: %m", paths[k]);
+                        log_debug_errno(errno, "Failed to watch %s, a root's ancestor, ignoring: %m", dirs[k].path);
                         continue;
                 }
-                a[iw->n_ancestors].path = strdup(paths[k]);
-                if (!a[iw->n_ancestors].path) {
-                        if (!inotify_find_wd(iw, wd))
+                r = outer_dir_copy(&a[iw->n_ancestors].dir, &dirs[k]);
+                if (r < 0) {
+                        if (!inotify_find_wd(iw, wd) && inotify_find_ancestor_wd(iw, wd) < 0)
                                 inotify_rm_watch(iw->fd, wd);
-                        return -ENOMEM;
+                        return r;
                 }
                 a[iw->n_ancestors++].wd = wd;
+        }
+        /* Exactly what each asks for now: an entry no longer awaited stops
+         * waking the loop. An inode watched in full has all of it. */
+        for (i = 0; i < iw->n_ancestors; i++) {
+                a = &iw->ancestors[i];
+                if (inotify_find_wd(iw, a->wd))
+                        continue;
+                int wd = inotify_add_watch(iw->fd, a->dir.path, inotify_ancestor_mask(iw, a->wd));
+                /* Another directory at the path since a moment ago: not
+                 * ours; the event of the change is queued for the old one. */
+                if (wd >= 0 && wd != a->wd && !inotify_find_wd(iw, wd) && inotify_find_ancestor_wd(iw, wd) < 0)
+                        inotify_rm_watch(iw->fd, wd);
         }
         return 0;
 }
@@ -615,7 +666,7 @@ static void inotify_remove_tree(struct watcher *w, const char *path, size_t len)
 
 static void inotify_free_all(struct inotify_watcher *iw) {
         for (size_t i = 0; i < iw->n_ancestors; i++)
-                free(iw->ancestors[i].path);
+                outer_dir_done(&iw->ancestors[i].dir);
         free(iw->ancestors);
         for (size_t i = 0; i < iw->wds.n_slots; i++)
                 inotify_dir_free(iw->wds.slots[i]);

@@ -37,11 +37,20 @@ struct watch_dir {
         uint64_t path_hash;
 };
 
+/* A directory watched from outside the roots (watcher_set_ancestors): for
+ * its own rename or deletion, and for entries of the awaited names. */
+struct outer_dir {
+        char *path; /* trimmed */
+        char **names; /* awaited entries; none for a plain ancestor */
+        size_t n_names;
+};
+
 struct watcher_ops {
         int (*add_dir)(struct watcher *w, const char *path, size_t path_len);
         void (*remove_tree)(struct watcher *w, const char *path, size_t path_len);
-        /* Make the watched ancestors exactly paths (distinct, trimmed). */
-        int (*set_ancestors)(struct watcher *w, char *const *paths, size_t n_paths);
+        /* Make the directories watched from outside exactly dirs (distinct
+         * paths); the backend keeps no pointer into them. */
+        int (*set_ancestors)(struct watcher *w, const struct outer_dir *dirs, size_t n_dirs);
         /* Close every handle; the backend frees w from its close callbacks. */
         void (*close)(struct watcher *w);
         bool pairs_renames;
@@ -68,6 +77,12 @@ void watcher_init(struct watcher *w, const struct watcher_ops *ops, uv_loop_t *l
 void watcher_emit(struct watcher *w, enum watch_event_kind kind, const char *path, const char *old_path,
                   bool is_dir);
 
+/* Whether name is one of dir's awaited names (n bytes, not terminated). */
+bool outer_dir_awaits(const struct outer_dir *dir, const char *name, size_t n);
+/* Copy src into dst (names included). Returns 0 or -ENOMEM. */
+int outer_dir_copy(struct outer_dir *dst, const struct outer_dir *src);
+void outer_dir_done(struct outer_dir *dir);
+
 /* Whether one more watch would pass the simulated limit of QUIRE_TEST_MAX_WATCHES. */
 bool watcher_at_test_limit(const struct watcher *w);
 
@@ -86,8 +101,6 @@ int watcher_move_dir(struct watcher *w, struct watch_dir *d, size_t old_prefix_l
 
 /* Whether path equals prefix or lies below it. */
 bool path_is_under(const char *path, size_t path_len, const char *prefix, size_t prefix_len);
-/* dir + "/" + name (name not NUL-terminated necessarily: name_len bytes); NULL on ENOMEM. */
-char *path_join(const char *dir, size_t dir_len, const char *name, size_t name_len);
 
 #ifdef __linux__
 int watcher_inotify_new(uv_loop_t *loop, watch_event_cb event_cb, void *userdata, struct watcher **ret);

@@ -97,20 +97,6 @@ bool path_is_under(const char *path, size_t path_len, const char *prefix, size_t
         return path[prefix_len] == '/' || (prefix_len > 0 && prefix[prefix_len - 1] == '/');
 }
 
-char *path_join(const char *dir, size_t dir_len, const char *name, size_t name_len) {
-        bool needs_slash = dir_len == 0 || dir[dir_len - 1] != '/';
-        char *p = malloc(dir_len + needs_slash + name_len + 1);
-
-        if (!p)
-                return NULL;
-        memcpy(p, dir, dir_len);
-        if (needs_slash)
-                p[dir_len] = '/';
-        memcpy(p + dir_len + needs_slash, name, name_len);
-        p[dir_len + needs_slash + name_len] = '\0';
-        return p;
-}
-
 /* The path table */
 
 static uint64_t watch_dir_hash_of(const void *item) {
@@ -234,6 +220,7 @@ static const char *const event_kind_names[] = {
         [WATCH_OVERFLOW] = "overflow",
         [WATCH_DIR_GONE] = "dir-gone",
         [WATCH_UNMOUNTED] = "unmounted",
+        [WATCH_AWAITED] = "awaited",
 };
 
 void watcher_emit(struct watcher *w, enum watch_event_kind kind, const char *path, const char *old_path,
@@ -308,20 +295,56 @@ void watcher_remove_tree(struct watcher *w, const char *path) {
         w->ops->remove_tree(w, path, path_trimmed_len(path));
 }
 
-static bool path_list_has(char *const *paths, size_t n, const char *path, size_t len) {
-        for (size_t i = 0; i < n; i++)
-                if (strlen(paths[i]) == len && memcmp(paths[i], path, len) == 0)
+bool outer_dir_awaits(const struct outer_dir *dir, const char *name, size_t n) {
+        for (size_t i = 0; i < dir->n_names; i++)
+                if (strlen(dir->names[i]) == n && memcmp(dir->names[i], name, n) == 0)
                         return true;
         return false;
 }
 
-int watcher_set_ancestors(struct watcher *w, const char *const *roots, size_t n_roots) {
-        char **paths = NULL;
+void outer_dir_done(struct outer_dir *dir) {
+        free(dir->path);
+        strv_free(dir->names, dir->n_names);
+        *dir = (struct outer_dir) { 0 };
+}
+
+int outer_dir_copy(struct outer_dir *dst, const struct outer_dir *src) {
+        *dst = (struct outer_dir) { .path = strdup(src->path) };
+        int r = dst->path ? 0 : -ENOMEM;
+
+        for (size_t i = 0; r == 0 && i < src->n_names; i++)
+                r = strv_push(&dst->names, &dst->n_names, strdup(src->names[i]));
+        if (r < 0)
+                outer_dir_done(dst);
+        return r;
+}
+
+/* The entry of dirs for the directory path[0, len), added if new; NULL
+ * without memory. */
+static struct outer_dir *outer_dir_get(struct outer_dir **dirs, size_t *n, size_t *cap, const char *path,
+                                       size_t len) {
+        for (size_t i = 0; i < *n; i++)
+                if (strlen((*dirs)[i].path) == len && memcmp((*dirs)[i].path, path, len) == 0)
+                        return &(*dirs)[i];
+        if (GREEDY_REALLOC(*dirs, *cap, *n + 1, 8) < 0)
+                return NULL;
+        struct outer_dir *dir = &(*dirs)[*n];
+        *dir = (struct outer_dir) { .path = strndup(path, len) };
+        if (!dir->path)
+                return NULL;
+        (*n)++;
+        return dir;
+}
+
+int watcher_set_ancestors(struct watcher *w, const char *const *roots, size_t n_roots, const char *const *awaited,
+                          size_t n_awaited) {
+        struct outer_dir *dirs = NULL;
         size_t n = 0, cap = 0;
         int r = 0;
 
         assert(w);
         assert(roots || n_roots == 0);
+        assert(awaited || n_awaited == 0);
 
         if (w->is_closing)
                 return -ESHUTDOWN;
@@ -334,20 +357,32 @@ int watcher_set_ancestors(struct watcher *w, const char *const *roots, size_t n_
 
                         for (size_t k = 0; k < n_roots && !is_covered; k++)
                                 is_covered = path_is_under(roots[i], len, roots[k], path_trimmed_len(roots[k]));
-                        if (is_covered || path_list_has(paths, n, roots[i], len))
-                                continue;
-                        if (GREEDY_REALLOC(paths, cap, n + 1, 8) < 0 || !(paths[n] = strndup(roots[i], len))) {
+                        if (!is_covered && !outer_dir_get(&dirs, &n, &cap, roots[i], len)) {
                                 r = -ENOMEM;
                                 goto finish;
                         }
-                        n++;
                 }
         }
-        r = w->ops->set_ancestors(w, paths, n);
+        for (size_t i = 0; i < n_awaited; i++) {
+                size_t len = path_trimmed_len(awaited[i]), parent_len = path_parent_len(awaited[i], len);
+                const char *name = awaited[i] + parent_len + (awaited[i][parent_len] == '/');
+                size_t name_len = len - (size_t) (name - awaited[i]);
+                struct outer_dir *dir;
+
+                if (parent_len == 0 || name_len == 0 || watcher_find_dir(w, awaited[i], parent_len))
+                        continue;
+                dir = outer_dir_get(&dirs, &n, &cap, awaited[i], parent_len);
+                if (!dir || (!outer_dir_awaits(dir, name, name_len) &&
+                             strv_push(&dir->names, &dir->n_names, strndup(name, name_len)) < 0)) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+        }
+        r = w->ops->set_ancestors(w, dirs, n);
 finish:
         for (size_t i = 0; i < n; i++)
-                free(paths[i]);
-        free(paths);
+                outer_dir_done(&dirs[i]);
+        free(dirs);
         return r;
 }
 

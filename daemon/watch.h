@@ -38,6 +38,11 @@ enum watch_event_kind {
          * one of several mounts of it does). fs-event cannot tell an
          * unmount from a deletion and never says this. */
         WATCH_UNMOUNTED,
+        /* An awaited path (watcher_set_ancestors) was created, deleted,
+         * or renamed in or out of its directory: path is the awaited
+         * path. fs-event on kqueue cannot name the entry, and says this of
+         * every path awaited in a directory where anything changed. */
+        WATCH_AWAITED,
 };
 
 struct watch_event {
@@ -79,9 +84,17 @@ void watcher_remove_tree(struct watcher *w, const char *path);
  * WATCH_UNMOUNTED) and leaves the set. inotify watches them with IN_MOVE_SELF|IN_DELETE_SELF alone
  * (nothing is delivered for changes inside them); fs-event gets every
  * change inside them from libuv and looks only at the ones that name the
- * ancestor itself. Directories that cannot be watched (no read permission)
- * are skipped. Returns 0 or -ENOMEM. */
-int watcher_set_ancestors(struct watcher *w, const char *const *roots, size_t n_roots);
+ * ancestor itself.
+ *
+ * awaited: paths (absolute, their directory resolved) whose entry is
+ * waited for: a missing root's first missing part, a symlink on the way
+ * to a root. Their directories are watched as ancestors are, and for
+ * entries of those names created, deleted or renamed in or out as well
+ * (WATCH_AWAITED); a directory watched in full is left out (its own
+ * events say as much). Directories that cannot be watched (no read
+ * permission, gone) are skipped. Returns 0 or -ENOMEM. */
+int watcher_set_ancestors(struct watcher *w, const char *const *roots, size_t n_roots, const char *const *awaited,
+                          size_t n_awaited);
 
 /* Number of directories watched now. */
 size_t watcher_count(const struct watcher *w);

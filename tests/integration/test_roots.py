@@ -885,5 +885,69 @@ class MissingAtStartTests(RootsCase):
         self.assertEqual(d.matches(r"empty folder", since=mark), [])
 
 
+class AwaitedPathTests(RootsCase):
+    """A root's configured path watched where it can change with no event
+    on the root (docs/ROOTS.md): a missing root's first missing part, a
+    symlink on the way. With a rescan interval of an hour, only an event
+    can have quired find or follow it within the test's timeout."""
+
+    def setUp(self):
+        super().setUp()
+        self.config = self.write_config("[quire]\nrescan_interval_s = 3600\n")
+
+    def test_root_missing_at_start_is_found_when_it_is_made(self):
+        notes = os.path.join(self.tmp, "later", "deeper", "notes")
+        d = self.quired(notes)
+        self.wait_converged(self.control, daemon=d)
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [notes])
+        mark = d.mark()
+        self.write("found.md", note("foundword"), root=notes)
+        d.wait_line(r"Root .*/notes is back", since=mark)
+        self.wait_converged(notes, self.control, daemon=d)
+        self.assertEqual(self.hits("foundword"), {os.path.join(os.path.realpath(notes), "found.md")})
+        self.assertEqual(self.status()["daemon"]["missing_roots"], [])
+
+    def test_symlinked_root_follows_its_link(self):
+        a, b = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")
+        self.write("alpha.md", note("alphaword"), root=a)
+        self.write("beta.md", note("betaword"), root=b)
+        vault = os.path.join(self.tmp, "vault")
+        os.symlink(a, vault)
+        d = self.quired(vault)
+        self.wait_converged(vault, self.control, daemon=d)
+        self.assertEqual(self.hits("alphaword"), {os.path.join(os.path.realpath(a), "alpha.md")})
+        self.assertEqual(self.hits("betaword"), set())
+
+        # ln -sfn: a new link renamed over the old one.
+        mark = d.mark()
+        subprocess.run(["ln", "-sfn", b, vault], check=True)
+        d.wait_line(r"Root .*/vault leads to .*/b now \(a symlink on its path changed\)", since=mark)
+        self.wait_converged(b, self.control, daemon=d)
+        self.assertEqual(self.hits("betaword"), {os.path.join(os.path.realpath(b), "beta.md")})
+        self.assertEqual(self.rows_under(os.path.realpath(a)), [])
+        # Watched there: a new note in b is indexed, one in a is not.
+        self.write("beta2.md", note("betatwo"), root=b)
+        self.write("alpha2.md", note("alphatwo"), root=a)
+        self.settle()
+        qt.wait_for(lambda: self.hits("betatwo"), what="a note in the new folder to be indexed")
+        self.assertEqual(self.hits("alphatwo"), set())
+
+        # The link removed: missing, its notes gone; made again: back.
+        mark = d.mark()
+        os.unlink(vault)
+        d.wait_line(r"Root .*/vault leads to no folder now", since=mark)
+        qt.wait_for(lambda: self.status()["daemon"]["missing_roots"] == [vault], what="the root missing")
+        qt.wait_for(lambda: not self.rows_under(os.path.realpath(b)), what="the notes of b to leave")
+        os.symlink(a, vault)
+        d.wait_line(r"Root .*/a is back", since=mark)
+        self.wait_converged(vault, self.control, daemon=d)
+        self.assertEqual(self.hits("alphatwo"), {os.path.join(os.path.realpath(a), "alpha2.md")})
+        self.assertEqual(self.hits("betaword"), set())
+
+
+class FsEventAwaitedPathTests(AwaitedPathTests):
+    backend = "fs-event"
+
+
 if __name__ == "__main__":
     qt.main()

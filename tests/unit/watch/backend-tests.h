@@ -117,7 +117,7 @@ static void test_ancestor_renamed_reports_dir_gone(void) {
         CHECK_INT_EQ(mkdir(fixture_path(p, f.outside, "p"), 0755), 0);
         CHECK_INT_EQ(mkdir(fixture_path(r, p, "r"), 0755), 0);
         CHECK_INT_EQ(watcher_add_dir(f.w, r), 0);
-        CHECK_INT_EQ(watcher_set_ancestors(f.w, (const char *const[]){ r }, 1), 0);
+        CHECK_INT_EQ(watcher_set_ancestors(f.w, (const char *const[]){ r }, 1, NULL, 0), 0);
         CHECK_INT_EQ(watcher_count(f.w), 2); /* ancestors are not counted */
 
         CHECK_INT_EQ(write_file(fixture_path(file, p, "x.md"), "x"), 0);
@@ -133,9 +133,69 @@ static void test_ancestor_renamed_reports_dir_gone(void) {
         CHECK_INT_EQ(fixture_teardown(&f), 0);
 }
 
+/* A missing root's first missing part, outside every watched folder:
+ * its entry coming, renamed away and going says WATCH_AWAITED each time;
+ * other entries there say nothing, and once it is no longer awaited,
+ * neither does it. */
+static void test_awaited_entry_reports_awaited(void) {
+        struct fixture f;
+        char vault[PATH_MAX], other[PATH_MAX], moved[PATH_MAX];
+
+        SETUP(&f);
+        fixture_path(vault, f.outside, "vault");
+        CHECK_INT_EQ(watcher_set_ancestors(f.w, (const char *const[]){ f.root }, 1, (const char *const[]){ vault }, 1),
+                     0);
+        CHECK_INT_EQ(watcher_count(f.w), 1);
+        CHECK_INT_EQ(write_file(fixture_path(other, f.outside, "other.md"), "x"), 0);
+        CHECK_INT_EQ(mkdir(fixture_path(other, f.outside, "vault2"), 0755), 0);
+        CHECK(fixture_sync(&f));
+        CHECK_INT_EQ(fixture_count_under(&f, f.outside), 0);
+
+        CHECK_INT_EQ(mkdir(vault, 0755), 0);
+        CHECK(fixture_wait(&f, WATCH_AWAITED, vault));
+        fixture_clear(&f);
+        CHECK_INT_EQ(rename(vault, fixture_path(moved, f.outside, "away")), 0);
+        CHECK(fixture_wait(&f, WATCH_AWAITED, vault));
+        fixture_clear(&f);
+        CHECK_INT_EQ(symlink(moved, vault), 0);
+        CHECK(fixture_wait(&f, WATCH_AWAITED, vault));
+        fixture_clear(&f);
+        CHECK_INT_EQ(unlink(vault), 0);
+        CHECK(fixture_wait(&f, WATCH_AWAITED, vault));
+
+        CHECK_INT_EQ(watcher_set_ancestors(f.w, (const char *const[]){ f.root }, 1, NULL, 0), 0);
+        CHECK(fixture_settle(&f));
+        CHECK_INT_EQ(mkdir(vault, 0755), 0);
+        CHECK(fixture_sync(&f));
+        CHECK_INT_EQ(fixture_count(&f, WATCH_AWAITED, NULL), 0);
+        CHECK_INT_EQ(fixture_count_under(&f, f.outside), 0);
+        CHECK_INT_EQ(fixture_teardown(&f), 0);
+}
+
+/* A symlink to the root, replaced by another (ln -sfn: a new link renamed
+ * over it) in a folder that is also a root's ancestor. */
+static void test_awaited_link_replaced_in_an_ancestor(void) {
+        struct fixture f;
+        char a[PATH_MAX], b[PATH_MAX], link[PATH_MAX], tmp[PATH_MAX];
+
+        SETUP(&f);
+        CHECK_INT_EQ(mkdir(fixture_path(a, f.outside, "a"), 0755), 0);
+        CHECK_INT_EQ(mkdir(fixture_path(b, f.outside, "b"), 0755), 0);
+        CHECK_INT_EQ(symlink(a, fixture_path(link, f.outside, "notes")), 0);
+        CHECK_INT_EQ(watcher_add_dir(f.w, a), 0);
+        CHECK_INT_EQ(watcher_set_ancestors(f.w, (const char *const[]){ a }, 1, (const char *const[]){ link }, 1), 0);
+        CHECK_INT_EQ(symlink(b, fixture_path(tmp, f.outside, "notes.tmp")), 0);
+        CHECK_INT_EQ(rename(tmp, link), 0);
+        CHECK(fixture_wait(&f, WATCH_AWAITED, link));
+        CHECK_INT_EQ(fixture_count(&f, WATCH_AWAITED, tmp), 0);
+        CHECK_INT_EQ(fixture_teardown(&f), 0);
+}
+
 #define RUN_BACKEND_TESTS()                                                    \
         do {                                                                   \
                 RUN(test_ancestor_renamed_reports_dir_gone);                   \
+                RUN(test_awaited_entry_reports_awaited);                       \
+                RUN(test_awaited_link_replaced_in_an_ancestor);                \
                 RUN(test_remove_tree_stops_events);                            \
                 RUN(test_add_dir_twice_is_noop);                               \
                 RUN(test_add_dir_errors);                                      \

@@ -15,6 +15,8 @@ static const char *const kind_names[] = {
         [WATCH_MOVED] = "MOVED",
         [WATCH_OVERFLOW] = "OVERFLOW",
         [WATCH_DIR_GONE] = "DIR_GONE",
+        [WATCH_UNMOUNTED] = "UNMOUNTED",
+        [WATCH_AWAITED] = "AWAITED",
 };
 
 static void record_cb(const struct watch_event *ev, void *userdata) {
