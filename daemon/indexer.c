@@ -648,6 +648,9 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         break;
                 case OP_DROP_TREE:
                         r = store_delete_tree(ix->store, op->ns, op->paths[0], &stats.index);
+                        /* Or `quire search --sync` would walk it back in. */
+                        if (r == 0)
+                                r = store_forget_root(ix->store, op->ns, op->paths[0]);
                         break;
                 case OP_MOVE:
                         /* Rows only, for a file: the loop has the new path
@@ -667,7 +670,7 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                                 r = run_sync_dir(ix, op->namespaces[i], op->paths[i], op->paths[i], &root_stats);
                                 /* For `quire search --sync` when no daemon runs. */
                                 if (r == 0)
-                                        r = store_add_root(ix->store, op->namespaces[i], op->paths[i]);
+                                        r = store_add_root(ix->store, op->namespaces[i], op->paths[i], true);
                                 if (r == 0)
                                         log_info("Reconciled %s: %u files checked, %u read, %u new, %u changed, "
                                                  "%u removed",

@@ -434,6 +434,7 @@ static int run(struct daemon *d) {
         watch_mounts(d);
         watch_all_roots(d);
         watch_ancestors(d);
+        drop_unconfigured_roots(d);
         reconcile_all(d);
         log_info("Watching %zu directories; reconciling with %s", watcher_count(d->watcher), db_path);
         set_state(d, "reconciling");

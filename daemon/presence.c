@@ -4,6 +4,7 @@
  * word over them (docs/ROOTS.md). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,62 +37,75 @@ bool path_is_at_or_below(const char *path, const char *dir) {
         return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || (n > 0 && dir[n - 1] == '/'));
 }
 
-/* Where configured can come to name another directory, or
- * one at last, with no event on the root: each symlink on the way (ln
- * -sfn retargets it), and the first part that is not there. Resolved as
- * the kernel resolves it, part by part, so each one's directory is real.
- * Pushed onto *v. Returns 0 or -ENOMEM. */
+/* Where configured can come to name another directory, or one at last,
+ * with no event on the root: each symlink on the way (ln -sfn retargets
+ * it), and the first part that is not there. Resolved as the kernel
+ * resolves it, part by part and through each link's target, so that
+ * each path's directory is real: a link to a drive not mounted is
+ * followed to the drive's missing folder. Pushed onto *v (each once).
+ * Returns 0 or -ENOMEM. */
 static int push_awaited(const char *configured, char ***v, size_t *n) {
-        _cleanup_free_ char *dir = strdup("/"), *cwd = NULL, *abs = NULL;
-        const char *p = configured;
+        _cleanup_free_ char *dir = strdup("/"), *rest = NULL;
         struct stat st;
 
         if (!dir)
                 return -ENOMEM;
-        /* A DIR argument is as given: relative to where quired runs. */
-        if (*p != '/') {
-                cwd = getcwd(NULL, 0);
-                abs = cwd ? path_join(cwd, strlen(cwd), p, strlen(p)) : NULL;
-                if (!abs)
+        if (*configured == '/')
+                rest = strdup(configured);
+        else {
+                /* A DIR argument is as given: relative to where quired runs. */
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                if (!cwd)
                         return errno == ENOMEM ? -ENOMEM : 0;
-                p = abs;
+                rest = path_join(cwd, strlen(cwd), configured, strlen(configured));
         }
-        while (*p) {
-                while (*p == '/')
-                        p++;
+        if (!rest)
+                return -ENOMEM;
+        /* As many links as the kernel follows (ELOOP past that). */
+        for (unsigned hops = 0; hops <= 40;) {
+                const char *p = rest + strspn(rest, "/");
                 size_t len = strcspn(p, "/");
-                if (len == 0 || (len == 1 && p[0] == '.')) {
-                        p += len;
-                        continue;
-                }
-                if (len == 2 && p[0] == '.' && p[1] == '.') {
-                        size_t parent_len = path_parent_len(dir, strlen(dir));
-                        dir[parent_len > 0 ? parent_len : 1] = '\0';
-                        p += len;
+                if (len == 0)
+                        return 0;
+                const char *after = p + len;
+                if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
+                        if (len == 2) {
+                                size_t parent_len = path_parent_len(dir, strlen(dir));
+                                dir[parent_len > 0 ? parent_len : 1] = '\0';
+                        }
+                        memmove(rest, after, strlen(after) + 1);
                         continue;
                 }
                 char *entry = path_join(dir, strlen(dir), p, len);
                 if (!entry)
                         return -ENOMEM;
-                p += len;
-                int rc = lstat(entry, &st);
-                if (rc == 0 && S_ISDIR(st.st_mode)) {
+                memmove(rest, after, strlen(after) + 1);
+                if (lstat(entry, &st) == 0 && S_ISDIR(st.st_mode)) {
                         free(dir);
                         dir = entry;
                         continue;
                 }
-                bool is_link = rc == 0 && S_ISLNK(st.st_mode);
-                if (strv_push(v, n, entry) < 0)
-                        return -ENOMEM;
-                /* The link's own target path is not followed part by
-                 * part: a link in it retargeted is seen at a reload. */
-                char *target = is_link ? realpath(entry, NULL) : NULL;
-                if (!target || stat(target, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                        free(target);
-                        return 0; /* nothing further to wait for until this changes */
+                _cleanup_free_ char *target = NULL;
+                if (lstat(entry, &st) == 0 && S_ISLNK(st.st_mode)) {
+                        char buf[PATH_MAX];
+                        ssize_t k = readlink(entry, buf, sizeof buf - 1);
+                        if (k > 0) {
+                                buf[k] = '\0';
+                                if (asprintf(&target, "%s%s", buf, rest) < 0)
+                                        target = NULL;
+                        }
                 }
-                free(dir);
-                dir = target;
+                int r = strv_contains(*v, *n, entry) ? (free(entry), 0) : strv_push(v, n, entry);
+                if (r < 0 || !target)
+                        return r; /* nothing further to wait for until this changes */
+                /* The link's target in place of the link, then on. */
+                if (target[0] == '/') {
+                        dir[0] = '/';
+                        dir[1] = '\0';
+                }
+                free(rest);
+                rest = TAKE_PTR(target);
+                hops++;
         }
         return 0;
 }
@@ -708,6 +722,74 @@ static char *missing_root_realpath(const char *configured) {
                 return joined;
         }
         return TAKE_PTR(abs);
+}
+
+/* Whether a missing root's notes may be anywhere: the longest part of its
+ * path that is there is a symlink leading nowhere (to a drive not
+ * mounted), so where it would resolve is not known. */
+static bool missing_root_is_behind_a_dangling_link(const char *configured) {
+        _cleanup_free_ char *path = strdup(configured);
+        struct stat st;
+
+        for (size_t cut = path ? strlen(path) : 0; cut > 0; cut = path_parent_len(path, cut)) {
+                path[cut] = '\0';
+                if (lstat(path, &st) == 0) {
+                        _cleanup_free_ char *resolved = realpath(path, NULL);
+                        return !resolved;
+                }
+        }
+        return false;
+}
+
+/* Whether root, one of quired's, is at path in ns (a missing root: where
+ * its notes would be). */
+static bool root_is_at(const struct root *root, const char *ns, const char *path) {
+        if (strcmp(root->namespace, ns) != 0)
+                return false;
+        if (root->path)
+                return strcmp(root->path, path) == 0;
+        _cleanup_free_ char *would_be = missing_root_realpath(root->configured);
+        return would_be && strcmp(would_be, path) == 0;
+}
+
+/* Roots quired watched when it last ran (recorded watched) that its
+ * configuration no longer has, in that namespace or at all: changed while
+ * it was stopped (a vault moved, the config edited, then a restart). Their
+ * notes leave, as on a reload that drops them (docs/ROOTS.md), unless a
+ * missing root of the namespace is behind a dangling symlink: then it
+ * cannot be told apart, and the notes stay. */
+void drop_unconfigured_roots(struct daemon *d) {
+        struct store_root *recorded = NULL;
+        struct store *s = NULL;
+        size_t n = 0;
+
+        if (store_open(d->db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
+                return;
+        int r = store_list_roots(s, &recorded, &n);
+        store_close(s);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                const struct store_root *old = &recorded[i];
+                bool is_configured = false, is_unknown = false;
+                for (size_t k = 0; old->is_watched && k < d->n_roots && !is_configured; k++) {
+                        is_configured = root_is_at(&d->roots[k], old->namespace, old->path);
+                        is_unknown = is_unknown || (!d->roots[k].path && strcmp(d->roots[k].namespace, old->namespace) == 0 &&
+                                                    missing_root_is_behind_a_dangling_link(d->roots[k].configured));
+                }
+                if (!old->is_watched || is_configured)
+                        continue;
+                if (is_unknown) {
+                        log_info("Root %s was watched before and is no longer configured; its notes stay while a "
+                                 "root of namespace %s is missing behind a symlink",
+                                 old->path, old->namespace);
+                        continue;
+                }
+                log_info("Root %s was watched before and is no longer configured; dropping its notes from the index",
+                         old->path);
+                r = indexer_drop_tree(d->indexer, old->namespace, old->path);
+                if (r < 0)
+                        log_error_errno(r, "Failed to queue %s: %m", old->path);
+        }
+        store_roots_free(recorded, n);
 }
 
 /* Tells the indexer where the notes are that walks must keep: a missing

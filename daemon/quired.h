@@ -200,6 +200,7 @@ void roots_free(struct daemon *d);
 int roots_from_config(struct daemon *d, char *const *present, size_t n_present, char *const *restoring,
                       size_t n_restoring, char *const *gone, size_t n_gone);
 void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *next, const struct root *old);
+void drop_unconfigured_roots(struct daemon *d);
 
 /* main.c */
 void check_state_file(struct daemon *d);

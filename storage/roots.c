@@ -1,7 +1,8 @@
-/* See roots.h. A root is a row (namespace, path, indexed_at), indexed_at
- * being when it was first recorded: recording it again writes nothing, so
- * that an unchanged re-index still commits no write at all. Nothing
- * removes a root: a directory that is gone is skipped by whoever reads the
+/* See roots.h. A root is a row (namespace, path, indexed_at, watched),
+ * indexed_at being when it was first recorded: recording it again writes
+ * nothing, so that an unchanged re-index still commits no write at all. A
+ * root goes only with its notes (quired dropping one it no longer
+ * configures): a directory that is gone is skipped by whoever reads the
  * list. */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 struct add_root {
         const char *ns, *path;
         const char *indexed_at;
+        bool is_watched;
 };
 
 static int add_root_fn(struct store *s, void *userdata) {
@@ -24,37 +26,58 @@ static int add_root_fn(struct store *s, void *userdata) {
         int rc;
 
         rc = sqlite3_prepare_v2(s->db,
-                                "INSERT INTO roots(namespace, path, indexed_at) VALUES (?1, ?2, ?3)"
-                                " ON CONFLICT(namespace, path) DO NOTHING",
+                                "INSERT INTO roots(namespace, path, indexed_at, watched) VALUES (?1, ?2, ?3, ?4)"
+                                " ON CONFLICT(namespace, path) DO UPDATE SET watched = 1"
+                                " WHERE excluded.watched = 1 AND watched = 0",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare recording a root");
         sqlite3_bind_text(st, 1, a->ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, a->path, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, a->indexed_at, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, a->is_watched);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
                 return store_fail(s, rc, "record a root");
         return 0;
 }
 
-/* 1 if the root is recorded, 0 if not, or -errno. */
-static int root_is_recorded(struct store *s, const char *ns, const char *path) {
+static int forget_root_fn(struct store *s, void *userdata) {
+        const struct add_root *a = userdata;
         _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
         int rc;
 
-        rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM roots WHERE namespace = ?1 AND path = ?2", -1, &st, NULL);
+        rc = sqlite3_prepare_v2(s->db, "DELETE FROM roots WHERE namespace = ?1 AND path = ?2", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare forgetting a root");
+        sqlite3_bind_text(st, 1, a->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a->path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return store_fail(s, rc, "forget a root");
+        return 0;
+}
+
+/* 1 if the root is recorded (and marked watched, with is_watched), 0 if
+ * not, or -errno. */
+static int root_is_recorded(struct store *s, const char *ns, const char *path, bool is_watched) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM roots WHERE namespace = ?1 AND path = ?2 AND watched >= ?3", -1,
+                                &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare looking up a root");
         sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, is_watched);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
                 return 1;
         return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "look up a root");
 }
 
-int store_add_root(struct store *s, const char *ns, const char *path) {
+int store_add_root(struct store *s, const char *ns, const char *path, bool is_watched) {
         char now[UTC_TIMESTAMP_LEN];
         int r;
 
@@ -66,11 +89,18 @@ int store_add_root(struct store *s, const char *ns, const char *path) {
                 return 0;
         /* Looked up first, outside a transaction: the common case (the
          * root is known) takes no write lock. */
-        r = root_is_recorded(s, ns, path);
+        r = root_is_recorded(s, ns, path, is_watched);
         if (r != 0)
                 return r < 0 ? r : 0;
         utc_timestamp_now(now);
-        return store_transact(s, add_root_fn, &(struct add_root){ .ns = ns, .path = path, .indexed_at = now });
+        return store_transact(s, add_root_fn,
+                              &(struct add_root){ .ns = ns, .path = path, .indexed_at = now, .is_watched = is_watched });
+}
+
+int store_forget_root(struct store *s, const char *ns, const char *path) {
+        if (!s->has_derived)
+                return 0;
+        return store_transact(s, forget_root_fn, &(struct add_root){ .ns = ns, .path = path });
 }
 
 void store_roots_free(struct store_root *roots, size_t n) {
@@ -94,7 +124,10 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
         /* '/' was recorded by a quire that still indexed it: below it a
          * path starts with one slash, not the root's and one more, so it
          * cannot be walked as a root (quire index refuses it now). */
-        rc = sqlite3_prepare_v2(s->db, "SELECT namespace, path FROM roots WHERE path <> '/' ORDER BY namespace, path",
+        rc = sqlite3_prepare_v2(s->db,
+                                s->has_watched_roots
+                                        ? "SELECT namespace, path, watched FROM roots WHERE path <> '/' ORDER BY namespace, path"
+                                        : "SELECT namespace, path, 0 FROM roots WHERE path <> '/' ORDER BY namespace, path",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare listing the roots");
@@ -103,7 +136,9 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
                         goto oom;
                 const char *ns = (const char *) sqlite3_column_text(st, 0);
                 const char *path = (const char *) sqlite3_column_text(st, 1);
-                roots[n] = (struct store_root){ .namespace = strdup(ns ? ns : ""), .path = strdup(path ? path : "") };
+                roots[n] = (struct store_root){ .namespace = strdup(ns ? ns : ""),
+                                                .path = strdup(path ? path : ""),
+                                                .is_watched = sqlite3_column_int(st, 2) != 0 };
                 n++;
                 if (!roots[n - 1].namespace || !roots[n - 1].path)
                         goto oom;

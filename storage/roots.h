@@ -11,13 +11,20 @@
 struct store_root {
         char *namespace; /* owned */
         char *path;      /* owned; absolute, a realpath when recorded */
+        bool is_watched; /* recorded by quired, for a root it was configured with */
 };
 
 /* Record one root (indexed_at: now), in its own write transaction; one
- * already recorded is left as it is, without a write. A database of schema version 1 opened read-only has no
- * roots table: there is nothing to record into, and this is never asked
- * of a reader. Returns 0 or -errno (logged). */
-int store_add_root(struct store *s, const char *ns, const char *path);
+ * already recorded is left as it is, without a write, unless is_watched
+ * marks it now (quired watches it; `quire index` never unmarks). A
+ * database of schema version 1 opened read-only has no roots table: there
+ * is nothing to record into, and this is never asked of a reader.
+ * Returns 0 or -errno (logged). */
+int store_add_root(struct store *s, const char *ns, const char *path, bool is_watched);
+
+/* Forget the root (ns, path), whose notes left the index: `quire search
+ * --sync` without a daemon walks it no more. Returns 0 or -errno (logged). */
+int store_forget_root(struct store *s, const char *ns, const char *path);
 
 /* Every recorded root, by namespace then path, as an array the caller
  * frees with store_roots_free(). A database without the table (version 1,

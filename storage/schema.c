@@ -74,7 +74,9 @@ static const char schema_triggers_sql[] =
  * trigger lowers the mark when the highest chunk goes, because SQLite
  * hands the next insert max(seq) + 1, which may then be at or below it.
  * roots records the directories quire indexed or watched, so that a later
- * `quire search --sync` without a daemon knows what to bring up to date. */
+ * `quire search --sync` without a daemon knows what to bring up to date;
+ * watched (version 3) marks those quired watched for its configuration,
+ * whose notes leave when it no longer configures them. */
 static const char schema_derived_sql[] =
         "CREATE TABLE IF NOT EXISTS derive_mark(\n"
         "  id  INTEGER PRIMARY KEY CHECK (id = 0),\n"
@@ -105,6 +107,7 @@ static const char schema_derived_sql[] =
         "  namespace  TEXT NOT NULL,\n"
         "  path       TEXT NOT NULL,\n"
         "  indexed_at TEXT NOT NULL,\n"
+        "  watched    INTEGER NOT NULL DEFAULT 0,\n"
         "  PRIMARY KEY (namespace, path));\n"
         "CREATE TRIGGER IF NOT EXISTS chunks_derived_ad AFTER DELETE ON chunks BEGIN\n"
         "  DELETE FROM chunk_tags WHERE seq = old.seq;\n"
@@ -197,6 +200,22 @@ static int check_chunks_has_seq(struct store *s) {
         return 0;
 }
 
+/* Version 2 -> 3: the roots quired watched, marked. Those recorded before
+ * are left unmarked: whoever recorded them, their notes stay. */
+static int add_roots_watched(struct store *s) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *q = NULL;
+        int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('roots') WHERE name = 'watched'", -1,
+                                    &q, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+                return store_fail(s, rc, "inspect the roots table");
+        if (sqlite3_column_int(q, 0) > 0)
+                return 0;
+        return store_exec(s, "ALTER TABLE roots ADD COLUMN watched INTEGER NOT NULL DEFAULT 0",
+                          "mark the roots quired watches");
+}
+
 static int migrate_tx(struct store *s, void *userdata) {
         struct schema_state st;
         int r;
@@ -262,6 +281,9 @@ static int migrate_tx(struct store *s, void *userdata) {
         /* Created with the mark at 0: the first write transaction derives
          * every chunk already there, so nothing more is rebuilt here. */
         r = store_exec(s, schema_derived_sql, "create the derived tables");
+        if (r < 0)
+                return r;
+        r = add_roots_watched(s);
         if (r < 0)
                 return r;
         char sql[64];

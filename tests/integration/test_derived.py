@@ -223,6 +223,24 @@ class DerivedRowsTests(qt.QuireTestCase):
         self.assertEqual(got, expected)
         self.assertHealthy(self.db)
 
+    def test_a_version_2_database_gets_its_roots_marked_unwatched(self):
+        self.write("a.md", "# A\n\nalpha\n")
+        self.index(self.notes)
+        # What a version-2 quire leaves: roots without the watched column.
+        with qt.connect(self.db) as con:
+            con.executescript("ALTER TABLE roots DROP COLUMN watched; PRAGMA user_version = 2;")
+        before = qt.query(self.db, "SELECT namespace, path, indexed_at FROM roots")
+        self.assertEqual(len(before), 1)
+        # A reader searches it as it is, unwritten.
+        self.assertEqual(len(self.search_json("alpha")), 1)
+        self.assertEqual(qt.user_version(self.db), 2)
+        self.index(self.other)
+        self.assertEqual(qt.user_version(self.db), qt.SCHEMA_VERSION)
+        after = qt.query(self.db, "SELECT namespace, path, indexed_at, watched FROM roots ORDER BY path")
+        self.assertEqual([r[:3] for r in after if r[1] == before[0][1]], before)
+        self.assertEqual({r[3] for r in after}, {0})
+        self.assertHealthy(self.db)
+
     def test_unchanged_reindex_writes_no_derived_rows(self):
         self.write("tagged.md", TAGGED_NOTE)
         self.write("cjk.md", CJK_NOTE)

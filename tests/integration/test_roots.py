@@ -949,5 +949,106 @@ class FsEventAwaitedPathTests(AwaitedPathTests):
     backend = "fs-event"
 
 
+class UnconfiguredRootTests(RootsCase):
+    """A root quired no longer configures takes its notes out of the index
+    with it, on a reload or at the next start, and stays out: `quire
+    search --sync` without a daemon walks the roots recorded in the
+    database, and quired dropped the root's notes but not its record,
+    which brought them back. Roots `quire index` recorded stay."""
+
+    def config_with(self, *dirs):
+        roots = "".join(f"[root]\npath = {p}\n" for p in (*dirs, self.control))
+        return self.write_config("[quire]\nrescan_interval_s = 3600\n" + roots)
+
+    def start(self):
+        return self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
+
+    def recorded(self):
+        return qt.query(self.db, "SELECT path, watched FROM roots ORDER BY path")
+
+    def test_root_dropped_on_a_reload_stays_out_of_a_sync_and_a_restart(self):
+        a, b = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")
+        self.write("one.md", note("aardvark"), root=a)
+        self.write("two.md", note("bumblebee"), root=b)
+        self.config = self.config_with(a, b)
+        d = self.start()
+        self.wait_converged(a, b, self.control, daemon=d)
+        self.assertIn((os.path.realpath(b), 1), self.recorded())
+        mark = d.mark()
+        self.config_with(a)
+        d.send(signal.SIGHUP)
+        d.wait_line(r"Root .*/b is no longer configured; dropping its notes", since=mark)
+        self.wait_converged(a, self.control, daemon=d)
+        qt.wait_for(lambda: os.path.realpath(b) not in {p for p, _ in self.recorded()}, what="b's record to go")
+        d.stop()
+
+        p = self.quire("search", "--sync", "--files", "bumblebee OR aardvark", expect=0)
+        self.assertEqual(p.stdout.splitlines(), [os.path.join(os.path.realpath(a), "one.md")])
+        d = self.start()
+        self.wait_converged(a, self.control, daemon=d)
+        self.assertEqual(self.hits("bumblebee"), set())
+
+    def test_root_taken_out_while_quired_was_stopped_leaves_at_the_next_start(self):
+        old, new, docs = (os.path.join(self.tmp, n) for n in ("old", "new", "docs"))
+        self.write("a.md", note("oldvault"), root=old)
+        self.write("b.md", note("newvault"), root=new)
+        self.write("c.md", note("docsword"), root=docs)
+        # A folder `quire index` indexed into the same namespace is not
+        # quired's to drop.
+        self.quire("index", docs)
+        self.config = self.config_with(old)
+        d = self.start()
+        self.wait_converged(old, docs, self.control, daemon=d)
+        d.stop()
+
+        self.config_with(new)  # the vault moved, the config follows, then a restart
+        d = self.start()
+        d.wait_line(r"Root .*/old was watched before and is no longer configured; dropping its notes")
+        self.wait_converged(new, docs, self.control, daemon=d)
+        self.assertEqual(self.hits("oldvault"), set())
+        self.assertEqual(self.hits("docsword"), {os.path.join(os.path.realpath(docs), "c.md")})
+        self.assertEqual(self.recorded(), sorted([(os.path.realpath(new), 1), (os.path.realpath(docs), 0),
+                                                  (os.path.realpath(self.control), 1)]))
+        self.assertHealthy(self.db)
+
+    def test_symlinked_root_retargeted_while_quired_was_stopped(self):
+        v1, v2, notes = (os.path.join(self.tmp, n) for n in ("v1", "v2", "notes"))
+        self.write("a.md", note("firstvault"), root=v1)
+        self.write("b.md", note("secondvault"), root=v2)
+        os.symlink(v1, notes)
+        self.config = self.config_with(notes)
+        d = self.start()
+        self.wait_converged(notes, self.control, daemon=d)
+        d.stop()
+        subprocess.run(["ln", "-sfn", v2, notes], check=True)
+        d = self.start()
+        self.wait_converged(notes, self.control, daemon=d)
+        self.assertEqual(self.hits("firstvault"), set())
+
+    def test_root_missing_behind_a_dangling_link_keeps_its_notes(self):
+        """A vault on a drive, linked from the home folder: at a start with
+        the drive away, the link leads nowhere and where it would lead is
+        not known. The notes it had stay (docs/ROOTS.md)."""
+        drive, link = os.path.join(self.tmp, "drive"), os.path.join(self.tmp, "notes")
+        self.write("a.md", note("driveword"), root=drive)
+        os.symlink(drive, link)
+        self.config = self.config_with(link)
+        d = self.start()
+        self.wait_converged(link, self.control, daemon=d)
+        stored = os.path.realpath(drive)
+        before = self.rows_under(stored)
+        d.stop()
+        os.rename(drive, drive + ".away")
+        d = self.start()
+        d.wait_line(r"Root .*/drive was watched before and is no longer configured; its notes stay while a root "
+                    r"of namespace default is missing behind a symlink")
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        mark = d.mark()
+        os.rename(drive + ".away", drive)
+        d.wait_line(r"Root .*/drive is back", since=mark)
+        self.wait_converged(link, self.control, daemon=d)
+
+
 if __name__ == "__main__":
     qt.main()

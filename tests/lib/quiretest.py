@@ -32,7 +32,7 @@ CORPUS = os.environ.get("QUIRE_CORPUS") or os.path.join(
     SOURCE_ROOT, "..", "shared", "corpus", "tldr-pages.tar.xz")
 
 # PRAGMA user_version of the schema this quire writes (storage/store.h).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # A quire run that takes longer than this is hung, not slow.
 RUN_TIMEOUT = 300
