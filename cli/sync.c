@@ -96,8 +96,43 @@ static bool is_acknowledged(const struct daemon_state_info *info, const char *na
         return false;
 }
 
+static bool streq_ptr(const char *a, const char *b) {
+        return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* The rules recorded with the root at path among roots. */
+static const char *recorded_rules(const struct store_root *roots, size_t n, const char *path) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(roots[i].path, path) == 0)
+                        return roots[i].rules;
+        return NULL;
+}
+
+/* One sync_run() of dirs, roots of ns, under rules_text (NULL: the built-in
+ * rules); kept: the roots of ns not walked, whose notes stay. */
+static int sync_dirs(struct store *s, const char *ns, const char *rules_text, char **dirs, size_t n_dirs,
+                     char *const *kept, size_t n_kept) {
+        _cleanup_(scan_rules_done) struct scan_rules rules = { 0 };
+        uint64_t max_file_bytes = 0;
+        int r = rules_text ? root_rules_parse(rules_text, &rules, &max_file_bytes) : 0;
+
+        if (r < 0)
+                return log_error_errno(r, "Failed to sync the roots: %m");
+        /* Chunk sizes are the built-in ones, as quired's. */
+        struct sync_options opts = {
+                .namespace = ns,
+                .doc = { .max_file_bytes = max_file_bytes },
+                .rules = rules_text ? &rules : NULL,
+                /* And the walk of a root around one of those keeps them too. */
+                .kept_dirs = kept,
+                .n_kept_dirs = n_kept,
+        };
+        struct sync_stats stats = { 0 };
+        return sync_run(s, &opts, dirs, n_dirs, NULL, 0, &stats);
+}
+
 /* No daemon: bring every recorded root up to date, one sync_run() per
- * namespace. */
+ * namespace and set of rules. */
 static int sync_recorded_roots(const char *db_path) {
         struct store *s = NULL;
         struct store_root *roots = NULL;
@@ -139,17 +174,21 @@ static int sync_recorded_roots(const char *db_path) {
                 /* A root recorded inside another (notes/sub, then notes)
                  * is walked as part of it, under its rules. */
                 n_dirs = roots_outermost_first(dirs, n_dirs);
-                /* .doc zeroed: the default chunk sizes and file size cap. */
-                struct sync_options opts = {
-                        .namespace = roots[first].namespace,
-                        /* And the walk of a root around one of those
-                         * keeps them too. */
-                        .kept_dirs = kept,
-                        .n_kept_dirs = n_kept,
-                };
-                struct sync_stats stats = { 0 };
-                if (n_dirs > 0)
-                        r = sync_run(s, &opts, dirs, n_dirs, NULL, 0, &stats);
+                /* Each under the rules recorded with it: quired's roots as
+                 * quired walks them (its extensions, ignore globs and file
+                 * size cap), the others under the built-in rules. */
+                for (size_t i = 0; r == 0 && i < n_dirs;) {
+                        const char *rules_text = recorded_rules(roots + first, end - first, dirs[i]);
+                        size_t n_same = 1;
+                        for (size_t k = i + 1; k < n_dirs; k++)
+                                if (streq_ptr(recorded_rules(roots + first, end - first, dirs[k]), rules_text)) {
+                                        char *t = dirs[i + n_same];
+                                        dirs[i + n_same++] = dirs[k];
+                                        dirs[k] = t;
+                                }
+                        r = sync_dirs(s, roots[first].namespace, rules_text, dirs + i, n_same, kept, n_kept);
+                        i += n_same;
+                }
                 if (r == -ENOENT || r == -ENOTDIR)
                         r = log_error_errno(r, "Failed to sync: a directory vanished while it was being walked; "
                                                "run again");

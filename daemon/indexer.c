@@ -90,12 +90,6 @@ struct indexer {
         bool has_pending;
 };
 
-static void rules_done(struct scan_rules *r) {
-        strv_free(r->extensions, r->n_extensions);
-        strv_free(r->ignore_globs, r->n_ignore_globs);
-        *r = (struct scan_rules){ 0 };
-}
-
 static int strv_copy(char *const *v, size_t n, char ***ret) {
         char **c = calloc(n + 1, sizeof *c);
         if (!c)
@@ -113,7 +107,7 @@ static int rules_copy(const struct scan_rules *from, struct scan_rules *to) {
         *to = (struct scan_rules){ .n_extensions = from->n_extensions, .n_ignore_globs = from->n_ignore_globs };
         if (strv_copy(from->extensions, from->n_extensions, &to->extensions) < 0 ||
             strv_copy(from->ignore_globs, from->n_ignore_globs, &to->ignore_globs) < 0) {
-                rules_done(to);
+                scan_rules_done(to);
                 return -ENOMEM;
         }
         return 0;
@@ -124,7 +118,7 @@ static void op_free(struct op *op) {
         free(op->root);
         strv_free(op->paths, op->n_paths);
         strv_free(op->namespaces, op->n_paths);
-        rules_done(&op->rules);
+        scan_rules_done(&op->rules);
         free(op);
 }
 
@@ -664,13 +658,17 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                                 r = run_sync_dir(ix, op->ns, op->root, op->paths[1], &stats);
                         last_path = op->paths[1];
                         break;
-                case OP_RECONCILE:
+                case OP_RECONCILE: {
+                        /* Recorded with the roots: --sync without quired
+                         * walks them under the same rules. */
+                        _cleanup_free_ char *rules = NULL;
+                        r = root_rules_format(&ix->rules, ix->doc.max_file_bytes, &rules);
                         for (size_t i = 0; r == 0 && i < op->n_paths; i++) {
                                 struct sync_stats root_stats = { 0 };
                                 r = run_sync_dir(ix, op->namespaces[i], op->paths[i], op->paths[i], &root_stats);
                                 /* For `quire search --sync` when no daemon runs. */
                                 if (r == 0)
-                                        r = store_add_root(ix->store, op->namespaces[i], op->paths[i], true);
+                                        r = store_add_root(ix->store, op->namespaces[i], op->paths[i], true, rules);
                                 if (r == 0)
                                         log_info("Reconciled %s: %u files checked, %u read, %u new, %u changed, "
                                                  "%u removed",
@@ -688,10 +686,11 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         store_release_memory(ix->store);
                         malloc_trim(0);
                         break;
+                }
                 default: /* no database to write to */
                         break;
                 case OP_SET_RULES:
-                        rules_done(&ix->rules);
+                        scan_rules_done(&ix->rules);
                         ix->rules = op->rules;
                         op->rules = (struct scan_rules){ 0 };
                         break;
@@ -873,7 +872,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         }
         r = uv_async_init(loop, &ix->async, async_cb);
         if (r < 0) {
-                rules_done(&ix->rules);
+                scan_rules_done(&ix->rules);
                 free(ix->db_path);
                 free(ix);
                 return r;
@@ -884,7 +883,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         if (r < 0) {
                 detach_store(store);
                 uv_close((uv_handle_t *) &ix->async, NULL);
-                rules_done(&ix->rules);
+                scan_rules_done(&ix->rules);
                 free(ix->db_path);
                 free(ix);
                 return r;
@@ -919,7 +918,7 @@ void indexer_stop(struct indexer *ix) {
                 ops = next;
         }
         store_close(ix->store);
-        rules_done(&ix->rules);
+        scan_rules_done(&ix->rules);
         kept_done(ix);
         /* A report sent after the last loop iteration: deliver it now. */
         async_cb(&ix->async);

@@ -5,6 +5,7 @@
  * configures): a directory that is gone is skipped by whoever reads the
  * list. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ struct add_root {
         const char *ns, *path;
         const char *indexed_at;
         bool is_watched;
+        const char *rules;
 };
 
 static int add_root_fn(struct store *s, void *userdata) {
@@ -26,9 +28,10 @@ static int add_root_fn(struct store *s, void *userdata) {
         int rc;
 
         rc = sqlite3_prepare_v2(s->db,
-                                "INSERT INTO roots(namespace, path, indexed_at, watched) VALUES (?1, ?2, ?3, ?4)"
-                                " ON CONFLICT(namespace, path) DO UPDATE SET watched = 1"
-                                " WHERE excluded.watched = 1 AND watched = 0",
+                                "INSERT INTO roots(namespace, path, indexed_at, watched, rules)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5)"
+                                " ON CONFLICT(namespace, path) DO UPDATE SET watched = 1, rules = excluded.rules"
+                                " WHERE excluded.watched = 1 AND (watched = 0 OR rules IS NOT excluded.rules)",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare recording a root");
@@ -36,6 +39,7 @@ static int add_root_fn(struct store *s, void *userdata) {
         sqlite3_bind_text(st, 2, a->path, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, a->indexed_at, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 4, a->is_watched);
+        sqlite3_bind_text(st, 5, a->rules, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
                 return store_fail(s, rc, "record a root");
@@ -58,26 +62,29 @@ static int forget_root_fn(struct store *s, void *userdata) {
         return 0;
 }
 
-/* 1 if the root is recorded (and marked watched, with is_watched), 0 if
- * not, or -errno. */
-static int root_is_recorded(struct store *s, const char *ns, const char *path, bool is_watched) {
+/* 1 if the root is recorded (and, with is_watched, marked so with these
+ * rules), 0 if not, or -errno. */
+static int root_is_recorded(struct store *s, const char *ns, const char *path, bool is_watched, const char *rules) {
         _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
         int rc;
 
-        rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM roots WHERE namespace = ?1 AND path = ?2 AND watched >= ?3", -1,
-                                &st, NULL);
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT 1 FROM roots WHERE namespace = ?1 AND path = ?2"
+                                " AND (?3 = 0 OR (watched = 1 AND rules IS ?4))",
+                                -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare looking up a root");
         sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 3, is_watched);
+        sqlite3_bind_text(st, 4, rules, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
                 return 1;
         return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "look up a root");
 }
 
-int store_add_root(struct store *s, const char *ns, const char *path, bool is_watched) {
+int store_add_root(struct store *s, const char *ns, const char *path, bool is_watched, const char *rules) {
         char now[UTC_TIMESTAMP_LEN];
         int r;
 
@@ -89,12 +96,13 @@ int store_add_root(struct store *s, const char *ns, const char *path, bool is_wa
                 return 0;
         /* Looked up first, outside a transaction: the common case (the
          * root is known) takes no write lock. */
-        r = root_is_recorded(s, ns, path, is_watched);
+        r = root_is_recorded(s, ns, path, is_watched, rules);
         if (r != 0)
                 return r < 0 ? r : 0;
         utc_timestamp_now(now);
         return store_transact(s, add_root_fn,
-                              &(struct add_root){ .ns = ns, .path = path, .indexed_at = now, .is_watched = is_watched });
+                              &(struct add_root){
+                                      .ns = ns, .path = path, .indexed_at = now, .is_watched = is_watched, .rules = rules });
 }
 
 int store_forget_root(struct store *s, const char *ns, const char *path) {
@@ -107,6 +115,7 @@ void store_roots_free(struct store_root *roots, size_t n) {
         for (size_t i = 0; roots && i < n; i++) {
                 free(roots[i].namespace);
                 free(roots[i].path);
+                free(roots[i].rules);
         }
         free(roots);
 }
@@ -126,8 +135,10 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
          * cannot be walked as a root (quire index refuses it now). */
         rc = sqlite3_prepare_v2(s->db,
                                 s->has_watched_roots
-                                        ? "SELECT namespace, path, watched FROM roots WHERE path <> '/' ORDER BY namespace, path"
-                                        : "SELECT namespace, path, 0 FROM roots WHERE path <> '/' ORDER BY namespace, path",
+                                        ? "SELECT namespace, path, watched, rules FROM roots WHERE path <> '/'"
+                                          " ORDER BY namespace, path"
+                                        : "SELECT namespace, path, 0, NULL FROM roots WHERE path <> '/'"
+                                          " ORDER BY namespace, path",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare listing the roots");
@@ -139,8 +150,9 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
                 roots[n] = (struct store_root){ .namespace = strdup(ns ? ns : ""),
                                                 .path = strdup(path ? path : ""),
                                                 .is_watched = sqlite3_column_int(st, 2) != 0 };
+                const char *rules = (const char *) sqlite3_column_text(st, 3);
                 n++;
-                if (!roots[n - 1].namespace || !roots[n - 1].path)
+                if (!roots[n - 1].namespace || !roots[n - 1].path || (rules && !(roots[n - 1].rules = strdup(rules))))
                         goto oom;
         }
         if (rc != SQLITE_DONE) {
@@ -197,4 +209,51 @@ int root_is_empty_where_notes_are(struct store *s, const char *ns, const char *d
         if (r == 0)
                 return 0;
         return store_tree_has_rows(s, ns, dir);
+}
+
+int root_rules_format(const struct scan_rules *rules, uint64_t max_file_bytes, char **ret) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+
+        if (!f)
+                return -ENOMEM;
+        for (size_t i = 0; rules && i < rules->n_extensions; i++)
+                fprintf(f, "ext %s\n", rules->extensions[i]);
+        for (size_t i = 0; rules && i < rules->n_ignore_globs; i++)
+                fprintf(f, "ignore %s\n", rules->ignore_globs[i]);
+        fprintf(f, "max_file_size %llu\n", (unsigned long long) max_file_bytes);
+        if (fclose(f) != 0) {
+                free(text);
+                return -ENOMEM;
+        }
+        *ret = text;
+        return 0;
+}
+
+int root_rules_parse(const char *text, struct scan_rules *rules, uint64_t *max_file_bytes) {
+        int r = 0;
+
+        *rules = (struct scan_rules){ 0 };
+        *max_file_bytes = 0;
+        /* A config value holds no newline: one setting per line. */
+        for (const char *line = text; r == 0 && line && *line;) {
+                const char *end = strchr(line, '\n');
+                size_t len = end ? (size_t) (end - line) : strlen(line);
+                const char *space = memchr(line, ' ', len);
+                if (space) {
+                        size_t key_len = (size_t) (space - line), value_len = len - key_len - 1;
+                        if (key_len == 3 && memcmp(line, "ext", 3) == 0)
+                                r = strv_push(&rules->extensions, &rules->n_extensions, strndup(space + 1, value_len));
+                        else if (key_len == 6 && memcmp(line, "ignore", 6) == 0)
+                                r = strv_push(&rules->ignore_globs, &rules->n_ignore_globs,
+                                              strndup(space + 1, value_len));
+                        else if (key_len == 13 && memcmp(line, "max_file_size", 13) == 0)
+                                *max_file_bytes = strtoull(space + 1, NULL, 10);
+                }
+                line = end ? end + 1 : NULL;
+        }
+        if (r < 0)
+                scan_rules_done(rules);
+        return r;
 }

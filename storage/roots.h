@@ -5,22 +5,35 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "scan.h"
 #include "store.h"
 
 struct store_root {
         char *namespace; /* owned */
         char *path;      /* owned; absolute, a realpath when recorded */
         bool is_watched; /* recorded by quired, for a root it was configured with */
+        char *rules;     /* owned; quired's rules for it (root_rules_format); NULL: the built-in ones */
 };
 
 /* Record one root (indexed_at: now), in its own write transaction; one
- * already recorded is left as it is, without a write, unless is_watched
- * marks it now (quired watches it; `quire index` never unmarks). A
- * database of schema version 1 opened read-only has no roots table: there
- * is nothing to record into, and this is never asked of a reader.
- * Returns 0 or -errno (logged). */
-int store_add_root(struct store *s, const char *ns, const char *path, bool is_watched);
+ * already recorded is left as it is, without a write, unless quired
+ * records it (is_watched, with the rules it walks it with: NULL for the
+ * built-in ones) and it was not, or with other rules; `quire index`
+ * never unmarks one. A database of schema version 1 opened read-only has
+ * no roots table: there is nothing to record into, and this is never
+ * asked of a reader. Returns 0 or -errno (logged). */
+int store_add_root(struct store *s, const char *ns, const char *path, bool is_watched, const char *rules);
+
+/* quired's rules as recorded for its roots, so that `quire search --sync`
+ * without a daemon walks them as quired would: one line per setting,
+ * "ext NAME", "ignore GLOB", "max_file_size BYTES" (0: the default).
+ * Returns 0 or -ENOMEM. */
+int root_rules_format(const struct scan_rules *rules, uint64_t max_file_bytes, char **ret);
+/* Read them back into rules (owned: scan_rules_done()); a line this quire
+ * does not know (a later one's setting) is skipped. Returns 0 or -ENOMEM. */
+int root_rules_parse(const char *text, struct scan_rules *rules, uint64_t *max_file_bytes);
 
 /* Forget the root (ns, path), whose notes left the index: `quire search
  * --sync` without a daemon walks it no more. Returns 0 or -errno (logged). */

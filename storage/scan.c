@@ -23,6 +23,12 @@
 #include "scan.h"
 #include "util.h"
 
+void scan_rules_done(struct scan_rules *rules) {
+        strv_free(rules->extensions, rules->n_extensions);
+        strv_free(rules->ignore_globs, rules->n_ignore_globs);
+        *rules = (struct scan_rules){ 0 };
+}
+
 bool scan_name_is_hidden(const char *name) {
         return name[0] == '.';
 }

@@ -24,6 +24,9 @@ struct scan_rules {
         size_t n_ignore_globs;
 };
 
+/* Free the arrays of rules that own them (copies, parsed rules). */
+void scan_rules_done(struct scan_rules *rules);
+
 enum scan_verdict {
         SCAN_KEEP,        /* a note, or a directory to walk */
         SCAN_HIDDEN,      /* a component starts with '.' */

@@ -76,7 +76,8 @@ static const char schema_triggers_sql[] =
  * roots records the directories quire indexed or watched, so that a later
  * `quire search --sync` without a daemon knows what to bring up to date;
  * watched (version 3) marks those quired watched for its configuration,
- * whose notes leave when it no longer configures them. */
+ * whose notes leave when it no longer configures them, and rules are the
+ * ones it walks them with (roots.h), for --sync to walk them alike. */
 static const char schema_derived_sql[] =
         "CREATE TABLE IF NOT EXISTS derive_mark(\n"
         "  id  INTEGER PRIMARY KEY CHECK (id = 0),\n"
@@ -108,6 +109,7 @@ static const char schema_derived_sql[] =
         "  path       TEXT NOT NULL,\n"
         "  indexed_at TEXT NOT NULL,\n"
         "  watched    INTEGER NOT NULL DEFAULT 0,\n"
+        "  rules      TEXT,\n"
         "  PRIMARY KEY (namespace, path));\n"
         "CREATE TRIGGER IF NOT EXISTS chunks_derived_ad AFTER DELETE ON chunks BEGIN\n"
         "  DELETE FROM chunk_tags WHERE seq = old.seq;\n"
@@ -200,8 +202,9 @@ static int check_chunks_has_seq(struct store *s) {
         return 0;
 }
 
-/* Version 2 -> 3: the roots quired watched, marked. Those recorded before
- * are left unmarked: whoever recorded them, their notes stay. */
+/* Version 2 -> 3: the roots quired watched, marked, with their rules.
+ * Those recorded before are left unmarked: whoever recorded them, their
+ * notes stay. */
 static int add_roots_watched(struct store *s) {
         _cleanup_stmt_finalize_ sqlite3_stmt *q = NULL;
         int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('roots') WHERE name = 'watched'", -1,
@@ -212,7 +215,9 @@ static int add_roots_watched(struct store *s) {
                 return store_fail(s, rc, "inspect the roots table");
         if (sqlite3_column_int(q, 0) > 0)
                 return 0;
-        return store_exec(s, "ALTER TABLE roots ADD COLUMN watched INTEGER NOT NULL DEFAULT 0",
+        return store_exec(s,
+                          "ALTER TABLE roots ADD COLUMN watched INTEGER NOT NULL DEFAULT 0;"
+                          " ALTER TABLE roots ADD COLUMN rules TEXT",
                           "mark the roots quired watches");
 }
 

@@ -1050,5 +1050,31 @@ class UnconfiguredRootTests(RootsCase):
         self.wait_converged(link, self.control, daemon=d)
 
 
+class RecordedRulesTests(RootsCase):
+    def test_sync_without_quired_walks_its_roots_under_its_rules(self):
+        """quire search --sync with no quired walked quired's roots under
+        the built-in rules: the notes quired's `extensions` took in left
+        the index, and those its `ignore` globs or size cap kept out came
+        in, until quired's next reconcile undid it."""
+        n = os.path.join(self.tmp, "n")
+        self.write("m.md", note("mdword"), root=n)
+        self.write("t.txt", note("txtword"), root=n)
+        self.write("drafts/d.md", note("draftword"), root=n)
+        self.write("big.md", note("bigword") + "x" * 5000 + "\n", root=n)
+        self.config = self.write_config("[quire]\nrescan_interval_s = 3600\nextensions = md, txt\n"
+                                        "ignore = drafts/**\nmax_file_size = 4K\n"
+                                        f"[root]\npath = {n}\n[root]\npath = {self.control}\n")
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
+        qt.wait_for(lambda: self.hits("txtword"), what="the .txt note to be indexed")
+        d.stop()
+        expected = {os.path.join(os.path.realpath(n), f) for f in ("m.md", "t.txt", "new.txt")}
+        self.write("new.txt", note("newtxt"), root=n)
+        self.write("drafts/d2.md", note("draftnew"), root=n)
+        query = "mdword OR txtword OR newtxt OR draftword OR draftnew OR bigword"
+        p = self.quire("search", "--sync", "--files", query, expect=0)
+        self.assertEqual(set(p.stdout.splitlines()), expected)
+        self.assertEqual(set(self.quire("search", "--files", query, expect=0).stdout.splitlines()), expected)
+
+
 if __name__ == "__main__":
     qt.main()
