@@ -228,6 +228,22 @@ static int log_file_error(const char *path, unsigned line, const char *key, cons
         return -EINVAL;
 }
 
+/* Whether two DIR arguments are one folder (as given, give or take
+ * trailing slashes, or through a symlink): two roots there would walk and
+ * index it twice in the one namespace DIRs share. */
+static bool names_same_folder(const char *a, const char *b) {
+        size_t na = strlen(a), nb = strlen(b);
+
+        while (na > 1 && a[na - 1] == '/')
+                na--;
+        while (nb > 1 && b[nb - 1] == '/')
+                nb--;
+        if (na == nb && memcmp(a, b, na) == 0)
+                return true;
+        _cleanup_free_ char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+        return ra && rb && strcmp(ra, rb) == 0;
+}
+
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         char what[1024];
         va_list ap;
@@ -955,6 +971,10 @@ static int parse_flags(int argc, char **argv, struct flags *fl) {
                         return usage_error("DIR must not be empty");
                 if (is_filesystem_root(fl->dirs[i]))
                         return usage_error("DIR '%s' is the whole filesystem (/), not a folder of notes", fl->dirs[i]);
+                for (size_t k = 0; k < i; k++)
+                        if (names_same_folder(fl->dirs[k], fl->dirs[i]))
+                                return usage_error("DIR '%s' is the folder of DIR '%s' again", fl->dirs[i],
+                                                   fl->dirs[k]);
         }
         /* Without DIRs it would have nothing to name: the file's roots
          * carry their own namespaces. */

@@ -374,6 +374,35 @@ static void test_the_filesystem_root_is_no_root(void) {
         free(env);
 }
 
+/* Two DIRs on one folder would be two roots walking it twice in the one
+ * namespace DIRs share: as given, with a trailing slash, or through a
+ * symlink. Two folders are two roots. */
+static void test_a_dir_given_twice_is_refused(void) {
+        char *env = isolate_env();
+        char *dir = new_dir();
+        char *a = strdup_printf("%s/a", dir), *b = strdup_printf("%s/b", dir), *link = strdup_printf("%s/l", dir);
+        char *slashed = strdup_printf("%s/", a);
+        struct config cfg;
+
+        REQUIRE_INT_EQ(mkdir(a, 0700), 0);
+        REQUIRE_INT_EQ(mkdir(b, 0700), 0);
+        REQUIRE_INT_EQ(symlink(a, link), 0);
+        CHECK(usage_is_refused(ARGV(a, a, NULL), "is the folder of DIR"));
+        CHECK(usage_is_refused(ARGV(a, slashed, NULL), "is the folder of DIR"));
+        CHECK(usage_is_refused(ARGV(b, link, a, NULL), "is the folder of DIR"));
+        CHECK(usage_is_refused(ARGV("/missing/x", "/missing/x//", NULL), "DIR '/missing/x//' is the folder of DIR "
+                                                                          "'/missing/x' again"));
+        REQUIRE_INT_EQ(load(&cfg, ARGV(a, b, NULL)), 0);
+        CHECK_INT_EQ(cfg.n_roots, 2);
+        config_done(&cfg);
+        free(slashed);
+        free(link);
+        free(b);
+        free(a);
+        free(dir);
+        free(env);
+}
+
 static void test_tilde_user_is_not_expanded(void) {
         CHECK(file_is_refused("[root]\npath = ~alice/notes\n", 2, "path", "root", "'~alice/notes'"));
 }
@@ -951,6 +980,7 @@ int main(void) {
         RUN(test_tilde_user_is_not_expanded);
         RUN(test_one_folder_written_two_ways_is_one_root);
         RUN(test_the_filesystem_root_is_no_root);
+        RUN(test_a_dir_given_twice_is_refused);
         RUN(test_relative_paths_are_relative_to_the_config_file);
         RUN(test_relative_config_flag_is_made_absolute);
         RUN(test_flags_beat_the_file);
