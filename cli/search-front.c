@@ -146,65 +146,8 @@ void path_set_done(struct path_set *set) {
         *set = (struct path_set){ 0 };
 }
 
-/* Whether a path must be quoted to stay one field of one line: control
- * characters, '"' and '\' (which the quoting itself uses), invalid UTF-8. */
-static bool path_needs_quoting(const char *path) {
-        const unsigned char *p = (const unsigned char *) path;
-        size_t n = strlen(path);
-
-        for (size_t i = 0; i < n;) {
-                if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' || p[i] == '\\')
-                        return true;
-                if (p[i] < 0x80) {
-                        i++;
-                        continue;
-                }
-                int l = utf8_sequence_length(p + i, n - i);
-                if (l < 0)
-                        return true;
-                i += (size_t) l;
-        }
-        return false;
-}
-
-/* A path as one field: as it is, or (see path_needs_quoting) in double
- * quotes with \" \\ \t \n \r and \ooo for other control bytes and for the
- * bytes of invalid UTF-8, which is how git quotes paths (core.quotePath
- * off: valid non-ASCII stays readable). */
 static void print_path(const char *path) {
-        if (!path_needs_quoting(path)) {
-                fputs(path, stdout);
-                return;
-        }
-        const unsigned char *p = (const unsigned char *) path;
-        size_t n = strlen(path);
-        fputc('"', stdout);
-        for (size_t i = 0; i < n;) {
-                unsigned char c = p[i];
-                if (c == '"' || c == '\\')
-                        printf("\\%c", c);
-                else if (c == '\t')
-                        fputs("\\t", stdout);
-                else if (c == '\n')
-                        fputs("\\n", stdout);
-                else if (c == '\r')
-                        fputs("\\r", stdout);
-                else if (c < 0x20 || c == 0x7f)
-                        printf("\\%03o", c);
-                else if (c >= 0x80) {
-                        int l = utf8_sequence_length(p + i, n - i);
-                        if (l > 0) {
-                                fwrite(p + i, 1, (size_t) l, stdout);
-                                i += (size_t) l;
-                        } else
-                                for (int k = 0; k < -l; k++, i++)
-                                        printf("\\%03o", p[i]);
-                        continue;
-                } else
-                        fputc(c, stdout);
-                i++;
-        }
-        fputc('"', stdout);
+        fputs_field(path, stdout);
 }
 
 /* A snippet on one line: the markers become colour or **, every other

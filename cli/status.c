@@ -142,6 +142,31 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
         }
 }
 
+/* A name (a namespace: any bytes `quire index -n` took) as one field, then
+ * spaces to width columns, a character a column. */
+static void print_field_padded(const char *text, size_t width) {
+        char *printed = NULL;
+        size_t len = 0, columns = 0;
+        FILE *f = open_memstream(&printed, &len);
+
+        if (!f) {
+                fputs(text, stdout);
+                return;
+        }
+        fputs_field(text, f);
+        if (fclose(f) != 0) {
+                free(printed);
+                fputs(text, stdout);
+                return;
+        }
+        fputs(printed, stdout);
+        for (size_t i = 0; i < len; i++)
+                columns += ((unsigned char) printed[i] & 0xc0) != 0x80;
+        for (; columns < width; columns++)
+                fputc(' ', stdout);
+        free(printed);
+}
+
 static void print_daemon_text(int r, const struct daemon_state_info *d) {
         if (r < 0)
                 printf("daemon:           unknown (%s)\n", strerror(-r));
@@ -183,11 +208,14 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
                 printf(", %zu not watched (watch limit: rescanned periodically; see the daemon's log)",
                        d->n_unwatched);
         /* Their notes stay in the index (docs/ROOTS.md): say which they are. */
-        for (size_t i = 0; i < d->n_missing_roots; i++)
-                printf("\nmissing root:     %s (%s; looked for periodically)", d->missing_roots[i],
+        for (size_t i = 0; i < d->n_missing_roots; i++) {
+                fputs("\nmissing root:     ", stdout);
+                fputs_field(d->missing_roots[i], stdout);
+                printf(" (%s; looked for periodically)",
                        strv_contains(d->dropped_roots, d->n_dropped_roots, d->missing_roots[i])
                                ? "deleted or moved away while watched: its notes left the index"
                                : "notes kept");
+        }
         printf("\noverflows:        %llu recovered\n", (unsigned long long) d->n_overflows);
         printf("last reconcile:   %s\n", d->last_reconcile[0] ? d->last_reconcile : "none yet");
 }
@@ -222,16 +250,21 @@ static void print_json(const char *path, const struct store_status *st, const st
 
 static void print_text(const char *path, const struct store_status *st, const struct integrity *in, int daemon_r,
                        const struct daemon_state_info *daemon) {
-        printf("database:         %s\n", path);
+        fputs("database:         ", stdout);
+        fputs_field(path, stdout);
+        fputc('\n', stdout);
         printf("schema version:   %d\n", st->schema_version);
         printf("size:             %.1f MiB (+ %.1f MiB WAL)\n", st->db_bytes / 1048576.0, st->wal_bytes / 1048576.0);
         printf("files:            %lld\n", (long long) st->files);
         printf("chunks:           %lld\n", (long long) st->chunks);
         printf("duplicate groups: %lld\n", (long long) st->duplicate_groups);
         printf("namespaces:       %zu\n", st->n_namespaces);
-        for (size_t i = 0; i < st->n_namespaces; i++)
-                printf("  %-16s %lld files, %lld chunks\n", st->namespaces[i].name,
-                       (long long) st->namespaces[i].files, (long long) st->namespaces[i].chunks);
+        for (size_t i = 0; i < st->n_namespaces; i++) {
+                fputs("  ", stdout);
+                print_field_padded(st->namespaces[i].name, 16);
+                printf(" %lld files, %lld chunks\n", (long long) st->namespaces[i].files,
+                       (long long) st->namespaces[i].chunks);
+        }
         if (in->is_checked && in->n == 0)
                 printf("integrity:        ok\n");
         else if (in->is_checked)

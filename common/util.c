@@ -417,6 +417,61 @@ char *path_join(const char *dir, size_t dir_len, const char *name, size_t name_l
         return p;
 }
 
+bool text_needs_quoting(const char *text) {
+        const unsigned char *p = (const unsigned char *) text;
+        size_t n = strlen(text);
+
+        for (size_t i = 0; i < n;) {
+                if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' || p[i] == '\\')
+                        return true;
+                if (p[i] < 0x80) {
+                        i++;
+                        continue;
+                }
+                int l = utf8_sequence_length(p + i, n - i);
+                if (l < 0)
+                        return true;
+                i += (size_t) l;
+        }
+        return false;
+}
+
+void fputs_field(const char *text, FILE *f) {
+        if (!text_needs_quoting(text)) {
+                fputs(text, f);
+                return;
+        }
+        const unsigned char *p = (const unsigned char *) text;
+        size_t n = strlen(text);
+        fputc('"', f);
+        for (size_t i = 0; i < n;) {
+                unsigned char c = p[i];
+                if (c == '"' || c == '\\')
+                        fprintf(f, "\\%c", c);
+                else if (c == '\t')
+                        fputs("\\t", f);
+                else if (c == '\n')
+                        fputs("\\n", f);
+                else if (c == '\r')
+                        fputs("\\r", f);
+                else if (c < 0x20 || c == 0x7f)
+                        fprintf(f, "\\%03o", c);
+                else if (c >= 0x80) {
+                        int l = utf8_sequence_length(p + i, n - i);
+                        if (l > 0) {
+                                fwrite(p + i, 1, (size_t) l, f);
+                                i += (size_t) l;
+                        } else
+                                for (int k = 0; k < -l; k++, i++)
+                                        fprintf(f, "\\%03o", p[i]);
+                        continue;
+                } else
+                        fputc(c, f);
+                i++;
+        }
+        fputc('"', f);
+}
+
 int dir_is_empty(const char *dir) {
         DIR *d = opendir(dir);
         if (!d)

@@ -72,6 +72,15 @@ uint64_t now_realtime_usec(void);
  * decode('utf-8', 'replace') does. */
 int utf8_sequence_length(const unsigned char *p, size_t n);
 
+/* Whether text must be quoted to stay one field of one line: control
+ * characters, '"' and '\' (which the quoting itself uses), invalid UTF-8. */
+bool text_needs_quoting(const char *text);
+/* text as one field: as it is, or (see text_needs_quoting) in double
+ * quotes with \" \\ \t \n \r and \ooo for other control bytes and for the
+ * bytes of invalid UTF-8, which is how git quotes paths (core.quotePath
+ * off: valid non-ASCII stays readable). */
+void fputs_field(const char *text, FILE *f);
+
 /* Whether s[0..n) is well-formed UTF-8. */
 bool utf8_is_valid(const char *s, size_t n);
 

@@ -820,6 +820,18 @@ class StatusTests(NotesTestCase):
         self.assertRegex(text, r"(?m)^ +default +3 files")
         self.assertRegex(text, r"(?m)^ +work +1 files")
 
+    def test_status_keeps_each_namespace_on_its_line_and_in_its_column(self):
+        # A namespace is any bytes `index -n` took: a newline in one split
+        # its line, and non-ASCII names were padded by bytes.
+        self.index("-n", "we\"ird\nns", os.path.join(self.tmp, "work"))
+        self.index("-n", "ünï", os.path.join(self.tmp, "work"))
+        lines = self.quire("status", expect=0).stdout.splitlines()
+        start = lines.index("namespaces:       4") + 1
+        self.assertFalse(lines[start + 4].startswith(" "), lines[start + 4])
+        by_name = {l[2:19].rstrip(): l[19:] for l in lines[start:start + 4]}
+        self.assertEqual(by_name, {"default": "3 files, 6 chunks", "work": "1 files, 1 chunks",
+                                   "\"we\\\"ird\\nns\"": "1 files, 1 chunks", "ünï": "1 files, 1 chunks"})
+
     def test_status_json(self):
         p = self.quire("status", "--json", expect=0)
         st = json.loads(p.stdout)
