@@ -185,3 +185,26 @@ void document_done(struct document *doc) {
         free(doc->text);
         *doc = (struct document) { .text = NULL };
 }
+
+bool document_parse_size(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+        unsigned shift = 0;
+        const char *p = s;
+
+        if (*p < '0' || *p > '9')
+                return false;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                v = v * 10 + (uint64_t) (*p - '0');
+                if (v > DOCUMENT_MAX_BYTES_LIMIT)
+                        return false;
+        }
+        switch (*p) {
+        case 'k': case 'K': shift = 10; p++; break;
+        case 'm': case 'M': shift = 20; p++; break;
+        case 'g': case 'G': shift = 30; p++; break;
+        }
+        if (*p || v == 0 || v > (DOCUMENT_MAX_BYTES_LIMIT >> shift))
+                return false;
+        *ret = v << shift;
+        return true;
+}

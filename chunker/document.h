@@ -9,6 +9,16 @@
 
 #define DOCUMENT_MAX_BYTES_DEFAULT (16u * 1024 * 1024)
 
+/* The largest size cap: a note larger than this is not a note, and the
+ * cap bounds what one read of a file may cost (its text is held several
+ * times over while it is chunked and written). */
+#define DOCUMENT_MAX_BYTES_LIMIT (UINT64_C(1) << 30)
+
+/* A size cap as a user writes one (quire index --max-file-size, quired's
+ * max_file_size): bytes, or a K, M or G suffix (powers of 1024, either
+ * case); 1 byte to DOCUMENT_MAX_BYTES_LIMIT. */
+bool document_parse_size(const char *s, uint64_t *ret);
+
 struct document_options {
         struct chunker_options chunker;
         uint64_t max_file_bytes; /* larger files are refused with -EFBIG; 0 = default */

@@ -38,7 +38,7 @@ static const char index_help[] =
         "      --db PATH             database (default: $QUIRE_DB or the XDG data dir)\n"
         "  -n, --namespace NS        namespace of these notes (default 'default')\n"
         "  -j, --jobs N              reader threads (default: CPUs - 1, at least 1)\n"
-        "      --max-file-size SIZE  skip larger files (default 16M; K, M, G suffixes)\n"
+        "      --max-file-size SIZE  skip larger files (default 16M, at most 1G; K, M, G suffixes)\n"
         "      --summary             list every skip category, zeros included\n"
         "  -h, --help                show this help\n"
         "\n"
@@ -109,27 +109,6 @@ static int resolve_argument(const char *arg, char **ret, bool *is_dir) {
                 return log_error_errno(errno, "Failed to resolve %s: %m", arg);
         *is_dir = false;
         return asprintf(ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, basename(copy2)) < 0 ? -ENOMEM : 0;
-}
-
-static bool parse_size(const char *s, uint64_t *ret) {
-        char *end;
-
-        if (!s || *s < '0' || *s > '9')
-                return false;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno)
-                return false;
-        unsigned shift = 0;
-        switch (*end) {
-        case 'k': case 'K': shift = 10; end++; break;
-        case 'm': case 'M': shift = 20; end++; break;
-        case 'g': case 'G': shift = 30; end++; break;
-        }
-        if (*end || v == 0 || v > (UINT64_MAX >> shift))
-                return false;
-        *ret = (uint64_t) v << shift;
-        return true;
 }
 
 static void print_summary(const struct sync_stats *st, double secs, bool is_full) {
@@ -340,8 +319,10 @@ int cmd_index(int argc, char **argv) {
                                 return usage_error("index", "--jobs needs a number from 1 to 64, not '%s'", optarg);
                         break;
                 case OPT_MAX_FILE_SIZE:
-                        if (!parse_size(optarg, &opts.doc.max_file_bytes))
-                                return usage_error("index", "--max-file-size needs a size like 512K or 16M, not '%s'",
+                        if (!document_parse_size(optarg, &opts.doc.max_file_bytes))
+                                return usage_error("index",
+                                                   "--max-file-size needs a size like 512K or 16M (at most 1G), "
+                                                   "not '%s'",
                                                    optarg);
                         break;
                 case OPT_SUMMARY:

@@ -52,9 +52,6 @@
 #define SETTLE_MS_MAX 60000u
 #define MAX_DELAY_MS_MAX 600000u
 #define RESCAN_INTERVAL_S_MAX 86400u
-/* A note larger than this is not a note; the cap bounds what one read of a
- * file may cost the indexer. */
-#define MAX_FILE_BYTES_MAX (UINT64_C(1) << 30)
 
 #define CONFIG_FILE_MAX_BYTES (1024u * 1024u)
 
@@ -275,30 +272,6 @@ static bool parse_number(const char *s, unsigned min, unsigned max, unsigned *re
         return true;
 }
 
-/* Bytes, or K, M, G (powers of 1024, either case), as quire index's
- * --max-file-size takes them; 1 byte to 1 GiB. */
-static bool parse_size(const char *s, uint64_t *ret) {
-        uint64_t v = 0;
-        unsigned shift = 0;
-        const char *p = s;
-
-        if (*p < '0' || *p > '9')
-                return false;
-        for (; *p >= '0' && *p <= '9'; p++) {
-                v = v * 10 + (uint64_t) (*p - '0');
-                if (v > MAX_FILE_BYTES_MAX)
-                        return false;
-        }
-        switch (*p) {
-        case 'k': case 'K': shift = 10; p++; break;
-        case 'm': case 'M': shift = 20; p++; break;
-        case 'g': case 'G': shift = 30; p++; break;
-        }
-        if (*p || v == 0 || v > (MAX_FILE_BYTES_MAX >> shift))
-                return false;
-        *ret = v << shift;
-        return true;
-}
 
 static bool parse_backend(const char *s, enum watch_backend_kind *ret) {
         if (streq(s, "inotify"))
@@ -530,7 +503,7 @@ static void handle_quire_key(struct parse_state *s, const char *name, const char
                                    RESCAN_INTERVAL_S_MAX);
                 break;
         case KEY_MAX_FILE_SIZE:
-                if (!parse_size(value, &cfg->max_file_bytes))
+                if (!document_parse_size(value, &cfg->max_file_bytes))
                         parse_fail(s, s->line, name, "'%s' is not a size from 1 to 1G, like 512K or 16M", value);
                 break;
         case KEY_BACKEND:
@@ -931,7 +904,7 @@ static int parse_flags(int argc, char **argv, struct flags *fl) {
                                         MAX_DELAY_MS_MAX, optarg);
                         break;
                 case OPT_MAX_FILE_SIZE:
-                        if (!parse_size(optarg, &fl->max_file_bytes))
+                        if (!document_parse_size(optarg, &fl->max_file_bytes))
                                 return usage_error("--max-file-size needs a size from 1 to 1G, like 512K or 16M, "
                                                    "not '%s'", optarg);
                         break;

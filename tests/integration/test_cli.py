@@ -67,6 +67,7 @@ class UsageTests(NotesTestCase):
             "--limit negative": (["search", "--limit", "-3", "word"], True),
             "--jobs 0": (["index", "--jobs", "0", self.notes], True),
             "--max-file-size not a size": (["index", "--max-file-size", "lots", self.notes], True),
+            "--max-file-size over quired's cap": (["index", "--max-file-size", "1025M", self.notes], True),
             "empty --namespace": (["index", "--namespace", "", self.notes], True),
             "empty search --namespace": (["search", "--namespace", "", "word"], True),
             "empty links --namespace": (["links", "-n", "", "note.md"], True),
@@ -220,7 +221,7 @@ class IndexTests(NotesTestCase):
             self.skipTest("cannot bind-mount here (needs root and a mount namespace that allows it)")
         self.addCleanup(subprocess.run, ["umount", note], capture_output=True)
         self.assertEqual(os.stat(note).st_size, 0)
-        summary = self.index("--max-file-size", str(2**64 - 1), note)
+        summary = self.index("--max-file-size", "1G", note)
         self.assertEqual((summary["files"], summary["new"]), (1, 1))
         self.assertIn("VmRSS", "".join(c["content"] for c in chunk_table(self.db).values()))
 
