@@ -386,9 +386,13 @@ void on_watch_event(const struct watch_event *ev, void *userdata) {
 
         if (d->is_stopping)
                 return;
+        if (is_state_file_path(d, ev->path) || is_state_file_path(d, ev->old_path))
+                check_state_file(d);
         if (ev->kind == WATCH_AWAITED) {
-                log_debug("%s changed, on the way to a root", ev->path);
-                follow_root_paths(d);
+                if (!is_state_file_path(d, ev->path)) {
+                        log_debug("%s changed, on the way to a root", ev->path);
+                        follow_root_paths(d);
+                }
                 arm_pending_timer(d);
                 return;
         }

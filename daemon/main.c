@@ -16,9 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
-#ifdef __linux__
-#include <sys/inotify.h>
-#endif
 
 #include "cookies.h"
 #include "daemon-state.h"
@@ -90,13 +87,6 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
         close_handle((uv_handle_t *) &d->pending_timer);
         close_handle((uv_handle_t *) &d->state_timer);
         close_handle((uv_handle_t *) &d->look_for_timer);
-        if (d->is_watching_state_file)
-#ifdef __linux__
-                close_handle((uv_handle_t *) &d->state_file_poll); /* its fd is closed in main() */
-#else
-                close_handle((uv_handle_t *) &d->state_file_watch);
-#endif
-        d->is_watching_state_file = false;
         if (d->mounts_fd >= 0)
                 close_handle((uv_handle_t *) &d->mounts_poll);
 }
@@ -220,70 +210,17 @@ static void reload(struct daemon *d) {
                 d->ready_barrier = 0;
 }
 
-/* Watch the state file for its removal: `rm -f index.db*` to start afresh
- * takes it with the database, and until it is back quire status says no
- * daemon runs and a second quired starts on the database. A watch, not a
- * look now and then: an idle daemon does not wake up. */
-#ifdef __linux__
-/* inotify for IN_ATTRIB (the link count dropping: an unlink) and
- * IN_MOVE_SELF alone: uv_fs_event's mask has IN_MODIFY too, and every
- * write of the state file by quired itself would wake the loop again. */
-static void state_file_poll_cb(uv_poll_t *p, int status, int events) {
-        struct daemon *d = p->data;
-        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-
-        (void) status, (void) events;
-        while (read(d->state_file_inotify, buf, sizeof buf) > 0)
-                ;
-        check_state_file(d);
+/* Whether path is the state file's: its removal (`rm -f index.db*` to
+ * start afresh takes it with the database) is watched for as an awaited
+ * path (watch_ancestors()), an entry event in its folder, so that quired's
+ * own writes to it wake nothing; until it is back quire status says no
+ * daemon runs and a second quired starts on the database. */
+bool is_state_file_path(const struct daemon *d, const char *path) {
+        return d->state_file && path && strcmp(path, daemon_state_path(d->state_file)) == 0;
 }
 
-static void watch_state_file(struct daemon *d) {
-        const char *path = daemon_state_path(d->state_file);
-
-        if (!d->is_watching_state_file) {
-                int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-                if (fd < 0) {
-                        log_debug_errno(-errno, "Failed to watch %s: %m", path);
-                        return;
-                }
-                if (uv_poll_init(d->loop, &d->state_file_poll, fd) < 0) {
-                        close(fd);
-                        return;
-                }
-                d->state_file_inotify = fd;
-                d->state_file_poll.data = d;
-                d->is_watching_state_file = true;
-                uv_poll_start(&d->state_file_poll, UV_READABLE, state_file_poll_cb);
-        } else if (d->state_file_wd >= 0)
-                (void) inotify_rm_watch(d->state_file_inotify, d->state_file_wd); /* the old file's */
-        d->state_file_wd = inotify_add_watch(d->state_file_inotify, path,
-                                             IN_ATTRIB | IN_MOVE_SELF | IN_DONT_FOLLOW);
-        if (d->state_file_wd < 0)
-                log_debug_errno(-errno, "Failed to watch %s: %m", path);
-}
-#else
-static void state_file_cb(uv_fs_event_t *h, const char *name, int events, int status) {
-        (void) name, (void) events, (void) status;
-        check_state_file(h->data);
-}
-
-static void watch_state_file(struct daemon *d) {
-        if (d->is_watching_state_file) {
-                uv_fs_event_stop(&d->state_file_watch);
-        } else if (uv_fs_event_init(d->loop, &d->state_file_watch) == 0) {
-                d->state_file_watch.data = d;
-                d->is_watching_state_file = true;
-        } else
-                return;
-        int r = uv_fs_event_start(&d->state_file_watch, state_file_cb, daemon_state_path(d->state_file), 0);
-        if (r < 0)
-                log_debug("Failed to watch %s: %s", daemon_state_path(d->state_file), uv_strerror(r));
-}
-#endif
-
-/* The state file made again where it was removed, and the watch moved to
- * it; or, where another quired has taken the database meanwhile, a stop. */
+/* The state file made again where it was removed; or, where another
+ * quired has taken the database meanwhile, a stop. */
 void check_state_file(struct daemon *d) {
         long other_pid = 0;
 
@@ -307,7 +244,6 @@ void check_state_file(struct daemon *d) {
                 log_debug_errno(r, "Failed to check the daemon state file %s: %m", daemon_state_path(d->state_file));
         else if (r > 0) {
                 log_info("The daemon state file %s was removed; made it again", daemon_state_path(d->state_file));
-                watch_state_file(d);
                 write_state_file(d, true);
         }
 }
@@ -440,8 +376,6 @@ static int run(struct daemon *d) {
         set_state(d, "reconciling");
 
         start_systemd_timers(d);
-        if (d->state_file)
-                watch_state_file(d);
 
         uv_run(d->loop, UV_RUN_DEFAULT);
         return d->stop_error;
@@ -449,9 +383,6 @@ static int run(struct daemon *d) {
 
 int main(int argc, char **argv) {
         struct daemon d = { .argc = argc, .argv = argv, .mounts_fd = -1 };
-#ifdef __linux__
-        d.state_file_inotify = -1;
-#endif
         int r;
 
         log_setup("quired");
@@ -498,10 +429,6 @@ int main(int argc, char **argv) {
         free(d.db_path);
         if (d.mounts_fd >= 0)
                 close(d.mounts_fd);
-#ifdef __linux__
-        if (d.state_file_inotify >= 0)
-                close(d.state_file_inotify);
-#endif
         mount_table_done(&d.mounts);
         config_done(&d.cfg);
         int rc = uv_loop_close(d.loop);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon-state.h"
 #include "indexer.h"
 #include "log.h"
 #include "macro.h"
@@ -125,6 +126,9 @@ bool watch_ancestors(struct daemon *d) {
                         paths[n++] = d->roots[i].path;
                 r = push_awaited(d->roots[i].configured, &awaited, &n_awaited);
         }
+        /* Its removal is seen in its folder (is_state_file_path()). */
+        if (r == 0 && d->state_file)
+                r = strv_push(&awaited, &n_awaited, strdup(daemon_state_path(d->state_file)));
         if (r == 0)
                 r = watcher_set_ancestors(d->watcher, paths, n, (const char *const *) awaited, n_awaited);
         if (r < 0 && r != -ESHUTDOWN)
@@ -337,11 +341,13 @@ void follow_root_paths(struct daemon *d) {
         }
 }
 
-/* Whether the event is about an awaited path, or a folder on the way. */
+/* Whether the event is about an awaited path of a root, or a folder on
+ * the way. */
 bool is_about_awaited(const struct daemon *d, const struct watch_event *ev) {
         for (size_t i = 0; i < d->n_awaited; i++)
-                if ((ev->path && path_is_at_or_below(d->awaited[i], ev->path)) ||
-                    (ev->old_path && path_is_at_or_below(d->awaited[i], ev->old_path)))
+                if (!is_state_file_path(d, d->awaited[i]) &&
+                    ((ev->path && path_is_at_or_below(d->awaited[i], ev->path)) ||
+                     (ev->old_path && path_is_at_or_below(d->awaited[i], ev->old_path))))
                         return true;
         return false;
 }

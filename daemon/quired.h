@@ -123,15 +123,6 @@ struct daemon {
         char **argv;
 
         struct daemon_state_file *state_file;
-        /* The state file's removal, seen at once (watch_state_file()). */
-#ifdef __linux__
-        uv_poll_t state_file_poll;
-        int state_file_inotify; /* -1: none */
-        int state_file_wd;
-#else
-        uv_fs_event_t state_file_watch;
-#endif
-        bool is_watching_state_file;
         int stop_error; /* what run() returns once the loop ends: 0, or -errno */
         const char *state; /* "starting", "reconciling", "watching", "reloading", "stopping" */
         uint64_t state_written_usec;
@@ -204,6 +195,7 @@ void drop_unconfigured_roots(struct daemon *d);
 
 /* main.c */
 void check_state_file(struct daemon *d);
+bool is_state_file_path(const struct daemon *d, const char *path);
 
 /* progress.c */
 void write_state_file(struct daemon *d, bool is_forced);

@@ -36,6 +36,13 @@ def big_note(word):
                                                    for i in range(6000)) + "\n"
 
 
+def safe_readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
 class BadStateCase(HostileCase):
     def assertFailingThenCurrent(self, d, fix, error):
         """quire status says the index is not current while quired's
@@ -260,6 +267,24 @@ class GarbageTests(BadStateCase):
         self.assertEqual((status["running"], status["pid"]), (True, d.pid))
         self.kept = self.keep_rows()  # a new index, of everything on disk
         self.assertStillServes(d)
+
+    def test_state_file_removed_alone_is_made_again_from_its_folders_watch(self):
+        # The state file's removal used to be watched by an inotify
+        # instance of its own, one more of the 128 a user has by default;
+        # now by the watcher's, as an entry of its folder.
+        for backend in ("inotify", "fs-event"):
+            with self.subTest(backend=backend):
+                d = self.start(args=["--backend", backend])
+                fds = os.listdir(f"/proc/{d.pid}/fd")
+                instances = [fd for fd in fds if safe_readlink(f"/proc/{d.pid}/fd/{fd}") == "anon_inode:inotify"]
+                self.assertEqual(len(instances), 1, "inotify instances of quired")
+                mark = d.mark()
+                os.unlink(self.db + ".daemon")
+                d.wait_line(r"The daemon state file .*index\.db\.daemon was removed; made it again", since=mark)
+                status = json.loads(self.quire("status", "--json", expect=0).stdout)["daemon"]
+                self.assertEqual((status["running"], status["pid"]), (True, d.pid))
+                self.assertStillServes(d)
+                d.stop()
 
     def test_daemon_whose_state_file_another_took_stops(self):
         # The state file replaced by one another process holds: that one
