@@ -269,7 +269,7 @@ static int index_under_roots(struct store *store, struct sync_options *opts, cha
                 r = sync_run(store, opts, dirs, n_own, files, *n_files, stats);
         /* What `quire search --sync` brings up to date when no daemon runs. */
         for (size_t i = 0; r == 0 && i < n_own; i++)
-                r = store_add_root(store, opts->namespace, dirs[i], false, NULL);
+                r = store_add_root(store, opts->namespace, dirs[i], false, NULL, NULL);
         for (size_t first = n_own; r == 0 && first < n_dirs;) {
                 size_t end = first + 1;
                 while (end < n_dirs && root_of[end] == root_of[first])

@@ -148,7 +148,9 @@ static int sync_recorded_roots(const char *db_path) {
         r = store_list_roots(s, &roots, &n_roots);
         _cleanup_free_ char **dirs = calloc(n_roots + 1, sizeof *dirs);
         _cleanup_free_ char **kept = calloc(n_roots + 1, sizeof *kept);
-        if (r == 0 && (!dirs || !kept))
+        _cleanup_free_ char **group = calloc(n_roots + 1, sizeof *group);
+        _cleanup_free_ char **group_kept = calloc(2 * n_roots + 1, sizeof *group_kept);
+        if (r == 0 && (!dirs || !kept || !group || !group_kept))
                 r = log_error_errno(ENOMEM, "Failed to sync the roots: %m");
         for (size_t first = 0; r == 0 && first < n_roots;) {
                 size_t end = first, n_dirs = 0, n_kept = 0;
@@ -171,23 +173,30 @@ static int sync_recorded_roots(const char *db_path) {
                         }
                         dirs[n_dirs++] = roots[end].path;
                 }
-                /* A root recorded inside another (notes/sub, then notes)
-                 * is walked as part of it, under its rules. */
-                n_dirs = roots_outermost_first(dirs, n_dirs);
                 /* Each under the rules recorded with it: quired's roots as
                  * quired walks them (its extensions, ignore globs and file
-                 * size cap), the others under the built-in rules. */
-                for (size_t i = 0; r == 0 && i < n_dirs;) {
+                 * size cap), the others under the built-in rules; one
+                 * sync_run() per set of rules. A root recorded inside another
+                 * (notes/sub, then notes) is walked as part of it when the
+                 * two have the same rules, and kept out of its walk (walked
+                 * under its own) when not. */
+                for (size_t i = 0; r == 0 && i < n_dirs; i++) {
                         const char *rules_text = recorded_rules(roots + first, end - first, dirs[i]);
-                        size_t n_same = 1;
-                        for (size_t k = i + 1; k < n_dirs; k++)
-                                if (streq_ptr(recorded_rules(roots + first, end - first, dirs[k]), rules_text)) {
-                                        char *t = dirs[i + n_same];
-                                        dirs[i + n_same++] = dirs[k];
-                                        dirs[k] = t;
-                                }
-                        r = sync_dirs(s, roots[first].namespace, rules_text, dirs + i, n_same, kept, n_kept);
-                        i += n_same;
+                        size_t n_group = 0, n_group_kept = n_kept;
+                        bool is_done = false;
+                        for (size_t k = 0; k < i && !is_done; k++)
+                                is_done = streq_ptr(recorded_rules(roots + first, end - first, dirs[k]), rules_text);
+                        if (is_done)
+                                continue;
+                        memcpy(group_kept, kept, n_kept * sizeof *kept);
+                        for (size_t k = 0; k < n_dirs; k++) {
+                                if (streq_ptr(recorded_rules(roots + first, end - first, dirs[k]), rules_text))
+                                        group[n_group++] = dirs[k];
+                                else
+                                        group_kept[n_group_kept++] = dirs[k];
+                        }
+                        n_group = roots_outermost_first(group, n_group);
+                        r = sync_dirs(s, roots[first].namespace, rules_text, group, n_group, group_kept, n_group_kept);
                 }
                 if (r == -ENOENT || r == -ENOTDIR)
                         r = log_error_errno(r, "Failed to sync: a directory vanished while it was being walked; "

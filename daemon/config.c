@@ -987,6 +987,7 @@ static int take_roots(struct config *cfg, const struct flags *fl, struct parse_s
                 cfg->roots = calloc(s->n_roots, sizeof *cfg->roots);
                 if (!cfg->roots)
                         return -ENOMEM;
+                cfg->has_roots_from_file = true;
                 for (size_t i = 0; i < s->n_roots; i++)
                         cfg->roots[cfg->n_roots++] = (struct root_config) {
                                 .path = TAKE_PTR(s->roots[i].path),

@@ -33,6 +33,7 @@ struct config {
         char *config_path; /* owned; the file that was read (absolute), NULL if none */
         struct root_config *roots; /* owned */
         size_t n_roots;
+        bool has_roots_from_file; /* roots are the file's [root] sections, not DIR arguments */
         char **ignore_globs; /* owned; gitignore-ish globs on the path relative to its root */
         size_t n_ignore_globs;
         char **extensions; /* owned; without dot, e.g. "md"; empty = the built-in list */

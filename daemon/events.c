@@ -343,7 +343,8 @@ static void on_overflow(struct daemon *d) {
         for (size_t i = 0; i < d->n_roots; i++)
                 if (d->roots[i].path && !root_is_in_place(&d->roots[i]))
                         lose_root(d, &d->roots[i], !dev_is_mounted(d->roots[i].dev));
-        watch_ancestors(d);
+        /* A link on the way retargeted, a missing root made: lost too. */
+        follow_root_paths(d);
         for (size_t i = 0; i < d->n_roots; i++)
                 if (d->roots[i].path)
                         watch_tree(d, &d->roots[i], d->roots[i].path, true);
@@ -376,6 +377,9 @@ static void on_ignore_file_changed(struct daemon *d, const char *path) {
          * the walk under the new ones has the last word. */
         debounce_flush_all(d->debounce);
         watch_tree(d, root, dir, true);
+        /* A folder the rules no longer watch in full may hold an awaited
+         * entry, which its full watch used to report. */
+        watch_ancestors(d);
         int r = queue_sync_dir(d, root->namespace, root->path, dir);
         if (r < 0)
                 log_error_errno(r, "Failed to queue %s: %m", dir);
@@ -386,13 +390,15 @@ void on_watch_event(const struct watch_event *ev, void *userdata) {
 
         if (d->is_stopping)
                 return;
-        if (is_state_file_path(d, ev->path) || is_state_file_path(d, ev->old_path))
+        if (ev->kind == WATCH_AWAITED || is_state_file_path(d, ev->path) || is_state_file_path(d, ev->old_path))
                 check_state_file(d);
+        if (d->is_stopping) /* another quired took the database */
+                return;
         if (ev->kind == WATCH_AWAITED) {
-                if (!is_state_file_path(d, ev->path)) {
-                        log_debug("%s changed, on the way to a root", ev->path);
-                        follow_root_paths(d);
-                }
+                /* Both, whichever was named: kqueue names no entry, and
+                 * says a change in a folder once for all awaited there. */
+                log_debug("%s changed, on the way to a root", ev->path);
+                follow_root_paths(d);
                 arm_pending_timer(d);
                 return;
         }

@@ -58,6 +58,9 @@ struct indexer {
         char *db_path;       /* owned */
         struct document_options doc;
         struct scan_rules rules;
+        /* The configuration file the roots came from, recorded with them
+         * (roots.h); NULL: DIR arguments. */
+        char *roots_config;
         /* Thread only: indexer_set_kept()'s directories, grouped by
          * namespace (kept_namespaces[i] is that of kept_dirs[i]). */
         char **kept_dirs, **kept_namespaces;
@@ -222,8 +225,23 @@ int indexer_sync_dir(struct indexer *ix, const char *ns, const char *root, const
         return enqueue_dir_op(ix, OP_SYNC_DIR, ns, root, dir);
 }
 
-int indexer_drop_tree(struct indexer *ix, const char *ns, const char *dir) {
-        return enqueue_dir_op(ix, OP_DROP_TREE, ns, NULL, dir);
+int indexer_drop_tree(struct indexer *ix, const char *ns, const char *dir, char *const *spare, size_t n_spare) {
+        _cleanup_free_ char **all = calloc(n_spare + 1, sizeof *all);
+        struct op *op = op_new(OP_DROP_TREE, ns, NULL);
+
+        /* paths[0]: the tree; then what is spared in it. */
+        if (all) {
+                all[0] = (char *) dir;
+                for (size_t i = 0; i < n_spare; i++)
+                        all[i + 1] = spare[i];
+        }
+        if (!all || !op || strv_copy(all, n_spare + 1, &op->paths) < 0) {
+                if (op)
+                        op_free(op);
+                return -ENOMEM;
+        }
+        op->n_paths = n_spare + 1;
+        return enqueue(ix, op);
 }
 
 int indexer_move(struct indexer *ix, const char *ns, const char *root, const char *old_path, const char *new_path,
@@ -368,8 +386,8 @@ int indexer_set_kept(struct indexer *ix, const char *const *dirs, const char *co
         return enqueue(ix, op);
 }
 
-int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules) {
-        struct op *op = op_new(OP_SET_RULES, NULL, NULL);
+int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules, const char *roots_config) {
+        struct op *op = op_new(OP_SET_RULES, NULL, roots_config);
         if (!op)
                 return -ENOMEM;
         if (rules_copy(rules, &op->rules) < 0) {
@@ -529,7 +547,7 @@ static int run_sync_dir(struct indexer *ix, const char *ns, const char *root, co
                 if (r != -ENOENT && r != -ENOTDIR)
                         return r;
         }
-        return store_delete_tree(ix->store, ns, dir, &stats->index);
+        return store_delete_tree(ix->store, ns, dir, NULL, 0, &stats->index);
 }
 
 /* Another writer committed while the thread waits for its lock: the
@@ -641,7 +659,8 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         r = run_sync_dir(ix, op->ns, op->root, op->paths[0], &stats);
                         break;
                 case OP_DROP_TREE:
-                        r = store_delete_tree(ix->store, op->ns, op->paths[0], &stats.index);
+                        r = store_delete_tree(ix->store, op->ns, op->paths[0], op->paths + 1, op->n_paths - 1,
+                                              &stats.index);
                         /* Or `quire search --sync` would walk it back in. */
                         if (r == 0)
                                 r = store_forget_root(ix->store, op->ns, op->paths[0]);
@@ -668,7 +687,8 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                                 r = run_sync_dir(ix, op->namespaces[i], op->paths[i], op->paths[i], &root_stats);
                                 /* For `quire search --sync` when no daemon runs. */
                                 if (r == 0)
-                                        r = store_add_root(ix->store, op->namespaces[i], op->paths[i], true, rules);
+                                        r = store_add_root(ix->store, op->namespaces[i], op->paths[i], true,
+                                                           ix->roots_config, rules);
                                 if (r == 0)
                                         log_info("Reconciled %s: %u files checked, %u read, %u new, %u changed, "
                                                  "%u removed",
@@ -693,6 +713,8 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         scan_rules_done(&ix->rules);
                         ix->rules = op->rules;
                         op->rules = (struct scan_rules){ 0 };
+                        free(ix->roots_config);
+                        ix->roots_config = TAKE_PTR(op->root);
                         break;
                 case OP_SET_KEPT:
                         kept_done(ix);
@@ -837,8 +859,8 @@ static void *indexer_thread(void *userdata) {
 }
 
 int indexer_start(uv_loop_t *loop, struct store *store, const struct document_options *doc,
-                  const struct scan_rules *rules, bool is_idle_priority, indexer_report_cb report_cb,
-                  void *userdata, struct indexer **ret) {
+                  const struct scan_rules *rules, const char *roots_config, bool is_idle_priority,
+                  indexer_report_cb report_cb, void *userdata, struct indexer **ret) {
         struct indexer *ix = calloc(1, sizeof *ix);
         int r;
 
@@ -865,7 +887,9 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         else if (stall_ms && atoi(stall_ms) > 0)
                 ix->stall_ms = (unsigned) atoi(stall_ms);
         ix->db_path = strdup(store_path(store));
-        if (!ix->db_path || rules_copy(rules, &ix->rules) < 0) {
+        ix->roots_config = roots_config ? strdup(roots_config) : NULL;
+        if (!ix->db_path || (roots_config && !ix->roots_config) || rules_copy(rules, &ix->rules) < 0) {
+                free(ix->roots_config);
                 free(ix->db_path);
                 free(ix);
                 return -ENOMEM;
@@ -873,6 +897,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         r = uv_async_init(loop, &ix->async, async_cb);
         if (r < 0) {
                 scan_rules_done(&ix->rules);
+                free(ix->roots_config);
                 free(ix->db_path);
                 free(ix);
                 return r;
@@ -884,6 +909,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 detach_store(store);
                 uv_close((uv_handle_t *) &ix->async, NULL);
                 scan_rules_done(&ix->rules);
+                free(ix->roots_config);
                 free(ix->db_path);
                 free(ix);
                 return r;
@@ -919,6 +945,8 @@ void indexer_stop(struct indexer *ix) {
         }
         store_close(ix->store);
         scan_rules_done(&ix->rules);
+        free(ix->roots_config);
+        ix->roots_config = NULL;
         kept_done(ix);
         /* A report sent after the last loop iteration: deliver it now. */
         async_cb(&ix->async);

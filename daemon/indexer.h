@@ -34,8 +34,8 @@ typedef void (*indexer_report_cb)(const struct indexer_report *report, void *use
  * doc and rules for every operation (copied). With is_idle_priority the
  * thread runs at SCHED_IDLE and in the idle I/O class. */
 int indexer_start(uv_loop_t *loop, struct store *store, const struct document_options *doc,
-                  const struct scan_rules *rules, bool is_idle_priority, indexer_report_cb report_cb,
-                  void *userdata, struct indexer **ret);
+                  const struct scan_rules *rules, const char *roots_config, bool is_idle_priority,
+                  indexer_report_cb report_cb, void *userdata, struct indexer **ret);
 
 /* Queue operations; all take copies of their strings except where noted. */
 /* Takes paths; since_usec (CLOCK_MONOTONIC) is when the oldest of these
@@ -45,8 +45,9 @@ int indexer_sync_paths(struct indexer *ix, const char *ns, char **paths, size_t 
  * the .quireignore files from root down); drop its rows if it is gone. */
 int indexer_sync_dir(struct indexer *ix, const char *ns, const char *root, const char *dir);
 /* Drop the rows of every note below dir, whatever is on disk (a root that
- * is no longer configured). */
-int indexer_drop_tree(struct indexer *ix, const char *ns, const char *dir);
+ * is no longer configured), and forget dir as a recorded root; the notes
+ * at or below spare (roots still configured inside it) stay. */
+int indexer_drop_tree(struct indexer *ix, const char *ns, const char *dir, char *const *spare, size_t n_spare);
 int indexer_move(struct indexer *ix, const char *ns, const char *root, const char *old_path, const char *new_path,
                  bool is_dir);
 /* A full reconcile of these roots (startup, overflow, reload). */
@@ -55,8 +56,9 @@ int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *
  * stay whatever a walk finds there (sync_options.kept_dirs): the roots
  * missing with their notes kept. Replaces the set given before. */
 int indexer_set_kept(struct indexer *ix, const char *const *dirs, const char *const *namespaces, size_t n);
-/* Replace the rules for later operations (reload). */
-int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules);
+/* Replace the rules for later operations (reload), and the configuration
+ * file the roots come from (NULL: DIR arguments). */
+int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules, const char *roots_config);
 
 /* A marker in the queue: once every operation queued before it has
  * committed, a report carries barrier_done >= seq (seqs must grow). */

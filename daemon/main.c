@@ -91,6 +91,13 @@ static void shutdown_daemon(struct daemon *d, const char *why) {
                 close_handle((uv_handle_t *) &d->mounts_poll);
 }
 
+/* The configuration file cfg's roots come from, recorded with them: NULL
+ * for DIR arguments, which hold for one run and are never taken for a
+ * configuration that dropped roots (drop_unconfigured_roots()). */
+static const char *roots_config(const struct config *cfg) {
+        return cfg->has_roots_from_file ? cfg->config_path : NULL;
+}
+
 /* Whether cfg lists a root that resolves to path, in namespace ns. */
 static bool config_has_root(const struct config *cfg, const char *path, const char *ns) {
         for (size_t i = 0; i < cfg->n_roots; i++) {
@@ -172,9 +179,7 @@ static void reload(struct daemon *d) {
                  * takes its notes out of the index with it. */
                 if (!config_has_root(&cfg, old->path, old->namespace)) {
                         log_info("Root %s is no longer configured; dropping its notes from the index", old->path);
-                        r = indexer_drop_tree(d->indexer, old->namespace, old->path);
-                        if (r < 0)
-                                log_error_errno(r, "Failed to queue %s: %m", old->path);
+                        drop_tree_sparing_roots(d, &cfg, old->namespace, old->path);
                 }
                 if (present && restoring && old->is_restoring)
                         restoring[n_restoring++] = old->path;
@@ -187,7 +192,7 @@ static void reload(struct daemon *d) {
         build_rules(d);
         ignore_cache_clear(d->ignores);
         debounce_set_timing(d->debounce, d->cfg.settle_ms, d->cfg.max_delay_ms);
-        r = indexer_set_rules(d->indexer, &d->rules);
+        r = indexer_set_rules(d->indexer, &d->rules, roots_config(&d->cfg));
         if (r == 0)
                 r = roots_from_config(d, present, n_present, restoring, n_restoring, gone, n_gone);
         for (size_t i = 0; i < n_present; i++)
@@ -198,7 +203,7 @@ static void reload(struct daemon *d) {
                 return;
         }
         watch_all_roots(d);
-        watch_ancestors(d);
+        follow_root_paths(d);
         forget_unmounted_below(d, "/");
         /* quire status shows the new roots (and missing ones) at once, not
          * when the reload's reconcile ends. */
@@ -335,8 +340,8 @@ static int run(struct daemon *d) {
                 store_close(store);
                 return stop_at_start(d, log_error_errno(r, "Failed to start: %m"));
         }
-        r = indexer_start(d->loop, store, &doc, &d->rules, d->cfg.indexer_priority == INDEXER_PRIORITY_IDLE,
-                          on_report, d, &d->indexer);
+        r = indexer_start(d->loop, store, &doc, &d->rules, roots_config(&d->cfg),
+                          d->cfg.indexer_priority == INDEXER_PRIORITY_IDLE, on_report, d, &d->indexer);
         if (r < 0) {
                 store_close(store);
                 return stop_at_start(d, log_error_errno(r, "Failed to start the indexer thread: %m"));
@@ -369,7 +374,7 @@ static int run(struct daemon *d) {
          * the walk is then reported, not missed. */
         watch_mounts(d);
         watch_all_roots(d);
-        watch_ancestors(d);
+        follow_root_paths(d);
         drop_unconfigured_roots(d);
         reconcile_all(d);
         log_info("Watching %zu directories; reconciling with %s", watcher_count(d->watcher), db_path);

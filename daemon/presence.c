@@ -114,12 +114,15 @@ static int push_awaited(const char *configured, char ***v, size_t *n) {
 /* The directories above the roots present are watched for their own
  * rename or deletion (watch.h): a root that moves away with a parent
  * hears nothing itself. And what is awaited (struct daemon) is watched
- * for its entry; true if that set changed. */
-bool watch_ancestors(struct daemon *d) {
+ * for its entry. */
+void watch_ancestors(struct daemon *d) {
         _cleanup_free_ const char **paths = calloc(d->n_roots + 1, sizeof *paths);
         char **awaited = NULL;
         size_t n = 0, n_awaited = 0;
         int r = paths ? 0 : -ENOMEM;
+
+        if (!d->watcher) /* stopping */
+                return;
 
         for (size_t i = 0; r == 0 && i < d->n_roots; i++) {
                 if (d->roots[i].path)
@@ -133,13 +136,9 @@ bool watch_ancestors(struct daemon *d) {
                 r = watcher_set_ancestors(d->watcher, paths, n, (const char *const *) awaited, n_awaited);
         if (r < 0 && r != -ESHUTDOWN)
                 log_warning_errno(r, "Failed to watch the directories above the roots: %m");
-        bool has_changed = n_awaited != d->n_awaited;
-        for (size_t i = 0; !has_changed && i < n_awaited; i++)
-                has_changed = strcmp(awaited[i], d->awaited[i]) != 0;
         strv_free(d->awaited, d->n_awaited);
         d->awaited = awaited;
         d->n_awaited = n_awaited;
-        return has_changed;
 }
 
 /* Whether the present root's path still names the directory watched as
@@ -281,8 +280,8 @@ void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
  * ancestors. */
 static void retarget_root(struct daemon *d, struct root *root) {
         _cleanup_free_ char *old = TAKE_PTR(root->path);
-        bool was_kept = root->keeps_notes, is_held = false;
-        int r;
+        bool was_kept = root->keeps_notes;
+        const char *rel;
 
         watcher_remove_tree(d->watcher, old);
         forget_ignores(d, old);
@@ -290,27 +289,19 @@ static void retarget_root(struct daemon *d, struct root *root) {
         root->is_restoring = false;
         if (was_kept)
                 send_kept_notes(d);
-        for (size_t i = 0; i < d->n_roots && !is_held; i++)
-                is_held = d->roots[i].path && strcmp(d->roots[i].namespace, root->namespace) == 0 &&
-                          path_is_at_or_below(old, d->roots[i].path);
-        if (!is_held && (r = indexer_drop_tree(d->indexer, root->namespace, old)) < 0)
-                log_error_errno(r, "Failed to queue %s: %m", old);
-        /* A root of the namespace inside the old folder lost its notes
-         * with it: walked again. */
-        for (size_t i = 0; i < d->n_roots && !is_held; i++) {
-                struct root *inner = &d->roots[i];
-                if (inner->path && strcmp(inner->namespace, root->namespace) == 0 &&
-                    path_is_at_or_below(inner->path, old) &&
-                    (r = queue_sync_dir(d, inner->namespace, inner->path, inner->path)) < 0)
-                        log_error_errno(r, "Failed to queue %s: %m", inner->path);
-        }
+        /* A root around the old folder (of any namespace) goes on watching it. */
+        struct root *holder = find_root(d, old, &rel);
+        if (holder && (!*rel || classify(d, holder, rel, true) == SCAN_KEEP))
+                watch_tree(d, holder, old, false);
+        drop_tree_sparing_roots(d, &d->cfg, root->namespace, old);
         if (root_locate(d, root, NULL, 0) == ROOT_FOUND) {
                 log_info("Root %s leads to %s now (a symlink on its path changed); the notes of %s leave the index",
                          root->configured, root->path, old);
                 adopt_dir(d, root, root->path);
         } else {
-                log_warning("Root %s leads to no folder now (a symlink on its path changed or went); the notes of %s "
-                            "leave the index, and it is looked for again in 1 s, then less often, up to every %u s",
+                log_warning("Root %s leads to no folder with notes now (a symlink on its path changed or went); the "
+                            "notes of %s leave the index, and it is looked for again in 1 s, then less often, up to "
+                            "every %u s",
                             root->configured, old, d->cfg.rescan_interval_s);
                 look_for_soon(d);
         }
@@ -322,7 +313,16 @@ static void retarget_root(struct daemon *d, struct root *root) {
  * may be there. Then again while the awaited paths change: an entry made
  * before its directory was watched raised no event for quired. */
 void follow_root_paths(struct daemon *d) {
-        for (int round = 0; round < 8; round++) {
+        for (int round = 0; round < 8 && !d->is_stopping; round++) {
+                /* Compared with the set after this round: finding a root
+                 * sets it as well (look_for_missing_roots()). */
+                char **before = NULL;
+                size_t n_before = 0;
+                for (size_t i = 0; i < d->n_awaited; i++)
+                        if (strv_push(&before, &n_before, strdup(d->awaited[i])) < 0) {
+                                strv_free(before, n_before);
+                                return;
+                        }
                 for (size_t i = 0; i < d->n_roots; i++) {
                         struct root *root = &d->roots[i];
                         struct stat st;
@@ -336,7 +336,12 @@ void follow_root_paths(struct daemon *d) {
                         retarget_root(d, root);
                 }
                 (void) look_for_missing_roots(d);
-                if (!watch_ancestors(d))
+                watch_ancestors(d);
+                bool has_changed = n_before != d->n_awaited;
+                for (size_t i = 0; !has_changed && i < n_before; i++)
+                        has_changed = strcmp(before[i], d->awaited[i]) != 0;
+                strv_free(before, n_before);
+                if (!has_changed)
                         break;
         }
 }
@@ -730,23 +735,6 @@ static char *missing_root_realpath(const char *configured) {
         return TAKE_PTR(abs);
 }
 
-/* Whether a missing root's notes may be anywhere: the longest part of its
- * path that is there is a symlink leading nowhere (to a drive not
- * mounted), so where it would resolve is not known. */
-static bool missing_root_is_behind_a_dangling_link(const char *configured) {
-        _cleanup_free_ char *path = strdup(configured);
-        struct stat st;
-
-        for (size_t cut = path ? strlen(path) : 0; cut > 0; cut = path_parent_len(path, cut)) {
-                path[cut] = '\0';
-                if (lstat(path, &st) == 0) {
-                        _cleanup_free_ char *resolved = realpath(path, NULL);
-                        return !resolved;
-                }
-        }
-        return false;
-}
-
 /* Whether root, one of quired's, is at path in ns (a missing root: where
  * its notes would be). */
 static bool root_is_at(const struct root *root, const char *ns, const char *path) {
@@ -758,42 +746,76 @@ static bool root_is_at(const struct root *root, const char *ns, const char *path
         return would_be && strcmp(would_be, path) == 0;
 }
 
-/* Roots quired watched when it last ran (recorded watched) that its
- * configuration no longer has, in that namespace or at all: changed while
- * it was stopped (a vault moved, the config edited, then a restart). Their
- * notes leave, as on a reload that drops them (docs/ROOTS.md), unless a
- * missing root of the namespace is behind a dangling symlink: then it
- * cannot be told apart, and the notes stay. */
+void drop_tree_sparing_roots(struct daemon *d, const struct config *cfg, const char *ns, const char *dir) {
+        char **spare = NULL;
+        size_t n_spare = 0;
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < cfg->n_roots; i++) {
+                const struct root_config *other = &cfg->roots[i];
+                if (strcmp(other->namespace, ns) != 0)
+                        continue;
+                char *at = realpath(other->path, NULL);
+                if (!at)
+                        at = missing_root_realpath(other->path);
+                if (!at) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (path_is_at_or_below(dir, at)) {
+                        log_debug("%s lies in the root %s: its walks have the word over its notes", dir, at);
+                        free(at);
+                        strv_free(spare, n_spare);
+                        return;
+                }
+                if (path_is_at_or_below(at, dir))
+                        r = strv_push(&spare, &n_spare, at);
+                else
+                        free(at);
+        }
+        if (r == 0)
+                r = indexer_drop_tree(d->indexer, ns, dir, spare, n_spare);
+        if (r < 0)
+                log_error_errno(r, "Failed to drop the notes of %s: %m", dir);
+        strv_free(spare, n_spare);
+}
+
 void drop_unconfigured_roots(struct daemon *d) {
+        const char *config = d->cfg.has_roots_from_file ? d->cfg.config_path : NULL;
         struct store_root *recorded = NULL;
         struct store *s = NULL;
         size_t n = 0;
 
+        /* DIR arguments hold for one run: such a run takes nothing away. */
+        if (!config)
+                return;
         if (store_open(d->db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
                 return;
         int r = store_list_roots(s, &recorded, &n);
         store_close(s);
         for (size_t i = 0; r == 0 && i < n; i++) {
                 const struct store_root *old = &recorded[i];
-                bool is_configured = false, is_unknown = false;
-                for (size_t k = 0; old->is_watched && k < d->n_roots && !is_configured; k++) {
-                        is_configured = root_is_at(&d->roots[k], old->namespace, old->path);
-                        is_unknown = is_unknown || (!d->roots[k].path && strcmp(d->roots[k].namespace, old->namespace) == 0 &&
-                                                    missing_root_is_behind_a_dangling_link(d->roots[k].configured));
-                }
-                if (!old->is_watched || is_configured)
+                bool is_configured = false, has_missing = false;
+                if (!old->config || strcmp(old->config, config) != 0)
                         continue;
-                if (is_unknown) {
+                for (size_t k = 0; k < d->n_roots && !is_configured; k++) {
+                        is_configured = root_is_at(&d->roots[k], old->namespace, old->path);
+                        has_missing = has_missing ||
+                                      (!d->roots[k].path && strcmp(d->roots[k].namespace, old->namespace) == 0);
+                }
+                if (is_configured)
+                        continue;
+                /* A missing root could resolve to it (a link on a drive not
+                 * mounted): where it would be is not known. */
+                if (has_missing) {
                         log_info("Root %s was watched before and is no longer configured; its notes stay while a "
-                                 "root of namespace %s is missing behind a symlink",
+                                 "root of namespace %s is missing",
                                  old->path, old->namespace);
                         continue;
                 }
                 log_info("Root %s was watched before and is no longer configured; dropping its notes from the index",
                          old->path);
-                r = indexer_drop_tree(d->indexer, old->namespace, old->path);
-                if (r < 0)
-                        log_error_errno(r, "Failed to queue %s: %m", old->path);
+                drop_tree_sparing_roots(d, &d->cfg, old->namespace, old->path);
         }
         store_roots_free(recorded, n);
 }
@@ -857,7 +879,5 @@ void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *ne
         }
         log_info("Root %s is no longer configured; dropping its notes from the index", path);
         left_behind_forget(d, old->configured);
-        int r = indexer_drop_tree(d->indexer, old->namespace, path);
-        if (r < 0)
-                log_error_errno(r, "Failed to queue %s: %m", path);
+        drop_tree_sparing_roots(d, next, old->namespace, path);
 }

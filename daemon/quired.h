@@ -176,7 +176,7 @@ void on_debounce_overflow(void *userdata);
 
 /* presence.c */
 bool path_is_at_or_below(const char *path, const char *dir);
-bool watch_ancestors(struct daemon *d);
+void watch_ancestors(struct daemon *d);
 bool is_about_awaited(const struct daemon *d, const struct watch_event *ev);
 void follow_root_paths(struct daemon *d);
 bool root_is_in_place(const struct root *root);
@@ -192,6 +192,11 @@ int roots_from_config(struct daemon *d, char *const *present, size_t n_present, 
                       size_t n_restoring, char *const *gone, size_t n_gone);
 void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *next, const struct root *old);
 void drop_unconfigured_roots(struct daemon *d);
+/* Drop the notes of ns below dir, a folder no longer a root, but for
+ * those of the roots cfg still has inside it (present, or missing: where
+ * they would be), whose own walks have the word; nothing when a root of
+ * cfg in ns holds dir. The record of dir as a root goes with them. */
+void drop_tree_sparing_roots(struct daemon *d, const struct config *cfg, const char *ns, const char *dir);
 
 /* main.c */
 void check_state_file(struct daemon *d);

@@ -185,6 +185,9 @@ static void fsevent_ancestor_cb(struct fsevent_watcher *fw, struct fsevent_dir *
         for (size_t i = 0; i < d->outer.n_names && !d->is_closing && !fw->w.is_closing; i++) {
                 if (is_named && strcmp(filename, d->outer.names[i]) != 0)
                         continue;
+                /* Unnamed: one is enough, the loop looks at them all. */
+                if (!is_named && i > 0)
+                        break;
                 _cleanup_free_ char *path = path_join(d->dir.path, d->dir.path_len, d->outer.names[i],
                                                       strlen(d->outer.names[i]));
                 watcher_emit(&fw->w, path ? WATCH_AWAITED : WATCH_OVERFLOW, path, NULL, false);

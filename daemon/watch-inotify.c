@@ -103,15 +103,24 @@ static void inotify_dir_free(struct inotify_dir *d) {
         free(d);
 }
 
+static ssize_t inotify_find_ancestor_wd(struct inotify_watcher *iw, int wd);
+static uint32_t inotify_ancestor_mask(const struct inotify_watcher *iw, int wd);
+
 /* Drop d from both tables. With rm_watch also tell the kernel, which
  * otherwise keeps watching the inode wherever it went; the IN_IGNORED that
  * follows then finds no wd and says nothing (we removed it ourselves).
- * keep_wd is never removed from the kernel (a watch just handed out again). */
+ * keep_wd is never removed from the kernel (a watch just handed out again),
+ * nor is a watch an ancestor shares (the same inode; an awaited entry's
+ * folder the rules stopped watching in full): that one keeps what the
+ * ancestor asks for. */
 static void inotify_dir_forget(struct inotify_watcher *iw, struct inotify_dir *d, bool rm_watch, int keep_wd) {
         hash_table_remove(&iw->w.dirs, &d->dir);
         hash_table_remove(&iw->wds, d);
+        ssize_t a = rm_watch && d->wd != keep_wd ? inotify_find_ancestor_wd(iw, d->wd) : -1;
+        if (a >= 0)
+                (void) inotify_add_watch(iw->fd, iw->ancestors[a].dir.path, inotify_ancestor_mask(iw, d->wd));
         /* EINVAL when the kernel already dropped it (deleted, unmounted). */
-        if (rm_watch && d->wd != keep_wd && inotify_rm_watch(iw->fd, d->wd) < 0 && errno != EINVAL)
+        else if (rm_watch && d->wd != keep_wd && inotify_rm_watch(iw->fd, d->wd) < 0 && errno != EINVAL)
                 log_debug_errno(errno, "Failed to remove inotify watch on %s, ignoring: %m", d->dir.path);
         inotify_dir_free(d);
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "index.h"
+#include "roots.h"
 #include "log.h"
 #include "store-internal.h"
 #include "util.h"
@@ -705,9 +706,10 @@ int store_move(struct store *s, const char *ns, const char *old_path, const char
         return 0;
 }
 
-int store_delete_tree(struct store *s, const char *ns, const char *dir, struct index_stats *stats) {
+int store_delete_tree(struct store *s, const char *ns, const char *dir, char *const *spare, size_t n_spare,
+                      struct index_stats *stats) {
         struct file_row *rows = NULL;
-        size_t n_rows = 0;
+        size_t n_rows = 0, n_items = 0;
         int r;
 
         r = store_list_files(s, ns, dir, &rows, &n_rows);
@@ -718,9 +720,14 @@ int store_delete_tree(struct store *s, const char *ns, const char *dir, struct i
                 file_rows_free(rows, n_rows);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < n_rows; i++)
-                items[i].path = rows[i].path;
-        r = store_apply(s, ns, items, n_rows, stats);
+        for (size_t i = 0; i < n_rows; i++) {
+                bool is_spared = false;
+                for (size_t k = 0; k < n_spare && !is_spared; k++)
+                        is_spared = root_covers(spare[k], rows[i].path);
+                if (!is_spared)
+                        items[n_items++].path = rows[i].path;
+        }
+        r = store_apply(s, ns, items, n_items, stats);
         file_rows_free(rows, n_rows);
         return r;
 }

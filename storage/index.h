@@ -65,8 +65,10 @@ int store_move(struct store *s, const char *ns, const char *old_path, const char
                struct index_stats *stats);
 
 /* Drop the rows of every file below directory dir (gone, or no longer
- * watched). One transaction per batch of files. */
-int store_delete_tree(struct store *s, const char *ns, const char *dir, struct index_stats *stats);
+ * watched), but for those at or below one of spare (roots still
+ * configured inside it). One transaction per batch of files. */
+int store_delete_tree(struct store *s, const char *ns, const char *dir, char *const *spare, size_t n_spare,
+                      struct index_stats *stats);
 
 /* 1 if ns has rows (files or chunks) below the directory dir, else 0, or
  * -errno (logged). */

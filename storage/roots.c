@@ -1,4 +1,4 @@
-/* See roots.h. A root is a row (namespace, path, indexed_at, watched),
+/* See roots.h. A root is a row (namespace, path, indexed_at, config, rules),
  * indexed_at being when it was first recorded: recording it again writes
  * nothing, so that an unchanged re-index still commits no write at all. A
  * root goes only with its notes (quired dropping one it no longer
@@ -18,8 +18,8 @@
 struct add_root {
         const char *ns, *path;
         const char *indexed_at;
-        bool is_watched;
-        const char *rules;
+        bool is_quired;
+        const char *config, *rules;
 };
 
 static int add_root_fn(struct store *s, void *userdata) {
@@ -28,18 +28,20 @@ static int add_root_fn(struct store *s, void *userdata) {
         int rc;
 
         rc = sqlite3_prepare_v2(s->db,
-                                "INSERT INTO roots(namespace, path, indexed_at, watched, rules)"
-                                " VALUES (?1, ?2, ?3, ?4, ?5)"
-                                " ON CONFLICT(namespace, path) DO UPDATE SET watched = 1, rules = excluded.rules"
-                                " WHERE excluded.watched = 1 AND (watched = 0 OR rules IS NOT excluded.rules)",
+                                "INSERT INTO roots(namespace, path, indexed_at, config, rules)"
+                                " VALUES (?1, ?2, ?3, ?5, ?6)"
+                                " ON CONFLICT(namespace, path) DO UPDATE SET config = excluded.config,"
+                                " rules = excluded.rules"
+                                " WHERE ?4 AND (config IS NOT excluded.config OR rules IS NOT excluded.rules)",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare recording a root");
         sqlite3_bind_text(st, 1, a->ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, a->path, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, a->indexed_at, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 4, a->is_watched);
-        sqlite3_bind_text(st, 5, a->rules, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, a->is_quired);
+        sqlite3_bind_text(st, 5, a->config, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, a->rules, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
                 return store_fail(s, rc, "record a root");
@@ -62,29 +64,32 @@ static int forget_root_fn(struct store *s, void *userdata) {
         return 0;
 }
 
-/* 1 if the root is recorded (and, with is_watched, marked so with these
- * rules), 0 if not, or -errno. */
-static int root_is_recorded(struct store *s, const char *ns, const char *path, bool is_watched, const char *rules) {
+/* 1 if the root is recorded (and, with is_quired, with this configuration
+ * file and these rules), 0 if not, or -errno. */
+static int root_is_recorded(struct store *s, const char *ns, const char *path, bool is_quired, const char *config,
+                            const char *rules) {
         _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
         int rc;
 
         rc = sqlite3_prepare_v2(s->db,
                                 "SELECT 1 FROM roots WHERE namespace = ?1 AND path = ?2"
-                                " AND (?3 = 0 OR (watched = 1 AND rules IS ?4))",
+                                " AND (?3 = 0 OR (config IS ?4 AND rules IS ?5))",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare looking up a root");
         sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, is_watched);
-        sqlite3_bind_text(st, 4, rules, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, is_quired);
+        sqlite3_bind_text(st, 4, config, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, rules, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
                 return 1;
         return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "look up a root");
 }
 
-int store_add_root(struct store *s, const char *ns, const char *path, bool is_watched, const char *rules) {
+int store_add_root(struct store *s, const char *ns, const char *path, bool is_quired, const char *config,
+                   const char *rules) {
         char now[UTC_TIMESTAMP_LEN];
         int r;
 
@@ -96,13 +101,18 @@ int store_add_root(struct store *s, const char *ns, const char *path, bool is_wa
                 return 0;
         /* Looked up first, outside a transaction: the common case (the
          * root is known) takes no write lock. */
-        r = root_is_recorded(s, ns, path, is_watched, rules);
+        r = root_is_recorded(s, ns, path, is_quired, config, rules);
         if (r != 0)
                 return r < 0 ? r : 0;
         utc_timestamp_now(now);
         return store_transact(s, add_root_fn,
                               &(struct add_root){
-                                      .ns = ns, .path = path, .indexed_at = now, .is_watched = is_watched, .rules = rules });
+                                      .ns = ns,
+                                      .path = path,
+                                      .indexed_at = now,
+                                      .is_quired = is_quired,
+                                      .config = config,
+                                      .rules = rules });
 }
 
 int store_forget_root(struct store *s, const char *ns, const char *path) {
@@ -115,6 +125,7 @@ void store_roots_free(struct store_root *roots, size_t n) {
         for (size_t i = 0; roots && i < n; i++) {
                 free(roots[i].namespace);
                 free(roots[i].path);
+                free(roots[i].config);
                 free(roots[i].rules);
         }
         free(roots);
@@ -135,9 +146,9 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
          * cannot be walked as a root (quire index refuses it now). */
         rc = sqlite3_prepare_v2(s->db,
                                 s->has_watched_roots
-                                        ? "SELECT namespace, path, watched, rules FROM roots WHERE path <> '/'"
+                                        ? "SELECT namespace, path, config, rules FROM roots WHERE path <> '/'"
                                           " ORDER BY namespace, path"
-                                        : "SELECT namespace, path, 0, NULL FROM roots WHERE path <> '/'"
+                                        : "SELECT namespace, path, NULL, NULL FROM roots WHERE path <> '/'"
                                           " ORDER BY namespace, path",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
@@ -148,11 +159,12 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
                 const char *ns = (const char *) sqlite3_column_text(st, 0);
                 const char *path = (const char *) sqlite3_column_text(st, 1);
                 roots[n] = (struct store_root){ .namespace = strdup(ns ? ns : ""),
-                                                .path = strdup(path ? path : ""),
-                                                .is_watched = sqlite3_column_int(st, 2) != 0 };
+                                                .path = strdup(path ? path : "") };
+                const char *config = (const char *) sqlite3_column_text(st, 2);
                 const char *rules = (const char *) sqlite3_column_text(st, 3);
                 n++;
-                if (!roots[n - 1].namespace || !roots[n - 1].path || (rules && !(roots[n - 1].rules = strdup(rules))))
+                if (!roots[n - 1].namespace || !roots[n - 1].path ||
+                    (config && !(roots[n - 1].config = strdup(config))) || (rules && !(roots[n - 1].rules = strdup(rules))))
                         goto oom;
         }
         if (rc != SQLITE_DONE) {

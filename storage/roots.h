@@ -13,18 +13,20 @@
 struct store_root {
         char *namespace; /* owned */
         char *path;      /* owned; absolute, a realpath when recorded */
-        bool is_watched; /* recorded by quired, for a root it was configured with */
+        char *config;    /* owned; the configuration file quired watched it for; NULL: none (quire index, DIR) */
         char *rules;     /* owned; quired's rules for it (root_rules_format); NULL: the built-in ones */
 };
 
 /* Record one root (indexed_at: now), in its own write transaction; one
  * already recorded is left as it is, without a write, unless quired
- * records it (is_watched, with the rules it walks it with: NULL for the
- * built-in ones) and it was not, or with other rules; `quire index`
- * never unmarks one. A database of schema version 1 opened read-only has
- * no roots table: there is nothing to record into, and this is never
- * asked of a reader. Returns 0 or -errno (logged). */
-int store_add_root(struct store *s, const char *ns, const char *path, bool is_watched, const char *rules);
+ * records it (is_quired, with the configuration file it has it from,
+ * NULL for a DIR argument, and the rules it walks it with) and it was
+ * recorded otherwise; `quire index` never takes one from quired. A
+ * database of schema version 1 opened read-only has no roots table:
+ * there is nothing to record into, and this is never asked of a reader.
+ * Returns 0 or -errno (logged). */
+int store_add_root(struct store *s, const char *ns, const char *path, bool is_quired, const char *config,
+                   const char *rules);
 
 /* quired's rules as recorded for its roots, so that `quire search --sync`
  * without a daemon walks them as quired would: one line per setting,

@@ -75,9 +75,9 @@ static const char schema_triggers_sql[] =
  * hands the next insert max(seq) + 1, which may then be at or below it.
  * roots records the directories quire indexed or watched, so that a later
  * `quire search --sync` without a daemon knows what to bring up to date;
- * watched (version 3) marks those quired watched for its configuration,
- * whose notes leave when it no longer configures them, and rules are the
- * ones it walks them with (roots.h), for --sync to walk them alike. */
+ * config (version 3) names the configuration file quired watched one for,
+ * whose notes leave when that file no longer has it, and rules are the
+ * ones quired walks it with (roots.h), for --sync to walk it alike. */
 static const char schema_derived_sql[] =
         "CREATE TABLE IF NOT EXISTS derive_mark(\n"
         "  id  INTEGER PRIMARY KEY CHECK (id = 0),\n"
@@ -108,7 +108,7 @@ static const char schema_derived_sql[] =
         "  namespace  TEXT NOT NULL,\n"
         "  path       TEXT NOT NULL,\n"
         "  indexed_at TEXT NOT NULL,\n"
-        "  watched    INTEGER NOT NULL DEFAULT 0,\n"
+        "  config     TEXT,\n"
         "  rules      TEXT,\n"
         "  PRIMARY KEY (namespace, path));\n"
         "CREATE TRIGGER IF NOT EXISTS chunks_derived_ad AFTER DELETE ON chunks BEGIN\n"
@@ -202,23 +202,26 @@ static int check_chunks_has_seq(struct store *s) {
         return 0;
 }
 
-/* Version 2 -> 3: the roots quired watched, marked, with their rules.
- * Those recorded before are left unmarked: whoever recorded them, their
- * notes stay. */
-static int add_roots_watched(struct store *s) {
+/* Version 2 -> 3: the roots quired watched get the configuration file
+ * they came from and the rules they are walked with. Those recorded before
+ * have neither: whoever recorded them, their notes stay. Each column is
+ * looked for on its own, so that a half-done upgrade (or one a peer made)
+ * is finished, not repeated. */
+static int add_roots_column(struct store *s, const char *column) {
         _cleanup_stmt_finalize_ sqlite3_stmt *q = NULL;
-        int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('roots') WHERE name = 'watched'", -1,
-                                    &q, NULL);
-        if (rc == SQLITE_OK)
+        int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('roots') WHERE name = ?1", -1, &q,
+                                    NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_bind_text(q, 1, column, -1, SQLITE_STATIC);
                 rc = sqlite3_step(q);
+        }
         if (rc != SQLITE_ROW)
                 return store_fail(s, rc, "inspect the roots table");
         if (sqlite3_column_int(q, 0) > 0)
                 return 0;
-        return store_exec(s,
-                          "ALTER TABLE roots ADD COLUMN watched INTEGER NOT NULL DEFAULT 0;"
-                          " ALTER TABLE roots ADD COLUMN rules TEXT",
-                          "mark the roots quired watches");
+        char sql[64];
+        snprintf(sql, sizeof sql, "ALTER TABLE roots ADD COLUMN %s TEXT", column);
+        return store_exec(s, sql, "add a column to the roots table");
 }
 
 static int migrate_tx(struct store *s, void *userdata) {
@@ -288,7 +291,9 @@ static int migrate_tx(struct store *s, void *userdata) {
         r = store_exec(s, schema_derived_sql, "create the derived tables");
         if (r < 0)
                 return r;
-        r = add_roots_watched(s);
+        r = add_roots_column(s, "config");
+        if (r == 0)
+                r = add_roots_column(s, "rules");
         if (r < 0)
                 return r;
         char sql[64];

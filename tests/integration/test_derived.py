@@ -226,9 +226,10 @@ class DerivedRowsTests(qt.QuireTestCase):
     def test_a_version_2_database_gets_its_roots_marked_unwatched(self):
         self.write("a.md", "# A\n\nalpha\n")
         self.index(self.notes)
-        # What a version-2 quire leaves: roots without the watched column.
+        # What a version-2 quire leaves: roots without config and rules.
         with qt.connect(self.db) as con:
-            con.executescript("ALTER TABLE roots DROP COLUMN watched; PRAGMA user_version = 2;")
+            con.executescript("ALTER TABLE roots DROP COLUMN config; ALTER TABLE roots DROP COLUMN rules;"
+                              " PRAGMA user_version = 2;")
         before = qt.query(self.db, "SELECT namespace, path, indexed_at FROM roots")
         self.assertEqual(len(before), 1)
         # A reader searches it as it is, unwritten.
@@ -236,9 +237,9 @@ class DerivedRowsTests(qt.QuireTestCase):
         self.assertEqual(qt.user_version(self.db), 2)
         self.index(self.other)
         self.assertEqual(qt.user_version(self.db), qt.SCHEMA_VERSION)
-        after = qt.query(self.db, "SELECT namespace, path, indexed_at, watched FROM roots ORDER BY path")
+        after = qt.query(self.db, "SELECT namespace, path, indexed_at, config, rules FROM roots ORDER BY path")
         self.assertEqual([r[:3] for r in after if r[1] == before[0][1]], before)
-        self.assertEqual({r[3] for r in after}, {0})
+        self.assertEqual({r[3:] for r in after}, {(None, None)})
         self.assertHealthy(self.db)
 
     def test_unchanged_reindex_writes_no_derived_rows(self):

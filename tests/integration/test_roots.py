@@ -935,7 +935,7 @@ class AwaitedPathTests(RootsCase):
         # The link removed: missing, its notes gone; made again: back.
         mark = d.mark()
         os.unlink(vault)
-        d.wait_line(r"Root .*/vault leads to no folder now", since=mark)
+        d.wait_line(r"Root .*/vault leads to no folder with notes now", since=mark)
         qt.wait_for(lambda: self.status()["daemon"]["missing_roots"] == [vault], what="the root missing")
         qt.wait_for(lambda: not self.rows_under(os.path.realpath(b)), what="the notes of b to leave")
         os.symlink(a, vault)
@@ -943,6 +943,27 @@ class AwaitedPathTests(RootsCase):
         self.wait_converged(vault, self.control, daemon=d)
         self.assertEqual(self.hits("alphatwo"), {os.path.join(os.path.realpath(a), "alpha2.md")})
         self.assertEqual(self.hits("betaword"), set())
+
+
+    def test_link_retargeted_away_from_a_folder_of_another_root(self):
+        """The link led into another root: that root keeps the folder's
+        notes and goes on watching it."""
+        vault, b = os.path.join(self.tmp, "vault"), os.path.join(self.tmp, "b")
+        work = os.path.join(vault, "work")
+        self.write("v.md", note("vaultword"), root=vault)
+        self.write("w.md", note("workword"), root=work)
+        self.write("b.md", note("betaword"), root=b)
+        link = os.path.join(self.tmp, "link")
+        os.symlink(work, link)
+        d = self.quired(vault, link)
+        self.wait_converged(vault, self.control, daemon=d)
+        ids = self.rows_under(os.path.realpath(work))
+        mark = d.mark()
+        subprocess.run(["ln", "-sfn", b, link], check=True)
+        d.wait_line(r"Root .*/link leads to .*/b now", since=mark)
+        self.write("w2.md", note("worktwo"), root=work)
+        self.wait_converged(vault, b, self.control, daemon=d)
+        self.assertEqual([r for r in self.rows_under(os.path.realpath(work)) if r[1].endswith("/w.md")], ids)
 
 
 class FsEventAwaitedPathTests(AwaitedPathTests):
@@ -964,7 +985,7 @@ class UnconfiguredRootTests(RootsCase):
         return self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
 
     def recorded(self):
-        return qt.query(self.db, "SELECT path, watched FROM roots ORDER BY path")
+        return qt.query(self.db, "SELECT path, config FROM roots ORDER BY path")
 
     def test_root_dropped_on_a_reload_stays_out_of_a_sync_and_a_restart(self):
         a, b = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")
@@ -973,7 +994,7 @@ class UnconfiguredRootTests(RootsCase):
         self.config = self.config_with(a, b)
         d = self.start()
         self.wait_converged(a, b, self.control, daemon=d)
-        self.assertIn((os.path.realpath(b), 1), self.recorded())
+        self.assertIn((os.path.realpath(b), self.config), self.recorded())
         mark = d.mark()
         self.config_with(a)
         d.send(signal.SIGHUP)
@@ -1007,9 +1028,55 @@ class UnconfiguredRootTests(RootsCase):
         self.wait_converged(new, docs, self.control, daemon=d)
         self.assertEqual(self.hits("oldvault"), set())
         self.assertEqual(self.hits("docsword"), {os.path.join(os.path.realpath(docs), "c.md")})
-        self.assertEqual(self.recorded(), sorted([(os.path.realpath(new), 1), (os.path.realpath(docs), 0),
-                                                  (os.path.realpath(self.control), 1)]))
+        self.assertEqual(self.recorded(), sorted([(os.path.realpath(new), self.config), (os.path.realpath(docs), None),
+                                                  (os.path.realpath(self.control), self.config)]))
         self.assertHealthy(self.db)
+
+    def test_a_run_on_dir_arguments_takes_nothing_away(self):
+        """quired DIR for a moment (a test, a second folder) is not the
+        configuration losing its roots: they keep their notes."""
+        a, scratch = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "scratch")
+        self.write("one.md", note("aardvark"), root=a)
+        self.write("s.md", note("scratchword"), root=scratch)
+        self.config = self.config_with(a)
+        d = self.start()
+        self.wait_converged(a, self.control, daemon=d)
+        d.stop()
+        d = self.start_quired(scratch, args=["--backend", self.backend, "-v", "--config", self.config])
+        self.wait_converged(a, scratch, self.control, daemon=d)
+        self.assertEqual(d.matches(r"no longer configured"), [])
+        d.stop()
+        # Back on the file, the folder of the DIR run is no root of its:
+        # recorded without it, it is not the file's to drop either.
+        d = self.start()
+        self.wait_converged(a, scratch, self.control, daemon=d)
+        self.assertEqual(self.hits("aardvark"), {os.path.join(os.path.realpath(a), "one.md")})
+
+    def test_root_narrowed_to_a_folder_inside_keeps_that_folders_notes(self):
+        """The root was notes, it is notes/work now: the notes outside work
+        leave, those in work stay as they were (ids kept), and a folder of
+        the old root that is a root now on its own keeps its ids too."""
+        outer = os.path.join(self.tmp, "notes")
+        work = os.path.join(outer, "work")
+        self.write("top.md", note("topword"), root=outer)
+        self.write("w.md", note("workword"), root=work)
+        self.config = self.config_with(outer)
+        d = self.start()
+        self.wait_converged(outer, self.control, daemon=d)
+        ids = self.rows_under(os.path.realpath(work))
+        d.stop()
+        self.config_with(work)
+        d = self.start()
+        d.wait_line(r"Root .*/notes was watched before and is no longer configured; dropping its notes")
+        self.wait_converged(work, self.control, daemon=d)
+        self.assertEqual(self.rows_under(os.path.realpath(work)), ids)
+        self.assertEqual(self.hits("topword"), set())
+        d.stop()
+        # And the other way: widened to notes, work's rows stay as they are.
+        self.config_with(outer)
+        d = self.start()
+        self.wait_converged(outer, self.control, daemon=d)
+        self.assertEqual(self.rows_under(os.path.realpath(work)), ids)
 
     def test_symlinked_root_retargeted_while_quired_was_stopped(self):
         v1, v2, notes = (os.path.join(self.tmp, n) for n in ("v1", "v2", "notes"))
@@ -1041,7 +1108,7 @@ class UnconfiguredRootTests(RootsCase):
         os.rename(drive, drive + ".away")
         d = self.start()
         d.wait_line(r"Root .*/drive was watched before and is no longer configured; its notes stay while a root "
-                    r"of namespace default is missing behind a symlink")
+                    r"of namespace default is missing")
         self.settle()
         self.assertEqual(self.rows_under(stored), before)
         mark = d.mark()
@@ -1074,6 +1141,25 @@ class RecordedRulesTests(RootsCase):
         p = self.quire("search", "--sync", "--files", query, expect=0)
         self.assertEqual(set(p.stdout.splitlines()), expected)
         self.assertEqual(set(self.quire("search", "--files", query, expect=0).stdout.splitlines()), expected)
+
+    def test_sync_without_quired_keeps_an_inner_root_under_its_own_rules(self):
+        """A folder `quire index` recorded, with a root of quired's inside
+        it: the outer walk took the inner root in under the built-in rules."""
+        outer = os.path.join(self.tmp, "outer")
+        sub = os.path.join(outer, "sub")
+        self.write("o.md", note("outerword"), root=outer)
+        self.write("t.txt", note("txtword"), root=sub)
+        self.quire("index", outer)
+        self.config = self.write_config("[quire]\nrescan_interval_s = 3600\nextensions = md, txt\n"
+                                        f"[root]\npath = {sub}\n[root]\npath = {self.control}\n")
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
+        qt.wait_for(lambda: self.hits("txtword"), what="the .txt note to be indexed")
+        d.stop()
+        self.write("o2.md", note("outertwo"), root=outer)
+        stored = os.path.realpath(outer)
+        p = self.quire("search", "--sync", "--files", "outerword OR outertwo OR txtword", expect=0)
+        self.assertEqual(set(p.stdout.splitlines()),
+                         {os.path.join(stored, "o.md"), os.path.join(stored, "o2.md"), os.path.join(stored, "sub/t.txt")})
 
 
 if __name__ == "__main__":

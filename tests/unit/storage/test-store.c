@@ -524,7 +524,12 @@ static void test_move_tree_rewrites_only_that_prefix(void) {
         free(files);
         free(chunks);
 
-        CHECK_INT_EQ(store_delete_tree(s, "default", "/n/renamed", &stats), 0);
+        /* A root still configured inside the tree keeps its notes. */
+        CHECK_INT_EQ(store_delete_tree(s, "default", "/n/renamed", (char *[]){ "/n/renamed/sub" }, 1, &stats), 0);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files"), 3);
+        CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file = '/n/renamed/a.md'"), 0);
+        CHECK(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file = '/n/renamed/sub/b.md'") > 0);
+        CHECK_INT_EQ(store_delete_tree(s, "default", "/n/renamed", NULL, 0, &stats), 0);
         CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM files"), 2);
         CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM chunks WHERE source_file LIKE '/n/renamed/%'"), 0);
         CHECK(fts_integrity_ok(db));
