@@ -81,13 +81,14 @@ static int push_awaited(const char *configured, char ***v, size_t *n) {
                 if (!entry)
                         return -ENOMEM;
                 memmove(rest, after, strlen(after) + 1);
-                if (lstat(entry, &st) == 0 && S_ISDIR(st.st_mode)) {
+                int rc = lstat(entry, &st);
+                if (rc == 0 && S_ISDIR(st.st_mode)) {
                         free(dir);
                         dir = entry;
                         continue;
                 }
                 _cleanup_free_ char *target = NULL;
-                if (lstat(entry, &st) == 0 && S_ISLNK(st.st_mode)) {
+                if (rc == 0 && S_ISLNK(st.st_mode)) {
                         char buf[PATH_MAX];
                         ssize_t k = readlink(entry, buf, sizeof buf - 1);
                         if (k > 0) {
@@ -96,7 +97,11 @@ static int push_awaited(const char *configured, char ***v, size_t *n) {
                                         target = NULL;
                         }
                 }
-                int r = strv_contains(*v, *n, entry) ? (free(entry), 0) : strv_push(v, n, entry);
+                int r = 0;
+                if (strv_contains(*v, *n, entry))
+                        free(entry);
+                else
+                        r = strv_push(v, n, entry);
                 if (r < 0 || !target)
                         return r; /* nothing further to wait for until this changes */
                 /* The link's target in place of the link, then on. */
@@ -274,10 +279,10 @@ void lose_root(struct daemon *d, struct root *root, bool is_unmounted) {
 
 /* A symlink on the way to root's configured path leads elsewhere now (ln
  * -sfn), or nowhere: as when a reload swaps the folder, the notes of the
- * folder watched until now leave the index (unless a root of the
- * namespace above it still holds them), and the folder the path leads to,
- * if any, is the root, watched and walked. The caller updates the watched
- * ancestors. */
+ * folder watched until now leave the index (drop_tree_sparing_roots():
+ * not those of roots configured inside it, nor any when a root of the
+ * namespace holds it), and the folder the path leads to, if any, is the
+ * root, watched and walked. The caller updates the watched ancestors. */
 static void retarget_root(struct daemon *d, struct root *root) {
         _cleanup_free_ char *old = TAKE_PTR(root->path);
         bool was_kept = root->keeps_notes;
