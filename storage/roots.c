@@ -145,7 +145,7 @@ int store_list_roots(struct store *s, struct store_root **ret, size_t *ret_n) {
          * path starts with one slash, not the root's and one more, so it
          * cannot be walked as a root (quire index refuses it now). */
         rc = sqlite3_prepare_v2(s->db,
-                                s->has_watched_roots
+                                s->has_root_sources
                                         ? "SELECT namespace, path, config, rules FROM roots WHERE path <> '/'"
                                           " ORDER BY namespace, path"
                                         : "SELECT namespace, path, NULL, NULL FROM roots WHERE path <> '/'"
