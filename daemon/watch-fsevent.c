@@ -178,11 +178,14 @@ static const char *path_basename(const char *path) {
  * names the ancestor by its basename (or not at all), and whatever else
  * happens in it costs no more than a few comparisons. kqueue names no
  * entry: every awaited one may be what changed. */
-static void fsevent_ancestor_cb(struct fsevent_watcher *fw, struct fsevent_dir *d, const char *filename,
+static void fsevent_ancestor_cb(struct fsevent_watcher *fw, struct fsevent_dir *d, const char *filename, int events,
                                 int status) {
         bool is_named = status == 0 && filename && *filename;
+        /* An entry made, deleted or renamed is UV_RENAME on every platform;
+         * UV_CHANGE is a write or a chmod (quired's own, of its state file). */
+        bool is_entry_event = status < 0 || (events & UV_RENAME);
 
-        for (size_t i = 0; i < d->outer.n_names && !d->is_closing && !fw->w.is_closing; i++) {
+        for (size_t i = 0; is_entry_event && i < d->outer.n_names && !d->is_closing && !fw->w.is_closing; i++) {
                 if (is_named && strcmp(filename, d->outer.names[i]) != 0)
                         continue;
                 /* Unnamed: one is enough, the loop looks at them all. */
@@ -208,7 +211,7 @@ static void fsevent_cb(uv_fs_event_t *handle, const char *filename, int events, 
                 return;
 
         if (d->is_ancestor) {
-                fsevent_ancestor_cb(fw, d, filename, status);
+                fsevent_ancestor_cb(fw, d, filename, events, status);
                 return;
         }
 

@@ -193,11 +193,33 @@ static void test_awaited_link_replaced_in_an_ancestor(void) {
         CHECK_INT_EQ(fixture_teardown(&f), 0);
 }
 
+/* quired's state file is awaited in its folder: written in place and
+ * chmod'ed, as quired does with it, it says nothing (its own writes must
+ * not wake it); removed, it says WATCH_AWAITED. */
+static void test_awaited_entry_written_in_place_says_nothing(void) {
+        struct fixture f;
+        char state[PATH_MAX];
+
+        SETUP(&f);
+        CHECK_INT_EQ(write_file(fixture_path(state, f.outside, "index.db.daemon"), "pid=1\n"), 0);
+        CHECK_INT_EQ(watcher_set_ancestors(f.w, (const char *const[]){ f.root }, 1, (const char *const[]){ state }, 1),
+                     0);
+        CHECK(fixture_settle(&f));
+        CHECK_INT_EQ(write_file(state, "pid=1\nstate=watching\n"), 0);
+        CHECK_INT_EQ(chmod(state, 0600), 0);
+        CHECK(fixture_sync(&f));
+        CHECK_INT_EQ(fixture_count_under(&f, f.outside), 0);
+        CHECK_INT_EQ(unlink(state), 0);
+        CHECK(fixture_wait(&f, WATCH_AWAITED, state));
+        CHECK_INT_EQ(fixture_teardown(&f), 0);
+}
+
 #define RUN_BACKEND_TESTS()                                                    \
         do {                                                                   \
                 RUN(test_ancestor_renamed_reports_dir_gone);                   \
                 RUN(test_awaited_entry_reports_awaited);                       \
                 RUN(test_awaited_link_replaced_in_an_ancestor);                \
+                RUN(test_awaited_entry_written_in_place_says_nothing);         \
                 RUN(test_remove_tree_stops_events);                            \
                 RUN(test_add_dir_twice_is_noop);                               \
                 RUN(test_add_dir_errors);                                      \
