@@ -111,7 +111,7 @@ static void on_changed(struct daemon *d, const struct watch_event *ev) {
                  * as if it were (its notes would leave as if deleted). */
                 if (is_dir && !root_is_in_place(root)) {
                         relocate_root(d, root);
-                        watch_ancestors(d);
+                        follow_root_paths(d);
                 } else if (is_dir) { /* the root itself: rescan it */
                         adopt_dir(d, root, root->path);
                         find_cookies(d, root);
@@ -145,7 +145,7 @@ static void on_removed(struct daemon *d, const struct watch_event *ev) {
                 struct root *inner = root;
                 root = find_root_except(d, ev->path, inner, &rel);
                 lose_root(d, inner, false);
-                watch_ancestors(d);
+                follow_root_paths(d);
         }
         if (!root || !*rel)
                 return;
@@ -261,7 +261,7 @@ static void on_moved(struct daemon *d, const struct watch_event *ev) {
         /* on_moved_notes may have found it gone already (on_removed). */
         if (moved_root && moved_root->path) {
                 lose_root(d, moved_root, false);
-                watch_ancestors(d);
+                follow_root_paths(d);
         }
         if (arrived_root && arrived_root->path)
                 adopt_dir(d, arrived_root, arrived_root->path);
@@ -276,7 +276,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
          * that its directories are gone): missing, notes kept. */
         if (holder && !dev_is_mounted(holder->dev)) {
                 lose_root(d, holder, true);
-                watch_ancestors(d);
+                follow_root_paths(d);
                 return;
         }
         /* A directory below a root: its rows go with it (a rename shows up
@@ -298,7 +298,7 @@ static void on_dir_gone(struct daemon *d, const struct watch_event *ev) {
                 has_lost_root = true;
         }
         if (has_lost_root)
-                watch_ancestors(d);
+                follow_root_paths(d);
 }
 
 /* A filesystem went: IN_UNMOUNT comes for every watched directory on it,
@@ -317,7 +317,7 @@ static void on_unmounted(struct daemon *d, const struct watch_event *ev) {
                 }
         }
         if (has_lost_root)
-                watch_ancestors(d);
+                follow_root_paths(d);
         /* A filesystem mounted below a root that stays: its notes stay as
          * well (kept from when the mount table shows it gone: presence.c,
          * follow_mounts_below_roots); what the path names now, the mount
