@@ -31,6 +31,7 @@ enum op_kind {
         OP_RECONCILE,
         OP_SET_RULES,
         OP_SET_KEPT,
+        OP_SET_UNMOUNTED,
         OP_BARRIER,
 };
 
@@ -127,7 +128,8 @@ static void op_free(struct op *op) {
 
 /* Operations that change what later ones do, and touch no file. */
 static bool is_setting(const struct op *op) {
-        return op->kind == OP_SET_RULES || op->kind == OP_SET_KEPT || op->kind == OP_BARRIER;
+        return op->kind == OP_SET_RULES || op->kind == OP_SET_KEPT || op->kind == OP_SET_UNMOUNTED ||
+               op->kind == OP_BARRIER;
 }
 
 static void kept_done(struct indexer *ix) {
@@ -383,6 +385,17 @@ int indexer_set_kept(struct indexer *ix, const char *const *dirs, const char *co
                         SWAP(op->namespaces[k - 1], op->namespaces[k]);
                         SWAP(op->paths[k - 1], op->paths[k]);
                 }
+        return enqueue(ix, op);
+}
+
+int indexer_set_unmounted(struct indexer *ix, char *const *paths, size_t n) {
+        struct op *op = op_new(OP_SET_UNMOUNTED, NULL, NULL);
+        if (!op || strv_copy(paths, n, &op->paths) < 0) {
+                if (op)
+                        op_free(op);
+                return -ENOMEM;
+        }
+        op->n_paths = n;
         return enqueue(ix, op);
 }
 
@@ -664,6 +677,9 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                         /* Or `quire search --sync` would walk it back in. */
                         if (r == 0)
                                 r = store_forget_root(ix->store, op->ns, op->paths[0]);
+                        break;
+                case OP_SET_UNMOUNTED:
+                        r = store_set_unmounted(ix->store, op->paths, op->n_paths);
                         break;
                 case OP_MOVE:
                         /* Rows only, for a file: the loop has the new path

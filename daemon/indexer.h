@@ -56,6 +56,9 @@ int indexer_reconcile(struct indexer *ix, const char *const *roots, const char *
  * stay whatever a walk finds there (sync_options.kept_dirs): the roots
  * missing with their notes kept. Replaces the set given before. */
 int indexer_set_kept(struct indexer *ix, const char *const *dirs, const char *const *namespaces, size_t n);
+/* Record the folders below the roots whose filesystem was unmounted
+ * (struct daemon), so that a restart keeps their notes too. */
+int indexer_set_unmounted(struct indexer *ix, char *const *paths, size_t n);
 /* Replace the rules for later operations (reload), and the configuration
  * file the roots come from (NULL: DIR arguments). */
 int indexer_set_rules(struct indexer *ix, const struct scan_rules *rules, const char *roots_config);

@@ -376,6 +376,7 @@ static int run(struct daemon *d) {
         watch_all_roots(d);
         follow_root_paths(d);
         drop_unconfigured_roots(d);
+        restore_unmounted_below(d);
         reconcile_all(d);
         log_info("Watching %zu directories; reconciling with %s", watcher_count(d->watcher), db_path);
         set_state(d, "reconciling");
@@ -427,6 +428,7 @@ int main(int argc, char **argv) {
         roots_free(&d);
         strv_free(d.unwatched, d.n_unwatched);
         strv_free(d.unmounted_below, d.n_unmounted_below);
+        strv_free(d.unmounted_recorded, d.n_unmounted_recorded);
         strv_free(d.awaited, d.n_awaited);
         for (size_t i = 0; i < d.n_left_behind; i++)
                 free(d.left_behind[i].configured);

@@ -830,6 +830,69 @@ void drop_unconfigured_roots(struct daemon *d) {
  * restoring one's, which its own walks may find half copied back, and
  * those of a filesystem unmounted below a root, in the namespace of each
  * root that holds it (docs/ROOTS.md). */
+/* The folders whose filesystem was unmounted below a root, to the
+ * database when they changed: a restart keeps their notes too. */
+static void record_unmounted(struct daemon *d) {
+        bool is_same = d->n_unmounted_recorded == d->n_unmounted_below;
+        char **copy = NULL;
+        size_t n_copy = 0;
+        int r = 0;
+
+        for (size_t i = 0; is_same && i < d->n_unmounted_below; i++)
+                is_same = strv_contains(d->unmounted_recorded, d->n_unmounted_recorded, d->unmounted_below[i]);
+        if (is_same)
+                return;
+        for (size_t i = 0; r == 0 && i < d->n_unmounted_below; i++)
+                r = strv_push(&copy, &n_copy, strdup(d->unmounted_below[i]));
+        if (r == 0)
+                r = indexer_set_unmounted(d->indexer, d->unmounted_below, d->n_unmounted_below);
+        if (r < 0) {
+                log_error_errno(r, "Failed to record the folders whose filesystem was unmounted: %m");
+                strv_free(copy, n_copy);
+                return;
+        }
+        strv_free(d->unmounted_recorded, d->n_unmounted_recorded);
+        d->unmounted_recorded = copy;
+        d->n_unmounted_recorded = n_copy;
+}
+
+void restore_unmounted_below(struct daemon *d) {
+        struct store *s = NULL;
+        char **recorded = NULL;
+        size_t n = 0;
+
+        if (store_open(d->db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
+                return;
+        int r = store_list_unmounted(s, &recorded, &n);
+        store_close(s);
+        if (r < 0 || n == 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                const char *point = recorded[i], *rel;
+                struct root *holder = find_root(d, point, &rel);
+                struct stat st;
+                /* Mounted again (its walk has the word), gone, or no
+                 * longer below a root: not kept. */
+                if (!holder || !*rel || lstat(point, &st) < 0 || !S_ISDIR(st.st_mode) ||
+                    mount_table_has_point(&d->mounts, point) || classify(d, holder, rel, true) != SCAN_KEEP ||
+                    strv_contains(d->unmounted_below, d->n_unmounted_below, point))
+                        continue;
+                if (strv_push(&d->unmounted_below, &d->n_unmounted_below, strdup(point)) < 0) {
+                        log_error_errno(ENOMEM, "Failed to keep the notes of the filesystem unmounted from %s: %m",
+                                        point);
+                        continue;
+                }
+                log_info("The filesystem unmounted from %s is still away; its notes stay in the index until one is "
+                         "mounted there again",
+                         point);
+        }
+        /* What the database holds, so that what was not kept is written
+         * away with the first change. */
+        d->unmounted_recorded = TAKE_PTR(recorded);
+        d->n_unmounted_recorded = n;
+        send_kept_notes(d);
+}
+
 static void send_kept_notes(struct daemon *d) {
         size_t max = d->n_roots * (1 + d->n_unmounted_below);
         _cleanup_free_ char **dirs = calloc(max + 1, sizeof *dirs);
@@ -867,6 +930,7 @@ static void send_kept_notes(struct daemon *d) {
                 log_error_errno(r, "Failed to tell the indexer which roots keep their notes: %m");
         for (size_t i = 0; i < n; i++)
                 free(dirs[i]);
+        record_unmounted(d);
 }
 
 /* A root missing when the configuration is reloaded and no longer in it

@@ -92,9 +92,12 @@ struct daemon {
          * empty, or holds what was under the mount, and a walk would take
          * the filesystem's notes for deleted. They stay, in the kept set,
          * until a filesystem is mounted there again or the folder goes.
-         * Seen in the mount table (Linux), so kept only while quired runs. */
+         * Seen in the mount table (Linux); recorded in the database, so
+         * that they stay kept across a restart (restore_unmounted_below()). */
         char **unmounted_below;
         size_t n_unmounted_below;
+        char **unmounted_recorded; /* what the database holds of them, as last sent */
+        size_t n_unmounted_recorded;
         /* Where a root's configured path can change under it with no event
          * on the root (watch_ancestors()): the symlinks on the way, and a
          * missing root's first missing part; watched for WATCH_AWAITED. */
@@ -192,6 +195,7 @@ int roots_from_config(struct daemon *d, char *const *present, size_t n_present, 
                       size_t n_restoring, char *const *gone, size_t n_gone);
 void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *next, const struct root *old);
 void drop_unconfigured_roots(struct daemon *d);
+void restore_unmounted_below(struct daemon *d);
 /* Drop the notes of ns below dir, a folder no longer a root, but for
  * those of the roots cfg still has inside it (present, or missing: where
  * they would be), whose own walks have the word; nothing when a root of

@@ -519,7 +519,7 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         /* A writer has just brought the schema to the current version; a
          * reader searches what is there. */
         s->has_derived = !(s->flags & STORE_READONLY) || state.has_derived;
-        s->has_root_sources = !(s->flags & STORE_READONLY) || state.version >= 3;
+        s->has_root_sources = !(s->flags & STORE_READONLY) || (state.version >= 3 && state.has_unmounted);
         if (!(s->flags & STORE_READONLY)) {
                 r = schema_create_staging(s);
                 if (r == 0)

@@ -269,3 +269,75 @@ int root_rules_parse(const char *text, struct scan_rules *rules, uint64_t *max_f
                 scan_rules_done(rules);
         return r;
 }
+
+int store_list_unmounted(struct store *s, char ***ret, size_t *ret_n) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        char **v = NULL;
+        size_t n = 0;
+        int rc, r = 0;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (!s->has_root_sources)
+                return 0;
+        rc = sqlite3_prepare_v2(s->db, "SELECT path FROM unmounted ORDER BY path", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare listing the unmounted folders");
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                r = strv_push(&v, &n, strdup((const char *) sqlite3_column_text(st, 0)));
+        if (r == 0 && rc != SQLITE_DONE)
+                r = store_fail(s, rc, "list the unmounted folders");
+        if (r < 0) {
+                strv_free(v, n);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+struct set_unmounted {
+        char *const *paths;
+        size_t n;
+};
+
+static int set_unmounted_fn(struct store *s, void *userdata) {
+        const struct set_unmounted *u = userdata;
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_exec(s, "DELETE FROM unmounted", "forget the unmounted folders");
+        int rc = r == 0 ? sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO unmounted(path) VALUES (?1)", -1, &st, NULL)
+                        : SQLITE_OK;
+
+        if (r < 0)
+                return r;
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare recording an unmounted folder");
+        for (size_t i = 0; i < u->n; i++) {
+                sqlite3_bind_text(st, 1, u->paths[i], -1, SQLITE_STATIC);
+                rc = sqlite3_step(st);
+                sqlite3_reset(st);
+                if (rc != SQLITE_DONE)
+                        return store_fail(s, rc, "record an unmounted folder");
+        }
+        return 0;
+}
+
+int store_set_unmounted(struct store *s, char *const *paths, size_t n) {
+        char **now = NULL;
+        size_t n_now = 0;
+        int r;
+
+        if (!s->has_root_sources)
+                return 0;
+        /* Looked at first, outside a transaction: most calls change nothing. */
+        r = store_list_unmounted(s, &now, &n_now);
+        if (r < 0)
+                return r;
+        bool is_same = n_now == n;
+        for (size_t i = 0; is_same && i < n; i++)
+                is_same = strv_contains(now, n_now, paths[i]);
+        strv_free(now, n_now);
+        if (is_same)
+                return 0;
+        return store_transact(s, set_unmounted_fn, &(struct set_unmounted){ .paths = paths, .n = n });
+}

@@ -28,6 +28,14 @@ struct store_root {
 int store_add_root(struct store *s, const char *ns, const char *path, bool is_quired, const char *config,
                    const char *rules);
 
+/* The folders below quired's roots whose filesystem was unmounted while
+ * it watched (their notes kept until one is mounted there again), as
+ * recorded: made exactly paths (a write only when they differ), or read
+ * back as an array of owned strings (strv_free()). A database older than
+ * version 3 read by a reader has none. Return 0 or -errno (logged). */
+int store_set_unmounted(struct store *s, char *const *paths, size_t n);
+int store_list_unmounted(struct store *s, char ***ret, size_t *ret_n);
+
 /* quired's rules as recorded for its roots, so that `quire search --sync`
  * without a daemon walks them as quired would: one line per setting,
  * "ext NAME", "ignore GLOB", "max_file_size BYTES" (0: the default).

@@ -77,7 +77,10 @@ static const char schema_triggers_sql[] =
  * `quire search --sync` without a daemon knows what to bring up to date;
  * config (version 3) names the configuration file quired watched one for,
  * whose notes leave when that file no longer has it, and rules are the
- * ones quired walks it with (roots.h), for --sync to walk it alike. */
+ * ones quired walks it with (roots.h), for --sync to walk it alike.
+ * unmounted (version 3) holds the folders below quired's roots whose
+ * filesystem was unmounted while it watched: their notes stay kept
+ * across its restarts until one is mounted there again. */
 static const char schema_derived_sql[] =
         "CREATE TABLE IF NOT EXISTS derive_mark(\n"
         "  id  INTEGER PRIMARY KEY CHECK (id = 0),\n"
@@ -111,6 +114,8 @@ static const char schema_derived_sql[] =
         "  config     TEXT,\n"
         "  rules      TEXT,\n"
         "  PRIMARY KEY (namespace, path));\n"
+        "CREATE TABLE IF NOT EXISTS unmounted(\n"
+        "  path TEXT PRIMARY KEY);\n"
         "CREATE TRIGGER IF NOT EXISTS chunks_derived_ad AFTER DELETE ON chunks BEGIN\n"
         "  DELETE FROM chunk_tags WHERE seq = old.seq;\n"
         "  DELETE FROM links WHERE seq = old.seq;\n"
@@ -142,7 +147,7 @@ static int read_state(struct store *s, struct schema_state *st) {
                                 " count(*) FILTER (WHERE type = 'index' AND name = 'idx_chunks_unique_content'),"
                                 " count(*) FILTER (WHERE type = 'trigger' AND name IN ('chunks_ai','chunks_ad','chunks_au')),"
                                 " count(*) FILTER (WHERE name IN ('derive_mark','chunk_tags','links','chunks_cjk',"
-                                "  'roots','chunks_derived_ad'))"
+                                "  'roots','chunks_derived_ad','unmounted'))"
                                 " FROM sqlite_schema",
                                 -1, &q, NULL);
         if (rc == SQLITE_OK)
@@ -156,14 +161,15 @@ static int read_state(struct store *s, struct schema_state *st) {
                 .has_fts = sqlite3_column_int(q, 3) > 0,
                 .has_unique_index = sqlite3_column_int(q, 4) > 0,
                 .n_triggers = sqlite3_column_int(q, 5),
-                .has_derived = sqlite3_column_int(q, 6) == 6,
+                .has_derived = sqlite3_column_int(q, 6) >= 6,
+                .has_unmounted = sqlite3_column_int(q, 6) == 7,
         };
         return 0;
 }
 
 static bool state_is_current(const struct schema_state *st) {
         return st->version == STORE_SCHEMA_VERSION && st->has_files && st->has_chunks && st->has_fts &&
-               st->has_unique_index && st->n_triggers == 3 && st->has_derived;
+               st->has_unique_index && st->n_triggers == 3 && st->has_derived && st->has_unmounted;
 }
 
 /* Newer: written by a later quire. Negative: written by no quire (the

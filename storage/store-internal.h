@@ -136,6 +136,7 @@ struct schema_state {
         bool has_files, has_chunks, has_fts, has_unique_index;
         int n_triggers;
         bool has_derived; /* version 2: tags, links, CJK index, their trigger */
+        bool has_unmounted; /* version 3: the unmounted table */
 };
 
 /* schema.c: read the state, and refuse what this build must not touch (a

@@ -229,7 +229,7 @@ class DerivedRowsTests(qt.QuireTestCase):
         # What a version-2 quire leaves: roots without config and rules.
         with qt.connect(self.db) as con:
             con.executescript("ALTER TABLE roots DROP COLUMN config; ALTER TABLE roots DROP COLUMN rules;"
-                              " PRAGMA user_version = 2;")
+                              " DROP TABLE unmounted; PRAGMA user_version = 2;")
         before = qt.query(self.db, "SELECT namespace, path, indexed_at FROM roots")
         self.assertEqual(len(before), 1)
         # A reader searches it as it is, unwritten.
@@ -240,6 +240,7 @@ class DerivedRowsTests(qt.QuireTestCase):
         after = qt.query(self.db, "SELECT namespace, path, indexed_at, config, rules FROM roots ORDER BY path")
         self.assertEqual([r[:3] for r in after if r[1] == before[0][1]], before)
         self.assertEqual({r[3:] for r in after}, {(None, None)})
+        self.assertEqual(qt.query(self.db, "SELECT count(*) FROM unmounted"), [(0,)])
         self.assertHealthy(self.db)
 
     def test_unchanged_reindex_writes_no_derived_rows(self):

@@ -371,16 +371,12 @@ class MountTableTests(RootsCase):
         self.settle()
         self.assertEqual(self.hits("capybara"), {os.path.join(os.path.realpath(self.r), "usb", "under.md")})
 
-    def test_filesystem_unmounted_below_a_root_keeps_its_notes_until_it_is_back_or_its_folder_goes(self):
-        """A drive unmounted from a folder of a root: the folder uncovered
-        is empty, and a walk of it (a reload walks every root) would take
-        the drive's notes for deleted. They stay until a filesystem is
-        mounted there again, whose walk has the word (ids of unchanged
-        notes kept), or the folder itself goes."""
+    def drive_mounted_below_the_root(self):
+        """A drive (bind-mounted folder, holding on-drive.md and whatever the
+        test wrote there) at r/usb, indexed by a quired. Returns it, the
+        drive, the mount point, its stored path and its rows."""
         drive = os.path.join(self.tmp, "drive")  # what the filesystem holds
         self.write("on-drive.md", note("bumblebee"), root=drive)
-        self.write("sub/deeper.md", note("capybara"), root=drive)
-        self.write("top.md", note("aardvark"), root=self.r)
         usb = os.path.join(self.r, "usb")
         os.mkdir(usb)
         subprocess.run(["mount", "--bind", drive, usb], check=True)
@@ -388,7 +384,17 @@ class MountTableTests(RootsCase):
         d = self.quired(self.r)
         self.wait_converged(self.r, self.control, daemon=d)
         stored = os.path.join(os.path.realpath(self.r), "usb")
-        before = self.rows_under(stored)
+        return d, drive, usb, stored, self.rows_under(stored)
+
+    def test_filesystem_unmounted_below_a_root_keeps_its_notes_until_it_is_back_or_its_folder_goes(self):
+        """A drive unmounted from a folder of a root: the folder uncovered
+        is empty, and a walk of it (a reload walks every root) would take
+        the drive's notes for deleted. They stay until a filesystem is
+        mounted there again, whose walk has the word (ids of unchanged
+        notes kept), or the folder itself goes."""
+        self.write("sub/deeper.md", note("capybara"), root=os.path.join(self.tmp, "drive"))
+        self.write("top.md", note("aardvark"), root=self.r)
+        d, drive, usb, stored, before = self.drive_mounted_below_the_root()
         self.assertEqual(len({row[1] for row in before}), 2)
 
         mark = d.mark()
@@ -425,6 +431,36 @@ class MountTableTests(RootsCase):
         self.assertEqual(self.rows_under(stored), [])
         self.assertEqual(self.hits("aardvark"), {os.path.join(os.path.realpath(self.r), "top.md")})
         self.assertHealthy(self.db)
+
+    def test_filesystem_unmounted_below_a_root_keeps_its_notes_across_a_restart(self):
+        """The notes of a drive unmounted below a root were kept only while
+        quired ran: the walk of the next start found its mount point empty
+        and dropped them. The folder is recorded in the database until a
+        filesystem is mounted there again."""
+        d, drive, usb, stored, before = self.drive_mounted_below_the_root()
+        self.assertEqual(len(before), 3)
+        mark = d.mark()
+        subprocess.run(["umount", usb], check=True)
+        d.wait_line(r"A filesystem was unmounted from .*/r/usb; its notes stay", since=mark)
+        qt.wait_for(lambda: qt.query(self.db, "SELECT path FROM unmounted") == [(stored,)],
+                    what="the folder recorded as unmounted")
+        d.stop()
+
+        d = self.quired(self.r)
+        d.wait_line(r"The filesystem unmounted from .*/r/usb is still away; its notes stay")
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
+        mark = d.mark()
+        subprocess.run(["mount", "--bind", drive, usb], check=True)
+        d.wait_line(r"A filesystem was mounted at .*/r/usb", since=mark)
+        self.wait_converged(self.r, self.control, daemon=d)
+        self.assertEqual(self.rows_under(stored), before)
+        qt.wait_for(lambda: qt.query(self.db, "SELECT path FROM unmounted") == [], what="the record to go")
+        d.stop()
+        # Mounted, or its folder gone: nothing is kept at the next start.
+        d = self.quired(self.r)
+        self.wait_converged(self.r, self.control, daemon=d)
+        self.assertEqual(d.matches(r"still away"), [])
 
 
 class FsEventMountTableTests(MountTableTests):
