@@ -15,6 +15,7 @@
 #include "search-front.h"
 #include "search.h"
 #include "sync.h"
+#include "util.h"
 
 /* Stale hits re-indexed, then the search again, at most this often: a
  * note rewritten without pause must not keep the search from answering. */
@@ -87,12 +88,27 @@ static int check_hit(const struct search_hit *h, void *userdata) {
         return 0;
 }
 
+/* The roots and the folders below them whose filesystem quired saw
+ * unmounted, as recorded. */
+struct recorded {
+        struct store_root *roots;
+        size_t n_roots;
+        char **unmounted;
+        size_t n_unmounted;
+};
+
 /* Whether path lies in a recorded root of ns that is not there now: gone,
- * or an empty folder where its notes were (a drive not mounted). Its
- * notes stay, marked stale, as the walk of the roots left them: their
- * files are missing, not known to be deleted (docs/ROOTS.md). */
-static bool is_in_absent_root(struct store *s, const struct store_root *roots, size_t n_roots, const char *ns,
-                              const char *path) {
+ * or an empty folder where its notes were (a drive not mounted), or in a
+ * folder whose filesystem quired saw unmounted. Its notes stay, marked
+ * stale, as the walk of the roots left them: their files are missing, not
+ * known to be deleted (docs/ROOTS.md). */
+static bool is_in_absent_root(struct store *s, const struct recorded *rec, const char *ns, const char *path) {
+        const struct store_root *roots = rec->roots;
+        size_t n_roots = rec->n_roots;
+
+        for (size_t i = 0; i < rec->n_unmounted; i++)
+                if (root_covers(rec->unmounted[i], path))
+                        return true;
         for (size_t i = 0; i < n_roots; i++) {
                 struct stat st;
                 if (strcmp(roots[i].namespace, ns) != 0 || !root_covers(roots[i].path, path))
@@ -106,11 +122,10 @@ static bool is_in_absent_root(struct store *s, const struct store_root *roots, s
 
 /* Take the stale hits in roots that are not there now off the list: their
  * rows stay as they are, so searching again for them would change nothing. */
-static void keep_absent_roots_notes(struct stale_check *sc, struct store *s, const struct store_root *roots,
-                                    size_t n_roots) {
+static void keep_absent_roots_notes(struct stale_check *sc, struct store *s, const struct recorded *rec) {
         size_t n = 0;
         for (size_t i = 0; i < sc->n_stale; i++) {
-                if (is_in_absent_root(s, roots, n_roots, sc->namespaces[i], sc->paths[i])) {
+                if (is_in_absent_root(s, rec, sc->namespaces[i], sc->paths[i])) {
                         free(sc->namespaces[i]);
                         free(sc->paths[i]);
                         continue;
@@ -126,13 +141,38 @@ static void keep_absent_roots_notes(struct stale_check *sc, struct store *s, con
  * now be others. s is the reader the search goes on with; a writer is
  * opened only when there is something to write. 0, -EINVAL for a bad
  * query (logged), other -errno. */
+/* Re-index one stale hit's file under the rules recorded with the
+ * innermost root of ns that holds it: quired's for its roots (a .txt note
+ * its extensions let in stays), the built-in ones otherwise. */
+static int refresh_file(struct store *writer, const struct recorded *rec, const char *ns, char *path) {
+        const struct store_root *holder = NULL;
+        for (size_t i = 0; i < rec->n_roots; i++)
+                if (strcmp(rec->roots[i].namespace, ns) == 0 && root_covers(rec->roots[i].path, path) &&
+                    (!holder || strlen(rec->roots[i].path) > strlen(holder->path)))
+                        holder = &rec->roots[i];
+        _cleanup_(scan_rules_done) struct scan_rules rules = { 0 };
+        uint64_t max_file_bytes = 0;
+        int r = holder && holder->rules ? root_rules_parse(holder->rules, &rules, &max_file_bytes) : 0;
+        if (r < 0)
+                return log_error_errno(r, "Failed to re-index %s: %m", path);
+        struct sync_options opts = {
+                .namespace = ns,
+                .n_readers = 1,
+                .doc = { .max_file_bytes = max_file_bytes },
+                .rules = holder && holder->rules ? &rules : NULL,
+        };
+        struct sync_stats stats = { 0 };
+        return sync_run(writer, &opts, NULL, 0, &path, 1, &stats);
+}
+
 static int refresh_stale_hits(struct store *s, const char *db_path, const struct search_query *q,
                               const struct search_output *out) {
         struct search_query check = *q;
         struct store *writer = NULL;
-        struct store_root *roots = NULL;
-        size_t n_roots = 0;
-        int r = store_list_roots(s, &roots, &n_roots);
+        struct recorded rec = { 0 };
+        int r = store_list_roots(s, &rec.roots, &rec.n_roots);
+        if (r == 0)
+                r = store_list_unmounted(s, &rec.unmounted, &rec.n_unmounted);
 
         check.skip_snippet = true;
         check.want_match_position = false;
@@ -145,21 +185,18 @@ static int refresh_stale_hits(struct store *s, const char *db_path, const struct
                 r = store_search(s, &check, check_hit, &sc);
                 if (r > 0)
                         r = 0;
-                keep_absent_roots_notes(&sc, s, roots, n_roots);
+                keep_absent_roots_notes(&sc, s, &rec);
                 if (r == 0 && sc.n_stale > 0 && !writer)
                         r = store_open(db_path, NULL, &writer);
-                for (size_t i = 0; r == 0 && i < sc.n_stale; i++) {
-                        /* .doc zeroed: the default chunk sizes and file size cap. */
-                        struct sync_options opts = { .namespace = sc.namespaces[i], .n_readers = 1 };
-                        struct sync_stats stats = { 0 };
-                        r = sync_run(writer, &opts, NULL, 0, &sc.paths[i], 1, &stats);
-                }
+                for (size_t i = 0; r == 0 && i < sc.n_stale; i++)
+                        r = refresh_file(writer, &rec, sc.namespaces[i], sc.paths[i]);
                 size_t n_stale = sc.n_stale;
                 stale_check_done(&sc);
                 if (n_stale == 0)
                         break;
         }
-        store_roots_free(roots, n_roots);
+        store_roots_free(rec.roots, rec.n_roots);
+        strv_free(rec.unmounted, rec.n_unmounted);
         store_close(writer);
         return r;
 }

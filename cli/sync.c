@@ -146,14 +146,23 @@ static int sync_recorded_roots(const char *db_path) {
         if (r < 0)
                 return r;
         r = store_list_roots(s, &roots, &n_roots);
+        /* Folders below quired's roots whose filesystem was unmounted while
+         * it watched: their mount points are empty, and walking them would
+         * take the drive's notes for deleted (docs/ROOTS.md). */
+        char **unmounted = NULL;
+        size_t n_unmounted = 0;
+        if (r == 0)
+                r = store_list_unmounted(s, &unmounted, &n_unmounted);
         _cleanup_free_ char **dirs = calloc(n_roots + 1, sizeof *dirs);
-        _cleanup_free_ char **kept = calloc(n_roots + 1, sizeof *kept);
+        _cleanup_free_ char **kept = calloc(n_roots + n_unmounted + 1, sizeof *kept);
         _cleanup_free_ char **group = calloc(n_roots + 1, sizeof *group);
-        _cleanup_free_ char **group_kept = calloc(2 * n_roots + 1, sizeof *group_kept);
+        _cleanup_free_ char **group_kept = calloc(2 * n_roots + n_unmounted + 1, sizeof *group_kept);
         if (r == 0 && (!dirs || !kept || !group || !group_kept))
                 r = log_error_errno(ENOMEM, "Failed to sync the roots: %m");
         for (size_t first = 0; r == 0 && first < n_roots;) {
-                size_t end = first, n_dirs = 0, n_kept = 0;
+                size_t end = first, n_dirs = 0, n_kept = n_unmounted;
+                for (size_t i = 0; i < n_unmounted; i++)
+                        kept[i] = unmounted[i];
                 for (; end < n_roots && strcmp(roots[end].namespace, roots[first].namespace) == 0; end++) {
                         struct stat st;
                         if (stat(roots[end].path, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -204,6 +213,7 @@ static int sync_recorded_roots(const char *db_path) {
                 first = end;
         }
         store_roots_free(roots, n_roots);
+        strv_free(unmounted, n_unmounted);
         store_close(s);
         return r;
 }

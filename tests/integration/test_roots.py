@@ -445,6 +445,11 @@ class MountTableTests(RootsCase):
         qt.wait_for(lambda: qt.query(self.db, "SELECT path FROM unmounted") == [(stored,)],
                     what="the folder recorded as unmounted")
         d.stop()
+        # Nor does quire search --sync without quired take them away (the
+        # hit is marked stale: its file is not there now).
+        p = self.quire("search", "--sync", "--files", "bumblebee", expect=0)
+        self.assertEqual(p.stdout.splitlines(), [os.path.join(stored, "on-drive.md") + "\t[stale]"])
+        self.assertEqual(self.rows_under(stored), before)
 
         d = self.quired(self.r)
         d.wait_line(r"The filesystem unmounted from .*/r/usb is still away; its notes stay")
