@@ -418,22 +418,13 @@ char *path_join(const char *dir, size_t dir_len, const char *name, size_t name_l
 }
 
 bool text_needs_quoting(const char *text) {
-        const unsigned char *p = (const unsigned char *) text;
         size_t n = strlen(text);
 
-        for (size_t i = 0; i < n;) {
-                if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' || p[i] == '\\')
+        /* The bytes quoted are ASCII: no UTF-8 sequence holds one. */
+        for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+                if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
                         return true;
-                if (p[i] < 0x80) {
-                        i++;
-                        continue;
-                }
-                int l = utf8_sequence_length(p + i, n - i);
-                if (l < 0)
-                        return true;
-                i += (size_t) l;
-        }
-        return false;
+        return !utf8_is_valid(text, n);
 }
 
 void fputs_field(const char *text, FILE *f) {
