@@ -375,8 +375,13 @@ static int run(struct daemon *d) {
         watch_mounts(d);
         watch_all_roots(d);
         follow_root_paths(d);
-        drop_unconfigured_roots(d);
-        restore_unmounted_below(d);
+        /* What the database recorded of quired's last run, read once. */
+        struct store *recorded = NULL;
+        if (store_open(db_path, &(struct store_options){ .flags = STORE_READONLY }, &recorded) < 0)
+                recorded = NULL;
+        drop_unconfigured_roots(d, recorded);
+        restore_unmounted_below(d, recorded);
+        store_close(recorded);
         reconcile_all(d);
         log_info("Watching %zu directories; reconciling with %s", watcher_count(d->watcher), db_path);
         set_state(d, "reconciling");

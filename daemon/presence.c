@@ -206,6 +206,17 @@ static bool unmounted_below_drop(struct daemon *d, const char *dir, bool is_gone
         return has_dropped;
 }
 
+/* point kept as a folder whose filesystem was unmounted (struct daemon):
+ * 1 if added, 0 if it was already, -ENOMEM (logged). */
+static int unmounted_below_add(struct daemon *d, const char *point) {
+        if (strv_contains(d->unmounted_below, d->n_unmounted_below, point))
+                return 0;
+        if (strv_push(&d->unmounted_below, &d->n_unmounted_below, strdup(point)) < 0)
+                return log_error_errno(ENOMEM, "Failed to keep the notes of the filesystem unmounted from %s: %m",
+                                       point);
+        return 1;
+}
+
 /* A folder at or above dir may have gone (deleted, moved away): a
  * filesystem unmounted from it is not coming back there, and its notes
  * leave as any notes of a folder that goes. Called before the event's
@@ -482,14 +493,8 @@ static void follow_mounts_below_roots(struct daemon *d) {
                 watch_tree(d, holder, gone, false);
                 /* A folder that went with it was below another mount,
                  * whose folder is kept. */
-                if (lstat(gone, &st) < 0 || !S_ISDIR(st.st_mode) ||
-                    strv_contains(d->unmounted_below, d->n_unmounted_below, gone))
+                if (lstat(gone, &st) < 0 || !S_ISDIR(st.st_mode) || unmounted_below_add(d, gone) <= 0)
                         continue;
-                if (strv_push(&d->unmounted_below, &d->n_unmounted_below, strdup(gone)) < 0) {
-                        log_error_errno(ENOMEM, "Failed to keep the notes of the filesystem unmounted from %s: %m",
-                                        gone);
-                        continue;
-                }
                 log_info("A filesystem was unmounted from %s; its notes stay in the index until one is mounted "
                          "there again", gone);
                 has_kept_more = true;
@@ -785,19 +790,15 @@ void drop_tree_sparing_roots(struct daemon *d, const struct config *cfg, const c
         strv_free(spare, n_spare);
 }
 
-void drop_unconfigured_roots(struct daemon *d) {
+void drop_unconfigured_roots(struct daemon *d, struct store *s) {
         const char *config = d->cfg.has_roots_from_file ? d->cfg.config_path : NULL;
         struct store_root *recorded = NULL;
-        struct store *s = NULL;
         size_t n = 0;
 
         /* DIR arguments hold for one run: such a run takes nothing away. */
-        if (!config)
-                return;
-        if (store_open(d->db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
+        if (!config || !s)
                 return;
         int r = store_list_roots(s, &recorded, &n);
-        store_close(s);
         for (size_t i = 0; r == 0 && i < n; i++) {
                 const struct store_root *old = &recorded[i];
                 bool is_configured = false, has_missing = false;
@@ -856,15 +857,13 @@ static void record_unmounted(struct daemon *d) {
         d->n_unmounted_recorded = n_copy;
 }
 
-void restore_unmounted_below(struct daemon *d) {
-        struct store *s = NULL;
+void restore_unmounted_below(struct daemon *d, struct store *s) {
         char **recorded = NULL;
         size_t n = 0;
 
-        if (store_open(d->db_path, &(struct store_options){ .flags = STORE_READONLY }, &s) < 0)
+        if (!s)
                 return;
         int r = store_list_unmounted(s, &recorded, &n);
-        store_close(s);
         if (r < 0 || n == 0)
                 return;
         for (size_t i = 0; i < n; i++) {
@@ -875,13 +874,8 @@ void restore_unmounted_below(struct daemon *d) {
                  * longer below a root: not kept. */
                 if (!holder || !*rel || lstat(point, &st) < 0 || !S_ISDIR(st.st_mode) ||
                     mount_table_has_point(&d->mounts, point) || classify(d, holder, rel, true) != SCAN_KEEP ||
-                    strv_contains(d->unmounted_below, d->n_unmounted_below, point))
+                    unmounted_below_add(d, point) <= 0)
                         continue;
-                if (strv_push(&d->unmounted_below, &d->n_unmounted_below, strdup(point)) < 0) {
-                        log_error_errno(ENOMEM, "Failed to keep the notes of the filesystem unmounted from %s: %m",
-                                        point);
-                        continue;
-                }
                 log_info("The filesystem unmounted from %s is still away; its notes stay in the index until one is "
                          "mounted there again",
                          point);

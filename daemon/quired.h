@@ -24,6 +24,7 @@ struct ignore_cache;
 struct indexer;
 struct indexer_report;
 struct search_server;
+struct store;
 struct watch_event;
 struct watcher;
 
@@ -194,8 +195,11 @@ void roots_free(struct daemon *d);
 int roots_from_config(struct daemon *d, char *const *present, size_t n_present, char *const *restoring,
                       size_t n_restoring, char *const *gone, size_t n_gone);
 void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *next, const struct root *old);
-void drop_unconfigured_roots(struct daemon *d);
-void restore_unmounted_below(struct daemon *d);
+/* At start, from a reader of the database (NULL: it cannot be read, and
+ * nothing is done): the roots the configuration file lost while quired
+ * was stopped, and the folders still unmounted below the roots. */
+void drop_unconfigured_roots(struct daemon *d, struct store *recorded);
+void restore_unmounted_below(struct daemon *d, struct store *recorded);
 /* Drop the notes of ns below dir, a folder no longer a root, but for
  * those of the roots cfg still has inside it (present, or missing: where
  * they would be), whose own walks have the word; nothing when a root of
