@@ -832,8 +832,9 @@ void drop_unconfigured_roots(struct daemon *d, struct store *s) {
  * those of a filesystem unmounted below a root, in the namespace of each
  * root that holds it (docs/ROOTS.md). */
 /* The folders whose filesystem was unmounted below a root, to the
- * database when they changed: a restart keeps their notes too. */
-static void record_unmounted(struct daemon *d) {
+ * database when they changed (or when the write may have failed): a
+ * restart keeps their notes too. */
+void record_unmounted(struct daemon *d) {
         bool is_same = d->n_unmounted_recorded == d->n_unmounted_below;
         char **copy = NULL;
         size_t n_copy = 0;
@@ -841,7 +842,7 @@ static void record_unmounted(struct daemon *d) {
 
         for (size_t i = 0; is_same && i < d->n_unmounted_below; i++)
                 is_same = strv_contains(d->unmounted_recorded, d->n_unmounted_recorded, d->unmounted_below[i]);
-        if (is_same)
+        if (is_same && !d->is_unmounted_record_unsure)
                 return;
         for (size_t i = 0; r == 0 && i < d->n_unmounted_below; i++)
                 r = strv_push(&copy, &n_copy, strdup(d->unmounted_below[i]));
@@ -855,6 +856,7 @@ static void record_unmounted(struct daemon *d) {
         strv_free(d->unmounted_recorded, d->n_unmounted_recorded);
         d->unmounted_recorded = copy;
         d->n_unmounted_recorded = n_copy;
+        d->is_unmounted_record_unsure = false;
 }
 
 void restore_unmounted_below(struct daemon *d, struct store *s) {

@@ -221,6 +221,7 @@ void start_systemd_timers(struct daemon *d) {
 static void retry_cb(uv_timer_t *t) {
         struct daemon *d = t->data;
 
+        record_unmounted(d);
         reconcile_all(d);
         /* A cookie vouches that the changes before it are in: the ones
          * waiting now are answered by this reconcile, not by a barrier
@@ -232,10 +233,12 @@ static void retry_cb(uv_timer_t *t) {
 
 /* An operation failed, and the changes it carried are dropped with it (a
  * path sync, a move, a reconcile): a reconcile later finds them all again
- * by their stat. Only a failed reconcile moves the next one further out;
+ * by their stat, and the unmounted folders are sent again with it (the
+ * failed one may have been their record). Only a failed reconcile moves the next one further out;
  * other failures while one is pending are covered by it. */
 static void schedule_retry(struct daemon *d, bool was_reconcile, int error) {
         d->failing_error = error;
+        d->is_unmounted_record_unsure = true;
         if (d->retry_s == 0) {
                 d->retry_s = 1;
                 d->failing_since_usec = now_realtime_usec();

@@ -99,6 +99,9 @@ struct daemon {
         size_t n_unmounted_below;
         char **unmounted_recorded; /* what the database holds of them, as last sent */
         size_t n_unmounted_recorded;
+        /* An operation failed since they were last sent, maybe the one
+         * that carried them: the retry sends them again. */
+        bool is_unmounted_record_unsure;
         /* Where a root's configured path can change under it with no event
          * on the root (watch_ancestors()): the symlinks on the way, and a
          * missing root's first missing part; watched for WATCH_AWAITED. */
@@ -200,6 +203,7 @@ void drop_missing_root_if_unconfigured(struct daemon *d, const struct config *ne
  * was stopped, and the folders still unmounted below the roots. */
 void drop_unconfigured_roots(struct daemon *d, struct store *recorded);
 void restore_unmounted_below(struct daemon *d, struct store *recorded);
+void record_unmounted(struct daemon *d);
 /* Drop the notes of ns below dir, a folder no longer a root, but for
  * those of the roots cfg still has inside it (present, or missing: where
  * they would be), whose own walks have the word; nothing when a root of

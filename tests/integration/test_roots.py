@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -371,17 +372,18 @@ class MountTableTests(RootsCase):
         self.settle()
         self.assertEqual(self.hits("capybara"), {os.path.join(os.path.realpath(self.r), "usb", "under.md")})
 
-    def drive_mounted_below_the_root(self):
+    def drive_mounted_below_the_root(self, env=None):
         """A drive (bind-mounted folder, holding on-drive.md and whatever the
-        test wrote there) at r/usb, indexed by a quired. Returns it, the
-        drive, the mount point, its stored path and its rows."""
+        test wrote there) at r/usb, indexed by a quired (started with env).
+        Returns it, the drive, the mount point, its stored path and its
+        rows."""
         drive = os.path.join(self.tmp, "drive")  # what the filesystem holds
         self.write("on-drive.md", note("bumblebee"), root=drive)
         usb = os.path.join(self.r, "usb")
         os.mkdir(usb)
         subprocess.run(["mount", "--bind", drive, usb], check=True)
         self.addCleanup(subprocess.run, ["umount", usb], capture_output=True)
-        d = self.quired(self.r)
+        d = self.quired(self.r, env=env)
         self.wait_converged(self.r, self.control, daemon=d)
         stored = os.path.join(os.path.realpath(self.r), "usb")
         return d, drive, usb, stored, self.rows_under(stored)
@@ -466,6 +468,36 @@ class MountTableTests(RootsCase):
         d = self.quired(self.r)
         self.wait_converged(self.r, self.control, daemon=d)
         self.assertEqual(d.matches(r"still away"), [])
+
+
+    def test_unmounted_folder_recorded_when_the_database_is_writable_again(self):
+        """The folder was remembered as recorded when it was sent to the
+        indexer: a write that failed (the database locked past the
+        timeout) was never tried again, so the next start dropped the
+        drive's notes. The retry after a failure sends it again."""
+        d, drive, usb, stored, before = self.drive_mounted_below_the_root(
+            env=self.daemon_env(QUIRE_LOCK_TIMEOUT_MS="300"))
+        holder = sqlite3.connect(self.db, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")  # the write lock; readers go on
+            mark = d.mark()
+            subprocess.run(["umount", usb], check=True)
+            d.wait_line(r"A filesystem was unmounted from .*/r/usb; its notes stay", since=mark)
+            d.wait_line(r"failed; retrying in", since=mark)
+            self.assertEqual(qt.query(self.db, "SELECT path FROM unmounted"), [])
+            holder.execute("ROLLBACK")
+        finally:
+            if holder.in_transaction:
+                holder.execute("ROLLBACK")
+            holder.close()
+        qt.wait_for(lambda: qt.query(self.db, "SELECT path FROM unmounted") == [(stored,)],
+                    timeout=30, what="the folder recorded as unmounted")
+        d.wait_line(r"Indexing works again", since=mark)
+        d.stop()
+        d = self.quired(self.r)
+        d.wait_line(r"The filesystem unmounted from .*/r/usb is still away; its notes stay")
+        self.settle()
+        self.assertEqual(self.rows_under(stored), before)
 
 
 class FsEventMountTableTests(MountTableTests):
