@@ -826,11 +826,6 @@ void drop_unconfigured_roots(struct daemon *d, struct store *s) {
         store_roots_free(recorded, n);
 }
 
-/* Tells the indexer where the notes are that walks must keep: a missing
- * root's, which a walk of a root around it would find empty or gone, a
- * restoring one's, which its own walks may find half copied back, and
- * those of a filesystem unmounted below a root, in the namespace of each
- * root that holds it (docs/ROOTS.md). */
 /* The folders whose filesystem was unmounted below a root, to the
  * database when they changed (or when the write may have failed): a
  * restart keeps their notes too. */
@@ -889,6 +884,11 @@ void restore_unmounted_below(struct daemon *d, struct store *s) {
         send_kept_notes(d);
 }
 
+/* Tells the indexer where the notes are that walks must keep: a missing
+ * root's, which a walk of a root around it would find empty or gone, a
+ * restoring one's, which its own walks may find half copied back, and
+ * those of a filesystem unmounted below a root, in the namespace of each
+ * root that holds it (docs/ROOTS.md). */
 static void send_kept_notes(struct daemon *d) {
         size_t max = d->n_roots * (1 + d->n_unmounted_below);
         _cleanup_free_ char **dirs = calloc(max + 1, sizeof *dirs);

@@ -234,8 +234,9 @@ static void retry_cb(uv_timer_t *t) {
 /* An operation failed, and the changes it carried are dropped with it (a
  * path sync, a move, a reconcile): a reconcile later finds them all again
  * by their stat, and the unmounted folders are sent again with it (the
- * failed one may have been their record). Only a failed reconcile moves the next one further out;
- * other failures while one is pending are covered by it. */
+ * failed one may have been their record). Only a failed reconcile moves
+ * the next one further out; other failures while one is pending are
+ * covered by it. */
 static void schedule_retry(struct daemon *d, bool was_reconcile, int error) {
         d->failing_error = error;
         d->is_unmounted_record_unsure = true;
