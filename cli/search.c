@@ -136,11 +136,6 @@ static void keep_absent_roots_notes(struct stale_check *sc, struct store *s, con
         sc->n_stale = n;
 }
 
-/* Re-index the files of stale hits on the spot (a vanished one leaves the
- * index, unless its root is missing) and look again, since the hits may
- * now be others. s is the reader the search goes on with; a writer is
- * opened only when there is something to write. 0, -EINVAL for a bad
- * query (logged), other -errno. */
 /* Re-index one stale hit's file under the rules recorded with the
  * innermost root of ns that holds it: quired's for its roots (a .txt note
  * its extensions let in stays), the built-in ones otherwise. */
@@ -165,6 +160,11 @@ static int refresh_file(struct store *writer, const struct recorded *rec, const 
         return sync_run(writer, &opts, NULL, 0, &path, 1, &stats);
 }
 
+/* Re-index the files of stale hits on the spot (a vanished one leaves the
+ * index, unless its root is missing) and look again, since the hits may
+ * now be others. s is the reader the search goes on with; a writer is
+ * opened only when there is something to write. 0, -EINVAL for a bad
+ * query (logged), other -errno. */
 static int refresh_stale_hits(struct store *s, const char *db_path, const struct search_query *q,
                               const struct search_output *out) {
         struct search_query check = *q;
