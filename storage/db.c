@@ -32,6 +32,13 @@ static const char *const stmt_sql[_STMT_MAX] = {
          * and it walks the primary key in the same byte order as our scan. */
         [STMT_FILES_UNDER] = "SELECT path, size, mtime_ns, indexed_at FROM files WHERE namespace = ?1 "
                              "AND path >= ?2 || '/' AND path < ?2 || '0' ORDER BY path",
+        /* Paths with chunks but no files row (a legacy database's, a
+         * writer's that stored none). EXCEPT of two sorted index ranges:
+         * SQLite merges them, no lookup per chunk. */
+        [STMT_UNFILED_UNDER] = "SELECT source_file FROM chunks WHERE namespace = ?1 "
+                               "AND source_file >= ?2 || '/' AND source_file < ?2 || '0' "
+                               "EXCEPT SELECT path FROM files WHERE namespace = ?1 "
+                               "AND path >= ?2 || '/' AND path < ?2 || '0' ORDER BY 1",
         [STMT_RANGE_IS_EMPTY] = "SELECT NOT EXISTS (SELECT 1 FROM files WHERE namespace = ?1 AND path BETWEEN ?2 AND ?3)"
                                 " AND NOT EXISTS (SELECT 1 FROM chunks WHERE namespace = ?1"
                                 " AND source_file BETWEEN ?2 AND ?3)",

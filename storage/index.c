@@ -111,8 +111,18 @@ static int file_get(struct store *s, const char *ns, const char *path, struct fi
         return 1;
 }
 
+static int has_rows(struct store *s, const char *ns, const char *path, bool is_dir);
+
+/* What stands for the files row of a path that has chunks but none: a
+ * legacy database's, or a writer's that stored none. No stat matches it,
+ * so the file is read if it is there and its chunks go if it is not. */
+static const struct file_row unfiled_row = { .size = -1, .mtime_ns = -1 };
+
 int store_file_lookup(struct store *s, const char *ns, const char *path, struct file_row *ret) {
-        return file_get(s, ns, path, ret, NULL);
+        int r = file_get(s, ns, path, ret, NULL);
+        if (r == 0 && (r = has_rows(s, ns, path, false)) > 0)
+                *ret = unfiled_row;
+        return r;
 }
 
 static int load_old_chunks(struct store *s, const char *ns, const char *path, struct old_chunks *ret) {
@@ -377,6 +387,7 @@ static int index_document(struct store *s, const char *ns, const char *path, con
 }
 
 static int delete_file(struct store *s, const char *ns, const char *path, struct index_stats *stats) {
+        bool had_chunks;
         int r;
         {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_STAGE_DELETE_FILE);
@@ -387,6 +398,7 @@ static int delete_file(struct store *s, const char *ns, const char *path, struct
                 r = step_done(s, st, "stage the delete of a file's chunks");
                 if (r < 0)
                         return r;
+                had_chunks = sqlite3_changes(s->db) > 0;
         }
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_FILE_DELETE);
         if (!st)
@@ -396,7 +408,8 @@ static int delete_file(struct store *s, const char *ns, const char *path, struct
         r = step_done(s, st, "delete a file");
         if (r < 0)
                 return r;
-        stats->files_deleted += sqlite3_changes(s->db) > 0;
+        /* Or its chunks alone: a writer stored no files row for them. */
+        stats->files_deleted += had_chunks || sqlite3_changes(s->db) > 0;
         return 0;
 }
 
@@ -738,11 +751,44 @@ void file_rows_free(struct file_row *rows, size_t n) {
         free(rows);
 }
 
+static int file_row_cmp_path(const void *a, const void *b) {
+        return strcmp(((const struct file_row *) a)->path, ((const struct file_row *) b)->path);
+}
+
+/* Appends the paths below dir that have chunks but no files row to
+ * rows[0..n) (sorted), keeping the whole sorted: there are none but in
+ * a database other writers shared, so the merge is rarely needed. */
+static int add_unfiled_rows(struct store *s, const char *ns, const char *dir, struct file_row **rows, size_t *n,
+                            size_t *cap) {
+        _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_UNFILED_UNDER);
+        size_t n_filed = *n;
+        int rc;
+
+        if (!st)
+                return -EIO;
+        bind_text(st, 1, ns);
+        bind_text(st, 2, dir);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (GREEDY_REALLOC(*rows, *cap, *n + 1, 16) < 0)
+                        return -ENOMEM;
+                (*rows)[*n] = unfiled_row;
+                (*rows)[*n].path = strdup((const char *) sqlite3_column_text(st, 0));
+                if (!(*rows)[*n].path)
+                        return -ENOMEM;
+                (*n)++;
+        }
+        if (rc != SQLITE_DONE)
+                return store_fail(s, rc, "list the chunks without a files row");
+        if (*n > n_filed)
+                qsort(*rows, *n, sizeof **rows, file_row_cmp_path);
+        return 0;
+}
+
 int store_list_files(struct store *s, const char *ns, const char *dir, struct file_row **ret, size_t *n_ret) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_FILES_UNDER);
         struct file_row *rows = NULL;
         size_t n = 0, cap = 0;
-        int rc;
+        int rc, r;
 
         if (!st)
                 return -EIO;
@@ -766,6 +812,11 @@ int store_list_files(struct store *s, const char *ns, const char *dir, struct fi
         if (rc != SQLITE_DONE) {
                 file_rows_free(rows, n);
                 return store_fail(s, rc, "list indexed files");
+        }
+        r = add_unfiled_rows(s, ns, dir, &rows, &n, &cap);
+        if (r < 0) {
+                file_rows_free(rows, n);
+                return r;
         }
         *ret = rows;
         *n_ret = n;

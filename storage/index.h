@@ -81,13 +81,16 @@ struct file_row {
         int64_t indexed_at_ns; /* 0 when the row's indexed_at does not parse */
 };
 
-/* The files rows of ns strictly below directory dir, sorted by path in
- * byte order. *ret is owned by the caller: free with file_rows_free(). */
+/* The files rows of ns strictly below directory dir, and a row no stat
+ * matches (size -1) for each path there that has chunks but no files
+ * row, sorted by path in byte order. *ret is owned by the caller: free
+ * with file_rows_free(). */
 int store_list_files(struct store *s, const char *ns, const char *dir, struct file_row **ret, size_t *n_ret);
 void file_rows_free(struct file_row *rows, size_t n);
 
 /* The files row of (ns, path): 1 and its path-less fields in *ret if
- * present, 0 if not indexed, negative errno on failure. */
+ * present (a row no stat matches, size -1, when path has chunks but no
+ * files row), 0 if not indexed, negative errno on failure. */
 int store_file_lookup(struct store *s, const char *ns, const char *path, struct file_row *ret);
 
 /* Whether a file whose lstat is st can be taken as unchanged since row

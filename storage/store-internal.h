@@ -14,6 +14,7 @@ enum store_stmt_id {
         STMT_FLUSH_FILES,
         STMT_FILE_DELETE,
         STMT_FILES_UNDER,
+        STMT_UNFILED_UNDER,
         STMT_RANGE_IS_EMPTY,
         STMT_CHUNKS_OF_FILE,
         STMT_STAGE_DELETE,

@@ -18,6 +18,7 @@ import os
 import random
 import secrets
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -266,6 +267,72 @@ class StaleReadTests(qt.QuireTestCase):
         self.assertEqual(qt.query(self.db, "SELECT count(*) FROM files WHERE path = ?", (path,)), [(1,)])
         self.assertNotEqual(qt.fts_match_rowids(self.db, "secondword"), [])
         self.assertEqual(qt.fts_match_rowids(self.db, "firstword"), [])
+        self.assertHealthy(self.db)
+
+
+class UnfiledChunksTests(qt.QuiredTestCase):
+    """Chunks another writer stored without a files row (all a legacy
+    database has) belong to their file like any: a walk, a sync of the
+    path and a folder's removal took only files rows for the notes there
+    were, so such chunks outlived their file for good. Outside the roots
+    they are not quire's to judge, and stay."""
+
+    def setUp(self):
+        super().setUp()
+        self.notes = os.path.join(self.tmp, "notes")
+        self.write("keep.md", "# Keep\n\nkeepword\n")
+        self.write("sub/kept.md", "# Kept\n\nkeptword\n")
+        self.root = os.path.realpath(self.notes)
+
+    def add_unfiled(self, path, word):
+        w = Writer(self.db)
+        try:
+            w.insert([("default", path, f"# Note\n\n{word}", secrets.token_hex(16), "[]", 1, 3)])
+        finally:
+            w.close()
+        self.assertEqual(qt.scalar(self.db, "SELECT count(*) FROM files WHERE path = ?", (path,)), 0)
+
+    def chunk_paths(self):
+        return {p for (p,) in qt.query(self.db, "SELECT source_file FROM chunks")}
+
+    def test_a_walk_drops_the_chunks_of_gone_files_and_reads_the_present_ones(self):
+        self.index(self.notes)
+        present = os.path.realpath(self.write("present.md", "# Present\n\npresentword\n"))
+        away = os.path.join(os.path.realpath(self.tmp), "elsewhere", "away.md")
+        self.add_unfiled(os.path.join(self.root, "sub", "ghost.md"), "ghostword")
+        self.add_unfiled(present, "staleword")  # an older version of the note
+        self.add_unfiled(away, "awayword")
+
+        summary = self.index(self.notes)
+        self.assertEqual((summary["new"], summary["removed"]), (1, 1))
+        self.assertEqual(self.chunk_paths(), {os.path.join(self.root, "keep.md"),
+                                              os.path.join(self.root, "sub", "kept.md"), present, away})
+        self.assertEqual(qt.fts_match_rowids(self.db, "ghostword"), [])
+        self.assertEqual(qt.fts_match_rowids(self.db, "staleword"), [])
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "presentword"), [])
+        self.assertNotEqual(qt.fts_match_rowids(self.db, "awayword"), [])
+        self.assertEqual(qt.scalar(self.db, "SELECT count(*) FROM files WHERE path = ?", (present,)), 1)
+        self.assertHealthy(self.db)
+
+        # quire search --sync without quired walks the recorded root alike.
+        self.add_unfiled(os.path.join(self.root, "sub", "ghost.md"), "ghostword")
+        p = self.quire("search", "--sync", "--files", "ghostword")
+        self.assertEqual(p.stdout, "")
+        self.assertNotIn(os.path.join(self.root, "sub", "ghost.md"), self.chunk_paths())
+        self.assertIn(away, self.chunk_paths())
+
+    def test_quired_drops_them_with_their_file_and_with_their_folder(self):
+        d = self.start_quired(self.notes)
+        self.wait_converged(self.notes, daemon=d)
+        lone = os.path.join(self.root, "lone.md")
+        self.add_unfiled(lone, "loneword")
+        self.add_unfiled(os.path.join(self.root, "sub", "ghost.md"), "ghostword")
+        # A note made and deleted at once: what quired syncs is a path
+        # that is gone, whose only rows are the other writer's.
+        os.unlink(self.write("lone.md", "# Lone\n\nloneword again\n"))
+        shutil.rmtree(os.path.join(self.notes, "sub"))
+        self.wait_converged(self.notes, daemon=d)
+        self.assertEqual(self.chunk_paths(), {os.path.join(self.root, "keep.md")})
         self.assertHealthy(self.db)
 
 
