@@ -1,8 +1,9 @@
 /* See sync.h. Three kinds of thread share one pipeline: the planner walks
  * the trees and turns changed notes into jobs as it finds them, readers load
  * and chunk the jobs, and the calling thread writes the results. The first
- * files are written while the walk goes on; memory is bounded by the queue,
- * not by the tree. */
+ * files are written while the walk goes on; the loaded files are bounded
+ * by the queue, not by the tree (what grows with the tree is paths: the
+ * files rows of the roots and the jobs, about a hundred bytes a note). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -92,6 +93,7 @@ struct pipeline {
         const struct scan_rules *rules;
         bool records_tokens; /* readers tokenize for the writer (tokens.h) */
         const char *walk_root; /* sync_options.root */
+        const atomic_bool *cancel; /* sync_options.cancel */
         char *const *kept_dirs; /* sync_options.kept_dirs */
         size_t n_kept_dirs;
         struct root_plan *roots;
@@ -126,6 +128,13 @@ static size_t result_bytes(const struct result *res) {
         return res->doc.text_len + res->doc.derived_bytes + token_tapes_bytes(&res->tapes);
 }
 
+/* A stop asked for from outside (quired stopping): the walk ends at the
+ * next note, where otherwise it went on to the last, for jobs nobody
+ * would take. A walk cut short removes nothing. */
+static bool is_stop_requested(const struct pipeline *p) {
+        return p->cancel && atomic_load(p->cancel);
+}
+
 static int job_add(struct pipeline *p, const char *path) {
         char *copy = strdup(path);
         int r = 0;
@@ -133,7 +142,8 @@ static int job_add(struct pipeline *p, const char *path) {
         if (!copy)
                 return -ENOMEM;
         pthread_mutex_lock(&p->lock);
-        r = GREEDY_REALLOC(p->jobs, p->cap_jobs, p->n_jobs + 1, 1024);
+        /* Or the writer failed: nobody takes jobs any more. */
+        r = p->is_cancelled ? -ECANCELED : GREEDY_REALLOC(p->jobs, p->cap_jobs, p->n_jobs + 1, 1024);
         if (r == 0) {
                 p->jobs[p->n_jobs++] = copy;
                 if (p->n_jobs - p->next_job == 1 || p->n_jobs % 64 == 0)
@@ -158,6 +168,8 @@ struct root_walk {
 static int on_note(const char *path, const struct stat *st, void *userdata) {
         struct root_walk *rw = userdata;
         struct root_plan *plan = rw->plan;
+        if (is_stop_requested(rw->pipeline))
+                return -ECANCELED;
         const struct file_row *row =
                 plan->n_rows > 0 ? bsearch(path, plan->rows, plan->n_rows, sizeof *plan->rows, cmp_row_path) : NULL;
 
@@ -211,7 +223,10 @@ static void *planner_thread(void *userdata) {
         int r = 0;
 
         for (size_t i = 0; r == 0 && i < p->n_paths; i++)
-                plan_path(p, &p->paths[i], &r);
+                if (is_stop_requested(p))
+                        r = -ECANCELED;
+                else
+                        plan_path(p, &p->paths[i], &r);
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 struct root_walk rw = { .pipeline = p, .plan = &p->roots[i] };
                 const char *root = p->walk_root ? p->walk_root : p->roots[i].root;
@@ -678,6 +693,7 @@ static int sync_round(struct store *s, const struct sync_options *opts, char *co
                  * QUIRE_TEST_NO_TOKEN_REPLAY: the tests' reference index. */
                 .records_tokens = s->replay && !store_is_one_thread() && !getenv("QUIRE_TEST_NO_TOKEN_REPLAY"),
                 .walk_root = opts->root,
+                .cancel = opts->cancel,
                 .kept_dirs = opts->kept_dirs,
                 .n_kept_dirs = opts->n_kept_dirs,
                 .lock = PTHREAD_MUTEX_INITIALIZER,

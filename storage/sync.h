@@ -39,7 +39,8 @@ struct sync_options {
         void (*progress_cb)(size_t n_done, size_t n_known, bool is_total, void *userdata);
         void *userdata;
         /* When set (by another thread), stop after the batch being written
-         * commits and return -ECANCELED. May be NULL. */
+         * commits and return -ECANCELED; the walk stops at its next note,
+         * and a walk cut short removes no rows. May be NULL. */
         const atomic_bool *cancel;
 };
 
