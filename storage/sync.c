@@ -110,7 +110,7 @@ struct pipeline {
         bool are_jobs_complete;
         bool is_cancelled;
         int plan_error;
-        struct result ring[QUEUE_MAX_FILES];
+        struct result *ring; /* QUEUE_MAX_FILES of them, owned: 0.8 MiB, off the stack */
         size_t head, n_queued, queued_bytes;
         unsigned readers_running;
 
@@ -667,6 +667,7 @@ static void pipeline_done(struct pipeline *p) {
         free(p->roots);
         free(p->paths);
         free(p->gone_paths);
+        free(p->ring);
         for (size_t i = 0; i < p->n_jobs; i++)
                 free(p->jobs[i]);
         free(p->jobs);
@@ -703,15 +704,21 @@ static int sync_round(struct store *s, const struct sync_options *opts, char *co
                 .roots = calloc(n_dirs + n_paths + 1, sizeof *p.roots),
                 .paths = calloc(n_paths + 1, sizeof *p.paths),
                 .gone_paths = calloc(n_dirs + n_paths + 1, sizeof *p.gone_paths),
+                .ring = calloc(QUEUE_MAX_FILES, sizeof *p.ring),
         };
+        /* The writer's batch is as big: both on the heap, since a thread's
+         * stack may be small (512 KiB on macOS) and rounds nest. */
         struct writer *w = calloc(1, sizeof *w);
         int r = 0;
 
-        if (!w || !p.roots || !p.paths || !p.gone_paths) {
+        if (!w || !p.roots || !p.paths || !p.gone_paths || !p.ring) {
                 r = -ENOMEM;
                 goto finish;
         }
-        *w = (struct writer){ .store = s, .opts = opts, .stats = stats, .batch.target = BATCH_FIRST_FILES };
+        w->store = s;
+        w->opts = opts;
+        w->stats = stats;
+        w->batch.target = BATCH_FIRST_FILES;
 
         for (size_t i = 0; r == 0 && i < n_dirs; i++)
                 r = plan_root(s, opts->namespace, &p, dirs[i]);

@@ -6,6 +6,7 @@
  * its own unseen rows. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,29 @@ static void test_stop_ends_the_walk_and_removes_nothing(void) {
         CHECK(strstr(indexed(), "many/n001.md many/n002.md") != NULL);
 }
 
+/* A thread's stack may be small (512 KiB for a secondary thread on
+ * macOS): the pipeline's queue and the writer's batch, about 1.2 MiB,
+ * live on the heap, and a walk with a stale round nests two rounds. */
+static void *sync_on_thread(void *userdata) {
+        *(int *) userdata = sync_tree(NULL);
+        return NULL;
+}
+
+static void test_walk_runs_on_a_small_stack(void) {
+        pthread_attr_t attr;
+        pthread_t thread;
+        int r = -1;
+
+        write_note("small/stack.md", "# stack\n\nstarling\n");
+        REQUIRE(pthread_attr_init(&attr) == 0);
+        REQUIRE(pthread_attr_setstacksize(&attr, 512 * 1024) == 0);
+        REQUIRE(pthread_create(&thread, &attr, sync_on_thread, &r) == 0);
+        REQUIRE(pthread_join(thread, NULL) == 0);
+        pthread_attr_destroy(&attr);
+        CHECK_INT_EQ(r, 0);
+        CHECK(strstr(indexed(), "small/stack.md") != NULL);
+}
+
 int main(void) {
         if (!mkdtemp(tree))
                 abort();
@@ -224,6 +248,7 @@ int main(void) {
         RUN(test_note_away_while_listed_keeps_its_rows);
         RUN(test_note_behind_a_symlinked_folder_leaves);
         RUN(test_stop_ends_the_walk_and_removes_nothing);
+        RUN(test_walk_runs_on_a_small_stack);
         char cmd[4096];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s-wal' '%s-shm' '%s.sub'", tree, db_path, db_path, db_path,
                  tree);
