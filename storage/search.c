@@ -435,13 +435,21 @@ static void locale_destroy(void *p) {
                 freelocale((locale_t) p);
 }
 
+/* Once per connection: registering a function again expires every
+ * statement prepared on it (the search cache and store_stmt()'s all), and
+ * fails while one is running. */
 static int register_heading_contains(struct store *s) {
+        if (s->has_heading_filter)
+                return 0;
         locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
         int rc = sqlite3_create_function_v2(s->db, "quire_heading_contains", 2,
                                             SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, loc,
                                             heading_contains_fn, NULL, NULL, locale_destroy);
         /* On failure SQLite has already called locale_destroy(loc). */
-        return rc == SQLITE_OK ? 0 : store_fail(s, rc, "register the heading filter");
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "register the heading filter");
+        s->has_heading_filter = true;
+        return 0;
 }
 
 /* --- the search ---------------------------------------------------------- */

@@ -63,6 +63,7 @@ struct store {
         void *other_commit_userdata;
         bool has_derived; /* schema version 2 is there (a reader may see version 1) */
         bool has_root_sources; /* version 3: roots.config and roots.rules */
+        bool has_heading_filter; /* quire_heading_contains() registered on db */
         dev_t dev; /* the file opened at path, to notice it being replaced */
         ino_t ino;
         struct token_replay *replay; /* writers only; NULL: FTS5 tokenizes as usual */

@@ -421,6 +421,44 @@ static void test_search_ranks_and_filters_namespace(void) {
         document_done(&b);
 }
 
+/* The heading filter is a function registered on the connection, once:
+ * registering it again expired every statement prepared on it, and failed
+ * (SQLITE_BUSY) while one ran, as a search does while it calls back. */
+struct nested_search {
+        struct store *s;
+        int n_inner_hits, inner_result;
+};
+
+static int search_again(const struct search_hit *h, void *userdata) {
+        struct nested_search *ns = userdata;
+        /* Another statement (a namespace filter): the outer one runs on. */
+        struct search_query q = { .match = "dolor", .heading = "alpha", .namespace = "default", .limit = 10 };
+
+        (void) h;
+        ns->inner_result = store_search(ns->s, &q, count_hit, &ns->n_inner_hits);
+        return 0;
+}
+
+static void test_heading_filter_registered_once(void) {
+        struct store *s = open_fresh();
+        struct document a;
+        REQUIRE(s);
+        parse(SECTION_A, 1, &a);
+        REQUIRE(apply_one(s, "/notes/a.md", &a, NULL) == 0);
+
+        struct nested_search ns = { .s = s, .inner_result = 1 };
+        struct search_query q = { .match = "apricots", .heading = "Alpha", .limit = 10 };
+        CHECK_INT_EQ(store_search(s, &q, search_again, &ns), 0);
+        CHECK_INT_EQ(ns.inner_result, 0);
+        CHECK_INT_EQ(ns.n_inner_hits, 1);
+        ns.n_inner_hits = 0;
+        q.heading = "Beta"; /* and it still filters */
+        CHECK_INT_EQ(store_search(s, &q, search_again, &ns), 0);
+        CHECK_INT_EQ(ns.n_inner_hits, 0);
+        store_close(s);
+        document_done(&a);
+}
+
 static int client_left(void *userdata) {
         (*(int *) userdata)++;
         return -ECONNRESET;
@@ -1043,6 +1081,7 @@ int main(void) {
         RUN(test_delete_removes_rows_and_fts);
         RUN(test_list_files_is_sorted_and_bounded);
         RUN(test_search_ranks_and_filters_namespace);
+        RUN(test_heading_filter_registered_once);
         RUN(test_search_bounds);
         RUN(test_move_file_keeps_ids_and_replaces_target);
         RUN(test_move_tree_rewrites_only_that_prefix);
