@@ -66,7 +66,8 @@ int store_move(struct store *s, const char *ns, const char *old_path, const char
 
 /* Drop the rows of every file below directory dir (gone, or no longer
  * watched), but for those at or below one of spare (roots still
- * configured inside it). One transaction per batch of files. */
+ * configured inside it). One transaction: a root leaves whole or not at
+ * all (a rare write: a root taken out of the configuration). */
 int store_delete_tree(struct store *s, const char *ns, const char *dir, char *const *spare, size_t n_spare,
                       struct index_stats *stats);
 
