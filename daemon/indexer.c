@@ -132,6 +132,13 @@ static bool is_setting(const struct op *op) {
                op->kind == OP_BARRIER;
 }
 
+/* Operations that write the database: all but the indexer's own state.
+ * The store may be closed (the file was removed, -ESTALE) and is opened
+ * again by the first of them. */
+static bool needs_store(const struct op *op) {
+        return op->kind != OP_SET_RULES && op->kind != OP_SET_KEPT && op->kind != OP_BARRIER;
+}
+
 static void kept_done(struct indexer *ix) {
         strv_free(ix->kept_dirs, ix->n_kept);
         strv_free(ix->kept_namespaces, ix->n_kept);
@@ -616,7 +623,7 @@ static void run_ops(struct indexer *ix, struct op *ops) {
                 unsigned n_ops = 1;
                 bool was_reconcile = op->kind == OP_RECONCILE;
                 uint64_t barrier_done = 0;
-                int r = is_setting(op) ? 0 : ensure_store(ix);
+                int r = needs_store(op) ? ensure_store(ix) : 0;
 
                 if (!is_setting(op)) {
                         pthread_mutex_lock(&ix->lock);
