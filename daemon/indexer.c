@@ -881,6 +881,13 @@ static void *indexer_thread(void *userdata) {
         return NULL;
 }
 
+static void close_cb(uv_handle_t *h) {
+        struct indexer *ix = h->data;
+        free(ix->pending_last_path);
+        free(ix->db_path);
+        free(ix);
+}
+
 int indexer_start(uv_loop_t *loop, struct store *store, const struct document_options *doc,
                   const struct scan_rules *rules, const char *roots_config, bool is_idle_priority,
                   indexer_report_cb report_cb, void *userdata, struct indexer **ret) {
@@ -930,22 +937,14 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
         r = -pthread_create(&ix->thread, NULL, indexer_thread, ix);
         if (r < 0) {
                 detach_store(store);
-                uv_close((uv_handle_t *) &ix->async, NULL);
                 scan_rules_done(&ix->rules);
                 free(ix->roots_config);
-                free(ix->db_path);
-                free(ix);
+                /* The loop holds the handle until it has closed it. */
+                uv_close((uv_handle_t *) &ix->async, close_cb);
                 return r;
         }
         *ret = ix;
         return 0;
-}
-
-static void close_cb(uv_handle_t *h) {
-        struct indexer *ix = h->data;
-        free(ix->pending_last_path);
-        free(ix->db_path);
-        free(ix);
 }
 
 void indexer_stop(struct indexer *ix) {

@@ -469,6 +469,28 @@ class NoInotifyTests(LifecycleCase):
         self.assertEqual(d.stop()[0], 0, d.log())
 
 
+class NoThreadTests(LifecycleCase):
+    """No thread to be had (RLIMIT_NPROC, or systemd's TasksMax= used up):
+    tests/integration/pthread-eagain.c preloaded."""
+
+    def test_no_indexer_thread_exits_1_with_the_cause_named(self):
+        # The failed start freed the indexer while the loop still held its
+        # async handle, which the stop's uv_run() then closed: freed memory
+        # filled with a pattern (glibc without its thread cache, and ASan)
+        # made libuv abort on it.
+        env = qt.with_shim(self.daemon_env(), "pthread-eagain")
+        env["GLIBC_TUNABLES"] = "glibc.malloc.tcache_count=0"
+        env["MALLOC_PERTURB_"] = "90"
+        env["ASAN_OPTIONS"] += ":max_free_fill_size=4096:free_fill_byte=90"
+        p = self.run_program([qt.QUIRED, "--db", self.db, self.notes], env=env, expect=1,
+                             timeout=qt.DAEMON_TIMEOUT)
+        self.assertNotIn("Assertion", p.stderr)
+        errors = [line for line in p.stderr.splitlines()
+                  if "Stopping" not in line and "search thread" not in line]
+        self.assertEqual(errors, ["quired: Failed to start the indexer thread: Resource temporarily unavailable"],
+                         p.stderr)
+
+
 class ConcurrentIndexTests(LifecycleCase):
     def test_quire_index_beside_the_daemon(self):
         n = self.corpus_tree("pages/linux", "pages/osx")
