@@ -32,7 +32,9 @@ static const char index_help[] =
         "temp files and non-Markdown files are skipped, and so is what the\n"
         ".quireignore files in PATH and below exclude (gitignore syntax); a\n"
         "file named as PATH is held to the rules a walk of its folder (or of\n"
-        "the tree indexed before that holds it) would apply.\n"
+        "the tree indexed before that holds it) would apply. What lies in a\n"
+        "folder quired watches (same namespace) goes under quired's rules\n"
+        "(its extensions, ignore globs and max_file_size) instead.\n"
         "\n"
         "Options:\n"
         "      --db PATH             database (default: $QUIRE_DB or the XDG data dir)\n"
@@ -238,47 +240,191 @@ static int drop_skipped_files(struct store *store, const struct sync_options *op
         return r < 0 ? log_error_errno(r, "Failed to index: %m") : 0;
 }
 
+/* The innermost root of ns that quired recorded (with the rules it walks
+ * it with) at or above path, or NULL. quire index holds what lies there to
+ * quired's rules, not to its own: under its own, a .txt note quired's
+ * extensions let in would leave the index, and a folder its ignore globs
+ * keep out would come in, until quired's next walk of the root undid it. */
+static const struct store_root *quired_root_of(const struct store_root *roots, size_t n_roots, const char *ns,
+                                               const char *path) {
+        const struct store_root *best = NULL;
+
+        for (size_t i = 0; i < n_roots; i++)
+                if (roots[i].rules && strcmp(roots[i].namespace, ns) == 0 && root_covers(roots[i].path, path) &&
+                    (!best || strlen(roots[i].path) > strlen(best->path)))
+                        best = &roots[i];
+        return best;
+}
+
+/* Moves the items of v[0..n) that pred keeps to the front, in order;
+ * returns how many. */
+static size_t partition(char **v, size_t n, bool (*pred)(const char *, const void *), const void *userdata) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                if (pred(v[i], userdata)) {
+                        char *x = v[i];
+                        memmove(v + k + 1, v + k, (i - k) * sizeof *v);
+                        v[k++] = x;
+                }
+        return k;
+}
+
+struct quired_root_match {
+        const struct store_root *roots, *root;
+        size_t n_roots;
+        const char *ns;
+};
+
+static bool is_under_root(const char *path, const void *userdata) {
+        const struct quired_root_match *m = userdata;
+        return quired_root_of(m->roots, m->n_roots, m->ns, path) == m->root;
+}
+
+static bool is_under_any_root(const char *path, const void *userdata) {
+        const struct quired_root_match *m = userdata;
+        return quired_root_of(m->roots, m->n_roots, m->ns, path) != NULL;
+}
+
+/* quired's roots of ns inside the directories dirs[0..n_dirs) of this run
+ * (not under a root of quired's themselves): the walks of those keep out
+ * of them, which are walked under quired's rules. Borrowed from roots. */
+static int quired_roots_inside(const struct store_root *roots, size_t n_roots, const char *ns, char *const *dirs,
+                               size_t n_dirs, const char ***ret, size_t *n_ret) {
+        const char **inside = calloc(n_roots + 1, sizeof *inside);
+        size_t n = 0;
+
+        if (!inside)
+                return log_error_errno(ENOMEM, "Failed to index: %m");
+        for (size_t i = 0; i < n_roots; i++) {
+                if (quired_root_of(roots, n_roots, ns, roots[i].path) != &roots[i])
+                        continue;
+                for (size_t k = 0; k < n_dirs; k++)
+                        if (root_covers(dirs[k], roots[i].path)) {
+                                inside[n++] = roots[i].path;
+                                break;
+                        }
+        }
+        *ret = inside;
+        *n_ret = n;
+        return 0;
+}
+
+/* Index, root by root under quired's rules and walked from the root (its
+ * ignore globs are relative to it), the directories dirs[0..n_dirs) and
+ * files[0..*n_files) of this run that lie in a root of quired's, and the
+ * roots of quired's inside the run's other directories (inside). Compacts
+ * files as drop_skipped_files() does; all_dirs are the run's directories,
+ * whose walks take the files inside them. */
+static int index_in_quired_roots(struct store *store, const struct sync_options *opts,
+                                 const struct store_root *roots, size_t n_roots, char **dirs, size_t n_dirs,
+                                 char **files, size_t *n_files, const char *const *inside, size_t n_inside,
+                                 char *const *all_dirs, size_t n_all_dirs, struct sync_stats *stats) {
+        size_t dirs_done = 0, files_done = 0;
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < n_roots; i++) {
+                const struct store_root *root = &roots[i];
+                if (quired_root_of(roots, n_roots, opts->namespace, root->path) != root)
+                        continue;
+                struct quired_root_match one = { .roots = roots, .n_roots = n_roots, .ns = opts->namespace,
+                                                 .root = root };
+                size_t n_root_dirs = partition(dirs + dirs_done, n_dirs - dirs_done, is_under_root, &one);
+                size_t n_root_files = partition(files + files_done, *n_files - files_done, is_under_root, &one);
+                bool is_inside = strv_contains((char **) inside, n_inside, root->path);
+                if (n_root_dirs == 0 && n_root_files == 0 && !is_inside)
+                        continue;
+
+                _cleanup_(scan_rules_done) struct scan_rules rules = { 0 };
+                struct sync_options root_opts = *opts;
+                r = root_rules_parse(root->rules, &rules, &root_opts.doc.max_file_bytes);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to index %s: %m", root->path);
+                root_opts.rules = &rules;
+                root_opts.root = root->path;
+                /* The ones its rules skip leave; the rest stay in order at
+                 * the front of files. */
+                size_t n_kept_files = n_root_files;
+                r = drop_skipped_files(store, &root_opts, root, 1, all_dirs, n_all_dirs, files + files_done,
+                                       &n_kept_files, stats);
+                memmove(files + files_done + n_kept_files, files + files_done + n_root_files,
+                        (*n_files - files_done - n_root_files) * sizeof *files);
+                *n_files -= n_root_files - n_kept_files;
+                if (r < 0)
+                        return r;
+                /* A root inside a directory of the run is walked whole (no
+                 * directory of the run lies in it: they are outermost). */
+                char *root_path = root->path;
+                r = sync_run(store, &root_opts, is_inside ? &root_path : dirs + dirs_done,
+                             is_inside ? 1 : n_root_dirs, files + files_done, n_kept_files, stats);
+                dirs_done += n_root_dirs;
+                files_done += n_kept_files;
+        }
+        return r;
+}
+
 /* A directory inside a tree indexed before (quire index notes, then quire
  * index notes/sub) is walked as part of that tree, so that its
  * .quireignore files and globs apply as they would to the whole tree, and
  * is not recorded as a root of its own. The rest are roots: walked as
- * such, with the files, and recorded for `quire search --sync`. */
+ * such, with the files, and recorded for `quire search --sync`. What lies
+ * in a root of quired's goes under quired's rules (quired_root_of()); the
+ * other walks leave such roots inside them alone. */
 static int index_under_roots(struct store *store, struct sync_options *opts, char **dirs, size_t n_dirs,
                              char **files, size_t *n_files, struct sync_stats *stats) {
         struct store_root *roots = NULL;
-        size_t n_roots = 0, n_own = 0;
+        size_t n_roots = 0, n_own = 0, n_inside = 0;
+        _cleanup_free_ const char **inside = NULL;
         const char **root_of = calloc(n_dirs + 1, sizeof *root_of);
         int r;
 
         if (!root_of)
                 return log_error_errno(ENOMEM, "Failed to index: %m");
         r = store_list_roots(store, &roots, &n_roots);
-        if (r == 0 && *n_files > 0)
-                r = drop_skipped_files(store, opts, roots, n_roots, dirs, n_dirs, files, n_files, stats);
-        for (size_t i = 0; r == 0 && i < n_dirs; i++) {
-                root_of[i] = enclosing_root(roots, n_roots, opts->namespace, dirs[i]);
+        struct quired_root_match any = { .roots = roots, .n_roots = n_roots, .ns = opts->namespace };
+        size_t n_quired_dirs = r == 0 ? partition(dirs, n_dirs, is_under_any_root, &any) : 0;
+        size_t n_quired_files = r == 0 ? partition(files, *n_files, is_under_any_root, &any) : 0;
+        char **other_dirs = dirs + n_quired_dirs, **other_files = files + n_quired_files;
+        size_t n_other_dirs = n_dirs - n_quired_dirs, n_other_files = *n_files - n_quired_files;
+        if (r == 0)
+                r = quired_roots_inside(roots, n_roots, opts->namespace, other_dirs, n_other_dirs, &inside,
+                                        &n_inside);
+        opts->left_dirs = (char *const *) inside;
+        opts->n_left_dirs = n_inside;
+        if (r == 0 && n_other_files > 0)
+                r = drop_skipped_files(store, opts, roots, n_roots, dirs, n_dirs, other_files, &n_other_files,
+                                       stats);
+        for (size_t i = 0; r == 0 && i < n_other_dirs; i++) {
+                root_of[i] = enclosing_root(roots, n_roots, opts->namespace, other_dirs[i]);
                 if (!root_of[i]) {
-                        char *own = dirs[i];
-                        memmove(dirs + n_own + 1, dirs + n_own, (i - n_own) * sizeof *dirs);
+                        char *own = other_dirs[i];
+                        memmove(other_dirs + n_own + 1, other_dirs + n_own, (i - n_own) * sizeof *dirs);
                         memmove(root_of + n_own + 1, root_of + n_own, (i - n_own) * sizeof *root_of);
-                        dirs[n_own] = own;
+                        other_dirs[n_own] = own;
                         root_of[n_own++] = NULL;
                 }
         }
-        if (r == 0 && (n_own > 0 || *n_files > 0))
-                r = sync_run(store, opts, dirs, n_own, files, *n_files, stats);
+        if (r == 0 && (n_own > 0 || n_other_files > 0))
+                r = sync_run(store, opts, other_dirs, n_own, other_files, n_other_files, stats);
         /* What `quire search --sync` brings up to date when no daemon runs. */
         for (size_t i = 0; r == 0 && i < n_own; i++)
-                r = store_add_root(store, opts->namespace, dirs[i], false, NULL, NULL);
-        for (size_t first = n_own; r == 0 && first < n_dirs;) {
+                r = store_add_root(store, opts->namespace, other_dirs[i], false, NULL, NULL);
+        for (size_t first = n_own; r == 0 && first < n_other_dirs;) {
                 size_t end = first + 1;
-                while (end < n_dirs && root_of[end] == root_of[first])
+                while (end < n_other_dirs && root_of[end] == root_of[first])
                         end++;
                 opts->root = root_of[first];
-                r = sync_run(store, opts, dirs + first, end - first, NULL, 0, stats);
+                r = sync_run(store, opts, other_dirs + first, end - first, NULL, 0, stats);
                 opts->root = NULL;
                 first = end;
         }
+        opts->left_dirs = NULL;
+        opts->n_left_dirs = 0;
+        if (r == 0)
+                r = index_in_quired_roots(store, opts, roots, n_roots, dirs, n_quired_dirs, files, &n_quired_files,
+                                          inside, n_inside, dirs, n_dirs, stats);
+        /* The files left to free, together at the front. */
+        memmove(files + n_quired_files, other_files, n_other_files * sizeof *files);
+        *n_files = n_quired_files + n_other_files;
         store_roots_free(roots, n_roots);
         free(root_of);
         return r;

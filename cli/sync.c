@@ -109,9 +109,10 @@ static const char *recorded_rules(const struct store_root *roots, size_t n, cons
 }
 
 /* One sync_run() of dirs, roots of ns, under rules_text (NULL: the built-in
- * rules); kept: the roots of ns not walked, whose notes stay. */
+ * rules); kept: the roots of ns not there, whose notes stay; left: the
+ * roots of ns walked under other rules, which this walk leaves alone. */
 static int sync_dirs(struct store *s, const char *ns, const char *rules_text, char **dirs, size_t n_dirs,
-                     char *const *kept, size_t n_kept) {
+                     char *const *kept, size_t n_kept, char *const *left, size_t n_left) {
         _cleanup_(scan_rules_done) struct scan_rules rules = { 0 };
         uint64_t max_file_bytes = 0;
         int r = rules_text ? root_rules_parse(rules_text, &rules, &max_file_bytes) : 0;
@@ -126,6 +127,8 @@ static int sync_dirs(struct store *s, const char *ns, const char *rules_text, ch
                 /* And the walk of a root around one of those keeps them too. */
                 .kept_dirs = kept,
                 .n_kept_dirs = n_kept,
+                .left_dirs = left,
+                .n_left_dirs = n_left,
         };
         struct sync_stats stats = { 0 };
         return sync_run(s, &opts, dirs, n_dirs, NULL, 0, &stats);
@@ -156,8 +159,8 @@ static int sync_recorded_roots(const char *db_path) {
         _cleanup_free_ char **dirs = calloc(n_roots + 1, sizeof *dirs);
         _cleanup_free_ char **kept = calloc(n_roots + n_unmounted + 1, sizeof *kept);
         _cleanup_free_ char **group = calloc(n_roots + 1, sizeof *group);
-        _cleanup_free_ char **group_kept = calloc(2 * n_roots + n_unmounted + 1, sizeof *group_kept);
-        if (r == 0 && (!dirs || !kept || !group || !group_kept))
+        _cleanup_free_ char **group_left = calloc(n_roots + 1, sizeof *group_left);
+        if (r == 0 && (!dirs || !kept || !group || !group_left))
                 r = log_error_errno(ENOMEM, "Failed to sync the roots: %m");
         for (size_t first = 0; r == 0 && first < n_roots;) {
                 size_t end = first, n_dirs = 0, n_kept = n_unmounted;
@@ -187,25 +190,25 @@ static int sync_recorded_roots(const char *db_path) {
                  * size cap), the others under the built-in rules; one
                  * sync_run() per set of rules. A root recorded inside another
                  * (notes/sub, then notes) is walked as part of it when the
-                 * two have the same rules, and kept out of its walk (walked
+                 * two have the same rules, and left out of its walk (walked
                  * under its own) when not. */
                 for (size_t i = 0; r == 0 && i < n_dirs; i++) {
                         const char *rules_text = recorded_rules(roots + first, end - first, dirs[i]);
-                        size_t n_group = 0, n_group_kept = n_kept;
+                        size_t n_group = 0, n_group_left = 0;
                         bool is_done = false;
                         for (size_t k = 0; k < i && !is_done; k++)
                                 is_done = streq_ptr(recorded_rules(roots + first, end - first, dirs[k]), rules_text);
                         if (is_done)
                                 continue;
-                        memcpy(group_kept, kept, n_kept * sizeof *kept);
                         for (size_t k = 0; k < n_dirs; k++) {
                                 if (streq_ptr(recorded_rules(roots + first, end - first, dirs[k]), rules_text))
                                         group[n_group++] = dirs[k];
                                 else
-                                        group_kept[n_group_kept++] = dirs[k];
+                                        group_left[n_group_left++] = dirs[k];
                         }
                         n_group = roots_outermost_first(group, n_group);
-                        r = sync_dirs(s, roots[first].namespace, rules_text, group, n_group, group_kept, n_group_kept);
+                        r = sync_dirs(s, roots[first].namespace, rules_text, group, n_group, kept, n_kept, group_left,
+                                      n_group_left);
                 }
                 if (r == -ENOENT || r == -ENOTDIR)
                         r = log_error_errno(r, "Failed to sync: a directory vanished while it was being walked; "

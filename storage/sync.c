@@ -96,6 +96,8 @@ struct pipeline {
         const atomic_bool *cancel; /* sync_options.cancel */
         char *const *kept_dirs; /* sync_options.kept_dirs */
         size_t n_kept_dirs;
+        char *const *left_dirs; /* sync_options.left_dirs */
+        size_t n_left_dirs;
         struct root_plan *roots;
         size_t n_roots;
         struct path_plan *paths;
@@ -158,6 +160,13 @@ static int cmp_row_path(const void *key, const void *row) {
         return strcmp(key, ((const struct file_row *) row)->path);
 }
 
+static bool is_below_one_of(char *const *dirs, size_t n_dirs, const char *path) {
+        for (size_t i = 0; i < n_dirs; i++)
+                if (root_covers(dirs[i], path))
+                        return true;
+        return false;
+}
+
 struct root_walk {
         struct pipeline *pipeline;
         struct root_plan *plan;
@@ -170,6 +179,8 @@ static int on_note(const char *path, const struct stat *st, void *userdata) {
         struct root_plan *plan = rw->plan;
         if (is_stop_requested(rw->pipeline))
                 return -ECANCELED;
+        if (is_below_one_of(rw->pipeline->left_dirs, rw->pipeline->n_left_dirs, path))
+                return 0; /* another walk's */
         const struct file_row *row =
                 plan->n_rows > 0 ? bsearch(path, plan->rows, plan->n_rows, sizeof *plan->rows, cmp_row_path) : NULL;
 
@@ -600,10 +611,8 @@ static enum unseen_row unseen_row_fate(const struct pipeline *p, const struct ro
 }
 
 static bool is_kept(const struct pipeline *p, const char *path) {
-        for (size_t i = 0; i < p->n_kept_dirs; i++)
-                if (root_covers(p->kept_dirs[i], path))
-                        return true;
-        return false;
+        return is_below_one_of(p->kept_dirs, p->n_kept_dirs, path) ||
+               is_below_one_of(p->left_dirs, p->n_left_dirs, path);
 }
 
 /* Rows of walked roots the walk did not see, and single paths found gone,
@@ -697,6 +706,8 @@ static int sync_round(struct store *s, const struct sync_options *opts, char *co
                 .cancel = opts->cancel,
                 .kept_dirs = opts->kept_dirs,
                 .n_kept_dirs = opts->n_kept_dirs,
+                .left_dirs = opts->left_dirs,
+                .n_left_dirs = opts->n_left_dirs,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .has_jobs = PTHREAD_COND_INITIALIZER,
                 .not_empty = PTHREAD_COND_INITIALIZER,

@@ -33,6 +33,12 @@ struct sync_options {
          * not held back. */
         char *const *kept_dirs;
         size_t n_kept_dirs;
+        /* Directories inside a tree walked that another walk of the
+         * caller's takes (a root of quired's, walked under its rules):
+         * this walk neither reads the notes below them nor drops their
+         * rows. */
+        char *const *left_dirs;
+        size_t n_left_dirs;
         unsigned n_readers;             /* 0: CPUs - 1, at least 1 */
         /* Called on the calling thread after each commit. n_known grows while
          * the walk goes on; is_total says it has finished. */

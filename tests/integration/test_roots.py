@@ -1191,12 +1191,12 @@ class UnconfiguredRootTests(RootsCase):
 
 
 class RecordedRulesTests(RootsCase):
-    def test_sync_without_quired_walks_its_roots_under_its_rules(self):
-        """quire search --sync with no quired walked quired's roots under
-        the built-in rules: the notes quired's `extensions` took in left
-        the index, and those its `ignore` globs or size cap kept out came
-        in, until quired's next reconcile undid it."""
-        n = os.path.join(self.tmp, "n")
+    def quired_with_rules(self, n):
+        """quired watching n (and the control root) with rules other than
+        the built-in ones, n holding a note each rule lets in or keeps
+        out: m.md, t.txt (extensions md, txt), drafts/d.md (ignore
+        drafts/**), big.md (max_file_size 4K). Returns it once it has
+        indexed every .txt note in n."""
         self.write("m.md", note("mdword"), root=n)
         self.write("t.txt", note("txtword"), root=n)
         self.write("drafts/d.md", note("draftword"), root=n)
@@ -1205,7 +1205,18 @@ class RecordedRulesTests(RootsCase):
                                         "ignore = drafts/**\nmax_file_size = 4K\n"
                                         f"[root]\npath = {n}\n[root]\npath = {self.control}\n")
         d = self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
-        qt.wait_for(lambda: self.hits("txtword"), what="the .txt note to be indexed")
+        n_txt = sum(f.endswith(".txt") for _, _, fs in os.walk(n) for f in fs)
+        qt.wait_for(lambda: len({p for p in self.hits("txtword OR subtxt") if p.endswith(".txt")}) == n_txt,
+                    what="the .txt notes to be indexed")
+        return d
+
+    def test_sync_without_quired_walks_its_roots_under_its_rules(self):
+        """quire search --sync with no quired walked quired's roots under
+        the built-in rules: the notes quired's `extensions` took in left
+        the index, and those its `ignore` globs or size cap kept out came
+        in, until quired's next reconcile undid it."""
+        n = os.path.join(self.tmp, "n")
+        d = self.quired_with_rules(n)
         d.stop()
         expected = {os.path.join(os.path.realpath(n), f) for f in ("m.md", "t.txt", "new.txt")}
         self.write("new.txt", note("newtxt"), root=n)
@@ -1234,6 +1245,46 @@ class RecordedRulesTests(RootsCase):
         self.assertEqual(set(p.stdout.splitlines()),
                          {os.path.join(stored, "o.md"), os.path.join(stored, "o2.md"), os.path.join(stored, "sub/t.txt")})
 
+
+    def files_of(self, query):
+        return set(self.quire("search", "--files", query, expect=0).stdout.splitlines())
+
+    def test_index_of_a_quired_root_holds_it_to_quired_rules(self):
+        """quire index of a folder quired watches walked it under the
+        built-in rules: the .txt note quired's `extensions` let in left the
+        index, the notes its `ignore` globs and size cap keep out came in,
+        and quired, with nothing changed on disk, never set it right. A
+        folder inside the root, and a file in it, go the same way; a
+        folder around the root walks its own notes and leaves the root's to
+        a walk under quired's rules."""
+        outer = os.path.join(self.tmp, "outer")
+        n = os.path.join(outer, "n")
+        self.write("o.md", note("outerword"), root=outer)
+        self.write("o.txt", note("outertxt"), root=outer)
+        self.write("sub/s.txt", note("subtxt"), root=n)
+        d = self.quired_with_rules(n)
+        stored = os.path.realpath(n)
+        query = "mdword OR txtword OR subtxt OR draftword OR bigword"
+        quired_files = {os.path.join(stored, f) for f in ("m.md", "t.txt", "sub/s.txt")}
+        self.assertEqual(self.files_of(query), quired_files)
+
+        for args in ([n], [os.path.join(n, "sub")],
+                     [os.path.join(n, "t.txt"), os.path.join(n, "drafts", "d.md"), os.path.join(n, "big.md")]):
+            with self.subTest(args=args):
+                summary = self.index(*args, expect=None)
+                self.assertEqual((summary["new"], summary["removed"]), (0, 0))
+                self.assertEqual(self.files_of(query), quired_files)
+
+        # Around it: its own notes under the built-in rules (no .txt), the
+        # root's under quired's, not read by the outer walk at all (the
+        # draft never came in to leave again).
+        summary = self.index(outer)
+        self.assertEqual((summary["new"], summary["removed"]), (1, 0))
+        self.assertEqual(self.files_of(query + " OR outerword OR outertxt"),
+                         quired_files | {os.path.join(os.path.realpath(outer), "o.md")})
+        p = self.quire("status", expect=0)
+        self.assertIn("current", p.stdout)
+        self.assertEqual(d.stop()[0], 0, d.log())
 
 if __name__ == "__main__":
     qt.main()
