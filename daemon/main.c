@@ -10,6 +10,7 @@
  * reloads and stops the daemon; quired.h names the other parts. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +271,19 @@ static int stop_at_start(struct daemon *d, int r) {
         return r;
 }
 
+/* SIGTERM, SIGINT and SIGHUP: held back from the start of main() until
+ * the loop's handlers for them exist. Their default action would end a
+ * quired still opening (or migrating) its database, a reload as much as a
+ * stop, with no line said; held, they wait for the loop. */
+static void block_loop_signals(int how) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        (void) pthread_sigmask(how, &set, NULL);
+}
+
 static int run(struct daemon *d) {
         struct store *store = NULL;
         int r;
@@ -316,6 +330,7 @@ static int run(struct daemon *d) {
                 signals[i]->data = d;
                 uv_signal_start(signals[i], signal_cb, signums[i]);
         }
+        block_loop_signals(SIG_UNBLOCK); /* one that came meanwhile is the loop's now */
         d->state = "starting";
         write_state_file(d, true);
         r = search_server_start(db_path, &d->search_server);
@@ -396,6 +411,7 @@ int main(int argc, char **argv) {
         struct daemon d = { .argc = argc, .argv = argv, .mounts_fd = -1 };
         int r;
 
+        block_loop_signals(SIG_BLOCK);
         log_setup("quired");
         r = config_load(argc, argv, &d.cfg);
         if (r < 0) {

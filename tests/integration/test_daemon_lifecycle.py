@@ -469,6 +469,47 @@ class NoInotifyTests(LifecycleCase):
         self.assertEqual(d.stop()[0], 0, d.log())
 
 
+class EarlySignalTests(LifecycleCase):
+    """A signal that comes while quired is still opening its database,
+    before its loop runs: the default action ended it (a SIGHUP killed
+    it with status 129 and no line said, a SIGTERM skipped the stop).
+    They are held until the loop's handlers exist. The database is held
+    locked so that the opening waits for as long as the test needs."""
+
+    def start_blocked(self):
+        self.make_tree()
+        open(self.db, "wb").close()  # a new database, its WAL switch locked out
+        holder = sqlite3.connect(self.db, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        self.addCleanup(holder.close)
+        d = self.quired(ready=False, env=self.daemon_env(QUIRE_LOCK_TIMEOUT_MS="60000"))
+
+        def has_db_open():
+            fds = os.path.join("/proc", str(d.pid), "fd")
+            try:
+                return any(os.readlink(os.path.join(fds, fd)) == self.db for fd in os.listdir(fds))
+            except OSError:
+                return False
+        qt.wait_for(has_db_open, what="quired to open the database")
+        return d, holder
+
+    def test_sighup_while_opening_the_database_reloads_once_running(self):
+        d, holder = self.start_blocked()
+        d.send(signal.SIGHUP)
+        holder.execute("ROLLBACK")
+        d.wait_line(qt.READY_RE)
+        d.wait_line(r"Reloading")
+        self.converge(d)
+        self.assertEqual(d.stop()[0], 0, d.log())
+
+    def test_sigterm_while_opening_the_database_stops_cleanly(self):
+        d, holder = self.start_blocked()
+        d.send(signal.SIGTERM)
+        holder.execute("ROLLBACK")
+        self.assertEqual(d.wait_exit(), 0, d.log())
+        self.assertEqual(len(d.matches(r"Stopping \(SIGTERM\)")), 1, d.log())
+
+
 class NoThreadTests(LifecycleCase):
     """No thread to be had (RLIMIT_NPROC, or systemd's TasksMax= used up):
     tests/integration/pthread-eagain.c preloaded."""
