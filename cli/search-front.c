@@ -308,7 +308,7 @@ static bool read_answer(int fd, const struct search_output *out, const char *db_
         *ret_status = 0;
         *ret_message = NULL;
         for (;;) {
-                ssize_t n = search_read_frame(fd, frame, frame_cap, 0);
+                ssize_t n = search_read_frame(fd, frame, frame_cap, 0, -1);
                 struct search_hit hit;
 
                 if (n > 0 && (*frame)[0] == SEARCH_FRAME_HIT &&

@@ -178,7 +178,7 @@ static void answer(struct search_worker *w, int fd) {
                 return;
         }
         ssize_t n = search_read_frame(fd, &w->frame, &w->frame_cap,
-                                      start_usec + SEARCH_IO_TIMEOUT_SEC * UINT64_C(1000000));
+                                      start_usec + SEARCH_IO_TIMEOUT_SEC * UINT64_C(1000000), w->srv->stop_pipe[0]);
         if (n <= 0) {
                 log_debug_errno((int) n, "A search client sent no request: %m");
                 return;

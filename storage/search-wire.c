@@ -316,22 +316,26 @@ int search_parse_end(const char *body, size_t len, int *ret_status, const char *
 }
 
 /* Read exactly n bytes; 0 at a clean end of file before the first byte,
- * -EAGAIN once deadline_usec (CLOCK_MONOTONIC; 0: none) has passed. */
-static ssize_t read_full(int fd, char *buf, size_t n, uint64_t deadline_usec) {
+ * -EAGAIN once deadline_usec (CLOCK_MONOTONIC; 0: none) has passed,
+ * -ECANCELED once stop_fd (-1: none) is readable. */
+static ssize_t read_full(int fd, char *buf, size_t n, uint64_t deadline_usec, int stop_fd) {
         size_t done = 0;
         while (done < n) {
-                if (deadline_usec) {
+                if (deadline_usec || stop_fd >= 0) {
                         uint64_t now = now_monotonic_usec();
-                        if (now >= deadline_usec)
+                        if (deadline_usec && now >= deadline_usec)
                                 return -EAGAIN;
-                        int k = poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1,
-                                     (int) ((deadline_usec - now + 999) / 1000));
+                        struct pollfd p[] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+                        int k = poll(p, stop_fd >= 0 ? 2 : 1,
+                                     deadline_usec ? (int) ((deadline_usec - now + 999) / 1000) : -1);
                         if (k < 0 && errno == EINTR)
                                 continue;
                         if (k < 0)
                                 return -errno;
                         if (k == 0)
                                 return -EAGAIN;
+                        if (stop_fd >= 0 && p[1].revents)
+                                return -ECANCELED;
                 }
                 ssize_t k = read(fd, buf + done, n - done);
                 if (k < 0 && errno == EINTR)
@@ -345,16 +349,16 @@ static ssize_t read_full(int fd, char *buf, size_t n, uint64_t deadline_usec) {
         return (ssize_t) done;
 }
 
-ssize_t search_read_frame(int fd, char **body, size_t *cap, uint64_t deadline_usec) {
+ssize_t search_read_frame(int fd, char **body, size_t *cap, uint64_t deadline_usec, int stop_fd) {
         uint32_t len;
-        ssize_t k = read_full(fd, (char *) &len, sizeof len, deadline_usec);
+        ssize_t k = read_full(fd, (char *) &len, sizeof len, deadline_usec, stop_fd);
         if (k <= 0)
                 return k;
         if (len == 0 || len > SEARCH_WIRE_MAX_FRAME)
                 return -EPROTO;
         if (GREEDY_REALLOC(*body, *cap, len, 4096) < 0)
                 return -ENOMEM;
-        k = read_full(fd, *body, len, deadline_usec);
+        k = read_full(fd, *body, len, deadline_usec, stop_fd);
         if (k == 0)
                 return -EPROTO;
         return k < 0 ? k : (ssize_t) len;

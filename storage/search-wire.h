@@ -74,8 +74,10 @@ int search_parse_end(const char *body, size_t len, int *ret_status, const char *
  * frame that is too long or cut off, or -errno (-EAGAIN: a receive
  * timeout, or deadline_usec passed). deadline_usec, CLOCK_MONOTONIC in
  * µs (0: none), bounds the whole frame, which a per-read timeout does
- * not: a peer sending a byte now and then keeps each read short. */
-ssize_t search_read_frame(int fd, char **body, size_t *cap, uint64_t deadline_usec);
+ * not: a peer sending a byte now and then keeps each read short. The
+ * read ends with -ECANCELED as soon as stop_fd (-1: none) is readable: a
+ * daemon stopping does not wait for a client that sends nothing. */
+ssize_t search_read_frame(int fd, char **body, size_t *cap, uint64_t deadline_usec, int stop_fd);
 /* Write all of f, without SIGPIPE. 0 or -errno. */
 int search_write_frames(int fd, const struct search_frames *f);
 

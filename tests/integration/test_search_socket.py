@@ -446,6 +446,27 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         self.assertOneLine(err)
         self.assertIn("Search took too long: stopped after 0.3 s", err)
 
+    def test_stop_does_not_wait_for_clients_that_send_nothing(self):
+        # Each worker waited for its client's request until the 5 s
+        # deadline before it saw the stop: any process of the user could
+        # hold a stop up that long.
+        d = self.start()
+        fds = os.path.join("/proc", str(d.pid), "fd")
+
+        def n_sockets():
+            return sum(os.readlink(os.path.join(fds, fd)).startswith("socket:") for fd in os.listdir(fds))
+        before = n_sockets()
+        with socket.socket(socket.AF_UNIX) as a, socket.socket(socket.AF_UNIX) as b:
+            a.connect(self.socket_path())
+            b.connect(self.socket_path())
+            qt.wait_for(lambda: n_sockets() == before + 2, what="both clients to be taken")
+            mark = d.mark()
+            rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.log())
+        self.assertEqual(len(d.matches(r"A search client sent no request: Operation canceled$", since=mark)), 2,
+                         d.log(mark))
+        self.assertEqual(d.matches(r"Resource temporarily unavailable", since=mark), [])
+
     def test_no_runtime_dir_no_socket(self):
         d = self.start_quired(self.notes, args=("-v",), env=self.daemon_env(XDG_RUNTIME_DIR=None))
         self.wait_converged(self.notes, daemon=d)

@@ -237,10 +237,10 @@ static void test_frames_through_a_socket(void) {
         size_t hit_frame_len = f.len;
         REQUIRE(search_frame_end(&f, 0, NULL) == 0);
         REQUIRE(search_write_frames(sv[0], &f) == 0);
-        ssize_t n = search_read_frame(sv[1], &body, &cap, 0);
+        ssize_t n = search_read_frame(sv[1], &body, &cap, 0, -1);
         CHECK_INT_EQ(n, hit_frame_len - sizeof(uint32_t));
         CHECK(n > 0 && body[0] == SEARCH_FRAME_HIT);
-        n = search_read_frame(sv[1], &body, &cap, 0);
+        n = search_read_frame(sv[1], &body, &cap, 0, -1);
         CHECK(n > 0 && body[0] == SEARCH_FRAME_END);
 
         /* Half a frame, then the writer goes. */
@@ -250,15 +250,15 @@ static void test_frames_through_a_socket(void) {
         REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, pair2) == 0);
         REQUIRE(write(pair2[0], &too_long, sizeof too_long) == sizeof too_long);
         close(sv[0]);
-        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, 0), -EPROTO);
-        CHECK_INT_EQ(search_read_frame(pair2[1], &body, &cap, 0), -EPROTO);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, 0, -1), -EPROTO);
+        CHECK_INT_EQ(search_read_frame(pair2[1], &body, &cap, 0, -1), -EPROTO);
         close(pair2[0]);
         close(pair2[1]);
 
         /* Nothing at all: the end of the stream. */
         REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, pair2) == 0);
         close(pair2[0]);
-        CHECK_INT_EQ(search_read_frame(pair2[1], &body, &cap, 0), 0);
+        CHECK_INT_EQ(search_read_frame(pair2[1], &body, &cap, 0, -1), 0);
         close(pair2[1]);
         close(sv[1]);
         free(body);
@@ -277,13 +277,40 @@ static void test_deadline_bounds_the_frame(void) {
         REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
         REQUIRE(search_frame_end(&f, 0, NULL) == 0);
         REQUIRE(search_write_frames(sv[0], &f) == 0);
-        CHECK(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 5000000) > 0);
+        CHECK(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 5000000, -1) > 0);
         REQUIRE(write(sv[0], f.data, 2) == 2);
-        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 50000), -EAGAIN);
-        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 50000), -EAGAIN);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 50000, -1), -EAGAIN);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 50000, -1), -EAGAIN);
         /* Passed already: not even a read. */
         REQUIRE(search_write_frames(sv[0], &f) == 0);
-        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, 1), -EAGAIN);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, 1, -1), -EAGAIN);
+        close(sv[0]);
+        close(sv[1]);
+        free(body);
+        search_frames_done(&f);
+}
+
+/* A stop ends a read that waits for a peer sending nothing (quired
+ * stopping waited up to the 5 s deadline for such a client), while a
+ * frame there is read as long as no stop has come. */
+static void test_stop_ends_the_read(void) {
+        struct search_frames f = { 0 };
+        char *body = NULL;
+        size_t cap = 0;
+        int sv[2], stop[2];
+
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        REQUIRE(pipe(stop) == 0);
+        REQUIRE(search_frame_end(&f, 0, NULL) == 0);
+        REQUIRE(search_write_frames(sv[0], &f) == 0);
+        CHECK(search_read_frame(sv[1], &body, &cap, 0, stop[0]) > 0);
+        REQUIRE(write(stop[1], "x", 1) == 1);
+        /* No deadline at all: without the stop this read would block. */
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, 0, stop[0]), -ECANCELED);
+        REQUIRE(write(sv[0], f.data, 2) == 2);
+        CHECK_INT_EQ(search_read_frame(sv[1], &body, &cap, now_monotonic_usec() + 5000000, stop[0]), -ECANCELED);
+        close(stop[0]);
+        close(stop[1]);
         close(sv[0]);
         close(sv[1]);
         free(body);
@@ -322,6 +349,7 @@ int main(void) {
         RUN(test_bad_strings_and_versions_are_refused);
         RUN(test_frames_through_a_socket);
         RUN(test_deadline_bounds_the_frame);
+        RUN(test_stop_ends_the_read);
         RUN(test_socket_path);
         return check_summary();
 }
