@@ -100,10 +100,12 @@ static void log_watch_limit(struct daemon *d, int error) {
         }
         long limit = read_proc_long("/proc/sys/fs/inotify/max_user_watches");
         size_t needed = watcher_count(d->watcher) + d->n_unwatched + 1024;
+        /* -1: not readable (a container masks /proc/sys); what is needed, then. */
+        size_t suggested = limit > 0 && (size_t) limit * 2 > needed ? (size_t) limit * 2 : needed;
         log_warning("Out of inotify watches (fs.inotify.max_user_watches = %ld): some directories are not watched "
                     "and are rescanned every %u s instead; raise the limit, e.g. "
                     "sysctl fs.inotify.max_user_watches=%zu",
-                    limit, d->cfg.rescan_interval_s, needed > (size_t) limit * 2 ? needed : (size_t) limit * 2);
+                    limit, d->cfg.rescan_interval_s, suggested);
 }
 
 /* Watch dir and every directory below it that the rules keep: add the

@@ -778,6 +778,24 @@ class WatchLimitTests(LifecycleCase):
         self.assertTrue(d.running())
         self.assertHealthy(self.db)
 
+    def test_watch_limit_with_its_sysctl_unreadable_suggests_a_real_number(self):
+        """A container may mask /proc/sys: the limit read as -1, and twice
+        that as a size_t made the one actionable line suggest
+        max_user_watches=18446744073709551614."""
+        if not qt.is_root():
+            self.skipTest("needs root to mount over /proc/sys/fs/inotify")
+        self.write("first.md", note("initial"))
+        self.write("d1/first.md", note("deeper"))
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount -t tmpfs none /proc/sys/fs/inotify && exec "$0" "$@"',
+                qt.QUIRED, "--db", self.db, "--backend", self.backend, "-v", self.notes]
+        d = qt.Daemon(argv, self.daemon_env(QUIRE_TEST_MAX_WATCHES="1"))
+        self.daemons.append(d)
+        self.addCleanup(d.kill)
+        _, said = d.wait_line(r"fs\.inotify\.max_user_watches = -1\).*sysctl fs\.inotify\.max_user_watches=(\d+)$")
+        self.assertLess(int(said[1]), 1 << 20)
+        self.converge(d)
+
     def test_directories_made_while_unwatched_are_watched_once_watches_are_free(self):
         """A directory the limit left unwatched gets its watch back once
         watches are free again (the limit raised, watched directories
