@@ -83,7 +83,12 @@ struct indexer {
         unsigned stall_ms;        /* QUIRE_TEST_STALL_INDEXER: test-only */
         bool has_run;             /* thread only */
         bool is_idle_priority;    /* SCHED_IDLE and the idle I/O class for the thread */
-        atomic_bool is_boosted;   /* indexer_boost() lifted it until the next batch */
+        /* indexer_boost() lifted it until the next batch. Under
+         * priority_lock with the raise and the lowering themselves: a
+         * batch starting between the flag and the raise would otherwise
+         * clear the flag first and be raised after, for good. */
+        pthread_mutex_t priority_lock;
+        bool is_boosted;
         /* Under lock: since_usec of the operation the thread runs, 0
          * between batches (see indexer_oldest_pending_usec). */
         uint64_t running_since_usec;
@@ -805,8 +810,14 @@ static void set_normal_priority(pid_t tid) {
 }
 
 bool indexer_boost(struct indexer *ix) {
-        if (!ix->is_idle_priority || atomic_exchange(&ix->is_boosted, true))
+        if (!ix->is_idle_priority)
                 return false;
+        pthread_mutex_lock(&ix->priority_lock);
+        if (ix->is_boosted) {
+                pthread_mutex_unlock(&ix->priority_lock);
+                return false;
+        }
+        ix->is_boosted = true;
         /* The indexer and whatever sync_run() started from it, found by
          * the names they give themselves. */
         DIR *dp = opendir("/proc/self/task");
@@ -829,6 +840,7 @@ bool indexer_boost(struct indexer *ix) {
         }
         if (dp)
                 closedir(dp);
+        pthread_mutex_unlock(&ix->priority_lock);
         return true;
 }
 
@@ -863,8 +875,11 @@ static void *indexer_thread(void *userdata) {
                 pthread_mutex_unlock(&ix->lock);
                 /* Lifted while starved (indexer_boost): the last batch has
                  * ended, so back to the background. */
-                if (atomic_exchange(&ix->is_boosted, false))
+                pthread_mutex_lock(&ix->priority_lock);
+                if (ix->is_boosted)
                         set_background_priority();
+                ix->is_boosted = false;
+                pthread_mutex_unlock(&ix->priority_lock);
                 /* The first operations (the startup reconcile, and the
                  * settings queued before it) run, so the daemon gets
                  * ready; the next ones stall. */
@@ -904,6 +919,7 @@ int indexer_start(uv_loop_t *loop, struct store *store, const struct document_op
                 .userdata = userdata,
                 .is_idle_priority = is_idle_priority,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
+                .priority_lock = PTHREAD_MUTEX_INITIALIZER,
                 .wake = PTHREAD_COND_INITIALIZER,
         };
         ix->tail = &ix->head;
