@@ -399,6 +399,38 @@ static bool parse_count(const char *s, unsigned *ret) {
         return parse_unsigned(s, ret);
 }
 
+/* pattern, a shell glob as fnmatch(3) and .quireignore read it, to f as
+ * SQLite's GLOB reads it: "[!a]" is "[^a]" there ("[!a]" would be the set
+ * of '!' and 'a'), and a backslash escapes nothing there, so "\\*" is
+ * written "[*]". */
+static void write_sqlite_glob(FILE *f, const char *pattern) {
+        for (const char *c = pattern; *c; c++) {
+                if (*c == '\\' && c[1]) {
+                        c++;
+                        if (*c == '*' || *c == '?' || *c == '[')
+                                fprintf(f, "[%c]", *c);
+                        else
+                                fputc(*c, f);
+                        continue;
+                }
+                if (*c != '[') {
+                        fputc(*c, f);
+                        continue;
+                }
+                /* A set runs to the first ']' after its first member; one
+                 * that never closes is a literal '['. */
+                const char *first = c + 1 + (c[1] == '!' || c[1] == '^');
+                const char *close = *first ? strchr(first + 1, ']') : NULL;
+                if (!close) {
+                        fputs("[[]", f);
+                        continue;
+                }
+                fputs(c[1] == '!' ? "[^" : "[", f);
+                fwrite(c + 1 + (c[1] == '!'), 1, (size_t) (close - c) - (c[1] == '!'), f);
+                c = close;
+        }
+}
+
 /* cwd (a realpath) joined with a pattern that starts with "." or "..":
  * its leading "." components dropped, its leading ".." ones taken off cwd
  * by name, and what is left of cwd escaped, so that a '*', '?' or '[' in a
@@ -432,8 +464,10 @@ static char *relative_glob(const char *cwd, const char *pattern) {
                         fprintf(f, "[%c]", *c);
                 else
                         fputc(*c, f);
-        if (*p)
-                fprintf(f, "/%s", p);
+        if (*p) {
+                fputc('/', f);
+                write_sqlite_glob(f, p);
+        }
         if (fclose(f) != 0) {
                 free(glob);
                 return NULL;
@@ -460,10 +494,8 @@ static char *absolute_path_glob(const char *pattern) {
         for (size_t n = strlen(trimmed); n > 0 && trimmed[n - 1] == '/'; n--)
                 trimmed[n - 1] = '\0';
 
-        if (pattern[0] == '/')
-                glob = strdup(trimmed);
-        else if (strcmp(trimmed, ".") == 0 || strcmp(trimmed, "..") == 0 || strncmp(trimmed, "./", 2) == 0 ||
-                 strncmp(trimmed, "../", 3) == 0) {
+        if (strcmp(trimmed, ".") == 0 || strcmp(trimmed, "..") == 0 || strncmp(trimmed, "./", 2) == 0 ||
+            strncmp(trimmed, "../", 3) == 0) {
                 cwd = realpath(".", NULL);
                 if (!cwd) {
                         log_error_errno(errno, "Failed to resolve the current directory for --path %s: %m",
@@ -471,8 +503,19 @@ static char *absolute_path_glob(const char *pattern) {
                         return NULL;
                 }
                 glob = relative_glob(cwd, trimmed);
-        } else if (asprintf(&glob, "*/%s", trimmed) < 0)
-                glob = NULL;
+        } else {
+                size_t len = 0;
+                FILE *f = open_memstream(&glob, &len);
+                if (f) {
+                        if (pattern[0] != '/')
+                                fputs("*/", f);
+                        write_sqlite_glob(f, trimmed);
+                        if (fclose(f) != 0) {
+                                free(glob);
+                                glob = NULL;
+                        }
+                }
+        }
         if (!glob)
                 log_error_errno(ENOMEM, "Failed to read --path: %m");
         return glob;

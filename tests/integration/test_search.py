@@ -121,6 +121,22 @@ class PathFilterTests(SearchTestCase):
         # ./linux from elsewhere is not any linux.
         self.assertEqual(self.rel_files("sharedword", "--path", "./linux", cwd=self.tmp), [])
 
+    def test_sets_and_escapes_read_as_in_a_shell(self):
+        # The glob went to SQLite as typed, where "[!a]" is the set of '!'
+        # and 'a', the very opposite of the shell, fnmatch(3) and
+        # .quireignore, and a backslash escapes nothing.
+        for rel in ("sets/a.md", "sets/b.md", "sets/c.md", "sets/!.md", "sets/[x].md", "sets/*.md"):
+            self.write(rel, f"# {rel}\n\nsetword in {rel}\n")
+        self.index(self.notes)
+        self.assertEqual(self.rel_files("setword", "--path", "sets/[!a].md"),
+                         ["sets/!.md", "sets/*.md", "sets/b.md", "sets/c.md"])
+        self.assertEqual(self.rel_files("setword", "--path", "sets/[^a!*[].md"), ["sets/b.md", "sets/c.md"])
+        self.assertEqual(self.rel_files("setword", "--path", "sets/[ab].md"), ["sets/a.md", "sets/b.md"])
+        self.assertEqual(self.rel_files("setword", "--path", r"sets/\[x].md"), ["sets/[x].md"])
+        self.assertEqual(self.rel_files("setword", "--path", r"sets/\*.md"), ["sets/*.md"])
+        self.assertEqual(self.rel_files("setword", "--path", "sets/[x.md"), [])
+        self.assertEqual(self.rel_files("setword", "--path", "./sets/[!abc!].md", cwd=self.notes), ["sets/*.md"])
+
     def test_path_combines_with_the_query_and_the_namespace(self):
         other = os.path.join(self.tmp, "other")
         self.write("linux/ls.md", "# ls\n\nsharedword otherword\n", root=other)
