@@ -401,8 +401,8 @@ static bool parse_count(const char *s, unsigned *ret) {
 
 /* pattern, a shell glob as fnmatch(3) and .quireignore read it, to f as
  * SQLite's GLOB reads it: "[!a]" is "[^a]" there ("[!a]" would be the set
- * of '!' and 'a'), and a backslash escapes nothing there, so "\\*" is
- * written "[*]". */
+ * of '!' and 'a'), and a backslash escapes nothing there, so an escaped
+ * '*' is written "[*]". */
 static void write_sqlite_glob(FILE *f, const char *pattern) {
         for (const char *c = pattern; *c; c++) {
                 if (*c == '\\' && c[1]) {
