@@ -3,6 +3,7 @@
  * the BEGIN IMMEDIATE transaction with busy retry. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,17 +312,27 @@ static bool is_on_readonly_fs(const char *path) {
         return statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
 }
 
+/* Whether this process may create files in path's folder (the -wal and
+ * -shm SQLite puts beside a WAL database). */
+static bool is_folder_writable(const char *path) {
+        _cleanup_free_ char *copy = strdup(path);
+        return !copy || access(dirname(copy), W_OK | X_OK) == 0;
+}
+
 /* Whether path is a database closed cleanly (no -wal, no -shm beside
- * it) on a filesystem mounted read-only: SQLite cannot create the -shm a
- * reader of a WAL database needs, and nothing can change the file while
- * that holds. With a -wal beside it (a snapshot of a live database, a
+ * it) on a filesystem mounted read-only, or in a folder this process may
+ * not write (someone else's shared index): SQLite cannot create the -shm
+ * a reader of a WAL database needs. On a read-only filesystem nothing can
+ * change the file while that holds; in a folder only its owner may write,
+ * the owner's writer would put a -wal beside it first, which is looked
+ * for here, at the open (a reader is short-lived). With a -wal beside it (a snapshot of a live database, a
  * read-only bind mount of one being written) the file is not the whole
  * database, or not a still one: SQLite reads it with the -shm there. */
-static bool is_still_on_readonly_fs(const char *path) {
+static bool is_still_where_no_shm_can_go(const char *path) {
         _cleanup_free_ char *wal = NULL, *shm = NULL;
         struct stat st;
 
-        if (!is_on_readonly_fs(path))
+        if (!is_on_readonly_fs(path) && is_folder_writable(path))
                 return false;
         if (asprintf(&wal, "%s-wal", path) < 0 || asprintf(&shm, "%s-shm", path) < 0)
                 return false;
@@ -478,7 +489,13 @@ int store_open(const char *path, const struct store_options *opts, struct store 
                 r = log_error_errno(EROFS, "Failed to open %s for writing: its filesystem is read-only", path);
                 goto fail;
         }
-        if ((s->flags & STORE_READONLY) && is_still_on_readonly_fs(path)) {
+        /* Where its -wal cannot be made, SQLite would say "attempt to
+         * write a readonly database" about reading the schema. */
+        if (!(s->flags & STORE_READONLY) && !is_folder_writable(path)) {
+                r = log_error_errno(EACCES, "Failed to open %s for writing: its folder is not writable", path);
+                goto fail;
+        }
+        if ((s->flags & STORE_READONLY) && is_still_where_no_shm_can_go(path)) {
                 uri = immutable_uri(path);
                 if (!uri) {
                         r = log_error_errno(ENOMEM, "Failed to open database %s: %m", path);

@@ -5,6 +5,7 @@ line, and whatever was on disk is left as it was."""
 
 import json
 import os
+import shutil
 import re
 import sqlite3
 import subprocess
@@ -186,6 +187,37 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertIn("files:", self.quire("status", expect=0, **run_as).stdout)
         self.assertEqual(qt.file_digest(self.db), digest)
         self.assertEqual(qt.fts_match_rowids(self.db, "secondword"), [])
+
+    def test_database_in_a_folder_the_user_cannot_write_serves_reads(self):
+        """Someone else's index, closed cleanly, in a folder this user may
+        not write (the file itself writable or not): SQLite cannot make
+        the -shm a WAL reader needs, and every reader failed with "attempt
+        to write a readonly database". Readers open it as it is; a writer
+        is told the folder is not writable."""
+        run_as = {}
+        if qt.is_root():
+            ids = qt.nobody_ids()
+            if ids is None:
+                self.skipTest("running as root (modes do not bind root) and no 'nobody' account")
+            run_as = {"user": ids[0], "group": ids[1], "extra_groups": []}
+            os.chmod(self.tmp, 0o755)
+        self.index(self.notes)
+        qt.checkpoint(self.db)
+        folder = os.path.join(self.tmp, "shared")
+        os.mkdir(folder)
+        db = os.path.join(folder, "index.db")
+        shutil.copyfile(self.db, db)
+        os.chmod(db, 0o666)
+        os.chmod(folder, 0o555)
+        self.addCleanup(os.chmod, folder, 0o755)
+        self.assertNoSidecars(db)
+        digest = qt.file_digest(db)
+
+        self.assertIn("first.md", self.quire("search", "firstword", db=db, expect=0, **run_as).stdout)
+        self.assertIn("files:", self.quire("status", db=db, expect=0, **run_as).stdout)
+        self.assertRefused(db, ("index", self.notes), expect_in=("its folder is not writable",), **run_as)
+        self.assertEqual(qt.file_digest(db), digest)
+        self.assertNoSidecars(db)
 
     def test_database_on_a_read_only_filesystem_serves_reads(self):
         """A read-only bind mount of the database's folder: SQLite cannot
