@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <wctype.h>
 
+#include "chunker.h"
 #include "derive.h"
 #include "log.h"
 #include "search.h"
 #include "store-internal.h"
+#include "text.h"
 #include "util.h"
 
 /* A ranked source: an FTS5 table whose rowid is chunks.seq and which answers
@@ -93,7 +95,7 @@ static void write_filters(FILE *f, const struct search_query *q) {
         if (q->path_glob)
                 fputs(" AND (c.source_file GLOB :path OR c.source_file GLOB :path || '/*')", f);
         if (q->heading)
-                fputs(" AND quire_heading_contains(c.heading_hierarchy, :heading)", f);
+                fputs(" AND quire_heading_contains(c.heading_hierarchy, c.content, :heading)", f);
         for (size_t i = 0; i < q->n_tags; i++)
                 fprintf(f,
                         " AND (c.seq IN (SELECT seq FROM chunk_tags"
@@ -238,8 +240,10 @@ static int bind_query(sqlite3_stmt *st, const struct search_query *q, const char
         return rc;
 }
 
-/* --- quire_heading_contains(heading_hierarchy, text): --heading --------
- * Whether the heading path, "A > B > C", contains text, ignoring case.
+/* --- quire_heading_contains(heading_hierarchy, content, text): --heading
+ * Whether the heading path, "A > B > C", or one of the sections packed
+ * into the chunk after its first (inner_paths_contain()), contains text,
+ * ignoring case.
  * Code points are folded with towlower_l() under C.UTF-8: glibc's Unicode
  * tables whatever the user's locale, so "übersicht" finds "Übersicht"
  * (SQLite's LIKE folds ASCII only); without that locale, ASCII only.
@@ -385,49 +389,132 @@ struct folded_text {
         uint32_t c[];
 };
 
+/* Whether the heading path json (n bytes) contains the folded needle: 1,
+ * 0, or -ENOMEM. */
+static int path_contains(const unsigned char *json, size_t n_bytes, locale_t loc, const struct folded_text *nf) {
+        uint32_t stack[256];
+        _cleanup_free_ uint32_t *heap = NULL;
+        uint32_t *h = stack;
+        if (n_bytes > ELEMENTSOF(stack)) {
+                h = heap = malloc(n_bytes * sizeof *h);
+                if (!h)
+                        return -ENOMEM;
+        }
+        ssize_t n = fold_heading_path(json, n_bytes, loc, h);
+        for (ssize_t i = 0; n >= 0 && i + (ssize_t) nf->n <= n; i++)
+                if (memcmp(h + i, nf->c, nf->n * sizeof h[0]) == 0)
+                        return 1;
+        return 0;
+}
+
+/* Whether a line after the first starts (after up to three spaces) with
+ * '#', '=' or '-': an ATX heading or a setext underline may be there. The
+ * first line is the chunk's own heading, which its path holds already. */
+static bool may_hold_a_heading(const char *text, size_t len) {
+        for (const char *nl = memchr(text, '\n', len); nl; nl = memchr(nl + 1, '\n', len - (size_t) (nl + 1 - text))) {
+                const char *c = nl + 1;
+                for (int k = 0; k < 3 && c < text + len && *c == ' '; k++)
+                        c++;
+                if (c < text + len && (*c == '#' || *c == '=' || *c == '-'))
+                        return true;
+        }
+        return false;
+}
+
+/* Whether every ASCII word (a run of letters and digits) of the needle's
+ * last heading (after its last '>') is in content, ignoring ASCII case: a
+ * heading inside content that contains the needle has them all, and a
+ * strcasestr() costs far less than splitting the content. */
+static bool may_contain_needle(const char *content, const char *needle) {
+        const char *last = strrchr(needle, '>');
+        const char *w = last ? last + 1 : needle;
+        char word[64];
+
+        for (;;) {
+                while (*w && !isalnum((unsigned char) *w))
+                        w++;
+                if (!*w)
+                        return true;
+                size_t n = 0;
+                bool is_ascii = true;
+                for (; *w && (isalnum((unsigned char) *w) || (unsigned char) *w >= 0x80); w++) {
+                        is_ascii &= (unsigned char) *w < 0x80;
+                        if (n < sizeof word - 1)
+                                word[n++] = *w;
+                }
+                word[n] = '\0';
+                /* Others fold beyond ASCII (towlower_l): no shortcut. */
+                if (is_ascii && n < sizeof word - 1 && !strcasestr(content, word))
+                        return false;
+        }
+}
+
+/* A chunk packs the short sections that follow its first (docs/CHUNKER.md,
+ * "Packing"), whose headings its heading_hierarchy, the first section's,
+ * does not name. Whether one of the heading paths inside content, as the
+ * content itself nests them ("Title > Sub" for "# Title ... ## Sub"),
+ * contains the needle: 1, 0, or -ENOMEM. The chunker splits the content
+ * section by section, so a heading is one as the index saw it (not a '#'
+ * line in a code block). */
+static int inner_paths_contain(const char *content, size_t len, locale_t loc, const struct folded_text *nf) {
+        if (!may_hold_a_heading(content, len))
+                return 0;
+        /* Another writer's content may break the text rules the chunker
+         * expects. */
+        _cleanup_free_ char *text = NULL;
+        size_t text_len;
+        if (text_normalize(content, len, &text, &text_len) < 0)
+                return -ENOMEM;
+        struct chunk_list sections = { 0 };
+        struct chunker_options one_per_section = { .min_bytes = 1, .max_bytes = text_len + 1 };
+        int r = chunker_split(text, text_len, &one_per_section, &sections);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
+        for (size_t i = 0; r == 0 && i < sections.n_items; i++) {
+                const char *json = sections.items[i].heading_hierarchy;
+                r = path_contains((const unsigned char *) json, strlen(json), loc, nf);
+        }
+        chunk_list_free(&sections);
+        return r;
+}
+
+/* quire_heading_contains(heading_hierarchy, content, text) */
 static void heading_contains_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         locale_t loc = sqlite3_user_data(ctx);
         const unsigned char *json = sqlite3_value_text(argv[0]);
-        const unsigned char *needle = sqlite3_value_text(argv[1]);
+        const char *content = (const char *) sqlite3_value_text(argv[1]);
+        const unsigned char *needle = sqlite3_value_text(argv[2]);
 
+        (void) argc;
         if (!json || !needle) {
                 sqlite3_result_int(ctx, 0);
                 return;
         }
         /* The needle is the same on every row: fold it once. */
-        struct folded_text *nf = sqlite3_get_auxdata(ctx, 1);
+        struct folded_text *nf = sqlite3_get_auxdata(ctx, 2);
         if (!nf) {
-                size_t n = (size_t) sqlite3_value_bytes(argv[1]);
+                size_t n = (size_t) sqlite3_value_bytes(argv[2]);
                 nf = malloc(sizeof *nf + n * sizeof nf->c[0]);
                 if (!nf) {
                         sqlite3_result_error_nomem(ctx);
                         return;
                 }
                 nf->n = fold_text(needle, n, loc, nf->c);
-                sqlite3_set_auxdata(ctx, 1, nf, free);
-                nf = sqlite3_get_auxdata(ctx, 1); /* NULL if SQLite had to free it */
+                sqlite3_set_auxdata(ctx, 2, nf, free);
+                nf = sqlite3_get_auxdata(ctx, 2); /* NULL if SQLite had to free it */
                 if (!nf) {
                         sqlite3_result_error_nomem(ctx);
                         return;
                 }
         }
 
-        size_t n_bytes = (size_t) sqlite3_value_bytes(argv[0]);
-        uint32_t stack[256];
-        _cleanup_free_ uint32_t *heap = NULL;
-        uint32_t *h = stack;
-        if (n_bytes > ELEMENTSOF(stack)) {
-                h = heap = malloc(n_bytes * sizeof *h);
-                if (!h) {
-                        sqlite3_result_error_nomem(ctx);
-                        return;
-                }
-        }
-        ssize_t n = fold_heading_path(json, n_bytes, loc, h);
-        bool found = false;
-        for (ssize_t i = 0; !found && n >= 0 && i + (ssize_t) nf->n <= n; i++)
-                found = memcmp(h + i, nf->c, nf->n * sizeof h[0]) == 0;
-        sqlite3_result_int(ctx, found);
+        int found = path_contains(json, (size_t) sqlite3_value_bytes(argv[0]), loc, nf);
+        if (found == 0 && content && may_contain_needle(content, (const char *) needle))
+                found = inner_paths_contain(content, (size_t) sqlite3_value_bytes(argv[1]), loc, nf);
+        if (found < 0)
+                sqlite3_result_error_nomem(ctx);
+        else
+                sqlite3_result_int(ctx, found);
 }
 
 static void locale_destroy(void *p) {
@@ -442,7 +529,7 @@ static int register_heading_contains(struct store *s) {
         if (s->has_heading_filter)
                 return 0;
         locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
-        int rc = sqlite3_create_function_v2(s->db, "quire_heading_contains", 2,
+        int rc = sqlite3_create_function_v2(s->db, "quire_heading_contains", 3,
                                             SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, loc,
                                             heading_contains_fn, NULL, NULL, locale_destroy);
         /* On failure SQLite has already called locale_destroy(loc). */

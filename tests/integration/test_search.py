@@ -177,8 +177,8 @@ class HeadingFilterTests(SearchTestCase):
         self.write("other.md", doc("Other", qt.section("Install notes", ["pickword", "epsilon"])))
         self.index(self.notes)
 
-    def headings(self, *args):
-        return sorted(" > ".join(h["heading_hierarchy"]) for h in self.json_lines("pickword", *args))
+    def headings(self, *args, query="pickword"):
+        return sorted(" > ".join(h["heading_hierarchy"]) for h in self.json_lines(query, *args))
 
     def test_heading_is_a_case_insensitive_substring_of_the_path(self):
         self.assertEqual(self.headings("--heading", "INSTALL"), ["Guide > Installation", "Other > Install notes"])
@@ -198,6 +198,22 @@ class HeadingFilterTests(SearchTestCase):
         self.assertEqual(self.headings("--heading", "install", "--path", "other.md"), ["Other > Install notes"])
         hits = self.json_lines("alpha OR epsilon", "--heading", "guide")
         self.assertEqual([h["heading_hierarchy"] for h in hits], [["Guide", "Installation"]])
+
+    def test_heading_of_a_section_packed_into_the_chunk_before(self):
+        # Short sections share a chunk whose heading_hierarchy is the
+        # first section's: --heading missed the others' headings. A '#'
+        # line in a code block is no heading, here as in the index.
+        self.write("packed.md", "# Packed\n\nbody\n\n## Short sub\n\npackword\n\nSetext too\n----------\n\n"
+                                "more packword\n\n```sh\n# not a heading\n```\n")
+        self.index(self.notes)
+        hits = self.json_lines("packword")
+        self.assertEqual([h["heading_hierarchy"] for h in hits], [["Packed"]])
+        for heading in ("short sub", "packed > short", "SETEXT", "packed"):
+            with self.subTest(heading=heading):
+                self.assertEqual(self.headings("--heading", heading, query="packword"), ["Packed"])
+        for heading in ("not a heading", "short sub > setext", "body"):
+            with self.subTest(heading=heading):
+                self.assertEqual(self.headings("--heading", heading, query="packword"), [])
 
     def test_long_heading_paths(self):
         # Longer than the filter's on-stack buffer (256 bytes of JSON), each
