@@ -1,6 +1,7 @@
 /* quire search up to the database (search-front.h): options, printing
  * hits, and the search socket's client side. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -615,11 +616,13 @@ int search_args_parse(int argc, char **argv, struct search_args *a) {
                 }
                 case 'l':
                         if (!parse_unsigned(optarg, &q->limit))
-                                return usage_error("search", "--limit needs a positive number, not '%s'", optarg);
+                                return usage_error("search", "--limit needs a positive number (at most %u), not '%s'",
+                                                   UINT_MAX, optarg);
                         break;
                 case OPT_OFFSET:
                         if (!parse_count(optarg, &q->offset))
-                                return usage_error("search", "--offset needs a number, not '%s'", optarg);
+                                return usage_error("search", "--offset needs a number (at most %u), not '%s'",
+                                                   UINT_MAX, optarg);
                         break;
                 case OPT_JSON:
                         format = FORMAT_JSON;
@@ -664,7 +667,7 @@ int search_args_parse(int argc, char **argv, struct search_args *a) {
                 return usage_error("search", "one QUERY expected; quote it: quire search \"%s %s\"", argv[optind],
                                    argv[optind + 1]);
         q->match = argv[optind];
-        if (!*q->match)
+        if (!q->match[strspn(q->match, " \t\n\r\f\v")])
                 return usage_error("search", "empty QUERY");
 
         if (path_arg) {

@@ -78,6 +78,8 @@ class UsageTests(NotesTestCase):
             "empty links --db": (["links", "--db", "", "note.md"], False),
             "missing QUERY": (["search"], True),
             "empty QUERY": (["search", ""], True),
+            "blank QUERY": (["search", " \t "], True),
+            "--offset over 2^32": (["search", "--offset", "99999999999", "word"], True),
             "two QUERY words": (["search", "two", "words"], True),
             "missing PATH": (["index"], True),
             "status argument": (["status", "extra"], True),
@@ -90,6 +92,15 @@ class UsageTests(NotesTestCase):
                 self.assertEqual(p.stdout, "")
                 self.assertFalse(os.path.exists(self.db), "a usage error created the database")
                 self.assertFalse(os.path.exists(self.xdg), "a usage error created the default database")
+
+    def test_blank_query_and_huge_numbers_are_named_as_such(self):
+        # A blank QUERY went to FTS5, which said 'syntax error near ""';
+        # a number past 2^32 was said not to be a number.
+        self.assertIn("empty QUERY", self.quire("search", " \t ", expect=2).stderr)
+        for flag in ("--offset", "--limit"):
+            with self.subTest(flag=flag):
+                self.assertIn(f"{flag} needs a", self.quire("search", flag, "99999999999", "w", expect=2).stderr)
+                self.assertIn("at most 4294967295", self.quire("search", flag, "99999999999", "w", expect=2).stderr)
 
     def test_a_value_for_a_flag_without_one_is_named_as_such(self):
         for args in (["status", "--json=yes"], ["index", "--summary=1", self.notes], ["search", "--files=x", "w"],
