@@ -432,14 +432,36 @@ static void write_sqlite_glob(FILE *f, const char *pattern) {
         }
 }
 
+/* base (a directory's path, "" for "/") as a literal, then "/" and
+ * pattern unless it is empty. Newly allocated; NULL when out of memory. */
+static char *rooted_glob(const char *base, const char *pattern) {
+        char *glob = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&glob, &len);
+        if (!f)
+                return NULL;
+        for (const char *c = base; *c; c++)
+                if (*c == '*' || *c == '?' || *c == '[')
+                        fprintf(f, "[%c]", *c);
+                else
+                        fputc(*c, f);
+        if (*pattern) {
+                fputc('/', f);
+                write_sqlite_glob(f, pattern);
+        }
+        if (fclose(f) != 0) {
+                free(glob);
+                return NULL;
+        }
+        return glob;
+}
+
 /* cwd (a realpath) joined with a pattern that starts with "." or "..":
  * its leading "." components dropped, its leading ".." ones taken off cwd
  * by name, and what is left of cwd escaped, so that a '*', '?' or '[' in a
  * directory name stays literal. Newly allocated; NULL when out of memory. */
 static char *relative_glob(const char *cwd, const char *pattern) {
         _cleanup_free_ char *base = strdup(cwd);
-        char *glob = NULL;
-        size_t len = 0;
 
         if (!base)
                 return NULL;
@@ -457,27 +479,30 @@ static char *relative_glob(const char *cwd, const char *pattern) {
                         p++;
         }
 
-        FILE *f = open_memstream(&glob, &len);
-        if (!f)
+        return rooted_glob(base, p);
+}
+
+/* An anchored pattern ("/..."), its directories up to the first glob
+ * character resolved as the index stores paths (realpath: "//", "/./" and
+ * symlinks are not what it holds), when they exist. NULL when out of
+ * memory. */
+static char *anchored_glob(const char *pattern) {
+        size_t cut = strcspn(pattern, "*?[\\");
+        while (cut > 0 && pattern[cut - 1] != '/')
+                cut--;
+        _cleanup_free_ char *dir = strndup(pattern, cut);
+        if (!dir)
                 return NULL;
-        for (const char *c = base; *c; c++)
-                if (*c == '*' || *c == '?' || *c == '[')
-                        fprintf(f, "[%c]", *c);
-                else
-                        fputc(*c, f);
-        if (*p) {
-                fputc('/', f);
-                write_sqlite_glob(f, p);
-        }
-        if (fclose(f) != 0) {
-                free(glob);
-                return NULL;
-        }
-        return glob;
+        _cleanup_free_ char *resolved = realpath(*dir ? dir : "/", NULL);
+        char *base = resolved ? resolved : dir;
+        size_t n = strlen(base);
+        while (n > 0 && base[n - 1] == '/')
+                base[--n] = '\0';
+        return rooted_glob(base, pattern + cut);
 }
 
 /* The glob store_search() matches against absolute paths, from what the
- * user typed: "/..." as it is; ".", "./..." and "../..." from the current
+ * user typed: "/..." from its directories' realpath (anchored_glob()); ".", "./..." and "../..." from the current
  * directory (its realpath: paths are stored by realpath); anything else at
  * any depth, with "*" "/" in front. Trailing slashes go: the directory rule
  * of store_search() takes what is under a directory. NULL on failure,
@@ -504,12 +529,13 @@ static char *absolute_path_glob(const char *pattern) {
                         return NULL;
                 }
                 glob = relative_glob(cwd, trimmed);
-        } else {
+        } else if (pattern[0] == '/')
+                glob = anchored_glob(trimmed);
+        else {
                 size_t len = 0;
                 FILE *f = open_memstream(&glob, &len);
                 if (f) {
-                        if (pattern[0] != '/')
-                                fputs("*/", f);
+                        fputs("*/", f); /* at any depth */
                         write_sqlite_glob(f, trimmed);
                         if (fclose(f) != 0) {
                                 free(glob);

@@ -105,6 +105,14 @@ class PathFilterTests(SearchTestCase):
         self.assertEqual(len(self.files("sharedword", "--path", "/", "-l", "100")), 6)
         self.assertEqual(self.rel_files("sharedword", "--path", self.path("common") + "//"),
                          ["common/linux.md", "common/tar.md"])
+        # Spelled otherwise than the realpath the index holds: "//", "/./"
+        # and a symlink on the way matched nothing.
+        link = os.path.join(self.tmp, "notes-link")
+        os.symlink(self.notes, link)
+        for spelled in (self.notes + "//common", self.notes + "/./common/*.md", link + "/common",
+                        link + "/./com*/"):
+            with self.subTest(spelled=spelled):
+                self.assertEqual(self.rel_files("sharedword", "--path", spelled), ["common/linux.md", "common/tar.md"])
 
     def test_dot_pattern_is_relative_to_the_current_directory(self):
         self.assertEqual(self.rel_files("sharedword", "--path", "./linux", cwd=self.notes),
