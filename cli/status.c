@@ -2,6 +2,7 @@
  * guarantee stands (duplicate groups must be 0), and, when a quired runs
  * on the database, whether its index is current (exit status 1 if not). */
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,21 @@ struct index_freshness {
         bool has_missing_roots; /* their notes are kept, but nothing follows them */
         bool is_failing;        /* indexing fails, and is retried */
 };
+
+/* The daemon's indexing error in the storage's words where strerror()'s
+ * would mislead: the store maps SQLite's codes to errno values
+ * (store_errno()), and "Device or resource busy" is a lock another
+ * program holds. */
+static const char *failing_reason(int error) {
+        switch (error) {
+        case -EBUSY:
+                return "the database is locked by another program";
+        case -EBADMSG:
+                return "the database file is damaged";
+        default:
+                return strerror(-error);
+        }
+}
 
 static struct index_freshness freshness_of(int r, const struct daemon_state_info *d) {
         struct index_freshness f = { .oldest_ms = -1 };
@@ -130,7 +146,7 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
                         fputs("],\"failing\":", stdout);
                         if (f.is_failing) {
                                 fputs("{\"error\":", stdout);
-                                json_write_string(stdout, strerror(-d->failing_error));
+                                json_write_string(stdout, failing_reason(d->failing_error));
                                 fputs(",\"since\":", stdout);
                                 json_timestamp_or_null(d->failing_since);
                                 printf(",\"retry_s\":%u}", d->retry_s);
@@ -186,7 +202,7 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
         if (f.is_failing)
                 printf("index:            not current: indexing has failed since %s (%s); quired retries every "
                        "%u s (see its log)",
-                       d->failing_since[0] ? d->failing_since : "start", strerror(-d->failing_error), d->retry_s);
+                       d->failing_since[0] ? d->failing_since : "start", failing_reason(d->failing_error), d->retry_s);
         else if (f.is_lagging)
                 printf("index:            lagging: a change has waited %.1f s (more than %.1f s)",
                        f.oldest_ms / 1000.0, d->lag_threshold_ms / 1000.0);

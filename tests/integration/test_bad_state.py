@@ -121,7 +121,8 @@ class LockTests(BadStateCase):
             self.assertEqual(self.state(), before)
 
             # No new event: only the daemon's own retry can bring the note in.
-            self.assertFailingThenCurrent(d, lambda: holder.execute("ROLLBACK"), "Device or resource busy")
+            self.assertFailingThenCurrent(d, lambda: holder.execute("ROLLBACK"),
+                                          "the database is locked by another program")
         finally:
             if holder.in_transaction:
                 holder.execute("ROLLBACK")
