@@ -286,8 +286,9 @@ static bool is_under_any_root(const char *path, const void *userdata) {
 }
 
 /* quired's roots of ns inside the directories dirs[0..n_dirs) of this run
- * (not under a root of quired's themselves): the walks of those keep out
- * of them, which are walked under quired's rules. Borrowed from roots. */
+ * (none of which lies in a root of quired's): the walks of those leave
+ * them alone (sync_options.left_dirs), and they are walked under quired's
+ * rules. Borrowed from roots. */
 static int quired_roots_inside(const struct store_root *roots, size_t n_roots, const char *ns, char *const *dirs,
                                size_t n_dirs, const char ***ret, size_t *n_ret) {
         const char **inside = calloc(n_roots + 1, sizeof *inside);
