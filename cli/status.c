@@ -34,7 +34,8 @@ static const char status_help[] =
         "Options:\n"
         "      --db PATH   database (default: $QUIRE_DB or the XDG data dir)\n"
         "      --check     also check every page of the file (SQLite's\n"
-        "                  integrity_check: seconds on a large index)\n"
+        "                  integrity_check) and read the full-text indexes\n"
+        "                  whole (seconds on a large index)\n"
         "      --json      one JSON object\n"
         "  -h, --help      show this help\n";
 

@@ -94,9 +94,10 @@ struct store_status {
 int store_get_status(struct store *s, struct store_status *ret);
 
 /* SQLite's integrity_check of the whole file (every B-tree and index,
- * FTS5's shadow tables included): SQLite finds a damaged page only when a
- * statement reads it, so a database can answer for a long while with
- * one. *ret_n: the problems found (0: the file is sound), up to 100;
+ * FTS5's shadow tables included), then each FTS5 index read whole and
+ * its row count against its table's: SQLite finds a damaged page only
+ * when a statement reads it, so a database can answer for a long while
+ * with one. *ret_n: the problems found (0: the file is sound), up to 102;
  * *ret_first: the first one's text (owned; NULL when none). */
 int store_check_integrity(struct store *s, unsigned *ret_n, char **ret_first);
 

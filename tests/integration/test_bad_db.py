@@ -289,6 +289,36 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertGreater(check["problems"], 0)
         self.assertIn("idx_chunks_unique_content", check["first_problem"])
 
+    def test_status_check_reads_the_full_text_index_whole(self):
+        """SQLite 3.40's integrity_check does not look into FTS5: a
+        damaged structure record (every search failed with "vtable
+        constructor failed"), a damaged leaf and an index missing rows
+        were all "ok"."""
+        self.write("second.md", "# Second\n\n" + section("Body", ["secondword"]))
+        self.write("ja.md", "# 日本語\n\n日本語のテキスト\n")
+        self.index(self.notes)
+        self.assertIn("integrity:        ok\n", self.quire("status", "--check", expect=0).stdout)
+        sound = os.path.join(self.tmp, "sound.db")
+        qt.checkpoint(self.db)
+        shutil.copyfile(self.db, sound)
+        damages = {
+            "structure": ("UPDATE chunks_fts_data SET block = x'0102030405' WHERE id = 10", "chunks_fts"),
+            "leaf": ("UPDATE chunks_fts_data SET block = substr(block, 1, 10) || x'ffffffff' || substr(block, 15) "
+                     "WHERE id = (SELECT max(id) FROM chunks_fts_data)", "chunks_fts"),
+            "rows": ("DELETE FROM chunks_fts_docsize WHERE id = (SELECT max(id) FROM chunks_fts_docsize)",
+                     "chunks_fts: 2 rows indexed, 3 to index"),
+            "cjk": ("UPDATE chunks_cjk_data SET block = x'0102030405' WHERE id = 10", "chunks_cjk"),
+        }
+        for name, (sql, expected) in damages.items():
+            with self.subTest(damage=name):
+                shutil.copyfile(sound, self.db)
+                with qt.connect(self.db) as con:
+                    con.execute(sql)
+                self.assertEqual(qt.scalar(self.db, "PRAGMA integrity_check"), "ok")
+                p = self.quire("status", "--check", expect=1)
+                self.assertRegex(p.stdout, r"integrity: +DAMAGED: 1 problem, first: full-text index ")
+                self.assertIn(expected, p.stdout)
+
     def test_missing_database_is_not_created_by_readers(self):
         in_missing_dir = os.path.join(self.tmp, "no-such-dir", "sub", "index.db")
         in_existing_dir = os.path.join(self.tmp, "db", "missing.db")
