@@ -423,8 +423,9 @@ static bool may_hold_a_heading(const char *text, size_t len) {
 
 /* Whether every ASCII word (a run of letters and digits) of the needle's
  * last heading (after its last '>') is in content, ignoring ASCII case: a
- * heading inside content that contains the needle has them all, and a
- * strcasestr() costs far less than splitting the content. */
+ * heading inside content that contains the needle has them all as it is
+ * written (markup inside a word, "in**stall**" or "a&#98;c", aside), and
+ * a strcasestr() costs far less than splitting the content. */
 static bool may_contain_needle(const char *content, const char *needle) {
         const char *last = strrchr(needle, '>');
         const char *w = last ? last + 1 : needle;
