@@ -297,7 +297,21 @@ static int quired_roots_inside(const struct store_root *roots, size_t n_roots, c
         if (!inside)
                 return log_error_errno(ENOMEM, "Failed to index: %m");
         for (size_t i = 0; i < n_roots; i++) {
+                struct stat st;
                 if (quired_root_of(roots, n_roots, ns, roots[i].path) != &roots[i])
+                        continue;
+                /* Gone (quired may keep its notes meanwhile): the walk
+                 * around it finds its notes gone, as it would anyway. */
+                if (stat(roots[i].path, &st) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                /* Inside another of the same rules: walked with it. */
+                bool is_in_one_listed = false;
+                for (size_t k = 0; k < n_roots && !is_in_one_listed; k++)
+                        is_in_one_listed = k != i && roots[k].rules && strcmp(roots[k].namespace, ns) == 0 &&
+                                           strcmp(roots[k].rules, roots[i].rules) == 0 &&
+                                           strcmp(roots[k].path, roots[i].path) != 0 &&
+                                           root_covers(roots[k].path, roots[i].path);
+                if (is_in_one_listed)
                         continue;
                 for (size_t k = 0; k < n_dirs; k++)
                         if (root_covers(dirs[k], roots[i].path)) {

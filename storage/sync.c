@@ -167,6 +167,18 @@ static bool is_below_one_of(char *const *dirs, size_t n_dirs, const char *path) 
         return false;
 }
 
+/* Whether path, in the tree walked from root, lies in a left directory
+ * inside that tree: another walk's. One around the tree does not count
+ * (a root of other rules around the roots walked, as --sync leaves the
+ * outer one to its own walk too). */
+static bool is_left(const struct pipeline *p, const char *root, const char *path) {
+        size_t root_len = strlen(root);
+        for (size_t i = 0; i < p->n_left_dirs; i++)
+                if (strlen(p->left_dirs[i]) > root_len && root_covers(p->left_dirs[i], path))
+                        return true;
+        return false;
+}
+
 struct root_walk {
         struct pipeline *pipeline;
         struct root_plan *plan;
@@ -179,7 +191,7 @@ static int on_note(const char *path, const struct stat *st, void *userdata) {
         struct root_plan *plan = rw->plan;
         if (is_stop_requested(rw->pipeline))
                 return -ECANCELED;
-        if (is_below_one_of(rw->pipeline->left_dirs, rw->pipeline->n_left_dirs, path))
+        if (is_left(rw->pipeline, plan->root, path))
                 return 0; /* another walk's */
         const struct file_row *row =
                 plan->n_rows > 0 ? bsearch(path, plan->rows, plan->n_rows, sizeof *plan->rows, cmp_row_path) : NULL;
@@ -610,9 +622,8 @@ static enum unseen_row unseen_row_fate(const struct pipeline *p, const struct ro
         return *ignores ? UNSEEN_SKIPPED : UNSEEN_KEEP;
 }
 
-static bool is_kept(const struct pipeline *p, const char *path) {
-        return is_below_one_of(p->kept_dirs, p->n_kept_dirs, path) ||
-               is_below_one_of(p->left_dirs, p->n_left_dirs, path);
+static bool is_kept(const struct pipeline *p, const struct root_plan *plan, const char *path) {
+        return is_below_one_of(p->kept_dirs, p->n_kept_dirs, path) || is_left(p, plan->root, path);
 }
 
 /* Rows of walked roots the walk did not see, and single paths found gone,
@@ -627,7 +638,7 @@ static int remove_gone(struct writer *w, const struct pipeline *p) {
         for (size_t i = 0; r == 0 && i < p->n_roots; i++) {
                 const struct root_plan *plan = &p->roots[i];
                 for (size_t k = 0; r == 0 && k < plan->n_rows; k++) {
-                        if (plan->is_seen[k] || is_kept(p, plan->rows[k].path))
+                        if (plan->is_seen[k] || is_kept(p, plan, plan->rows[k].path))
                                 continue;
                         enum unseen_row fate = unseen_row_fate(p, plan, plan->rows[k].path, &ignores);
                         if (fate != UNSEEN_KEEP)

@@ -33,10 +33,10 @@ struct sync_options {
          * not held back. */
         char *const *kept_dirs;
         size_t n_kept_dirs;
-        /* Directories inside a tree walked that another walk of the
-         * caller's takes (a root of quired's, walked under its rules):
-         * this walk neither reads the notes below them nor drops their
-         * rows. */
+        /* Directories that another walk of the caller's takes (a root
+         * of quired's, walked under its rules): where one lies inside a
+         * tree walked, this walk neither reads the notes below it nor
+         * drops their rows; one around the tree is no matter. */
         char *const *left_dirs;
         size_t n_left_dirs;
         unsigned n_readers;             /* 0: CPUs - 1, at least 1 */

@@ -1240,10 +1240,16 @@ class RecordedRulesTests(RootsCase):
         qt.wait_for(lambda: self.hits("txtword"), what="the .txt note to be indexed")
         d.stop()
         self.write("o2.md", note("outertwo"), root=outer)
+        self.write("o2.txt", note("outertxt"), root=outer)  # not under the built-in rules
+        # New in the inner root: its own walk must still read it (the outer
+        # root, of other rules, around it is no walk's to leave alone).
+        self.write("t2.txt", note("txtnew"), root=sub)
+        self.write("t3.md", note("mdnew"), root=sub)
         stored = os.path.realpath(outer)
-        p = self.quire("search", "--sync", "--files", "outerword OR outertwo OR txtword", expect=0)
+        p = self.quire("search", "--sync", "--files", "outerword OR outertwo OR outertxt OR txtword OR txtnew OR mdnew",
+                       expect=0)
         self.assertEqual(set(p.stdout.splitlines()),
-                         {os.path.join(stored, "o.md"), os.path.join(stored, "o2.md"), os.path.join(stored, "sub/t.txt")})
+                         {os.path.join(stored, f) for f in ("o.md", "o2.md", "sub/t.txt", "sub/t2.txt", "sub/t3.md")})
 
 
     def files_of(self, query):
@@ -1285,6 +1291,31 @@ class RecordedRulesTests(RootsCase):
         p = self.quire("status", expect=0)
         self.assertIn("current", p.stdout)
         self.assertEqual(d.stop()[0], 0, d.log())
+
+        # The root gone while quired is stopped: the walk around it finds
+        # its notes gone (it failed, "a directory vanished", every time).
+        shutil.rmtree(n)
+        summary = self.index(outer)
+        self.assertEqual((summary["new"], summary["removed"]), (0, 3))
+        self.assertEqual(self.files_of(query + " OR outerword"), {os.path.join(os.path.realpath(outer), "o.md")})
+
+    def test_index_around_nested_quired_roots_reads_each_note_once(self):
+        """Two roots of quired's, one inside the other (same rules), inside
+        a folder quire index walks: both were walked whole, the inner one
+        twice, and its notes counted twice."""
+        outer = os.path.join(self.tmp, "outer")
+        n = os.path.join(outer, "n")
+        self.write("s.md", note("subword"), root=os.path.join(n, "sub"))
+        self.write("m.md", note("mdword"), root=n)
+        self.write("o.md", note("outerword"), root=outer)
+        self.config = self.write_config("[quire]\nrescan_interval_s = 3600\nextensions = md, txt\n"
+                                        f"[root]\npath = {n}\n[root]\npath = {os.path.join(n, 'sub')}\n"
+                                        f"[root]\npath = {self.control}\n")
+        d = self.start_quired(args=["--backend", self.backend, "-v", "--config", self.config])
+        qt.wait_for(lambda: self.hits("subword"), what="the inner root's note to be indexed")
+        d.stop()
+        summary = self.index(outer)
+        self.assertEqual(summary["files"], 3)
 
 if __name__ == "__main__":
     qt.main()
