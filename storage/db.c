@@ -325,9 +325,11 @@ static bool is_folder_writable(const char *path) {
  * a reader of a WAL database needs. On a read-only filesystem nothing can
  * change the file while that holds; in a folder only its owner may write,
  * the owner's writer would put a -wal beside it first, which is looked
- * for here, at the open (a reader is short-lived). With a -wal beside it (a snapshot of a live database, a
- * read-only bind mount of one being written) the file is not the whole
- * database, or not a still one: SQLite reads it with the -shm there. */
+ * for here, at the open (a reader is short-lived). With a -wal beside it
+ * (a snapshot of a live database, a read-only bind mount of one being
+ * written) the file is not the whole database, or not a still one:
+ * SQLite reads it with the -shm there. path is the file itself, symlinks
+ * resolved: SQLite puts the -wal and -shm beside the target. */
 static bool is_still_where_no_shm_can_go(const char *path) {
         _cleanup_free_ char *wal = NULL, *shm = NULL;
         struct stat st;
@@ -463,7 +465,7 @@ bool store_is_one_thread(void) {
 }
 
 int store_open(const char *path, const struct store_options *opts, struct store **ret) {
-        _cleanup_free_ char *uri = NULL;
+        _cleanup_free_ char *uri = NULL, *resolved = NULL;
         struct store *s;
         int r, rc;
 
@@ -485,17 +487,21 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         /* On a read-only filesystem a writer is told why it cannot write,
          * and a reader opens a database closed cleanly as immutable, or it
          * could not open it at all. */
+        /* SQLite follows a symlink to the file: its -wal and -shm go
+         * beside the target, whose folder is the one that counts. */
+        resolved = realpath(path, NULL);
+        const char *file = resolved ? resolved : path;
         if (!(s->flags & STORE_READONLY) && is_on_readonly_fs(path)) {
                 r = log_error_errno(EROFS, "Failed to open %s for writing: its filesystem is read-only", path);
                 goto fail;
         }
         /* Where its -wal cannot be made, SQLite would say "attempt to
          * write a readonly database" about reading the schema. */
-        if (!(s->flags & STORE_READONLY) && !is_folder_writable(path)) {
+        if (!(s->flags & STORE_READONLY) && !is_folder_writable(file)) {
                 r = log_error_errno(EACCES, "Failed to open %s for writing: its folder is not writable", path);
                 goto fail;
         }
-        if ((s->flags & STORE_READONLY) && is_still_where_no_shm_can_go(path)) {
+        if ((s->flags & STORE_READONLY) && is_still_where_no_shm_can_go(file)) {
                 uri = immutable_uri(path);
                 if (!uri) {
                         r = log_error_errno(ENOMEM, "Failed to open database %s: %m", path);

@@ -219,6 +219,25 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertEqual(qt.file_digest(db), digest)
         self.assertNoSidecars(db)
 
+        # Through a symlink it is the folder of the file that counts, where
+        # SQLite puts the -wal and -shm: a link in a writable folder to it
+        # is read as it is, and a link in that folder to a database in a
+        # writable one is written.
+        os.chmod(folder, 0o755)
+        link = os.path.join(self.tmp, "link.db")
+        os.symlink(db, link)
+        writable = os.path.join(self.tmp, "writable")
+        os.mkdir(writable)
+        shutil.copyfile(self.db, os.path.join(writable, "index.db"))
+        os.symlink(os.path.join(writable, "index.db"), os.path.join(folder, "elsewhere.db"))
+        if run_as:
+            qt.chown_tree(writable, run_as["user"], run_as["group"])
+        os.chmod(folder, 0o555)
+        self.assertIn("first.md", self.quire("search", "firstword", db=link, expect=0, **run_as).stdout)
+        self.assertRefused(link, ("index", self.notes), expect_in=("its folder is not writable",), **run_as)
+        self.assertNoSidecars(db)
+        self.quire("index", self.notes, db=os.path.join(folder, "elsewhere.db"), expect=0, **run_as)
+
     def test_database_on_a_read_only_filesystem_serves_reads(self):
         """A read-only bind mount of the database's folder: SQLite cannot
         create the -shm a WAL reader needs (it went with the last
