@@ -425,8 +425,13 @@ static bool may_hold_a_heading(const char *text, size_t len) {
  * last heading (after its last '>') is in content, ignoring ASCII case: a
  * heading inside content that contains the needle has them all as it is
  * written (markup inside a word, "in**stall**" or "a&#98;c", aside), and
- * a strcasestr() costs far less than splitting the content. */
+ * a strcasestr() costs far less than splitting the content. Content that
+ * is not all ASCII is not ruled out: folding takes some characters to
+ * ASCII ones ('İ' to 'i', the Kelvin sign to 'k'). */
 static bool may_contain_needle(const char *content, const char *needle) {
+        for (const char *c = content; *c; c++)
+                if ((unsigned char) *c >= 0x80)
+                        return true;
         const char *last = strrchr(needle, '>');
         const char *w = last ? last + 1 : needle;
         char word[64];
@@ -1104,9 +1109,11 @@ static int check_fts_index(struct store *s, const char *fts, const char *rows_sq
         }
         if (rc == SQLITE_ROW)
                 return 0;
-        /* Damage shows as an error of the read, whichever step met it. */
-        if (rc == SQLITE_NOMEM)
-                return log_error_errno(ENOMEM, "Failed to check %s: %m", s->path);
+        /* Damage shows as an error of the read, whichever step met it
+         * (a damaged structure record is an error of the vtable's
+         * constructor); a lock or an I/O error is no verdict. */
+        if ((rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_ERROR)
+                return store_fail(s, rc, "check the full-text index");
         if (asprintf(&problem, "full-text index %s: %s", fts, sqlite3_errmsg(s->db)) < 0)
                 return log_error_errno(ENOMEM, "Failed to check %s: %m", s->path);
         return add_problem(s, n, first, problem);

@@ -222,6 +222,10 @@ class HeadingFilterTests(SearchTestCase):
         for heading in ("not a heading", "short sub > setext", "body"):
             with self.subTest(heading=heading):
                 self.assertEqual(self.headings("--heading", heading, query="packword"), [])
+        # Folding takes 'İ' to 'i': no ASCII shortcut may rule it out.
+        self.write("folded.md", "# Städte\n\nbody\n\n## İstanbul\n\nfoldword\n")
+        self.index(self.notes)
+        self.assertEqual(self.headings("--heading", "istanbul", query="foldword"), ["Städte"])
 
     def test_long_heading_paths(self):
         # Longer than the filter's on-stack buffer (256 bytes of JSON), each
