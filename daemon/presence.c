@@ -839,6 +839,10 @@ void record_unmounted(struct daemon *d) {
                 is_same = strv_contains(d->unmounted_recorded, d->n_unmounted_recorded, d->unmounted_below[i]);
         if (is_same && !d->is_unmounted_record_unsure)
                 return;
+        /* Sent again for a failure: never an empty set over a record this
+         * run could not read. */
+        if (is_same && d->n_unmounted_below == 0 && !d->has_read_unmounted_record)
+                return;
         for (size_t i = 0; r == 0 && i < d->n_unmounted_below; i++)
                 r = strv_push(&copy, &n_copy, strdup(d->unmounted_below[i]));
         if (r == 0)
@@ -861,6 +865,7 @@ void restore_unmounted_below(struct daemon *d, struct store *s) {
         if (!s)
                 return;
         int r = store_list_unmounted(s, &recorded, &n);
+        d->has_read_unmounted_record = r == 0;
         if (r < 0 || n == 0)
                 return;
         for (size_t i = 0; i < n; i++) {

@@ -102,6 +102,9 @@ struct daemon {
         /* An operation failed since they were last sent, maybe the one
          * that carried them: the retry sends them again. */
         bool is_unmounted_record_unsure;
+        /* restore_unmounted_below() read the record: without it, an
+         * empty set sent again would erase what it could not read. */
+        bool has_read_unmounted_record;
         /* Where a root's configured path can change under it with no event
          * on the root (watch_ancestors()): the symlinks on the way, and a
          * missing root's first missing part; watched for WATCH_AWAITED. */
