@@ -389,24 +389,6 @@ struct folded_text {
         uint32_t c[];
 };
 
-/* Whether the heading path json (n bytes) contains the folded needle: 1,
- * 0, or -ENOMEM. */
-static int path_contains(const unsigned char *json, size_t n_bytes, locale_t loc, const struct folded_text *nf) {
-        uint32_t stack[256];
-        _cleanup_free_ uint32_t *heap = NULL;
-        uint32_t *h = stack;
-        if (n_bytes > ELEMENTSOF(stack)) {
-                h = heap = malloc(n_bytes * sizeof *h);
-                if (!h)
-                        return -ENOMEM;
-        }
-        ssize_t n = fold_heading_path(json, n_bytes, loc, h);
-        for (ssize_t i = 0; n >= 0 && i + (ssize_t) nf->n <= n; i++)
-                if (memcmp(h + i, nf->c, nf->n * sizeof h[0]) == 0)
-                        return 1;
-        return 0;
-}
-
 /* Whether a line after the first starts (after up to three spaces) with
  * '#', '=' or '-': an ATX heading or a setext underline may be there. The
  * first line is the chunk's own heading, which its path holds already. */
@@ -455,14 +437,40 @@ static bool may_contain_needle(const char *content, const char *needle) {
         }
 }
 
+static bool folded_contains(const uint32_t *h, size_t n, const struct folded_text *nf) {
+        for (size_t i = 0; i + nf->n <= n; i++)
+                if (memcmp(h + i, nf->c, nf->n * sizeof h[0]) == 0)
+                        return true;
+        return false;
+}
+
+static bool is_path_separator(const uint32_t *h, size_t n, size_t i) {
+        return i + 3 <= n && h[i] == ' ' && h[i + 1] == '>' && h[i + 2] == ' ';
+}
+
+/* The folded path of json, newly allocated in *ret (its length *n; 0 for
+ * no JSON array of strings). 0 or -ENOMEM. */
+static int fold_path_alloc(const char *json, locale_t loc, uint32_t **ret, size_t *n) {
+        size_t n_bytes = strlen(json);
+        *ret = malloc((n_bytes + 1) * sizeof **ret);
+        if (!*ret)
+                return -ENOMEM;
+        ssize_t k = fold_heading_path((const unsigned char *) json, n_bytes, loc, *ret);
+        *n = k > 0 ? (size_t) k : 0;
+        return 0;
+}
+
 /* A chunk packs the short sections that follow its first (docs/CHUNKER.md,
  * "Packing"), whose headings its heading_hierarchy, the first section's,
- * does not name. Whether one of the heading paths inside content, as the
- * content itself nests them ("Title > Sub" for "# Title ... ## Sub"),
- * contains the needle: 1, 0, or -ENOMEM. The chunker splits the content
- * section by section, so a heading is one as the index saw it (not a '#'
- * line in a code block). */
-static int inner_paths_contain(const char *content, size_t len, locale_t loc, const struct folded_text *nf) {
+ * does not name. Whether one of the heading paths inside content contains
+ * the needle: the chunk's own path (folded: outer[0..n_outer)), less its
+ * last heading when the content starts with that one, then the path as
+ * the content nests its headings ("Guide > Install > Linux" for a chunk
+ * ["Guide","Install"] of "## Install ... ### Linux"). 1, 0, or -ENOMEM.
+ * The chunker splits the content one section at a time, so a heading is
+ * one as the index saw it (not a '#' line in a code block). */
+static int inner_paths_contain(const char *content, size_t len, const uint32_t *outer, size_t n_outer, locale_t loc,
+                               const struct folded_text *nf) {
         if (!may_hold_a_heading(content, len))
                 return 0;
         /* Another writer's content may break the text rules the chunker
@@ -476,9 +484,43 @@ static int inner_paths_contain(const char *content, size_t len, locale_t loc, co
         int r = chunker_split(text, text_len, &one_per_section, &sections);
         if (r < 0)
                 return r == -ENOMEM ? r : 0;
+
+        /* Where the outer path's last heading starts, and what of the
+         * outer path goes in front of the inner ones. */
+        size_t last = n_outer;
+        while (last > 0 && !(last >= 3 && is_path_separator(outer, n_outer, last - 3)))
+                last--;
+        size_t n_prefix = n_outer;
         for (size_t i = 0; r == 0 && i < sections.n_items; i++) {
-                const char *json = sections.items[i].heading_hierarchy;
-                r = path_contains((const unsigned char *) json, strlen(json), loc, nf);
+                _cleanup_free_ uint32_t *inner = NULL, *path = NULL;
+                size_t n_inner;
+                r = fold_path_alloc(sections.items[i].heading_hierarchy, loc, &inner, &n_inner);
+                if (r < 0 || n_inner == 0)
+                        continue;
+                if (i == 0) {
+                        size_t first = 0;
+                        while (first < n_inner && !is_path_separator(inner, n_inner, first))
+                                first++;
+                        if (n_outer > 0 && first == n_outer - last &&
+                            memcmp(inner, outer + last, first * sizeof *inner) == 0)
+                                n_prefix = last; /* the content starts with the chunk's own heading */
+                }
+                size_t n_sep = n_prefix > 0 && n_prefix == n_outer ? 3 : 0, n = 0;
+                path = malloc((n_prefix + n_sep + n_inner) * sizeof *path);
+                if (!path) {
+                        r = -ENOMEM;
+                        break;
+                }
+                memcpy(path, outer, n_prefix * sizeof *path);
+                n += n_prefix;
+                if (n_sep) {
+                        path[n++] = ' ';
+                        path[n++] = '>';
+                        path[n++] = ' ';
+                }
+                memcpy(path + n, inner, n_inner * sizeof *path);
+                n += n_inner;
+                r = folded_contains(path, n, nf);
         }
         chunk_list_free(&sections);
         return r;
@@ -514,9 +556,22 @@ static void heading_contains_fn(sqlite3_context *ctx, int argc, sqlite3_value **
                 }
         }
 
-        int found = path_contains(json, (size_t) sqlite3_value_bytes(argv[0]), loc, nf);
-        if (found == 0 && content && may_contain_needle(content, (const char *) needle))
-                found = inner_paths_contain(content, (size_t) sqlite3_value_bytes(argv[1]), loc, nf);
+        size_t n_bytes = (size_t) sqlite3_value_bytes(argv[0]);
+        uint32_t stack[256];
+        _cleanup_free_ uint32_t *heap = NULL;
+        uint32_t *h = stack;
+        if (n_bytes > ELEMENTSOF(stack)) {
+                h = heap = malloc(n_bytes * sizeof *h);
+                if (!h) {
+                        sqlite3_result_error_nomem(ctx);
+                        return;
+                }
+        }
+        ssize_t n = fold_heading_path(json, n_bytes, loc, h);
+        size_t n_outer = n > 0 ? (size_t) n : 0;
+        int found = folded_contains(h, n_outer, nf);
+        if (!found && content && may_contain_needle(content, (const char *) needle))
+                found = inner_paths_contain(content, (size_t) sqlite3_value_bytes(argv[1]), h, n_outer, loc, nf);
         if (found < 0)
                 sqlite3_result_error_nomem(ctx);
         else

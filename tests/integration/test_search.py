@@ -222,6 +222,19 @@ class HeadingFilterTests(SearchTestCase):
         for heading in ("not a heading", "short sub > setext", "body"):
             with self.subTest(heading=heading):
                 self.assertEqual(self.headings("--heading", heading, query="packword"), [])
+        # A chunk below the top: its path's upper headings go in front of
+        # the ones inside it, the siblings of its own heading included.
+        body = "long body text. " * 30
+        self.write("deep.md", f"# Guide\n\n{body}\n\n## Install\n\nshort\n\n### Linux\n\ndeepword\n\n"
+                              "## Other\n\ndeepword too\n")
+        self.index(self.notes)
+        self.assertEqual([h["heading_hierarchy"] for h in self.json_lines("deepword")], [["Guide", "Install"]])
+        for heading in ("guide > install > linux", "install > linux", "guide > other"):
+            with self.subTest(heading=heading):
+                self.assertEqual(self.headings("--heading", heading, query="deepword"), ["Guide > Install"])
+        for heading in ("guide > linux", "install > other"):
+            with self.subTest(heading=heading):
+                self.assertEqual(self.headings("--heading", heading, query="deepword"), [])
         # Folding takes 'İ' to 'i': no ASCII shortcut may rule it out.
         self.write("folded.md", "# Städte\n\nbody\n\n## İstanbul\n\nfoldword\n")
         self.index(self.notes)
