@@ -407,13 +407,13 @@ static bool may_hold_a_heading(const char *text, size_t len) {
  * last heading (after its last '>') is in content, ignoring ASCII case: a
  * heading inside content that contains the needle has them all as it is
  * written (markup inside a word, "in**stall**" or "a&#98;c", aside), and
- * a strcasestr() costs far less than splitting the content. Content that
- * is not all ASCII is not ruled out: folding takes some characters to
- * ASCII ones ('İ' to 'i', the Kelvin sign to 'k'). */
+ * a strcasestr() costs far less than splitting the content. Content with
+ * the only two characters that fold to ASCII (towlower_l() under C.UTF-8,
+ * checked over all of Unicode: 'İ' U+0130 to 'i', the Kelvin sign U+212A
+ * to 'k') is not ruled out. */
 static bool may_contain_needle(const char *content, const char *needle) {
-        for (const char *c = content; *c; c++)
-                if ((unsigned char) *c >= 0x80)
-                        return true;
+        if (strstr(content, "\xc4\xb0") || strstr(content, "\xe2\x84\xaa"))
+                return true;
         const char *last = strrchr(needle, '>');
         const char *w = last ? last + 1 : needle;
         char word[64];
