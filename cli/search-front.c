@@ -488,8 +488,14 @@ static char *relative_glob(const char *cwd, const char *pattern) {
  * memory. */
 static char *anchored_glob(const char *pattern) {
         size_t cut = strcspn(pattern, "*?[\\");
-        while (cut > 0 && pattern[cut - 1] != '/')
-                cut--;
+        struct stat st;
+        /* No glob character at all, naming a folder (through a symlink,
+         * say): all of it is resolved. */
+        if (!pattern[cut] && stat(*pattern ? pattern : "/", &st) == 0 && S_ISDIR(st.st_mode))
+                cut = strlen(pattern) + 1;
+        else
+                while (cut > 0 && pattern[cut - 1] != '/')
+                        cut--;
         _cleanup_free_ char *dir = strndup(pattern, cut);
         if (!dir)
                 return NULL;
@@ -498,7 +504,7 @@ static char *anchored_glob(const char *pattern) {
         size_t n = strlen(base);
         while (n > 0 && base[n - 1] == '/')
                 base[--n] = '\0';
-        return rooted_glob(base, pattern + cut);
+        return rooted_glob(base, cut > strlen(pattern) ? "" : pattern + cut);
 }
 
 /* The glob store_search() matches against absolute paths, from what the

@@ -109,8 +109,10 @@ class PathFilterTests(SearchTestCase):
         # and a symlink on the way matched nothing.
         link = os.path.join(self.tmp, "notes-link")
         os.symlink(self.notes, link)
+        to_common = os.path.join(self.tmp, "common-link")
+        os.symlink(os.path.join(self.notes, "common"), to_common)
         for spelled in (self.notes + "//common", self.notes + "/./common/*.md", link + "/common",
-                        link + "/./com*/"):
+                        link + "/./com*/", to_common, to_common + "/"):
             with self.subTest(spelled=spelled):
                 self.assertEqual(self.rel_files("sharedword", "--path", spelled), ["common/linux.md", "common/tar.md"])
 
