@@ -400,10 +400,68 @@ static bool parse_count(const char *s, unsigned *ret) {
         return parse_unsigned(s, ret);
 }
 
+/* The members of the POSIX class at s ("[:alpha:]") as SQLite's GLOB
+ * takes them in a set, and its length in *len; NULL for no class GLOB's
+ * ASCII sets can say. */
+static const char *posix_class(const char *s, size_t *len) {
+        static const struct {
+                const char *name, *members;
+        } classes[] = {
+                { "[:alpha:]", "a-zA-Z" }, { "[:digit:]", "0-9" },     { "[:alnum:]", "a-zA-Z0-9" },
+                { "[:upper:]", "A-Z" },    { "[:lower:]", "a-z" },     { "[:space:]", " \t\n\r\f\v" },
+                { "[:xdigit:]", "0-9a-fA-F" }, { "[:blank:]", " \t" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(classes); i++)
+                if (strncmp(s, classes[i].name, strlen(classes[i].name)) == 0) {
+                        *len = strlen(classes[i].name);
+                        return classes[i].members;
+                }
+        return NULL;
+}
+
+/* The set whose '[' is at s (fnmatch(3) syntax: '!' or '^' negates, a ']'
+ * first is a member, a backslash makes the next character a member, POSIX
+ * classes) to f in GLOB's syntax ('^' negates, a ']' first is a member,
+ * no escapes). Returns where the set ends (its ']'), or NULL for one that
+ * never closes, which is a literal '['. */
+static const char *write_set(FILE *f, const char *s) {
+        const char *c = s + 1;
+        bool is_negated = *c == '!' || *c == '^', has_bracket = false;
+        char *members = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&members, &len);
+        if (!m)
+                return NULL;
+        c += is_negated;
+        for (bool is_first = true; *c && (is_first || *c != ']'); is_first = false) {
+                size_t class_len;
+                const char *class = *c == '[' ? posix_class(c, &class_len) : NULL;
+                if (class) {
+                        fputs(class, m);
+                        c += class_len;
+                        continue;
+                }
+                if (*c == '\\' && c[1])
+                        c++;
+                if (*c == ']')
+                        has_bracket = true; /* first in GLOB's set, where it is a member */
+                else
+                        fputc(*c, m);
+                c++;
+        }
+        if (fclose(m) != 0 || !*c) {
+                free(members);
+                return NULL;
+        }
+        fprintf(f, "[%s%s%s]", is_negated ? "^" : "", has_bracket ? "]" : "", members);
+        free(members);
+        return c;
+}
+
 /* pattern, a shell glob as fnmatch(3) and .quireignore read it, to f as
  * SQLite's GLOB reads it: "[!a]" is "[^a]" there ("[!a]" would be the set
  * of '!' and 'a'), and a backslash escapes nothing there, so an escaped
- * '*' is written "[*]". */
+ * '*' is written "[*]" (write_set() for sets). */
 static void write_sqlite_glob(FILE *f, const char *pattern) {
         for (const char *c = pattern; *c; c++) {
                 if (*c == '\\' && c[1]) {
@@ -418,17 +476,11 @@ static void write_sqlite_glob(FILE *f, const char *pattern) {
                         fputc(*c, f);
                         continue;
                 }
-                /* A set runs to the first ']' after its first member; one
-                 * that never closes is a literal '['. */
-                const char *first = c + 1 + (c[1] == '!' || c[1] == '^');
-                const char *close = *first ? strchr(first + 1, ']') : NULL;
-                if (!close) {
+                const char *end = write_set(f, c);
+                if (end)
+                        c = end;
+                else
                         fputs("[[]", f);
-                        continue;
-                }
-                fputs(c[1] == '!' ? "[^" : "[", f);
-                fwrite(c + 1 + (c[1] == '!'), 1, (size_t) (close - c) - (c[1] == '!'), f);
-                c = close;
         }
 }
 

@@ -135,7 +135,7 @@ class PathFilterTests(SearchTestCase):
         # The glob went to SQLite as typed, where "[!a]" is the set of '!'
         # and 'a', the very opposite of the shell, fnmatch(3) and
         # .quireignore, and a backslash escapes nothing.
-        for rel in ("sets/a.md", "sets/b.md", "sets/c.md", "sets/!.md", "sets/[x].md", "sets/*.md"):
+        for rel in ("sets/a.md", "sets/b.md", "sets/c.md", "sets/!.md", "sets/[x].md", "sets/*.md", "sets/x]y.md"):
             self.write(rel, f"# {rel}\n\nsetword in {rel}\n")
         self.index(self.notes)
         self.assertEqual(self.rel_files("setword", "--path", "sets/[!a].md"),
@@ -145,6 +145,11 @@ class PathFilterTests(SearchTestCase):
         self.assertEqual(self.rel_files("setword", "--path", r"sets/\[x].md"), ["sets/[x].md"])
         self.assertEqual(self.rel_files("setword", "--path", r"sets/\*.md"), ["sets/*.md"])
         self.assertEqual(self.rel_files("setword", "--path", "sets/[x.md"), [])
+        # Inside a set: a backslash escapes (a ']' too), POSIX classes.
+        self.assertEqual(self.rel_files("setword", "--path", r"sets/x[\]]y.md"), ["sets/x]y.md"])
+        self.assertEqual(self.rel_files("setword", "--path", r"sets/[!\!a].md"), ["sets/*.md", "sets/b.md", "sets/c.md"])
+        self.assertEqual(self.rel_files("setword", "--path", "sets/[[:alpha:]].md"), ["sets/a.md", "sets/b.md", "sets/c.md"])
+        self.assertEqual(self.rel_files("setword", "--path", "sets/[]x]*.md"), ["sets/x]y.md"])
         self.assertEqual(self.rel_files("setword", "--path", "./sets/[!abc!].md", cwd=self.notes), ["sets/*.md"])
 
     def test_path_combines_with_the_query_and_the_namespace(self):
