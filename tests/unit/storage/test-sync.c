@@ -217,7 +217,8 @@ static void test_stop_ends_the_walk_and_removes_nothing(void) {
 
 /* A thread's stack may be small (512 KiB for a secondary thread on
  * macOS): the pipeline's queue and the writer's batch, about 1.2 MiB,
- * live on the heap, and a walk with a stale round nests two rounds. */
+ * live on the heap. (A stale round nests a second round's frame; this
+ * walk has none, one frame overflowed already.) */
 static void *sync_on_thread(void *userdata) {
         *(int *) userdata = sync_tree(NULL);
         return NULL;
