@@ -43,6 +43,18 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertEqual(p.stdout, "")
         return p
 
+    def run_as_nobody(self):
+        """The keywords that run quire as 'nobody' when the test runs as
+        root (file modes do not bind root), with self.tmp open to it;
+        none otherwise. Skips the test as root without that account."""
+        if not qt.is_root():
+            return {}
+        ids = qt.nobody_ids()
+        if ids is None:
+            self.skipTest("running as root (file modes do not bind root) and no 'nobody' account")
+        os.chmod(self.tmp, 0o755)
+        return {"user": ids[0], "group": ids[1], "extra_groups": []}
+
     def assertNoSidecars(self, db):
         for suffix in SIDECARS:
             self.assertFalse(os.path.exists(db + suffix), f"{db + suffix} was created")
@@ -166,13 +178,7 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertHealthy(self.db)
 
     def test_read_only_database_refuses_writes_and_serves_reads(self):
-        run_as = {}
-        if qt.is_root():
-            ids = qt.nobody_ids()
-            if ids is None:
-                self.skipTest("running as root (read-only modes do not bind root) and no 'nobody' account")
-            run_as = {"user": ids[0], "group": ids[1], "extra_groups": []}
-            os.chmod(self.tmp, 0o755)
+        run_as = self.run_as_nobody()
         self.index(self.notes)
         qt.checkpoint(self.db)
         self.write("second.md", "# Second\n\n" + section("Body", ["secondword"]))
@@ -194,13 +200,7 @@ class BadDatabaseTests(qt.QuireTestCase):
         the -shm a WAL reader needs, and every reader failed with "attempt
         to write a readonly database". Readers open it as it is; a writer
         is told the folder is not writable."""
-        run_as = {}
-        if qt.is_root():
-            ids = qt.nobody_ids()
-            if ids is None:
-                self.skipTest("running as root (modes do not bind root) and no 'nobody' account")
-            run_as = {"user": ids[0], "group": ids[1], "extra_groups": []}
-            os.chmod(self.tmp, 0o755)
+        run_as = self.run_as_nobody()
         self.index(self.notes)
         qt.checkpoint(self.db)
         folder = os.path.join(self.tmp, "shared")
