@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -302,6 +303,15 @@ static int check_database_file(const char *path, bool may_create) {
         }
         if (!S_ISREG(st.st_mode))
                 return log_error_errno(EINVAL, "Failed to open database %s: not a regular file", path);
+        /* SQLite names the -wal and -shm after the name it was given, so
+         * connections through two links of one file do not see each
+         * other's WAL and corrupt it (sqlite.org/howtocorrupt.html, 2.5);
+         * two quireds, one per name, would not see each other either. */
+        if (st.st_nlink > 1)
+                return log_error_errno(EMLINK,
+                                       "Refusing to open %s: the file has %ju hard links, and SQLite would corrupt it "
+                                       "through two names (remove the other links; left untouched)",
+                                       path, (uintmax_t) st.st_nlink);
         return 0;
 }
 

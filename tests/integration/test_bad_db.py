@@ -85,6 +85,32 @@ class BadDatabaseTests(qt.QuireTestCase):
                 self.assertRefused(db, args)
                 self.assertEqual(os.listdir(db), [])
 
+    def test_database_with_two_hard_links_is_refused(self):
+        # SQLite names the -wal after the name it opens: a writer through
+        # each link corrupts the file, and a quired per name saw no other.
+        self.index(self.notes)
+        qt.checkpoint(self.db)
+        link = os.path.join(self.tmp, "db", "link.db")
+        os.link(self.db, link)
+        with open(self.db, "rb") as f:
+            data = f.read()
+        self.write("first.md", "# First\n\n" + section("Body", ["changedword"]))
+        for db in (self.db, link):
+            for command, args in self.commands(db):
+                with self.subTest(name=os.path.basename(db), command=command):
+                    self.assertRefused(db, args, expect_in=("2 hard links",))
+            p = self.run_program([qt.QUIRED, "--db", db, self.notes], expect=1, timeout=qt.DAEMON_TIMEOUT)
+            self.assertOneLine(p.stderr)
+            self.assertIn(f"Refusing to open {db}: the file has 2 hard links", p.stderr)
+        self.assertFalse(os.path.exists(link + "-wal"), "a -wal was made for the second name")
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), data, "the database file was modified")
+        # One name again: served and written as before.
+        os.unlink(link)
+        self.index(self.notes)
+        self.assertEqual(len(qt.fts_match_rowids(self.db, "changedword")), 1)
+        self.assertHealthy(self.db)
+
     def test_empty_file_is_a_new_database(self):
         open(self.db, "wb").close()
         # Readers find no index in it, and leave it empty.
