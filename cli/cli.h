@@ -17,6 +17,7 @@ int cmd_search(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_links(int argc, char **argv);
 int cmd_backlinks(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
 
 /* "quire: <message> (see 'quire <cmd> --help')" on stderr; returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

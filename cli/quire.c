@@ -23,6 +23,7 @@ static const char main_help[] =
         "  status            what the index holds\n"
         "  links FILE        the links written in a note, resolved\n"
         "  backlinks FILE    the notes that link to a note\n"
+        "  repair            rebuild a damaged database's indexes from its rows\n"
         "\n"
         "Options:\n"
         "  -h, --help        show this help (or 'quire COMMAND --help')\n"
@@ -44,6 +45,7 @@ int quire_cli_main(int argc, char **argv) {
                 { "status", cmd_status, true },
                 { "links", cmd_links, true },
                 { "backlinks", cmd_backlinks, true },
+                { "repair", cmd_repair, true },
         };
 
         log_setup("quire");

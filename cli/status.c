@@ -64,7 +64,7 @@ static const char *failing_reason(int error) {
         case -EBUSY:
                 return "the database is locked by another program";
         case -EBADMSG:
-                return "the database file is damaged";
+                return "the database file is damaged (quire status --check; quire repair)";
         default:
                 return strerror(-error);
         }

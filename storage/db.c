@@ -193,6 +193,13 @@ int store_fail(struct store *s, int rc, const char *what) {
                              (rc & 0xff) == SQLITE_FULL))
                 return log_error_errno(os_errno, "Failed to %s in %s: %s (%m)", what, s->path,
                                        sqlite3_errmsg(s->db));
+        /* FTS5's word for any damage it meets (a damaged structure
+         * record fails every statement with "vtable constructor
+         * failed"): name the index and the cure. */
+        if (rc == SQLITE_CORRUPT_VTAB && s->db)
+                return log_error_errno(r, "Failed to %s in %s: its full-text index is damaged (%s); 'quire repair' "
+                                          "rebuilds it from the rows",
+                                       what, s->path, sqlite3_errmsg(s->db));
         return log_error_errno(r, "Failed to %s in %s: %s", what, s->path,
                                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }
@@ -490,7 +497,7 @@ int store_open(const char *path, const struct store_options *opts, struct store 
         s->flags = opts ? opts->flags : 0;
         s->lock_timeout_ms = opts && opts->lock_timeout_ms ? opts->lock_timeout_ms : lock_timeout_from_env();
 
-        r = check_database_file(path, !(s->flags & STORE_READONLY));
+        r = check_database_file(path, !(s->flags & (STORE_READONLY | STORE_NO_CREATE)));
         if (r < 0)
                 goto fail;
 

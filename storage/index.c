@@ -416,11 +416,12 @@ static int delete_file(struct store *s, const char *ns, const char *path, struct
 /* Apply what diff_chunks() and delete_file() staged: deletes first, so
  * that inserts may take the unique keys they free. */
 static int flush_staged(struct store *s, struct index_stats *stats) {
-        _cleanup_stmt_reset_ sqlite3_stmt *del = store_stmt(s, STMT_FLUSH_DELETES);
-        _cleanup_stmt_reset_ sqlite3_stmt *ins = store_stmt(s, STMT_FLUSH_INSERTS);
+        _cleanup_stmt_reset_ sqlite3_stmt *del = store_stmt(s, STMT_FLUSH_DELETES), *ins = NULL;
         int r;
 
-        if (!del || !ins)
+        /* One after the other: both fail alike on a damaged FTS index,
+         * which is one line to say. */
+        if (!del || !(ins = store_stmt(s, STMT_FLUSH_INSERTS)))
                 return -EIO;
         r = step_done(s, del, "delete chunks");
         if (r < 0)

@@ -14,6 +14,7 @@ struct store;
 
 enum store_open_flags {
         STORE_READONLY = 1 << 0, /* search/status: never write, never migrate */
+        STORE_NO_CREATE = 1 << 1, /* a writer for a database that must exist (-ENOENT) */
 };
 
 struct store_options {
@@ -30,7 +31,8 @@ struct store_options {
  *   -EPROTONOSUPPORT         schema newer than this build understands
  *   -EROFS                   read-only database for a writer
  *   -EBUSY                   locked longer than the lock timeout
- *   -ENOENT                  STORE_READONLY and no database there
+ *   -ENOENT                  STORE_READONLY or STORE_NO_CREATE, and no
+ *                            database there
  * The file is never modified on these errors. */
 int store_open(const char *path, const struct store_options *opts, struct store **ret);
 struct store *store_close(struct store *s);
@@ -76,6 +78,12 @@ int64_t store_total_changes(struct store *s);
  * the database file was removed or replaced since store_open(), nothing
  * was written; close this store and open the path again. */
 int store_transact(struct store *s, int (*fn)(struct store *s, void *userdata), void *userdata);
+
+/* Rebuild what the file derives from its rows, in one write transaction:
+ * every B-tree index (REINDEX) and both full-text indexes, a damaged
+ * FTS5 structure record included. Rows, ids and counters are kept; damage
+ * in the rows themselves stays (store_check_integrity() reports it). */
+int store_repair(struct store *s);
 
 /* Give back this connection's page cache (after a bulk sync, so a
  * long-running process goes back to its small steady size). */

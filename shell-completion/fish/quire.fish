@@ -1,7 +1,7 @@
 # fish completion for quire(1): commands, their options, option values,
 # paths, and namespaces from 'quire status --json'.
 
-set -l commands index search status links backlinks help
+set -l commands index search status links backlinks repair help
 
 # The namespaces of the database named on the command line (--db).
 function __quire_namespaces
@@ -48,10 +48,11 @@ complete -c quire -n "not __fish_seen_subcommand_from $commands" -a search -d 'S
 complete -c quire -n "not __fish_seen_subcommand_from $commands" -a status -d 'What the index holds'
 complete -c quire -n "not __fish_seen_subcommand_from $commands" -a links -d 'The links going out of a note'
 complete -c quire -n "not __fish_seen_subcommand_from $commands" -a backlinks -d 'The notes that link to a note'
+complete -c quire -n "not __fish_seen_subcommand_from $commands" -a repair -d "Rebuild a damaged database's indexes from its rows"
 complete -c quire -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show the commands'
 
 # Every command
-set -l with_db index search status links backlinks
+set -l with_db index search status links backlinks repair
 complete -c quire -n "__fish_seen_subcommand_from $with_db" -l db -r -F -d 'Database (default: $QUIRE_DB or the XDG data dir)'
 complete -c quire -n "__fish_seen_subcommand_from $with_db" -s h -l help -d 'Show the help'
 

@@ -22,6 +22,18 @@ SIDECARS = ("-wal", "-shm", "-journal")
 LOCK_TIMEOUT_MS = "500"
 
 
+# Damage to the full-text indexes that SQLite's integrity_check does not
+# see: the SQL that does it, and what status --check then says.
+FTS_DAMAGES = {
+    "structure": ("UPDATE chunks_fts_data SET block = x'0102030405' WHERE id = 10", "chunks_fts"),
+    "leaf": ("UPDATE chunks_fts_data SET block = substr(block, 1, 10) || x'ffffffff' || substr(block, 15) "
+             "WHERE id = (SELECT max(id) FROM chunks_fts_data)", "chunks_fts"),
+    "rows": ("DELETE FROM chunks_fts_docsize WHERE id = (SELECT max(id) FROM chunks_fts_docsize)",
+             "chunks_fts: 2 rows indexed, 3 to index"),
+    "cjk": ("UPDATE chunks_cjk_data SET block = x'0102030405' WHERE id = 10", "chunks_cjk"),
+}
+
+
 class BadDatabaseTests(qt.QuireTestCase):
     def setUp(self):
         super().setUp()
@@ -313,17 +325,7 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.assertEqual(json.loads(self.quire("status", "--check", "--json", expect=0).stdout)["integrity"],
                          {"ok": True, "problems": 0, "first_problem": None})
         self.assertNotIn("integrity", self.quire("status", "--json", expect=0).stdout)
-        qt.checkpoint(self.db)
-        page_size = qt.scalar(self.db, "PRAGMA page_size")
-        page = qt.scalar(self.db, "SELECT pageno FROM dbstat WHERE name = 'idx_chunks_unique_content' "
-                                  "AND pagetype = 'leaf' LIMIT 1")
-        with open(self.db, "r+b") as f:
-            f.seek((page - 1) * page_size)
-            data = bytearray(f.read(page_size))
-            at = [m.start() for m in re.finditer(rb"[0-9a-f]{32}", bytes(data))][-1] + 5
-            data[at] = ord("0") if data[at] != ord("0") else ord("1")
-            f.seek((page - 1) * page_size)
-            f.write(data)
+        self.damage_unique_index()
 
         self.assertIn("duplicate groups: 0", self.quire("status", expect=0).stdout)
         p = self.quire("status", "--check", expect=1)
@@ -346,15 +348,7 @@ class BadDatabaseTests(qt.QuireTestCase):
         sound = os.path.join(self.tmp, "sound.db")
         qt.checkpoint(self.db)
         shutil.copyfile(self.db, sound)
-        damages = {
-            "structure": ("UPDATE chunks_fts_data SET block = x'0102030405' WHERE id = 10", "chunks_fts"),
-            "leaf": ("UPDATE chunks_fts_data SET block = substr(block, 1, 10) || x'ffffffff' || substr(block, 15) "
-                     "WHERE id = (SELECT max(id) FROM chunks_fts_data)", "chunks_fts"),
-            "rows": ("DELETE FROM chunks_fts_docsize WHERE id = (SELECT max(id) FROM chunks_fts_docsize)",
-                     "chunks_fts: 2 rows indexed, 3 to index"),
-            "cjk": ("UPDATE chunks_cjk_data SET block = x'0102030405' WHERE id = 10", "chunks_cjk"),
-        }
-        for name, (sql, expected) in damages.items():
+        for name, (sql, expected) in FTS_DAMAGES.items():
             with self.subTest(damage=name):
                 shutil.copyfile(sound, self.db)
                 with qt.connect(self.db) as con:
@@ -363,6 +357,80 @@ class BadDatabaseTests(qt.QuireTestCase):
                 p = self.quire("status", "--check", expect=1)
                 self.assertRegex(p.stdout, r"integrity: +DAMAGED: 1 problem, first: full-text index ")
                 self.assertIn(expected, p.stdout)
+
+    def damage_unique_index(self):
+        """Change a key byte in a leaf of idx_chunks_unique_content (the
+        page stays well formed: only integrity_check sees it)."""
+        qt.checkpoint(self.db)
+        page_size = qt.scalar(self.db, "PRAGMA page_size")
+        page = qt.scalar(self.db, "SELECT pageno FROM dbstat WHERE name = 'idx_chunks_unique_content' "
+                                  "AND pagetype = 'leaf' LIMIT 1")
+        with open(self.db, "r+b") as f:
+            f.seek((page - 1) * page_size)
+            data = bytearray(f.read(page_size))
+            at = [m.start() for m in re.finditer(rb"[0-9a-f]{32}", bytes(data))][-1] + 5
+            data[at] = ord("0") if data[at] != ord("0") else ord("1")
+            f.seek((page - 1) * page_size)
+            f.write(data)
+
+    def test_repair_rebuilds_damaged_indexes_keeping_every_row(self):
+        self.write("second.md", "# Second\n\n" + section("Body", ["secondword"]))
+        self.write("ja.md", "# 日本語\n\n日本語のテキスト\n")
+        self.index(self.notes)
+        with qt.connect(self.db) as con:
+            con.execute("UPDATE chunks SET access_count = seq * 3, use_count = 7")
+        rows_sql = "SELECT * FROM chunks ORDER BY seq"
+        rows = qt.query(self.db, rows_sql)
+        qt.checkpoint(self.db)
+        sound = os.path.join(self.tmp, "sound.db")
+        shutil.copyfile(self.db, sound)
+        damages = {name: lambda sql=sql: qt.query(self.db, sql) for name, (sql, _) in FTS_DAMAGES.items()}
+        damages["unique index"] = self.damage_unique_index
+        for name, damage in damages.items():
+            with self.subTest(damage=name):
+                shutil.copyfile(sound, self.db)
+                damage()
+                self.quire("status", "--check", expect=1)
+                p = self.quire("repair", expect=0)
+                self.assertEqual(p.stdout, f"repaired {self.db}: indexes rebuilt from the rows; integrity: ok\n")
+                self.assertEqual(p.stderr, "")
+                self.assertIn("integrity:        ok\n", self.quire("status", "--check", expect=0).stdout)
+                self.assertEqual(qt.query(self.db, rows_sql), rows, "rows, ids or counters changed")
+                for word, note in (("firstword", "first.md"), ("secondword", "second.md"), ("日本語", "ja.md")):
+                    hits = self.quire("search", "--json", word, expect=0).stdout.splitlines()
+                    self.assertEqual([json.loads(h)["source_file"] for h in hits],
+                                     [os.path.join(os.path.realpath(self.notes), note)], word)
+                # And written to again as before.
+                self.write("third.md", "# Third\n\n" + section("Body", ["thirdword"]))
+                self.index(self.notes)
+                self.assertEqual(len(qt.fts_match_rowids(self.db, "thirdword")), 1)
+                os.unlink(os.path.join(self.notes, "third.md"))
+
+    def test_a_damaged_full_text_index_names_the_cure(self):
+        self.index(self.notes)
+        with qt.connect(self.db) as con:
+            con.execute(FTS_DAMAGES["structure"][0])
+        self.write("second.md", "# Second\n\n" + section("Body", ["secondword"]))
+        for args in (("search", "firstword"), ("index", self.notes)):
+            with self.subTest(command=args[0]):
+                self.assertRefused(self.db, args, expect_in=("its full-text index is damaged",
+                                                             "'quire repair' rebuilds it"))
+
+    def test_repair_of_damaged_rows_fails_with_one_line(self):
+        self.index(self.notes)
+        qt.checkpoint(self.db)
+        page_size = qt.scalar(self.db, "PRAGMA page_size")
+        page = qt.scalar(self.db, "SELECT rootpage FROM sqlite_schema WHERE name = 'chunks'")
+        with open(self.db, "r+b") as f:
+            f.seek((page - 1) * page_size)
+            f.write(b"\xff" * 64)
+        p = self.assertRefused(self.db, ("repair",), expect_in=("malformed",))
+        self.assertNotIn("repaired", p.stdout)
+
+    def test_repair_of_a_missing_database_creates_nothing(self):
+        missing = os.path.join(self.tmp, "db", "missing.db")
+        self.assertRefused(missing, ("repair",), expect_in=("No index",))
+        self.assertFalse(os.path.exists(missing))
 
     def test_missing_database_is_not_created_by_readers(self):
         in_missing_dir = os.path.join(self.tmp, "no-such-dir", "sub", "index.db")

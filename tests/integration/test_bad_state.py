@@ -131,6 +131,32 @@ class LockTests(BadStateCase):
         self.assertStillServes(d)
 
 
+class DamagedIndexTests(BadStateCase):
+    def test_full_text_index_damaged_while_quired_runs_then_repaired(self):
+        # A damaged FTS5 structure record fails every statement that
+        # touches chunks_fts ("vtable constructor failed"); quire repair,
+        # run beside quired, rebuilds it and quired's own retry goes on.
+        d = self.start()
+        with qt.connect(self.db) as con:
+            con.execute("UPDATE chunks_fts_data SET block = x'0102030405' WHERE id = 10")
+        mark = d.mark()
+        self.write("pending.md", note("pendingword"))
+        line = d.wait_line(r"its full-text index is damaged", since=mark)[1].string
+        self.assertIn(self.db, line)
+        self.assertIn("'quire repair' rebuilds it from the rows", line)
+        self.assertCalm(d, mark)
+
+        def repair():
+            p = self.quire("repair", expect=0)
+            self.assertEqual(p.stdout, f"repaired {self.db}: indexes rebuilt from the rows; integrity: ok\n")
+
+        self.assertFailingThenCurrent(d, repair, r"the database file is damaged \(quire status --check; "
+                                                 r"quire repair\)")
+        self.assertEqual(self.hits("pendingword"), {self.stored("pending.md")})
+        self.assertIn("integrity:        ok\n", self.quire("status", "--check", expect=0).stdout)
+        self.assertStillServes(d)
+
+
 class DiskFullTests(BadStateCase):
     def setUp(self):
         super().setUp()
