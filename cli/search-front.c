@@ -274,6 +274,17 @@ static int connect_daemon(const char *db_path, uint64_t *ret_dev, uint64_t *ret_
 #endif
         if (connect(fd, (struct sockaddr *) &addr, sizeof addr) < 0)
                 return -errno;
+#ifdef SO_PEERCRED
+        /* A stopped quired's socket still takes connections (the kernel
+         * queues them) and answers none: each search waited out the
+         * timeout before running here. */
+        struct ucred peer;
+        socklen_t peer_len = sizeof peer;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) == 0 && process_is_stopped(peer.pid)) {
+                log_debug("quired (pid %ld) is stopped; searching %s here", (long) peer.pid, db_path);
+                return -EHOSTDOWN;
+        }
+#endif
         *ret_dev = (uint64_t) st.st_dev;
         *ret_ino = (uint64_t) st.st_ino;
         return TAKE_FD(fd);

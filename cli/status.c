@@ -27,9 +27,9 @@ static const char status_help[] =
         "\n"
         "Exit status: 0; 1 when the index lags (a change has waited longer than\n"
         "the daemon's threshold: 3 s, or twice its max delay when longer), part\n"
-        "of a root is not watched, a root is missing, or indexing fails and is\n"
-        "retried, when --check finds the file damaged, or on failure. No daemon\n"
-        "running is 0.\n"
+        "of a root is not watched, a root is missing, quired is stopped (SIGSTOP,\n"
+        "Ctrl-Z), or indexing fails and is retried, when --check finds the file\n"
+        "damaged, or on failure. No daemon running is 0.\n"
         "\n"
         "Options:\n"
         "      --db PATH   database (default: $QUIRE_DB or the XDG data dir)\n"
@@ -53,6 +53,7 @@ struct index_freshness {
         bool is_lagging, has_unwatched;
         bool has_missing_roots; /* their notes are kept, but nothing follows them */
         bool is_failing;        /* indexing fails, and is retried */
+        bool is_stopped;        /* the process is stopped: it indexes nothing */
 };
 
 /* The daemon's indexing error in the storage's words where strerror()'s
@@ -85,11 +86,14 @@ static struct index_freshness freshness_of(int r, const struct daemon_state_info
         f.has_unwatched = d->n_unwatched > 0;
         f.has_missing_roots = d->n_missing_roots > 0;
         f.is_failing = d->failing_error < 0;
+        /* Its state file says what it last saw; an idle quired writes
+         * nothing, so only the process itself can tell it is stopped. */
+        f.is_stopped = process_is_stopped(d->pid);
         return f;
 }
 
 static bool is_current(const struct index_freshness *f) {
-        return !f->is_lagging && !f->has_unwatched && !f->has_missing_roots && !f->is_failing;
+        return !f->is_lagging && !f->has_unwatched && !f->has_missing_roots && !f->is_failing && !f->is_stopped;
 }
 
 static void json_timestamp_or_null(const char *ts) {
@@ -144,7 +148,7 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
                                         fputc(',', stdout);
                                 json_write_string(stdout, d->missing_roots[i]);
                         }
-                        fputs("],\"failing\":", stdout);
+                        printf("],\"stopped\":%s,\"failing\":", f.is_stopped ? "true" : "false");
                         if (f.is_failing) {
                                 fputs("{\"error\":", stdout);
                                 json_write_string(stdout, failing_reason(d->failing_error));
@@ -200,7 +204,11 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
         struct index_freshness f = freshness_of(r, d);
         if (!f.is_known)
                 return;
-        if (f.is_failing)
+        if (f.is_stopped)
+                printf("index:            not current: quired (pid %ld) is stopped and indexes nothing until "
+                       "continued (kill -CONT %ld)",
+                       d->pid, d->pid);
+        else if (f.is_failing)
                 printf("index:            not current: indexing has failed since %s (%s); quired retries every "
                        "%u s (see its log)",
                        d->failing_since[0] ? d->failing_since : "start", failing_reason(d->failing_error), d->retry_s);

@@ -277,6 +277,13 @@ int search_sync_index(const char *db_path, unsigned timeout_ms) {
                         size_t n_waiting = 0;
                         for (size_t i = 0; i < n_cookies; i++)
                                 n_waiting += !is_acknowledged(&info, cookies[i].name);
+                        if (n_waiting > 0 && process_is_stopped(info.pid)) {
+                                r = log_error_errno(EHOSTDOWN, "Failed to sync: quired (pid %ld) on %s is stopped "
+                                                               "and indexes nothing until continued (kill -CONT "
+                                                               "%ld)",
+                                                    info.pid, db_path, info.pid);
+                                goto finish;
+                        }
                         if (n_waiting == 0) {
                                 /* What quired cannot follow, the cookies
                                  * do not vouch for: say which. */

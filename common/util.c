@@ -77,6 +77,24 @@ long read_proc_long(const char *path) {
         return v;
 }
 
+bool process_is_stopped(long pid) {
+        char path[64], buf[512];
+
+        if (pid <= 0)
+                return false;
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* "PID (COMM) STATE ...": COMM may hold ')' itself, the last one
+         * ends it. */
+        const char *end = strrchr(buf, ')');
+        return end && end[1] == ' ' && (end[2] == 'T' || end[2] == 't');
+}
+
 int64_t timestamp_ns(int64_t sec, int64_t nsec) {
         int64_t ns;
 

@@ -38,6 +38,10 @@ bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st);
  * be read. */
 long read_proc_long(const char *path);
 
+/* Whether process pid is stopped (SIGSTOP, SIGTSTP, Ctrl-Z, a debugger):
+ * it runs no code until continued. false where /proc cannot say. */
+bool process_is_stopped(long pid);
+
 /* Make room for need elements of elem_size bytes in the array *arrayp
  * points to, whose capacity is *cap elements: the capacity doubles from
  * min_cap (or from what it was), so n appends cost O(n) copying. Returns

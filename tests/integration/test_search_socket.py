@@ -220,6 +220,38 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         self.assertFalse(os.path.exists(path), "a stopped daemon left its socket")
         self.assertEqual(self.quire("search", "--json", "archive", expect=0).stdout, expected)
 
+    def test_stopped_daemon_leaves_searches_working(self):
+        # SIGSTOP (Ctrl-Z on a quired in a terminal, a debugger): its
+        # socket still takes connections, so each search waited out the
+        # client's 10 s socket timeout, quire status said "current" and
+        # --sync waited its whole timeout.
+        d = self.start()
+        expected = self.quire("search", "--json", "archive", expect=0).stdout
+        d.send(signal.SIGSTOP)
+        try:
+            for _ in range(3):
+                p = self.quire("search", "--json", "archive", expect=0, timeout=8)
+                self.assertEqual(p.stdout, expected)
+            status = self.quire("status", expect=1).stdout
+            self.assertIn(f"index:            not current: quired (pid {d.pid}) is stopped and indexes nothing "
+                          f"until continued (kill -CONT {d.pid})\n", status)
+            daemon = json.loads(self.quire("status", "--json", expect=1).stdout)["daemon"]
+            self.assertEqual((daemon["stopped"], daemon["current"]), (True, False))
+            self.write("linux/new.md", "# New\n\nnewword\n")
+            p = self.quire("search", "--sync", "--sync-timeout", "60000", "newword", expect=1, timeout=8)
+            self.assertOneLine(p.stderr)
+            self.assertIn(f"Failed to sync: quired (pid {d.pid}) on {self.db} is stopped", p.stderr)
+            self.assertEqual(p.stdout, "")
+        finally:
+            d.send(signal.SIGCONT)
+        # Continued: it answers again, and catches up.
+        served, _ = self.served_and_local(d, "--json", "archive", expect=0)
+        self.assertEqual(served.stdout, expected)
+        p = self.quire("search", "--sync", "--json", "newword", expect=0)
+        self.assertEqual([json.loads(h)["source_file"] for h in p.stdout.splitlines()], [self.path("linux/new.md")])
+        daemon = json.loads(self.quire("status", "--json", expect=0).stdout)["daemon"]
+        self.assertEqual((daemon["stopped"], daemon["current"]), (False, True))
+
     def test_bad_clients_do_not_stop_it(self):
         d = self.start()
         path = self.socket_path()
