@@ -544,9 +544,10 @@ class StatusTests(DaemonCase):
         # The index's freshness (test_fresh.py checks the values).
         self.assertEqual(set(j), {"running", "pid", "state", "heartbeat", "queue", "settling", "oldest_pending",
                                   "oldest_pending_age_ms", "lag_threshold_ms", "lagging", "watched_dirs",
-                                  "unwatched_dirs", "overflows", "last_reconcile", "roots", "missing_roots", "failing",
-                                  "current"})
+                                  "unwatched_dirs", "overflows", "last_reconcile", "roots", "missing_roots", "stopped",
+                                  "failing", "current"})
         self.assertIsNone(j["failing"])
+        self.assertIs(j["stopped"], False)
         self.assertIs(j["running"], True)
         self.assertEqual(j["pid"], pid)
         self.assertIn(j["state"], STATES)
