@@ -13,15 +13,15 @@
 static const char repair_help[] =
         "Usage: quire repair [OPTIONS]\n"
         "\n"
-        "Rebuild what the database derives from its rows: every B-tree index\n"
-        "and the full-text indexes (the ones 'quire status --check' reads\n"
-        "whole), then check the file as --check does. Rows, chunk ids and\n"
-        "their counters are kept. A quired running on the database waits for\n"
-        "the rebuild (seconds on a large index) and goes on.\n"
+        "Rebuild what the database derives from its rows: the full-text index,\n"
+        "every index of its tables, and the tags, links and CJK index derived\n"
+        "from each chunk; then check the file as 'quire status --check' does.\n"
+        "Rows, chunk ids and their counters are kept. A quired running on the\n"
+        "database waits for the rebuild (seconds on a large index) and goes on.\n"
         "\n"
-        "Exit status: 0 when the check then finds the file sound; 1 when damage\n"
-        "remains (in the rows themselves: move the database aside and index\n"
-        "the notes again) or on failure.\n"
+        "Exit status: 0 when the check then finds the file sound; 1 on failure\n"
+        "or when damage remains (a page of a table SQLite cannot read: move\n"
+        "the database aside and index the notes again).\n"
         "\n"
         "Options:\n"
         "      --db PATH   database (default: $QUIRE_DB or the XDG data dir)\n"
@@ -71,8 +71,8 @@ int cmd_repair(int argc, char **argv) {
         if (r < 0)
                 return 1;
         if (n > 0) {
-                log_error("%s is still damaged after its indexes were rebuilt: %u%s problem%s, first: %s (the rows "
-                          "themselves: move it aside and index the notes again)",
+                log_error("%s is still damaged after its indexes were rebuilt: %u%s problem%s, first: %s (move it "
+                          "aside and index the notes again)",
                           db_path, n, n >= 100 ? " or more" : "", n == 1 ? "" : "s", first);
                 return 1;
         }

@@ -200,6 +200,10 @@ int store_fail(struct store *s, int rc, const char *what) {
                 return log_error_errno(r, "Failed to %s in %s: its full-text index is damaged (%s); 'quire repair' "
                                           "rebuilds it from the rows",
                                        what, s->path, sqlite3_errmsg(s->db));
+        if ((rc & 0xff) == SQLITE_CORRUPT && s->db)
+                return log_error_errno(r, "Failed to %s in %s: %s ('quire repair' rebuilds damaged indexes from the "
+                                          "rows)",
+                                       what, s->path, sqlite3_errmsg(s->db));
         return log_error_errno(r, "Failed to %s in %s: %s", what, s->path,
                                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 }
@@ -214,7 +218,7 @@ sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id) {
                 int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                             &s->stmts[id], NULL);
                 if (rc != SQLITE_OK) {
-                        store_fail(s, rc, "prepare a statement");
+                        s->stmt_errno = store_fail(s, rc, "prepare a statement");
                         return NULL;
                 }
         }
@@ -310,6 +314,8 @@ static int check_database_file(const char *path, bool may_create) {
         }
         if (!S_ISREG(st.st_mode))
                 return log_error_errno(EINVAL, "Failed to open database %s: not a regular file", path);
+        if (!may_create && st.st_size == 0)
+                return log_error_errno(ENOENT, "No index at %s (run 'quire index DIR' first)", path);
         /* SQLite names the -wal and -shm after the name it was given, so
          * connections through two links of one file do not see each
          * other's WAL and corrupt it (sqlite.org/howtocorrupt.html, 2.5);

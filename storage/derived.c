@@ -116,7 +116,7 @@ static int stage_link(struct store *s, const char *ns, const char *path, const s
 
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_STAGE_LINK);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_key(st, ns, path, c);
         sqlite3_bind_int64(st, 5, (int64_t) ord);
         sqlite3_bind_text(st, 6, link_kind_name(l->kind), -1, SQLITE_STATIC);
@@ -137,7 +137,7 @@ static int stage_cjk(struct store *s, const char *ns, const char *path, const st
                 return r;
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_STAGE_CJK);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_key(st, ns, path, c);
         sqlite3_bind_text(st, 5, c->cjk_content, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 6, path_text, -1, SQLITE_STATIC);
@@ -151,7 +151,7 @@ int derived_stage(struct store *s, const char *ns, const char *path, const struc
         for (size_t i = 0; i < c->derived.n_tags; i++) {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_STAGE_TAG);
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 bind_key(st, ns, path, c);
                 sqlite3_bind_text(st, 5, c->derived.tags[i].name, -1, SQLITE_STATIC);
                 sqlite3_bind_int(st, 6, c->derived.tags[i].is_front_matter);
@@ -179,7 +179,7 @@ int derived_flush(struct store *s) {
         for (size_t i = 0; i < ELEMENTSOF(flushes); i++) {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, flushes[i]);
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 r = step_done(s, st, "store derived rows");
                 if (r < 0)
                         return r;
@@ -232,7 +232,7 @@ int derived_catch_up(struct store *s) {
         {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_DERIVE_MARK_GET);
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 rc = sqlite3_step(st);
                 if (rc != SQLITE_ROW)
                         return store_fail(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, "read the derive mark");
@@ -240,7 +240,7 @@ int derived_catch_up(struct store *s) {
         }
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_DERIVE_PENDING);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         sqlite3_bind_int64(st, 1, mark);
         r = derive_rows(s, st, &n);
         if (r < 0)
@@ -257,7 +257,7 @@ int derived_catch_up(struct store *s) {
 int derived_mark_written(struct store *s) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_DERIVE_MARK_SET);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         return step_done(s, st, "advance the derive mark");
 }
 
@@ -268,7 +268,7 @@ int derived_forget(struct store *s, int64_t seq) {
         for (size_t i = 0; i < ELEMENTSOF(forgets); i++) {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, forgets[i]);
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 sqlite3_bind_int64(st, 1, seq);
                 r = step_done(s, st, "drop derived rows");
                 if (r < 0)
@@ -289,7 +289,7 @@ int derived_after_move(struct store *s, const char *ns, const char *new_path, bo
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, is_dir ? STMT_DERIVED_OF_TREE
                                                                               : STMT_DERIVED_OF_FILE);
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, new_path, -1, SQLITE_STATIC);
                 while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -306,7 +306,7 @@ int derived_after_move(struct store *s, const char *ns, const char *new_path, bo
                         return r;
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_CHUNK_TO_DERIVE);
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 sqlite3_bind_int64(st, 1, seqs[i]);
                 r = derive_rows(s, st, &n);
                 if (r < 0)

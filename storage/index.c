@@ -91,7 +91,7 @@ static int file_get(struct store *s, const char *ns, const char *path, struct fi
                     char hash[HASH_HEX_LEN]) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_FILE_GET);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_text(st, 1, ns);
         bind_text(st, 2, path);
         int rc = sqlite3_step(st);
@@ -131,7 +131,7 @@ static int load_old_chunks(struct store *s, const char *ns, const char *path, st
         int rc;
 
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_text(st, 1, ns);
         bind_text(st, 2, path);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -245,7 +245,7 @@ static int step_done(struct store *s, sqlite3_stmt *st, const char *what) {
 static int chunk_stage_delete(struct store *s, int64_t seq) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_STAGE_DELETE);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         sqlite3_bind_int64(st, 1, seq);
         return step_done(s, st, "stage a chunk delete");
 }
@@ -268,7 +268,7 @@ static int chunk_move(struct store *s, const char *ns, const char *path, const s
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, heading_changed ? STMT_CHUNK_MOVE_HEADING
                                                                               : STMT_CHUNK_MOVE);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         sqlite3_bind_int64(st, 1, o->seq);
         sqlite3_bind_int64(st, 2, c->start_line);
         sqlite3_bind_int64(st, 3, c->end_line);
@@ -392,7 +392,7 @@ static int delete_file(struct store *s, const char *ns, const char *path, struct
         {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_STAGE_DELETE_FILE);
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 bind_text(st, 1, ns);
                 bind_text(st, 2, path);
                 r = step_done(s, st, "stage the delete of a file's chunks");
@@ -402,7 +402,7 @@ static int delete_file(struct store *s, const char *ns, const char *path, struct
         }
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_FILE_DELETE);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_text(st, 1, ns);
         bind_text(st, 2, path);
         r = step_done(s, st, "delete a file");
@@ -422,7 +422,7 @@ static int flush_staged(struct store *s, struct index_stats *stats) {
         /* One after the other: both fail alike on a damaged FTS index,
          * which is one line to say. */
         if (!del || !(ins = store_stmt(s, STMT_FLUSH_INSERTS)))
-                return -EIO;
+                return store_stmt_errno(s);
         r = step_done(s, del, "delete chunks");
         if (r < 0)
                 return r;
@@ -434,7 +434,7 @@ static int flush_staged(struct store *s, struct index_stats *stats) {
         }
         stats->chunks_inserted += (unsigned) sqlite3_changes(s->db);
         _cleanup_stmt_reset_ sqlite3_stmt *files = store_stmt(s, STMT_FLUSH_FILES);
-        r = files ? step_done(s, files, "record files") : -EIO;
+        r = files ? step_done(s, files, "record files") : store_stmt_errno(s);
         staged_rows_clear(s);
         if (r < 0)
                 return r;
@@ -459,7 +459,7 @@ struct apply_args {
 static int range_is_empty(struct store *s, const char *ns, const char *first, const char *last) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, STMT_RANGE_IS_EMPTY);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_text(st, 1, ns);
         bind_text(st, 2, first);
         bind_text(st, 3, last);
@@ -609,7 +609,7 @@ static int delete_tree_rows(struct store *s, const char *ns, const char *dir, co
         for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
                 _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, new_dir ? ids_taken[i] : ids[i]);
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 bind_text(st, 1, ns);
                 bind_text(st, 2, dir);
                 if (new_dir)
@@ -625,7 +625,7 @@ static int delete_tree_rows(struct store *s, const char *ns, const char *dir, co
 static int has_rows(struct store *s, const char *ns, const char *path, bool is_dir) {
         _cleanup_stmt_reset_ sqlite3_stmt *st = store_stmt(s, is_dir ? STMT_TREE_HAS_ROWS : STMT_FILE_HAS_ROWS);
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_text(st, 1, ns);
         bind_text(st, 2, path);
         int rc = sqlite3_step(st);
@@ -692,7 +692,7 @@ static int move_tx(struct store *s, void *userdata) {
                         s, m->is_dir ? (which ? STMT_MOVE_TREE_FILES : STMT_MOVE_TREE_CHUNKS)
                                      : (which ? STMT_MOVE_FILE_FILES : STMT_MOVE_FILE_CHUNKS));
                 if (!st)
-                        return -EIO;
+                        return store_stmt_errno(s);
                 bind_text(st, 1, m->ns);
                 bind_text(st, 2, m->old_path);
                 bind_text(st, 3, m->new_path);
@@ -766,7 +766,7 @@ static int add_unfiled_rows(struct store *s, const char *ns, const char *dir, st
         int rc;
 
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_text(st, 1, ns);
         bind_text(st, 2, dir);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -792,7 +792,7 @@ int store_list_files(struct store *s, const char *ns, const char *dir, struct fi
         int rc, r;
 
         if (!st)
-                return -EIO;
+                return store_stmt_errno(s);
         bind_text(st, 1, ns);
         bind_text(st, 2, dir);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

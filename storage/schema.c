@@ -125,15 +125,28 @@ static const char schema_derived_sql[] =
         "END;\n";
 
 /* The losers of each duplicate group: everything but the most-used row,
- * then the oldest, then the smallest id. */
+ * then the oldest, then the smallest id. NOT INDEXED: store_repair() runs
+ * it when the unique index is the damaged part. */
 static const char delete_duplicates_sql[] =
         "DELETE FROM chunks WHERE seq IN (\n"
         "  SELECT seq FROM (\n"
         "    SELECT seq, ROW_NUMBER() OVER (\n"
         "      PARTITION BY namespace, source_file, content_hash, start_line\n"
         "      ORDER BY access_count + use_count DESC, created_at ASC, id ASC) AS rank\n"
-        "    FROM chunks)\n"
+        "    FROM chunks NOT INDEXED)\n"
         "  WHERE rank > 1);\n";
+
+int schema_delete_duplicates(struct store *s) {
+        /* With the triggers in place, chunks_ad removes each loser's FTS
+         * entry; never delete from chunks_fts by hand as well. */
+        int r = store_exec(s, delete_duplicates_sql, "collapse duplicate chunks");
+        if (r < 0)
+                return r;
+        int64_t n_losers = sqlite3_changes64(s->db);
+        if (n_losers > 0)
+                log_info("Collapsed %lld duplicate chunks in %s", (long long) n_losers, s->path);
+        return 0;
+}
 
 static int read_state(struct store *s, struct schema_state *st) {
         _cleanup_stmt_finalize_ sqlite3_stmt *q = NULL;
@@ -272,14 +285,9 @@ static int migrate_tx(struct store *s, void *userdata) {
                 return r;
 
         if (!st.has_unique_index) {
-                /* With the triggers in place, chunks_ad removes each loser's
-                 * FTS entry; never delete from chunks_fts by hand as well. */
-                r = store_exec(s, delete_duplicates_sql, "collapse duplicate chunks");
+                r = schema_delete_duplicates(s);
                 if (r < 0)
                         return r;
-                int64_t n_losers = sqlite3_changes64(s->db);
-                if (n_losers > 0)
-                        log_info("Collapsed %lld duplicate chunks in %s", (long long) n_losers, s->path);
         }
         r = store_exec(s, schema_index_sql, "create the unique index");
         if (r < 0)

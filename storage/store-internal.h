@@ -2,6 +2,7 @@
  * cached statements and the SQLite-to-errno boundary. */
 #pragma once
 
+#include <errno.h>
 #include <sys/types.h>
 
 #include <sqlite3.h>
@@ -64,6 +65,7 @@ struct store {
         bool has_derived; /* schema version 2 is there (a reader may see version 1) */
         bool has_root_sources; /* version 3: roots.config and roots.rules */
         bool has_heading_filter; /* quire_heading_contains() registered on db */
+        int stmt_errno; /* why the last store_stmt() that failed did */
         dev_t dev; /* the file opened at path, to notice it being replaced */
         ino_t ino;
         struct token_replay *replay; /* writers only; NULL: FTS5 tokenizes as usual */
@@ -86,8 +88,15 @@ struct store {
 };
 
 /* The cached statement, prepared on first use; reset it after use (the
- * _cleanup_stmt_reset_ helper does). NULL on failure, logged. */
+ * _cleanup_stmt_reset_ helper does). NULL on failure, logged, and
+ * store_stmt_errno() says why. */
 sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id);
+
+/* Why the last store_stmt() that failed did (a damaged FTS index is
+ * -EBADMSG, which quire status names): -errno. */
+static inline int store_stmt_errno(const struct store *s) {
+        return s->stmt_errno < 0 ? s->stmt_errno : -EIO;
+}
 
 static inline void stmt_resetp(sqlite3_stmt **st) {
         if (*st) {
@@ -148,6 +157,9 @@ int schema_check(struct store *s, struct schema_state *ret);
 /* schema.c: create or migrate to STORE_SCHEMA_VERSION (DESIGN.md 1) from
  * the state schema_check() read. */
 int schema_ensure(struct store *s, const struct schema_state *st);
+/* schema.c: collapse each group of chunks with one unique key to the row
+ * DESIGN.md keeps (the uniqueness migration's rule). */
+int schema_delete_duplicates(struct store *s);
 /* schema.c: this connection's TEMP staging tables (see index.c). */
 int schema_create_staging(struct store *s);
 

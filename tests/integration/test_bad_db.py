@@ -41,9 +41,10 @@ class BadDatabaseTests(qt.QuireTestCase):
         self.write("first.md", "# First\n\n" + section("Body", ["firstword"]))
 
     def commands(self, db):
-        """Every subcommand that opens the database, as (name, args)."""
+        """Every subcommand that opens the database, as (name, args):
+        the writer first, repair (a writer that creates nothing) last."""
         return [("index", ("index", self.notes)), ("search", ("search", "firstword")),
-                ("status", ("status",)), ("status --json", ("status", "--json"))]
+                ("status", ("status",)), ("status --json", ("status", "--json")), ("repair", ("repair",))]
 
     def assertRefused(self, db, args, expect_in=(), env=None, **kwargs):
         p = self.quire(*args, db=db, env=env, **kwargs)
@@ -386,6 +387,25 @@ class BadDatabaseTests(qt.QuireTestCase):
         shutil.copyfile(self.db, sound)
         damages = {name: lambda sql=sql: qt.query(self.db, sql) for name, (sql, _) in FTS_DAMAGES.items()}
         damages["unique index"] = self.damage_unique_index
+
+        def cjk_row_lost():
+            qt.query(self.db, "DELETE FROM chunks_cjk_content WHERE id = (SELECT seq FROM chunks "
+                              "WHERE source_file LIKE '%/ja.md')")
+
+        def duplicate_let_in():
+            # A damaged unique index let an INSERT OR IGNORE of a key
+            # already there through: REINDEX alone would fail.
+            self.damage_unique_index()
+            with qt.connect(self.db) as con:
+                con.execute("INSERT OR IGNORE INTO chunks(id, namespace, source_file, content, content_hash,"
+                            " heading_hierarchy,"
+                            " start_line, end_line, created_at, updated_at) SELECT lower(hex(randomblob(16))),"
+                            " namespace, source_file, content, content_hash, heading_hierarchy, start_line, end_line,"
+                            " created_at, updated_at FROM chunks")
+            self.assertGreater(qt.scalar(self.db, "SELECT count(*) FROM chunks NOT INDEXED"), len(rows))
+
+        damages["CJK row lost"] = cjk_row_lost
+        damages["duplicates let in"] = duplicate_let_in
         for name, damage in damages.items():
             with self.subTest(damage=name):
                 shutil.copyfile(sound, self.db)
@@ -393,10 +413,12 @@ class BadDatabaseTests(qt.QuireTestCase):
                 self.quire("status", "--check", expect=1)
                 p = self.quire("repair", expect=0)
                 self.assertEqual(p.stdout, f"repaired {self.db}: indexes rebuilt from the rows; integrity: ok\n")
-                self.assertEqual(p.stderr, "")
+                self.assertEqual(p.stderr, f"quire: Collapsed 1 duplicate chunks in {self.db}\n"
+                                 if name == "duplicates let in" else "")
                 self.assertIn("integrity:        ok\n", self.quire("status", "--check", expect=0).stdout)
                 self.assertEqual(qt.query(self.db, rows_sql), rows, "rows, ids or counters changed")
-                for word, note in (("firstword", "first.md"), ("secondword", "second.md"), ("日本語", "ja.md")):
+                # テキスト only in the CJK index: unicode61 reads the line as one word.
+                for word, note in (("firstword", "first.md"), ("secondword", "second.md"), ("テキスト", "ja.md")):
                     hits = self.quire("search", "--json", word, expect=0).stdout.splitlines()
                     self.assertEqual([json.loads(h)["source_file"] for h in hits],
                                      [os.path.join(os.path.realpath(self.notes), note)], word)
@@ -424,13 +446,17 @@ class BadDatabaseTests(qt.QuireTestCase):
         with open(self.db, "r+b") as f:
             f.seek((page - 1) * page_size)
             f.write(b"\xff" * 64)
-        p = self.assertRefused(self.db, ("repair",), expect_in=("malformed",))
-        self.assertNotIn("repaired", p.stdout)
+        with open(self.db, "rb") as f:
+            data = f.read()
+        self.assertRefused(self.db, ("repair",), expect_in=("malformed",))
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), data, "the failed repair changed the file")
 
-    def test_repair_of_a_missing_database_creates_nothing(self):
-        missing = os.path.join(self.tmp, "db", "missing.db")
-        self.assertRefused(missing, ("repair",), expect_in=("No index",))
-        self.assertFalse(os.path.exists(missing))
+    def test_repair_of_an_empty_file_writes_nothing(self):
+        open(self.db, "wb").close()
+        self.assertRefused(self.db, ("repair",), expect_in=("No index",))
+        self.assertEqual(os.path.getsize(self.db), 0)
+        self.assertNoSidecars(self.db)
 
     def test_missing_database_is_not_created_by_readers(self):
         in_missing_dir = os.path.join(self.tmp, "no-such-dir", "sub", "index.db")

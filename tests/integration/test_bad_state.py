@@ -156,6 +156,22 @@ class DamagedIndexTests(BadStateCase):
         self.assertIn("integrity:        ok\n", self.quire("status", "--check", expect=0).stdout)
         self.assertStillServes(d)
 
+    def test_quired_started_on_a_damaged_full_text_index(self):
+        # Its statements are first prepared on the damaged table, so the
+        # failure comes from the prepare: status said "Input/output error".
+        self.index_keep()
+        for table in ("chunks_fts", "chunks_cjk"):
+            with qt.connect(self.db) as con:
+                con.execute(f"UPDATE {table}_data SET block = x'0102030405' WHERE id = 10")
+        self.write("pending.md", note("pendingword"))
+        d = self.quired()
+        line = d.wait_line(r"its full-text index is damaged")[1].string
+        self.assertIn(self.db, line)
+        self.assertFailingThenCurrent(d, lambda: self.quire("repair", expect=0),
+                                      r"the database file is damaged \(quire status --check; quire repair\)")
+        self.assertEqual(self.hits("pendingword"), {self.stored("pending.md")})
+        self.assertStillServes(d)
+
 
 class DiskFullTests(BadStateCase):
     def setUp(self):
