@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "util.h"
+
 #define EXIT_USAGE 2
 
 /* The whole quire command, in process (quire.c): what the quire-cli
@@ -33,6 +35,11 @@ char *db_path_or_default(const char *arg);
  * committed every change made before this call; without one: sync the
  * roots the database records. 0, or -errno after one line on stderr. */
 int search_sync_index(const char *db_path, unsigned timeout_ms);
+
+/* What a quired that is stopped (stop: not PROCESS_NOT_STOPPED) does not
+ * do, and what continues it: "quired (pid N) is stopped and ...". NULL on
+ * ENOMEM. */
+char *daemon_stop_text(long pid, enum process_stop stop);
 
 /* Parse a positive integer option value; false if it is not one. */
 bool parse_unsigned(const char *s, unsigned *ret);

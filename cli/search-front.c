@@ -1,6 +1,7 @@
 /* quire search up to the database (search-front.h): options, printing
  * hits, and the search socket's client side. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <getopt.h>
 #include <stdint.h>
@@ -272,7 +273,15 @@ static int connect_daemon(const char *db_path, uint64_t *ret_dev, uint64_t *ret_
         if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one) < 0)
                 return -errno;
 #endif
+        /* Not blocking: the connection queue of a quired that is not
+         * accepting (stopped, or busy for longer than a search should
+         * wait) may be full, and connect() would wait the timeout. */
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
         if (connect(fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+                return -errno; /* EAGAIN: the queue is full */
+        if (fcntl(fd, F_SETFL, flags) < 0)
                 return -errno;
 #ifdef SO_PEERCRED
         /* A stopped quired's socket still takes connections (the kernel
@@ -280,7 +289,8 @@ static int connect_daemon(const char *db_path, uint64_t *ret_dev, uint64_t *ret_
          * timeout before running here. */
         struct ucred peer;
         socklen_t peer_len = sizeof peer;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) == 0 && process_is_stopped(peer.pid)) {
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) == 0 &&
+            process_stop_of(peer.pid, "quired") != PROCESS_NOT_STOPPED) {
                 log_debug("quired (pid %ld) is stopped; searching %s here", (long) peer.pid, db_path);
                 return -EHOSTDOWN;
         }

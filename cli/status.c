@@ -53,7 +53,7 @@ struct index_freshness {
         bool is_lagging, has_unwatched;
         bool has_missing_roots; /* their notes are kept, but nothing follows them */
         bool is_failing;        /* indexing fails, and is retried */
-        bool is_stopped;        /* the process is stopped: it indexes nothing */
+        enum process_stop stop; /* the process is stopped: it indexes nothing */
 };
 
 /* The daemon's indexing error in the storage's words where strerror()'s
@@ -88,12 +88,13 @@ static struct index_freshness freshness_of(int r, const struct daemon_state_info
         f.is_failing = d->failing_error < 0;
         /* Its state file says what it last saw; an idle quired writes
          * nothing, so only the process itself can tell it is stopped. */
-        f.is_stopped = process_is_stopped(d->pid);
+        f.stop = process_stop_of(d->pid, "quired");
         return f;
 }
 
 static bool is_current(const struct index_freshness *f) {
-        return !f->is_lagging && !f->has_unwatched && !f->has_missing_roots && !f->is_failing && !f->is_stopped;
+        return !f->is_lagging && !f->has_unwatched && !f->has_missing_roots && !f->is_failing &&
+               f->stop == PROCESS_NOT_STOPPED;
 }
 
 static void json_timestamp_or_null(const char *ts) {
@@ -104,7 +105,7 @@ static void json_timestamp_or_null(const char *ts) {
 }
 
 /* The daemon part: r is daemon_state_read()'s answer. */
-static void print_daemon_json(int r, const struct daemon_state_info *d) {
+static void print_daemon_json(int r, const struct daemon_state_info *d, const struct index_freshness *f) {
         if (r < 0) {
                 fputs(",\"daemon\":{\"running\":null,\"error\":", stdout);
                 json_write_string(stdout, strerror(-r));
@@ -123,17 +124,16 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
                 else
                         fputs("null", stdout);
                 printf(",\"queue\":%zu", d->queue_length);
-                struct index_freshness f = freshness_of(r, d);
-                if (f.is_known) {
+                if (f->is_known) {
                         printf(",\"settling\":%zu,\"oldest_pending\":", d->n_settling);
                         json_timestamp_or_null(d->oldest_pending);
-                        if (f.oldest_ms >= 0)
-                                printf(",\"oldest_pending_age_ms\":%lld", (long long) f.oldest_ms);
+                        if (f->oldest_ms >= 0)
+                                printf(",\"oldest_pending_age_ms\":%lld", (long long) f->oldest_ms);
                         else
                                 fputs(",\"oldest_pending_age_ms\":null", stdout);
                         printf(",\"lag_threshold_ms\":%u,\"lagging\":%s,\"watched_dirs\":%zu,"
                                "\"unwatched_dirs\":%zu,\"overflows\":%llu,\"last_reconcile\":",
-                               d->lag_threshold_ms, f.is_lagging ? "true" : "false", d->n_watched, d->n_unwatched,
+                               d->lag_threshold_ms, f->is_lagging ? "true" : "false", d->n_watched, d->n_unwatched,
                                (unsigned long long) d->n_overflows);
                         json_timestamp_or_null(d->last_reconcile);
                         fputs(",\"roots\":[", stdout);
@@ -148,8 +148,8 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
                                         fputc(',', stdout);
                                 json_write_string(stdout, d->missing_roots[i]);
                         }
-                        printf("],\"stopped\":%s,\"failing\":", f.is_stopped ? "true" : "false");
-                        if (f.is_failing) {
+                        printf("],\"stopped\":%s,\"failing\":", f->stop != PROCESS_NOT_STOPPED ? "true" : "false");
+                        if (f->is_failing) {
                                 fputs("{\"error\":", stdout);
                                 json_write_string(stdout, failing_reason(d->failing_error));
                                 fputs(",\"since\":", stdout);
@@ -157,7 +157,7 @@ static void print_daemon_json(int r, const struct daemon_state_info *d) {
                                 printf(",\"retry_s\":%u}", d->retry_s);
                         } else
                                 fputs("null", stdout);
-                        printf(",\"current\":%s", is_current(&f) ? "true" : "false");
+                        printf(",\"current\":%s", is_current(f) ? "true" : "false");
                 }
                 fputc('}', stdout);
         }
@@ -188,7 +188,7 @@ static void print_field_padded(const char *text, size_t width) {
         free(printed);
 }
 
-static void print_daemon_text(int r, const struct daemon_state_info *d) {
+static void print_daemon_text(int r, const struct daemon_state_info *d, const struct index_freshness *f) {
         if (r < 0)
                 printf("daemon:           unknown (%s)\n", strerror(-r));
         else if (r == 0)
@@ -201,30 +201,28 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
                         printf(", queue %zu", d->queue_length);
                 fputs(")\n", stdout);
         }
-        struct index_freshness f = freshness_of(r, d);
-        if (!f.is_known)
+        if (!f->is_known)
                 return;
-        if (f.is_stopped)
-                printf("index:            not current: quired (pid %ld) is stopped and indexes nothing until "
-                       "continued (kill -CONT %ld)",
-                       d->pid, d->pid);
-        else if (f.is_failing)
+        if (f->stop != PROCESS_NOT_STOPPED) {
+                _cleanup_free_ char *why = daemon_stop_text(d->pid, f->stop);
+                printf("index:            not current: %s", why ? why : "quired is stopped");
+        } else if (f->is_failing)
                 printf("index:            not current: indexing has failed since %s (%s); quired retries every "
                        "%u s (see its log)",
                        d->failing_since[0] ? d->failing_since : "start", failing_reason(d->failing_error), d->retry_s);
-        else if (f.is_lagging)
+        else if (f->is_lagging)
                 printf("index:            lagging: a change has waited %.1f s (more than %.1f s)",
-                       f.oldest_ms / 1000.0, d->lag_threshold_ms / 1000.0);
-        else if (f.has_unwatched)
+                       f->oldest_ms / 1000.0, d->lag_threshold_ms / 1000.0);
+        else if (f->has_unwatched)
                 printf("index:            not current: %zu directories are not watched", d->n_unwatched);
-        else if (f.has_missing_roots)
+        else if (f->has_missing_roots)
                 printf("index:            not current: %zu root%s missing", d->n_missing_roots,
                        d->n_missing_roots == 1 ? " is" : "s are");
         else
                 printf("index:            current");
-        if (f.oldest_ms >= 0) {
-                if (!f.is_lagging)
-                        printf(" (oldest change waiting %.1f s)", f.oldest_ms / 1000.0);
+        if (f->oldest_ms >= 0) {
+                if (!f->is_lagging)
+                        printf(" (oldest change waiting %.1f s)", f->oldest_ms / 1000.0);
                 printf("; queue %zu, %zu settling", d->queue_length, d->n_settling);
         }
         fputc('\n', stdout);
@@ -246,7 +244,7 @@ static void print_daemon_text(int r, const struct daemon_state_info *d) {
 }
 
 static void print_json(const char *path, const struct store_status *st, const struct integrity *in, int daemon_r,
-                       const struct daemon_state_info *daemon) {
+                       const struct daemon_state_info *daemon, const struct index_freshness *fresh) {
         fputs("{\"database\":", stdout);
         json_write_string(stdout, path);
         printf(",\"schema_version\":%d,\"files\":%lld,\"chunks\":%lld,\"duplicate_groups\":%lld,"
@@ -269,12 +267,12 @@ static void print_json(const char *path, const struct store_status *st, const st
                         fputs("null", stdout);
                 fputc('}', stdout);
         }
-        print_daemon_json(daemon_r, daemon);
+        print_daemon_json(daemon_r, daemon, fresh);
         fputs("}\n", stdout);
 }
 
 static void print_text(const char *path, const struct store_status *st, const struct integrity *in, int daemon_r,
-                       const struct daemon_state_info *daemon) {
+                       const struct daemon_state_info *daemon, const struct index_freshness *fresh) {
         fputs("database:         ", stdout);
         fputs_field(path, stdout);
         fputc('\n', stdout);
@@ -295,7 +293,7 @@ static void print_text(const char *path, const struct store_status *st, const st
         else if (in->is_checked)
                 printf("integrity:        DAMAGED: %u%s problem%s, first: %s\n", in->n, in->n >= 100 ? " or more" : "",
                        in->n == 1 ? "" : "s", in->first);
-        print_daemon_text(daemon_r, daemon);
+        print_daemon_text(daemon_r, daemon, fresh);
 }
 
 int cmd_status(int argc, char **argv) {
@@ -356,14 +354,15 @@ int cmd_status(int argc, char **argv) {
          * status: an unreadable state file prints as "unknown". */
         _cleanup_(daemon_state_info_done) struct daemon_state_info daemon = { 0 };
         int daemon_r = daemon_state_read(db_path, &daemon);
+        /* Once: the exit status says what was printed. */
+        struct index_freshness f = freshness_of(daemon_r, &daemon);
         if (json)
-                print_json(db_path, &st, &in, daemon_r, &daemon);
+                print_json(db_path, &st, &in, daemon_r, &daemon, &f);
         else
-                print_text(db_path, &st, &in, daemon_r, &daemon);
+                print_text(db_path, &st, &in, daemon_r, &daemon, &f);
         store_status_done(&st);
         free(in.first);
         /* Scripts ask "is the index current?" with the exit status; no
          * daemon is not a lag (the index is what the last writer left). */
-        struct index_freshness f = freshness_of(daemon_r, &daemon);
         return (f.is_known && !is_current(&f)) || in.n > 0 ? 1 : 0;
 }

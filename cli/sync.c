@@ -277,11 +277,12 @@ int search_sync_index(const char *db_path, unsigned timeout_ms) {
                         size_t n_waiting = 0;
                         for (size_t i = 0; i < n_cookies; i++)
                                 n_waiting += !is_acknowledged(&info, cookies[i].name);
-                        if (n_waiting > 0 && process_is_stopped(info.pid)) {
-                                r = log_error_errno(EHOSTDOWN, "Failed to sync: quired (pid %ld) on %s is stopped "
-                                                               "and indexes nothing until continued (kill -CONT "
-                                                               "%ld)",
-                                                    info.pid, db_path, info.pid);
+                        enum process_stop stop = n_waiting > 0 ? process_stop_of(info.pid, "quired")
+                                                               : PROCESS_NOT_STOPPED;
+                        if (stop != PROCESS_NOT_STOPPED) {
+                                _cleanup_free_ char *why = daemon_stop_text(info.pid, stop);
+                                r = log_error_errno(EHOSTDOWN, "Failed to sync %s: %s", db_path,
+                                                    why ? why : "quired is stopped");
                                 goto finish;
                         }
                         if (n_waiting == 0) {

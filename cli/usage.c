@@ -61,3 +61,14 @@ bool parse_unsigned(const char *s, unsigned *ret) {
         *ret = (unsigned) v;
         return true;
 }
+
+char *daemon_stop_text(long pid, enum process_stop stop) {
+        char *text = NULL;
+        int n = stop == PROCESS_TRACED
+                        ? asprintf(&text, "quired (pid %ld) is held by a debugger and indexes nothing until it lets go",
+                                   pid)
+                        : asprintf(&text, "quired (pid %ld) is stopped and indexes nothing until continued "
+                                          "(kill -CONT %ld)",
+                                   pid, pid);
+        return n < 0 ? NULL : text;
+}

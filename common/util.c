@@ -77,22 +77,28 @@ long read_proc_long(const char *path) {
         return v;
 }
 
-bool process_is_stopped(long pid) {
+enum process_stop process_stop_of(long pid, const char *name) {
         char path[64], buf[512];
 
         if (pid <= 0)
-                return false;
+                return PROCESS_NOT_STOPPED;
         snprintf(path, sizeof path, "/proc/%ld/stat", pid);
         FILE *f = fopen(path, "re");
         if (!f)
-                return false;
+                return PROCESS_NOT_STOPPED;
         size_t n = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
         buf[n] = '\0';
         /* "PID (COMM) STATE ...": COMM may hold ')' itself, the last one
          * ends it. */
-        const char *end = strrchr(buf, ')');
-        return end && end[1] == ' ' && (end[2] == 'T' || end[2] == 't');
+        const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        if (!open || !close || close < open || close[1] != ' ')
+                return PROCESS_NOT_STOPPED;
+        /* A pid from another pid namespace (a state file written in a
+         * container) names some other process here. */
+        if ((size_t) (close - open - 1) != strlen(name) || strncmp(open + 1, name, strlen(name)) != 0)
+                return PROCESS_NOT_STOPPED;
+        return close[2] == 'T' ? PROCESS_STOPPED : close[2] == 't' ? PROCESS_TRACED : PROCESS_NOT_STOPPED;
 }
 
 int64_t timestamp_ns(int64_t sec, int64_t nsec) {

@@ -38,9 +38,16 @@ bool lstat_says_gone(int lstat_result, int lstat_errno, const struct stat *st);
  * be read. */
 long read_proc_long(const char *path);
 
-/* Whether process pid is stopped (SIGSTOP, SIGTSTP, Ctrl-Z, a debugger):
- * it runs no code until continued. false where /proc cannot say. */
-bool process_is_stopped(long pid);
+/* Whether process pid, whose name (comm) is name, is stopped: it runs no
+ * code until continued. NOT_STOPPED also where /proc cannot say, and when
+ * the process of that pid here has another name. A process frozen by its
+ * cgroup (systemctl freeze) is not seen. */
+enum process_stop {
+        PROCESS_NOT_STOPPED,
+        PROCESS_STOPPED, /* SIGSTOP, SIGTSTP (Ctrl-Z): kill -CONT continues it */
+        PROCESS_TRACED,  /* held by a debugger or tracer */
+};
+enum process_stop process_stop_of(long pid, const char *name);
 
 /* Make room for need elements of elem_size bytes in the array *arrayp
  * points to, whose capacity is *cap elements: the capacity doubles from
