@@ -25,6 +25,9 @@
 /* Containers nested deeper than this are split at lines rather than at their
  * children: the split recurses, and cmark's own parser has no nesting limit. */
 #define SPLIT_DEPTH_MAX 64
+/* Front matter up to this size stays one chunk, whatever max_bytes says:
+ * YAML metadata runs to a few KiB at most (long descriptions, aliases). */
+#define FRONT_MATTER_ATOM_MAX (64 * 1024)
 
 static inline void cmark_node_freep(cmark_node **node) {
         if (*node)
@@ -407,11 +410,16 @@ static int pack_section(struct splitter *s, size_t first, size_t last, uint32_t 
 
                 for (size_t i = from; i <= last; i++) {
                         const struct block *bl = &s->blocks[i];
-                        /* A heading is one atom whatever its size. Front
-                         * matter over max (or a document that merely starts
-                         * and goes on with "---" lines) is cut at lines. */
-                        r = bl->kind == BLOCK_HEADING
-                                    ? piece_add(s, bl->start, bl->end, true)
+                        /* A heading is one atom whatever its size, and so is
+                         * front matter, like a code block: its tags: are read
+                         * from a chunk that holds it whole (derive.c). Past
+                         * FRONT_MATTER_ATOM_MAX it is rather a document that
+                         * merely starts and goes on with "---" lines, cut at
+                         * lines. */
+                        bool is_atom = bl->kind == BLOCK_HEADING ||
+                                       (bl->kind == BLOCK_FRONT_MATTER &&
+                                        span_bytes(s, bl->start, bl->end) <= FRONT_MATTER_ATOM_MAX);
+                        r = is_atom ? piece_add(s, bl->start, bl->end, bl->kind == BLOCK_HEADING)
                                     : split_node(s, bl->node, offset, bl->start, bl->end, 0);
                         if (r < 0)
                                 return r;

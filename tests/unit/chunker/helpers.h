@@ -4,8 +4,10 @@
 
 #include <stdio.h>
 
+#include "chunker.h"
 #include "derive.h"
 #include "document.h"
+#include "macro.h"
 
 /* Options for a golden case: the defaults, or "min N" / "max N" lines in a
  * file next to it with ".md" replaced by ".opts". Returns 0 or -errno. */
@@ -29,3 +31,9 @@ int check_chunk_invariants(const struct document *doc, const char *what, FILE *f
 
 /* Whole file into a new NUL-terminated buffer. Returns 0 or -errno. */
 int read_file(const char *path, char **ret, size_t *ret_len);
+
+/* A chunk list freed when it goes out of scope. */
+static inline void chunk_list_freep(struct chunk_list *list) {
+        chunk_list_free(list);
+}
+#define _cleanup_chunk_list_ _cleanup_(chunk_list_freep)

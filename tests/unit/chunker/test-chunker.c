@@ -11,10 +11,6 @@
 #include "helpers.h"
 #include "macro.h"
 
-static void chunk_list_freep(struct chunk_list *list) {
-        chunk_list_free(list);
-}
-#define _cleanup_chunk_list_ _cleanup_(chunk_list_freep)
 
 static int split(const char *text, size_t min, size_t max, struct chunk_list *ret) {
         struct chunker_options opts = { .min_bytes = min, .max_bytes = max };
@@ -269,17 +265,38 @@ static void test_front_matter_only_file_is_one_chunk(void) {
         CHECK_CHUNK(list, 0, 1, 3, "[]");
 }
 
-static void test_oversized_front_matter_splits_at_lines(void) {
+static void test_oversized_front_matter_is_one_chunk(void) {
         _cleanup_chunk_list_ struct chunk_list list;
 
-        /* 33 bytes of front matter, max 20: cut at lines, like a paragraph. */
+        /* 33 bytes of front matter, max 20: one chunk, like a code block,
+         * so that its tags: are read whole (they were lost when it was cut
+         * at lines). */
         REQUIRE_INT_EQ(split("---\nalpha: 1\nbeta: 2\ngamma: 3\n---\n# T\n\ntext\n", 1, 20, &list), 0);
-        REQUIRE_INT_EQ(list.n_items, 3);
-        CHECK_CHUNK(list, 0, 1, 3, "[]");
-        CHECK_CHUNK(list, 1, 4, 5, "[]");
-        CHECK_CHUNK(list, 2, 6, 8, "[\"T\"]");
+        REQUIRE_INT_EQ(list.n_items, 2);
+        CHECK_CHUNK(list, 0, 1, 5, "[]");
+        CHECK_CHUNK(list, 1, 6, 8, "[\"T\"]");
+}
+
+static void test_front_matter_past_64_kib_splits_at_lines(void) {
+        _cleanup_chunk_list_ struct chunk_list list;
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+
+        /* A document that opens with a "---" rule and has another far
+         * below, rather than metadata: cut at lines like a paragraph. */
+        REQUIRE(f);
+        fputs("---\n", f);
+        for (int i = 0; i < 2000; i++)
+                fprintf(f, "line %04d of a long opening part that is not metadata\n", i);
+        fputs("---\n# T\n\ntext\n", f);
+        REQUIRE_INT_EQ(fclose(f), 0);
+        REQUIRE(len > 64 * 1024);
+        REQUIRE_INT_EQ(split(text, 64, 2048, &list), 0);
+        REQUIRE(list.n_items > 30);
+        CHECK_INT_EQ(list.items[0].start_line, 1);
         for (size_t i = 0; i < list.n_items; i++)
-                CHECK(list.items[i].content_len <= 20);
+                CHECK(list.items[i].content_len <= 2048);
 }
 
 static void test_unclosed_front_matter_is_markdown(void) {
@@ -545,7 +562,8 @@ int main(void) {
         RUN(test_front_matter_alone_when_merging_passes_max);
         RUN(test_front_matter_may_close_with_dots);
         RUN(test_front_matter_only_file_is_one_chunk);
-        RUN(test_oversized_front_matter_splits_at_lines);
+        RUN(test_oversized_front_matter_is_one_chunk);
+        RUN(test_front_matter_past_64_kib_splits_at_lines);
         RUN(test_unclosed_front_matter_is_markdown);
         RUN(test_front_matter_needs_exact_dashes);
         RUN(test_oversized_section_splits_at_blocks);

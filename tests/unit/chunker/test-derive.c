@@ -3,10 +3,12 @@
  * be found (code, URLs, #123, headings) is pinned as firmly as what must.
  * The result is printed as dump_derived() does (helpers.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "chunker.h"
 #include "derive.h"
 #include "helpers.h"
 #include "macro.h"
@@ -183,6 +185,36 @@ static void test_front_matter_only_at_line_1(void) {
 static void test_front_matter_needs_its_closing_line(void) {
         CHECK_DERIVES("---\ntags: [a]\n#b", "tag b\n");
         CHECK_DERIVES("---\ntags: [a]\n...\n#b", "fm a\ntag b\n");
+}
+
+static void test_front_matter_over_max_bytes_keeps_its_tags(void) {
+        /* The chunker cut front matter over max_bytes at lines, so no
+         * chunk held its closing line, and its tags: were lost. */
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        REQUIRE(f);
+        fputs("---\ntags: [big]\ndescription: >\n", f);
+        for (int i = 0; i < 40; i++)
+                fputs("  words here words here words here words here words here words here\n", f);
+        fputs("---\n# T\n\nword bigbody #inline\n", f);
+        REQUIRE_INT_EQ(fclose(f), 0);
+        REQUIRE(len > CHUNKER_MAX_BYTES_DEFAULT);
+
+        _cleanup_chunk_list_ struct chunk_list list;
+        REQUIRE_INT_EQ(chunker_split(text, len, &(struct chunker_options){ 0 }, &list), 0);
+        REQUIRE_INT_EQ(list.n_items, 2);
+        const char *expected[] = { "fm big\n", "tag inline\n" };
+        for (size_t i = 0; i < ELEMENTSOF(expected); i++) {
+                struct derived d;
+                REQUIRE_INT_EQ(derive_chunk(list.items[i].content, list.items[i].content_len, list.items[i].start_line,
+                                            &d),
+                               0);
+                _cleanup_free_ char *got = dump(&d);
+                derived_done(&d);
+                REQUIRE(got);
+                CHECK_STR_EQ(got, expected[i]);
+        }
 }
 
 static void test_front_matter_yaml_comments_are_no_tags(void) {
@@ -454,6 +486,7 @@ int main(void) {
         RUN(test_front_matter_other_keys_are_not_tags);
         RUN(test_front_matter_only_at_line_1);
         RUN(test_front_matter_needs_its_closing_line);
+        RUN(test_front_matter_over_max_bytes_keeps_its_tags);
         RUN(test_front_matter_yaml_comments_are_no_tags);
         RUN(test_front_matter_tag_is_not_repeated_inline);
         RUN(test_front_matter_wiki_links_count);
