@@ -21,9 +21,11 @@ static const char links_help[] =
         "links: the links written in FILE, in order, each with the file it\n"
         "resolves to. backlinks: the links in other notes (and FILE itself)\n"
         "that resolve to FILE. Wiki links ([[Note]], [[Note#Heading|alias]],\n"
-        "![[embed]]) resolve by note name, ignoring case, preferring a note in\n"
-        "the linking note's folder, then the shortest path; Markdown links\n"
-        "([text](other.md)) by the path they spell. Web links are not kept.\n"
+        "![[embed]]) resolve by note name, ignoring ASCII case, preferring a\n"
+        "note in the linking note's folder, then the shortest path; Markdown\n"
+        "links ([text](other.md)) by the path they spell. Web links are not\n"
+        "kept. A symlink FILE names the note it points to; links of a FILE the\n"
+        "index does not hold is an error.\n"
         "\n"
         "Options:\n"
         "      --db PATH         database (default: $QUIRE_DB or the XDG data dir)\n"
@@ -73,10 +75,18 @@ static int print_link(const struct link_hit *h, void *userdata) {
                 fputs("}\n", stdout);
                 return 0;
         }
-        printf("%s:%lld  ", h->source_file, (long long) h->line);
+        /* Quoted as quire search quotes them, so that a name holding a
+         * newline stays on its line. */
+        fputs_field(h->source_file, stdout);
+        printf(":%lld  ", (long long) h->line);
         print_link_spelling(h);
-        if (!out->is_backlinks)
-                printf("  -> %s", h->resolved ? h->resolved : "(not found)");
+        if (!out->is_backlinks) {
+                fputs("  -> ", stdout);
+                if (h->resolved)
+                        fputs_field(h->resolved, stdout);
+                else
+                        fputs("(not found)", stdout);
+        }
         fputc('\n', stdout);
         return 0;
 }
@@ -85,6 +95,16 @@ static int print_link(const struct link_hit *h, void *userdata) {
  * so a note that is gone (or a link target never written) still has a
  * path to ask about. Newly allocated. */
 static int note_path(const char *arg, char **ret) {
+        struct stat st;
+
+        /* A symlink names its note: the walk follows none, so the index
+         * knows the note by its target's path. */
+        if (lstat(arg, &st) == 0 && S_ISLNK(st.st_mode)) {
+                *ret = realpath(arg, NULL);
+                if (!*ret)
+                        return log_error_errno(errno, "Failed to resolve %s: %m", arg);
+                return 0;
+        }
         _cleanup_free_ char *copy1 = strdup(arg), *copy2 = strdup(arg);
         if (!copy1 || !copy2)
                 return log_error_errno(ENOMEM, "Out of memory");
@@ -92,7 +112,6 @@ static int note_path(const char *arg, char **ret) {
         if (!dir)
                 return log_error_errno(errno, "Failed to resolve %s: %m", arg);
         const char *base = basename(copy2);
-        struct stat st;
         if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
             (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)))
                 return log_error_errno(EISDIR, "Failed to look up %s: not a note", arg);
@@ -140,6 +159,8 @@ static int run(int argc, char **argv, bool is_backlinks) {
                 return usage_error(cmd, "missing FILE");
         if (optind + 1 < argc)
                 return usage_error(cmd, "one FILE expected, got '%s' too", argv[optind + 1]);
+        if (!*argv[optind])
+                return usage_error(cmd, "FILE must not be empty");
 
         _cleanup_free_ char *path = NULL;
         if (note_path(argv[optind], &path) < 0)
@@ -152,16 +173,19 @@ static int run(int argc, char **argv, bool is_backlinks) {
         if (r < 0)
                 return 1;
         r = (is_backlinks ? store_links_to : store_links_from)(s, ns, path, print_link, &out);
+        /* Backlinks of a note not written yet, or of a file that is no
+         * note (an image embedded), are a fair question; the links of a
+         * note the index does not hold are a typo (a path outside the
+         * roots, another --db), which an empty answer would hide. */
+        int is_indexed = r == 0 && !is_backlinks && out.n_links == 0 ? store_note_is_indexed(s, ns, path) : 1;
         store_close(s);
-        if (r < 0)
+        if (r < 0 || is_indexed < 0)
                 return 1;
-        /* Backlinks of a note not written yet are a fair question; the
-         * links of one that is neither on disk nor in the index are a
-         * typo, which an empty answer would hide. */
-        struct stat st;
-        if (!is_backlinks && out.n_links == 0 && lstat(path, &st) < 0) {
-                log_error("Failed to look up %s: no such note on disk, and no links from it in the index",
-                          argv[optind]);
+        if (is_indexed == 0) {
+                struct stat st;
+                log_error("Failed to look up %s: %s", argv[optind],
+                          lstat(path, &st) < 0 ? "no such note on disk, nor in the index"
+                                               : "not in the index (quire index it, or see --db)");
                 return 1;
         }
         return 0;

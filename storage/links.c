@@ -244,6 +244,25 @@ int store_links_from(struct store *s, const char *ns, const char *path, link_hit
         return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "read links");
 }
 
+int store_note_is_indexed(struct store *s, const char *ns, const char *path) {
+        _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(s->db,
+                                    /* Each namespace in turn, so that the unique
+                                     * index answers: its first column. */
+                                    "SELECT EXISTS (SELECT 1 FROM (SELECT DISTINCT namespace AS ns FROM chunks"
+                                    " WHERE ?1 IS NULL OR namespace = ?1) n JOIN chunks c"
+                                    " ON c.namespace = n.ns AND c.source_file = ?2)",
+                                    -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail(s, rc, "prepare the note lookup");
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return store_fail(s, rc, "look up a note");
+        return sqlite3_column_int(st, 0);
+}
+
 int store_links_to(struct store *s, const char *ns, const char *path, link_hit_cb cb, void *userdata) {
         _cleanup_(candidates_done) struct candidates cands = { .name = NULL };
         _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;

@@ -23,3 +23,7 @@ typedef int (*link_hit_cb)(const struct link_hit *hit, void *userdata);
 int store_links_from(struct store *s, const char *ns, const char *path, link_hit_cb cb, void *userdata);
 /* The links that resolve to path, by source file and line. */
 int store_links_to(struct store *s, const char *ns, const char *path, link_hit_cb cb, void *userdata);
+
+/* Whether the index holds chunks of path (in namespace ns; NULL: any):
+ * 1, 0, or -errno. */
+int store_note_is_indexed(struct store *s, const char *ns, const char *path);

@@ -106,10 +106,12 @@ class LinksTests(qt.QuiredTestCase):
     def test_namespace_option_limits_the_links(self):
         self.index("--namespace", "work", self.notes)
         self.assertEqual(len(self.links(self.a, "--namespace", "work")), 5)
-        self.assertEqual(self.links(self.a, "--namespace", "home"), [])
+        p = self.quire("links", "--namespace", "home", self.a, expect=1)
+        self.assertOneLine(p.stderr)
+        self.assertIn(f"Failed to look up {self.a}: not in the index", p.stderr)
 
     def test_usage_errors_exit_2(self):
-        for args in (("links",), ("links", "a", "b"), ("backlinks", "--bogus", "a")):
+        for args in (("links",), ("links", "a", "b"), ("backlinks", "--bogus", "a"), ("links", "")):
             with self.subTest(args=args):
                 p = self.quire(*args, expect=2)
                 self.assertOneLine(p.stderr)
@@ -124,7 +126,7 @@ class LinksTests(qt.QuiredTestCase):
         self.index(self.notes)
         nowhere = os.path.join(self.notes, "no-such-note.md")
         for args, cause in ((("links", self.notes), "not a note"),
-                            (("links", nowhere), "no such note on disk, and no links from it in the index")):
+                            (("links", nowhere), "no such note on disk, nor in the index")):
             with self.subTest(args=args):
                 p = self.quire(*args, expect=1)
                 self.assertOneLine(p.stderr)
@@ -134,6 +136,40 @@ class LinksTests(qt.QuiredTestCase):
         plain = self.write("plain.md", "# Plain\n\nNo links here.\n")
         self.index(self.notes)
         self.assertEqual(self.quire("links", plain, expect=0).stdout, "")
+
+    def test_a_note_the_index_does_not_hold_is_an_error(self):
+        # A file outside every root, or under another --db: its links were
+        # an empty answer and exit 0.
+        self.index(self.notes)
+        outside = os.path.join(self.tmp, "outside.md")
+        with open(outside, "w") as f:
+            f.write("# Outside\n\n[[B]]\n")
+        p = self.quire("links", outside, expect=1)
+        self.assertOneLine(p.stderr)
+        self.assertIn(f"Failed to look up {outside}: not in the index (quire index it, or see --db)", p.stderr)
+        self.assertEqual(p.stdout, "")
+        # Backlinks of a file that is no note (an embedded image) are fine.
+        self.assertEqual(self.backlinks(self.pic), [(self.a, 4, "pic.png")])
+
+    def test_a_symlink_names_its_note(self):
+        self.index(self.notes)
+        alias = os.path.join(self.tmp, "alias.md")
+        os.symlink(self.b, alias)
+        self.assertEqual(self.backlinks(alias), self.backlinks(self.b))
+        self.assertEqual(len(self.backlinks(alias)), 3)
+        alias_a = os.path.join(self.tmp, "alias-a.md")
+        os.symlink(self.a, alias_a)
+        self.assertEqual(self.links(alias_a), self.links(self.a))
+        self.assertEqual(len(self.links(alias_a)), 5)
+
+    def test_text_output_quotes_odd_names(self):
+        odd = self.write("odd\nname.md", "# Odd\n\n[[B]]\n")
+        self.index(self.notes)
+        out = self.quire("backlinks", self.b, expect=0).stdout
+        self.assertIn(f'"{os.path.dirname(self.b)}/odd\\nname.md":3  [[B]]\n', out)
+        self.assertNotIn("odd\nname", out)
+        out = self.quire("links", odd, expect=0).stdout
+        self.assertEqual(out.count("\n"), 1, out)
 
 
 if __name__ == "__main__":
