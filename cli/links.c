@@ -20,12 +20,13 @@ static const char links_help[] =
         "\n"
         "links: the links written in FILE, in order, each with the file it\n"
         "resolves to. backlinks: the links in other notes (and FILE itself)\n"
-        "that resolve to FILE. Wiki links ([[Note]], [[Note#Heading|alias]],\n"
-        "![[embed]]) resolve by note name, ignoring ASCII case, preferring a\n"
-        "note in the linking note's folder, then the shortest path; Markdown\n"
-        "links ([text](other.md)) by the path they spell. Web links are not\n"
-        "kept. A symlink FILE names the note it points to; links of a FILE the\n"
-        "index does not hold is an error.\n"
+        "that resolve to FILE (for a FILE not written yet: those that will).\n"
+        "Wiki links ([[Note]], [[Note#Heading|alias]], ![[embed]]) resolve by\n"
+        "note name, ignoring ASCII case, preferring a note in the linking\n"
+        "note's folder, then the shortest path; Markdown links\n"
+        "([text](other.md)) by the path they spell. Web links are not kept.\n"
+        "A symlink FILE names the note it points to; asking for the links of\n"
+        "a FILE the index does not hold is an error.\n"
         "\n"
         "Options:\n"
         "      --db PATH         database (default: $QUIRE_DB or the XDG data dir)\n"
@@ -91,6 +92,48 @@ static int print_link(const struct link_hit *h, void *userdata) {
         return 0;
 }
 
+/* The realpath of dir, which may not exist yet (the folder of a note not
+ * written yet): its deepest existing folder resolved, the rest joined as
+ * spelled, which must then hold no "." or "..". */
+static int resolve_dir(const char *dir, char **ret) {
+        _cleanup_free_ char *head = strdup(dir);
+        size_t rest_at = strlen(dir); /* dir + rest_at: the part not resolved */
+
+        if (!head)
+                return -ENOMEM;
+        for (;;) {
+                _cleanup_free_ char *resolved = realpath(head, NULL);
+                if (resolved) {
+                        const char *rest = dir + rest_at + strspn(dir + rest_at, "/");
+                        if (!*rest) {
+                                *ret = TAKE_PTR(resolved);
+                                return 0;
+                        }
+                        return asprintf(ret, "%s/%s", strcmp(resolved, "/") == 0 ? "" : resolved, rest) < 0 ? -ENOMEM
+                                                                                                            : 0;
+                }
+                if (errno != ENOENT)
+                        return -errno;
+                /* One folder up: its last component joins the rest. */
+                size_t len = rest_at;
+                while (len > 0 && dir[len - 1] == '/')
+                        len--;
+                size_t cut = len;
+                while (cut > 0 && dir[cut - 1] != '/')
+                        cut--;
+                if (len == cut || (len - cut == 1 && dir[cut] == '.') ||
+                    (len - cut == 2 && dir[cut] == '.' && dir[cut + 1] == '.'))
+                        return -ENOENT;
+                rest_at = cut;
+                if (cut == 0)
+                        strcpy(head, ".");
+                else if (cut == 1)
+                        strcpy(head, "/");
+                else
+                        head[cut - 1] = '\0';
+        }
+}
+
 /* FILE as the index names it: the realpath of its directory and its name,
  * so a note that is gone (or a link target never written) still has a
  * path to ask about. Newly allocated. */
@@ -108,9 +151,10 @@ static int note_path(const char *arg, char **ret) {
         _cleanup_free_ char *copy1 = strdup(arg), *copy2 = strdup(arg);
         if (!copy1 || !copy2)
                 return log_error_errno(ENOMEM, "Out of memory");
-        _cleanup_free_ char *dir = realpath(dirname(copy1), NULL);
-        if (!dir)
-                return log_error_errno(errno, "Failed to resolve %s: %m", arg);
+        _cleanup_free_ char *dir = NULL;
+        int r = resolve_dir(dirname(copy1), &dir);
+        if (r < 0)
+                return log_error_errno(r, "Failed to resolve %s: %m", arg);
         const char *base = basename(copy2);
         if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
             (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)))

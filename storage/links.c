@@ -288,13 +288,18 @@ int store_links_to(struct store *s, const char *ns, const char *path, link_hit_c
         sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        /* A note not written yet: the links that would mean it once it is
+         * (a Markdown link spelling its path; a wiki link by its name that
+         * finds no note now), reported unresolved. */
+        bool is_unwritten = !exists_on_disk(path);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 struct link_row row = link_row_read(st);
                 const char *resolved;
                 r = resolve(s, &row, &cands, &resolved);
                 if (r < 0)
                         return r;
-                if (!resolved || strcmp(resolved, path) != 0)
+                bool is_to_path = resolved && strcmp(resolved, path) == 0;
+                if (!is_to_path && !(is_unwritten && !resolved))
                         continue;
                 r = report(&row, resolved, cb, userdata);
                 if (r != 0)

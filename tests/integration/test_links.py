@@ -151,6 +151,28 @@ class LinksTests(qt.QuiredTestCase):
         # Backlinks of a file that is no note (an embedded image) are fine.
         self.assertEqual(self.backlinks(self.pic), [(self.a, 4, "pic.png")])
 
+    def test_backlinks_of_a_note_not_written_yet(self):
+        # They were always empty: only links that resolve were listed, and
+        # nothing resolves to a note that is not there.
+        self.write("todo-list.md", "# Todo\n\n[first](later/todo.md) and [[Todo]]\n")
+        self.index(self.notes)
+        todo = os.path.join(self.notes, "later", "todo.md")
+        hits = [json.loads(line) for line in self.quire("backlinks", "--json", todo, expect=0).stdout.splitlines()]
+        self.assertEqual([(h["source_file"], h["line"], h["target"], h["resolved"]) for h in hits],
+                         [(os.path.join(os.path.dirname(self.a), "todo-list.md"), 3, "later/todo.md", None),
+                          (os.path.join(os.path.dirname(self.a), "todo-list.md"), 3, "Todo", None)])
+        self.assertEqual(self.backlinks(os.path.join(self.notes, "Missing.md")), [(self.a, 5, "Missing")])
+        # Once written, the same links resolve to it; a name another note
+        # answers to is not listed for a note that does not exist.
+        os.makedirs(os.path.dirname(todo))
+        with open(todo, "w") as f:
+            f.write("# Todo\n")
+        self.index(self.notes)
+        self.assertEqual(self.backlinks(todo), [(os.path.join(os.path.dirname(self.a), "todo-list.md"), 3,
+                                                 "later/todo.md"),
+                                                (os.path.join(os.path.dirname(self.a), "todo-list.md"), 3, "Todo")])
+        self.assertEqual(self.backlinks(os.path.join(self.notes, "elsewhere", "todo.md")), [])
+
     def test_a_symlink_names_its_note(self):
         self.index(self.notes)
         alias = os.path.join(self.tmp, "alias.md")
