@@ -114,12 +114,52 @@ static size_t dir_len(const char *path) {
         return slash ? (size_t) (slash - path) : 0;
 }
 
+/* Whether path is source's folder joined with target, a relative path
+ * ("../b/Note", "./Note", as Obsidian writes links with its "relative
+ * path" setting), "." and ".." taken lexically, with or without ".md",
+ * ignoring ASCII case as names do. */
+static bool path_is_relative_target(const char *path, const char *source, const char *target) {
+        _cleanup_free_ char *want = NULL;
+        size_t n = dir_len(source);
+
+        if (!(want = malloc(n + strlen(target) + 2)))
+                return false;
+        memcpy(want, source, n);
+        want[n] = '\0';
+        for (const char *t = target; *t;) {
+                size_t k = strcspn(t, "/");
+                if (k == 2 && t[0] == '.' && t[1] == '.') {
+                        char *slash = strrchr(want, '/');
+                        if (!slash)
+                                return false;
+                        *slash = '\0';
+                } else if (k > 0 && !(k == 1 && t[0] == '.')) {
+                        size_t len = strlen(want);
+                        want[len] = '/';
+                        memcpy(want + len + 1, t, k);
+                        want[len + 1 + k] = '\0';
+                }
+                t += k + (t[k] == '/');
+        }
+        size_t len = strlen(want);
+        return strncasecmp(path, want, len) == 0 &&
+               (path[len] == '\0' || (strlen(path) == len + 3 && ends_with_ignoring_case(path, ".md")));
+}
+
 /* Which candidate [[target]] written in source means: one whose path ends
  * with the target as written (so "[[a/Note]]" takes only a Note.md in a
  * folder a), preferring a note in source's own folder, then the shortest
- * path (candidates are sorted so). NULL when none fits. */
+ * path (candidates are sorted so); for a relative target, the one it
+ * spells. NULL when none fits. */
 static const char *pick_candidate(const struct candidates *c, const char *source, const char *target) {
         const char *best = NULL;
+
+        if (strncmp(target, "./", 2) == 0 || strncmp(target, "../", 3) == 0) {
+                for (size_t i = 0; i < c->n; i++)
+                        if (path_is_relative_target(c->paths[i], source, target))
+                                return c->paths[i];
+                return NULL;
+        }
 
         for (size_t i = 0; i < c->n; i++) {
                 const char *p = c->paths[i];

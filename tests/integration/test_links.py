@@ -173,6 +173,18 @@ class LinksTests(qt.QuiredTestCase):
                                                 (os.path.join(os.path.dirname(self.a), "todo-list.md"), 3, "Todo")])
         self.assertEqual(self.backlinks(os.path.join(self.notes, "elsewhere", "todo.md")), [])
 
+    def test_relative_wiki_links_resolve_by_the_path_they_spell(self):
+        # Obsidian's "relative path" setting writes [[../b/Note]]: it was
+        # never resolved (no note's path ends with "../b/Note").
+        other = self.write("rel/b/other.md", "# Other\n")
+        self.write("rel/a/other.md", "# Other, not meant\n")
+        s = self.write("rel/a/s.md", "# S\n\n[[../b/other]] [[./other]] [[../B/Other.md]] [[../c/other]]\n")
+        self.index(self.notes)
+        near = os.path.join(os.path.dirname(s), "other.md")
+        self.assertEqual([(h["target"], h["resolved"]) for h in self.links(s)],
+                         [("../b/other", other), ("./other", near), ("../B/Other.md", other), ("../c/other", None)])
+        self.assertEqual(self.backlinks(other), [(s, 3, "../b/other"), (s, 3, "../B/Other.md")])
+
     def test_a_symlink_names_its_note(self):
         self.index(self.notes)
         alias = os.path.join(self.tmp, "alias.md")
