@@ -147,9 +147,18 @@ static void reload(struct daemon *d) {
         notify_reloading();
         set_state(d, "reloading");
         optind = 0; /* glibc: a full rescan of argv */
+        /* A mistake costs the new configuration, not the daemon: one line
+         * that says both, without the command-line hint of a start. */
+        char why[1024];
+        log_capture_begin(why, sizeof why);
         r = config_load(d->argc, d->argv, &cfg);
+        log_capture_end();
         if (r < 0) {
-                log_warning("Keeping the current configuration");
+                static const char hint[] = " (see 'quired --help')";
+                size_t n = strlen(why);
+                if (n >= sizeof hint - 1 && strcmp(why + n - (sizeof hint - 1), hint) == 0)
+                        why[n - (sizeof hint - 1)] = '\0';
+                log_error("%s; keeping the current configuration", why[0] ? why : "Failed to load the configuration");
                 config_done(&cfg);
                 /* Back to where we were: during the first reconcile READY=1
                  * is still the reconcile's to send (on_report). */

@@ -258,8 +258,11 @@ class SignalTests(LifecycleCase):
         self.write_config(good + "settle_ms = soon\n")
         mark = d.mark()
         d.send(signal.SIGHUP)
-        d.wait_line(r"Keeping the current configuration", since=mark)
-        self.assertTrue(d.matches(r"quired\.ini:\d+: .*settle_ms", since=mark), "no line naming the mistake")
+        # One line: the mistake and what quired does about it.
+        line = d.wait_line(r"; keeping the current configuration$", since=mark)[1].string
+        self.assertRegex(line, r"^quired: .*quired\.ini:\d+: .*settle_ms.*; keeping the current configuration$")
+        self.assertNotIn("quired --help", line)
+        self.assertEqual(len(d.matches(r"settle_ms|configuration", since=mark)), 1, d.log(mark))
         self.write("after.md", note("cormorant"))
         self.converge(d)
         self.assertEqual(self.hits("cormorant"), {self.stored("after.md")})
@@ -276,8 +279,9 @@ class SignalTests(LifecycleCase):
         os.mkfifo(config)
         mark = d.mark()
         d.send(signal.SIGHUP)
-        d.wait_line(r"Keeping the current configuration", since=mark)
-        self.assertIn(f"quired: Failed to read config file {config}: not a regular file", d.lines[mark:])
+        d.wait_line(r"; keeping the current configuration$", since=mark)
+        self.assertIn(f"quired: Failed to read config file {config}: not a regular file; keeping the current "
+                      "configuration", d.lines[mark:])
         self.write("after.md", note("cormorant"))
         self.converge(d)
         self.assertEqual(self.hits("cormorant"), {self.stored("after.md")})

@@ -277,7 +277,7 @@ class NotifyProtocolTests(NotifyCase):
         d.wait_line(r"Watching \d+ directories; reconciling")
         self.write_config(good + "settle_ms = soon\n")
         d.send(signal.SIGHUP)
-        d.wait_line(r"Keeping the current configuration")
+        d.wait_line(r"; keeping the current configuration$")
         time.sleep(0.5)
         self.assertEqual(self.notify.having("READY"), [], "READY=1 before the first reconcile was done")
         said = [status_fields(m) for m in self.notify.having("STATUS")]
