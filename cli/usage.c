@@ -67,6 +67,10 @@ char *daemon_stop_text(long pid, enum process_stop stop) {
         int n = stop == PROCESS_TRACED
                         ? asprintf(&text, "quired (pid %ld) is held by a debugger and indexes nothing until it lets go",
                                    pid)
+                : stop == PROCESS_FROZEN
+                        ? asprintf(&text, "quired (pid %ld) is frozen with its cgroup and indexes nothing until "
+                                          "thawed (systemctl --user thaw quired)",
+                                   pid)
                         : asprintf(&text, "quired (pid %ld) is stopped and indexes nothing until continued "
                                           "(kill -CONT %ld)",
                                    pid, pid);

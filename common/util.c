@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -77,6 +78,53 @@ long read_proc_long(const char *path) {
         return v;
 }
 
+/* Whether the cgroup of pid is frozen: cgroup v2's cgroup.events says
+ * "frozen 1" (systemctl freeze, docker pause), v1's freezer.state
+ * "FROZEN" or "FREEZING". Where the hierarchies are mounted by
+ * convention: /sys/fs/cgroup (v2, or v1 controllers under it), or
+ * /sys/fs/cgroup/unified (v2 beside v1). */
+static bool cgroup_is_frozen(long pid) {
+        char path[PATH_MAX + 64], line[PATH_MAX + 32];
+        bool is_frozen = false;
+
+        snprintf(path, sizeof path, "/proc/%ld/cgroup", pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        while (!is_frozen && fgets(line, sizeof line, f)) {
+                line[strcspn(line, "\n")] = '\0';
+                const char *controllers = strchr(line, ':');
+                const char *group = controllers ? strchr(controllers + 1, ':') : NULL;
+                if (!group)
+                        continue;
+                size_t n_controllers = (size_t) (group - controllers - 1);
+                char state[32] = "";
+                if (n_controllers == 0) {
+                        static const char *const v2_mounts[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+                        for (size_t i = 0; i < ELEMENTSOF(v2_mounts) && !is_frozen; i++) {
+                                snprintf(path, sizeof path, "%s%s/cgroup.events", v2_mounts[i], group + 1);
+                                FILE *e = fopen(path, "re");
+                                if (!e)
+                                        continue;
+                                while (fgets(state, sizeof state, e))
+                                        if (strcmp(state, "frozen 1\n") == 0)
+                                                is_frozen = true;
+                                fclose(e);
+                        }
+                } else if (n_controllers == strlen("freezer") && strncmp(controllers + 1, "freezer", n_controllers) == 0) {
+                        snprintf(path, sizeof path, "/sys/fs/cgroup/freezer%s/freezer.state", group + 1);
+                        FILE *e = fopen(path, "re");
+                        if (e) {
+                                is_frozen = fgets(state, sizeof state, e) &&
+                                            (strcmp(state, "FROZEN\n") == 0 || strcmp(state, "FREEZING\n") == 0);
+                                fclose(e);
+                        }
+                }
+        }
+        fclose(f);
+        return is_frozen;
+}
+
 enum process_stop process_stop_of(long pid, const char *name) {
         char path[64], buf[512];
 
@@ -98,7 +146,11 @@ enum process_stop process_stop_of(long pid, const char *name) {
          * container) names some other process here. */
         if ((size_t) (close - open - 1) != strlen(name) || strncmp(open + 1, name, strlen(name)) != 0)
                 return PROCESS_NOT_STOPPED;
-        return close[2] == 'T' ? PROCESS_STOPPED : close[2] == 't' ? PROCESS_TRACED : PROCESS_NOT_STOPPED;
+        if (close[2] == 'T')
+                return PROCESS_STOPPED;
+        if (close[2] == 't')
+                return PROCESS_TRACED;
+        return cgroup_is_frozen(pid) ? PROCESS_FROZEN : PROCESS_NOT_STOPPED;
 }
 
 int64_t timestamp_ns(int64_t sec, int64_t nsec) {

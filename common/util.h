@@ -40,12 +40,12 @@ long read_proc_long(const char *path);
 
 /* Whether process pid, whose name (comm) is name, is stopped: it runs no
  * code until continued. NOT_STOPPED also where /proc cannot say, and when
- * the process of that pid here has another name. A process frozen by its
- * cgroup (systemctl freeze) is not seen. */
+ * the process of that pid here has another name. */
 enum process_stop {
         PROCESS_NOT_STOPPED,
         PROCESS_STOPPED, /* SIGSTOP, SIGTSTP (Ctrl-Z): kill -CONT continues it */
         PROCESS_TRACED,  /* held by a debugger or tracer */
+        PROCESS_FROZEN,  /* its cgroup is frozen (systemctl freeze, docker pause) */
 };
 enum process_stop process_stop_of(long pid, const char *name);
 

@@ -255,6 +255,61 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         daemon = json.loads(self.quire("status", "--json", expect=0).stdout)["daemon"]
         self.assertEqual((daemon["stopped"], daemon["current"]), (False, True))
 
+    def freeze_cgroup(self, pid):
+        """Move pid into a new cgroup and freeze it (cgroup v1's freezer, or
+        v2's cgroup.freeze); returns the function that thaws it and puts it
+        back. Skips the test where neither can be done (not root, no
+        such hierarchy)."""
+        name = f"quire-test-{os.getpid()}"
+        for parent, state, frozen, thawed in (("/sys/fs/cgroup/freezer", "freezer.state", "FROZEN", "THAWED"),
+                                              ("/sys/fs/cgroup", "cgroup.freeze", "1", "0"),
+                                              ("/sys/fs/cgroup/unified", "cgroup.freeze", "1", "0")):
+            group = os.path.join(parent, name)
+            try:
+                os.mkdir(group)
+            except OSError:
+                continue
+            try:
+                with open(os.path.join(group, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
+                with open(os.path.join(group, state), "w") as f:
+                    f.write(frozen)
+            except OSError:
+                try:
+                    with open(os.path.join(parent, "cgroup.procs"), "w") as f:
+                        f.write(str(pid))
+                except OSError:
+                    pass
+                os.rmdir(group)
+                continue
+
+            def thaw(group=group, parent=parent, state=state, thawed=thawed):
+                with open(os.path.join(group, state), "w") as f:
+                    f.write(thawed)
+                with open(os.path.join(parent, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
+                os.rmdir(group)
+            return thaw
+        self.skipTest("no cgroup freezer this test may use")
+
+    def test_frozen_daemon_leaves_searches_working(self):
+        # systemctl --user freeze, docker pause: no signal, and the state
+        # /proc shows is D or S, not T.
+        d = self.start()
+        expected = self.quire("search", "--json", "archive", expect=0).stdout
+        thaw = self.freeze_cgroup(d.pid)
+        try:
+            p = self.quire("search", "--json", "archive", expect=0, timeout=8)
+            self.assertEqual(p.stdout, expected)
+            status = self.quire("status", expect=1).stdout
+            self.assertIn(f"index:            not current: quired (pid {d.pid}) is frozen with its cgroup and "
+                          "indexes nothing until thawed (systemctl --user thaw quired)\n", status)
+        finally:
+            thaw()
+        served, _ = self.served_and_local(d, "--json", "archive", expect=0)
+        self.assertEqual(served.stdout, expected)
+        self.assertIs(json.loads(self.quire("status", "--json", expect=0).stdout)["daemon"]["stopped"], False)
+
     def test_bad_clients_do_not_stop_it(self):
         d = self.start()
         path = self.socket_path()
