@@ -23,7 +23,8 @@ static const char links_help[] =
         "that resolve to FILE (for a FILE not written yet: those that will).\n"
         "Wiki links ([[Note]], [[Note#Heading|alias]], ![[embed]]) resolve by\n"
         "note name, ignoring ASCII case, preferring a note in the linking\n"
-        "note's folder, then the shortest path; Markdown links\n"
+        "note's folder, then the shortest path; one starting with ./ or ../\n"
+        "by the path it spells from the linking note's folder. Markdown links\n"
         "([text](other.md)) by the path they spell. Web links are not kept.\n"
         "A symlink FILE names the note it points to; asking for the links of\n"
         "a FILE the index does not hold is an error.\n"
@@ -44,10 +45,14 @@ struct links_output {
 static void print_link_spelling(const struct link_hit *h) {
         const char *hash = h->fragment ? "#" : "", *fragment = h->fragment ? h->fragment : "";
 
-        if (strcmp(h->kind, "markdown") == 0)
-                printf("(%s%s%s)", h->target, hash, fragment);
-        else
-                printf("%s[[%s%s%s]]", strcmp(h->kind, "embed") == 0 ? "!" : "", h->target, hash, fragment);
+        bool is_markdown = strcmp(h->kind, "markdown") == 0;
+
+        /* Escaped: a note's bytes must not reach the terminal as controls. */
+        fputs(is_markdown ? "(" : strcmp(h->kind, "embed") == 0 ? "![[" : "[[", stdout);
+        write_escaped(stdout, h->target);
+        fputs(hash, stdout);
+        write_escaped(stdout, fragment);
+        fputs(is_markdown ? ")" : "]]", stdout);
 }
 
 static int print_link(const struct link_hit *h, void *userdata) {
@@ -92,9 +97,21 @@ static int print_link(const struct link_hit *h, void *userdata) {
         return 0;
 }
 
+/* "a//b/" as "a/b": a path joined as spelled, as the index would name it.
+ * In place. */
+static void collapse_slashes(char *path) {
+        char *o = path;
+        for (const char *p = path; *p; p++)
+                if (*p != '/' || o == path || o[-1] != '/')
+                        *o++ = *p;
+        if (o > path + 1 && o[-1] == '/')
+                o--;
+        *o = '\0';
+}
+
 /* The realpath of dir, which may not exist yet (the folder of a note not
  * written yet): its deepest existing folder resolved, the rest joined as
- * spelled, which must then hold no "." or "..". */
+ * spelled, which must then hold no "." or "..". Newly allocated in *ret. */
 static int resolve_dir(const char *dir, char **ret) {
         _cleanup_free_ char *head = strdup(dir);
         size_t rest_at = strlen(dir); /* dir + rest_at: the part not resolved */
@@ -109,8 +126,12 @@ static int resolve_dir(const char *dir, char **ret) {
                                 *ret = TAKE_PTR(resolved);
                                 return 0;
                         }
-                        return asprintf(ret, "%s/%s", strcmp(resolved, "/") == 0 ? "" : resolved, rest) < 0 ? -ENOMEM
-                                                                                                            : 0;
+                        if (asprintf(ret, "%s/%s", strcmp(resolved, "/") == 0 ? "" : resolved, rest) < 0) {
+                                *ret = NULL;
+                                return -ENOMEM;
+                        }
+                        collapse_slashes(*ret);
+                        return 0;
                 }
                 if (errno != ENOENT)
                         return -errno;
@@ -140,9 +161,13 @@ static int resolve_dir(const char *dir, char **ret) {
 static int note_path(const char *arg, char **ret) {
         struct stat st;
 
+        *ret = NULL;
         /* A symlink names its note: the walk follows none, so the index
-         * knows the note by its target's path. */
-        if (lstat(arg, &st) == 0 && S_ISLNK(st.st_mode)) {
+         * knows the note by its target's path. One that leads nowhere
+         * (yet) is taken by its own name. */
+        if (lstat(arg, &st) == 0 && S_ISLNK(st.st_mode) && stat(arg, &st) == 0) {
+                if (S_ISDIR(st.st_mode))
+                        return log_error_errno(EISDIR, "Failed to look up %s: not a note", arg);
                 *ret = realpath(arg, NULL);
                 if (!*ret)
                         return log_error_errno(errno, "Failed to resolve %s: %m", arg);
@@ -159,7 +184,11 @@ static int note_path(const char *arg, char **ret) {
         if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
             (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)))
                 return log_error_errno(EISDIR, "Failed to look up %s: not a note", arg);
-        return asprintf(ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) < 0 ? log_error_errno(ENOMEM, "Out of memory") : 0;
+        if (asprintf(ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) < 0) {
+                *ret = NULL;
+                return log_error_errno(ENOMEM, "Out of memory");
+        }
+        return 0;
 }
 
 static int run(int argc, char **argv, bool is_backlinks) {

@@ -114,24 +114,30 @@ static size_t dir_len(const char *path) {
         return slash ? (size_t) (slash - path) : 0;
 }
 
-/* Whether path is source's folder joined with target, a relative path
- * ("../b/Note", "./Note", as Obsidian writes links with its "relative
- * path" setting), "." and ".." taken lexically, with or without ".md",
- * ignoring ASCII case as names do. */
-static bool path_is_relative_target(const char *path, const char *source, const char *target) {
-        _cleanup_free_ char *want = NULL;
-        size_t n = dir_len(source);
+static bool is_relative_target(const char *target) {
+        return strncmp(target, "./", 2) == 0 || strncmp(target, "../", 3) == 0;
+}
 
-        if (!(want = malloc(n + strlen(target) + 2)))
-                return false;
+/* The path a relative target ("../b/Note", "./pic.png", as Obsidian
+ * writes links with its "relative path" setting) spells from source's
+ * folder, "." and ".." taken lexically. -ENOENT when it climbs past the
+ * root; newly allocated in *ret. */
+static int relative_target_path(const char *source, const char *target, char **ret) {
+        size_t n = dir_len(source);
+        char *want = malloc(n + strlen(target) + 2);
+
+        if (!want)
+                return -ENOMEM;
         memcpy(want, source, n);
         want[n] = '\0';
         for (const char *t = target; *t;) {
                 size_t k = strcspn(t, "/");
                 if (k == 2 && t[0] == '.' && t[1] == '.') {
                         char *slash = strrchr(want, '/');
-                        if (!slash)
-                                return false;
+                        if (!slash) {
+                                free(want);
+                                return -ENOENT;
+                        }
                         *slash = '\0';
                 } else if (k > 0 && !(k == 1 && t[0] == '.')) {
                         size_t len = strlen(want);
@@ -141,36 +147,66 @@ static bool path_is_relative_target(const char *path, const char *source, const 
                 }
                 t += k + (t[k] == '/');
         }
+        *ret = want;
+        return 0;
+}
+
+/* Whether path is want, with or without ".md" after it; exactly, or
+ * ignoring ASCII case as names do. */
+static bool path_is(const char *path, const char *want, bool ignoring_case) {
         size_t len = strlen(want);
-        return strncasecmp(path, want, len) == 0 &&
-               (path[len] == '\0' || (strlen(path) == len + 3 && ends_with_ignoring_case(path, ".md")));
+        if ((ignoring_case ? strncasecmp(path, want, len) : strncmp(path, want, len)) != 0)
+                return false;
+        return path[len] == '\0' || (strlen(path) == len + 3 && ends_with_ignoring_case(path, ".md"));
 }
 
 /* Which candidate [[target]] written in source means: one whose path ends
  * with the target as written (so "[[a/Note]]" takes only a Note.md in a
  * folder a), preferring a note in source's own folder, then the shortest
  * path (candidates are sorted so); for a relative target, the one it
- * spells. NULL when none fits. */
-static const char *pick_candidate(const struct candidates *c, const char *source, const char *target) {
+ * spells, its exact case first. NULL when none fits. */
+static int pick_candidate(const struct candidates *c, const char *source, const char *target, const char **ret) {
         const char *best = NULL;
 
-        if (strncmp(target, "./", 2) == 0 || strncmp(target, "../", 3) == 0) {
-                for (size_t i = 0; i < c->n; i++)
-                        if (path_is_relative_target(c->paths[i], source, target))
-                                return c->paths[i];
-                return NULL;
+        *ret = NULL;
+        if (is_relative_target(target)) {
+                _cleanup_free_ char *want = NULL;
+                int r = relative_target_path(source, target, &want);
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0)
+                        return r;
+                for (int ignoring_case = 0; ignoring_case <= 1 && !*ret; ignoring_case++)
+                        for (size_t i = 0; i < c->n && !*ret; i++)
+                                if (path_is(c->paths[i], want, ignoring_case))
+                                        *ret = c->paths[i];
+                return 0;
         }
-
         for (size_t i = 0; i < c->n; i++) {
                 const char *p = c->paths[i];
                 if (!path_ends_with_target(p, target))
                         continue;
-                if (dir_len(p) == dir_len(source) && strncmp(p, source, dir_len(p)) == 0)
-                        return p;
+                if (dir_len(p) == dir_len(source) && strncmp(p, source, dir_len(p)) == 0) {
+                        *ret = p;
+                        return 0;
+                }
                 if (!best)
                         best = p;
         }
-        return best;
+        *ret = best;
+        return 0;
+}
+
+/* Whether a wiki link to target written in source could mean path once
+ * there is a note at path. -ENOMEM on failure. */
+static int target_could_mean(const char *path, const char *source, const char *target) {
+        if (!is_relative_target(target))
+                return path_ends_with_target(path, target);
+        _cleanup_free_ char *want = NULL;
+        int r = relative_target_path(source, target, &want);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : path_is(path, want, true);
 }
 
 static bool file_is_indexed(struct store *s, const char *ns, const char *path) {
@@ -220,13 +256,21 @@ static int resolve(struct store *s, const struct link_row *row, struct candidate
                 if (r < 0)
                         return r;
         }
-        *ret = pick_candidate(cands, row->source_file, row->target);
-        if (*ret || !strchr(row->target_name, '.'))
-                return 0;
+        int r = pick_candidate(cands, row->source_file, row->target, ret);
+        if (r < 0 || *ret || !strchr(row->target_name, '.'))
+                return r;
         /* An attachment (![[pic.png]]) is not a note, so not in files: it
-         * is looked for beside the note that names it. */
-        free(cands->beside);
-        if (asprintf(&cands->beside, "%.*s/%s", (int) dir_len(row->source_file), row->source_file, row->target) < 0) {
+         * is looked for beside the note that names it, or where a relative
+         * target spells it. */
+        free(TAKE_PTR(cands->beside));
+        if (is_relative_target(row->target)) {
+                r = relative_target_path(row->source_file, row->target, &cands->beside);
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0)
+                        return r;
+        } else if (asprintf(&cands->beside, "%.*s/%s", (int) dir_len(row->source_file), row->source_file,
+                            row->target) < 0) {
                 cands->beside = NULL;
                 return -ENOMEM;
         }
@@ -286,12 +330,9 @@ int store_links_from(struct store *s, const char *ns, const char *path, link_hit
 
 int store_note_is_indexed(struct store *s, const char *ns, const char *path) {
         _cleanup_stmt_finalize_ sqlite3_stmt *st = NULL;
+        /* files, not chunks: an empty note has a row and no chunk. */
         int rc = sqlite3_prepare_v2(s->db,
-                                    /* Each namespace in turn, so that the unique
-                                     * index answers: its first column. */
-                                    "SELECT EXISTS (SELECT 1 FROM (SELECT DISTINCT namespace AS ns FROM chunks"
-                                    " WHERE ?1 IS NULL OR namespace = ?1) n JOIN chunks c"
-                                    " ON c.namespace = n.ns AND c.source_file = ?2)",
+                                    "SELECT EXISTS (SELECT 1 FROM files WHERE path = ?2 AND (?1 IS NULL OR namespace = ?1))",
                                     -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail(s, rc, "prepare the note lookup");
@@ -328,10 +369,13 @@ int store_links_to(struct store *s, const char *ns, const char *path, link_hit_c
         sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-        /* A note not written yet: the links that would mean it once it is
-         * (a Markdown link spelling its path; a wiki link by its name that
-         * finds no note now), reported unresolved. */
-        bool is_unwritten = !exists_on_disk(path);
+        /* A note the index does not hold (not written yet, or not indexed
+         * yet): the links that will mean it once it is (a Markdown link
+         * spelling its path; a wiki link that finds no note now and whose
+         * target could name it), reported unresolved. */
+        int is_indexed = store_note_is_indexed(s, ns, path);
+        if (is_indexed < 0)
+                return is_indexed;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 struct link_row row = link_row_read(st);
                 const char *resolved;
@@ -339,8 +383,15 @@ int store_links_to(struct store *s, const char *ns, const char *path, link_hit_c
                 if (r < 0)
                         return r;
                 bool is_to_path = resolved && strcmp(resolved, path) == 0;
-                if (!is_to_path && !(is_unwritten && !resolved))
+                if (!is_to_path && (is_indexed || resolved))
                         continue;
+                if (!is_to_path && !row.target_path) {
+                        r = target_could_mean(path, row.source_file, row.target);
+                        if (r < 0)
+                                return r;
+                        if (r == 0)
+                                continue;
+                }
                 r = report(&row, resolved, cb, userdata);
                 if (r != 0)
                         return r;

@@ -185,6 +185,38 @@ class LinksTests(qt.QuiredTestCase):
                          [("../b/other", other), ("./other", near), ("../B/Other.md", other), ("../c/other", None)])
         self.assertEqual(self.backlinks(other), [(s, 3, "../b/other"), (s, 3, "../B/Other.md")])
 
+    def test_link_edge_cases(self):
+        # From review: an empty note (a files row, no chunk) was "not in
+        # the index"; a relative link took a folder differing in case over
+        # its own; unwritten backlinks listed links that name another
+        # folder; "new//deep" did not match; a symlink to a folder was
+        # looked up; link targets reached the terminal raw.
+        empty = self.write("x/empty.md", "")
+        upper = self.write("rel/A/other.md", "# Other A\n")
+        lower = self.write("rel/a/other.md", "# Other a\n")
+        s = self.write("rel/a/s.md", "# S\n\n[[./other]] [[../a/other]] [[x/Later]] [[Later]] [[../../zzz/Later]]\n"
+                                     "[m](new/deep/Later.md) [[esc\x1b[31mred]]\n")
+        self.index(self.notes)
+        self.assertEqual(self.quire("links", empty, expect=0).stdout, "")
+        self.assertEqual([h["resolved"] for h in self.links(s)][:2], [lower, lower])
+        self.assertEqual(self.backlinks(lower), [(s, 3, "./other"), (s, 3, "../a/other")])
+        self.assertEqual(self.backlinks(upper), [])
+        later = os.path.join(self.notes, "y", "Later.md")
+        self.assertEqual(self.backlinks(later), [(s, 3, "Later")])
+        self.assertEqual(self.backlinks(os.path.join(self.notes, "rel", "a", "x", "Later.md")),
+                         [(s, 3, "x/Later"), (s, 3, "Later")])
+        deep = os.path.join(os.path.dirname(s), "new", "deep", "Later.md")
+        self.assertEqual(self.backlinks(deep), self.backlinks(deep.replace("/new/", "/new//")))
+        self.assertIn((s, 4, "new/deep/Later.md"), self.backlinks(deep))
+        dirlink = os.path.join(self.tmp, "dirlink")
+        os.symlink(os.path.join(self.notes, "rel"), dirlink)
+        for cmd in ("links", "backlinks"):
+            p = self.quire(cmd, dirlink, expect=1)
+            self.assertIn(f"Failed to look up {dirlink}: not a note", p.stderr)
+        out = self.quire("links", s, expect=0).stdout
+        self.assertIn("[[esc\\x1b[31mred]]", out)
+        self.assertNotIn("\x1b", out)
+
     def test_a_symlink_names_its_note(self):
         self.index(self.notes)
         alias = os.path.join(self.tmp, "alias.md")
