@@ -69,7 +69,7 @@ char *daemon_stop_text(long pid, enum process_stop stop) {
                                    pid)
                 : stop == PROCESS_FROZEN
                         ? asprintf(&text, "quired (pid %ld) is frozen with its cgroup and indexes nothing until "
-                                          "thawed (systemctl --user thaw quired)",
+                                          "it is thawed (systemctl --user thaw quired, docker unpause)",
                                    pid)
                         : asprintf(&text, "quired (pid %ld) is stopped and indexes nothing until continued "
                                           "(kill -CONT %ld)",

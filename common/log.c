@@ -78,7 +78,7 @@ void log_set_status_line(bool is_shown) {
 
 int log_internal(int level, int error, const char *fmt, ...) {
         int saved_errno = errno;
-        char line[4096];
+        char line[LOG_LINE_MAX];
         va_list ap;
 
         if (error < 0)

@@ -9,6 +9,9 @@
 
 #include "macro.h"
 
+/* The longest message a line carries (longer ones are cut). */
+#define LOG_LINE_MAX 4096
+
 void log_setup(const char *program_name);
 void log_set_max_level(int level);
 int log_get_max_level(void);

@@ -78,6 +78,19 @@ long read_proc_long(const char *path) {
         return v;
 }
 
+/* Whether the comma-separated list of n bytes at list holds name. */
+static bool has_controller(const char *list, size_t n, const char *name) {
+        size_t k = strlen(name);
+        for (const char *p = list, *end = list + n; p < end;) {
+                const char *comma = memchr(p, ',', (size_t) (end - p));
+                size_t len = comma ? (size_t) (comma - p) : (size_t) (end - p);
+                if (len == k && memcmp(p, name, k) == 0)
+                        return true;
+                p += len + 1;
+        }
+        return false;
+}
+
 /* Whether the cgroup of pid is frozen: cgroup v2's cgroup.events says
  * "frozen 1" (systemctl freeze, docker pause), v1's freezer.state
  * "FROZEN" or "FREEZING". Where the hierarchies are mounted by
@@ -111,8 +124,11 @@ static bool cgroup_is_frozen(long pid) {
                                                 is_frozen = true;
                                 fclose(e);
                         }
-                } else if (n_controllers == strlen("freezer") && strncmp(controllers + 1, "freezer", n_controllers) == 0) {
-                        snprintf(path, sizeof path, "/sys/fs/cgroup/freezer%s/freezer.state", group + 1);
+                } else if (has_controller(controllers + 1, n_controllers, "freezer")) {
+                        /* Mounted by its name alone, or with the others it
+                         * shares a hierarchy with ("freezer,devices"). */
+                        snprintf(path, sizeof path, "/sys/fs/cgroup/%.*s%s/freezer.state", (int) n_controllers,
+                                 controllers + 1, group + 1);
                         FILE *e = fopen(path, "re");
                         if (e) {
                                 is_frozen = fgets(state, sizeof state, e) &&

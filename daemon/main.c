@@ -149,7 +149,7 @@ static void reload(struct daemon *d) {
         optind = 0; /* glibc: a full rescan of argv */
         /* A mistake costs the new configuration, not the daemon: one line
          * that says both, without the command-line hint of a start. */
-        char why[1024];
+        char why[LOG_LINE_MAX];
         log_capture_begin(why, sizeof why);
         r = config_load(d->argc, d->argv, &cfg);
         log_capture_end();

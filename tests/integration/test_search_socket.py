@@ -261,9 +261,18 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
         back. Skips the test where neither can be done (not root, no
         such hierarchy)."""
         name = f"quire-test-{os.getpid()}"
-        for parent, state, frozen, thawed in (("/sys/fs/cgroup/freezer", "freezer.state", "FROZEN", "THAWED"),
-                                              ("/sys/fs/cgroup", "cgroup.freeze", "1", "0"),
-                                              ("/sys/fs/cgroup/unified", "cgroup.freeze", "1", "0")):
+        with open(f"/proc/{pid}/cgroup") as f:
+            groups = dict(line.rstrip("\n").split(":", 2)[1:] for line in f)
+        for mount, key, state, frozen, thawed, done in (
+                ("/sys/fs/cgroup/freezer", "freezer", "freezer.state", "FROZEN", "THAWED", "FROZEN"),
+                ("/sys/fs/cgroup", "", "cgroup.freeze", "1", "0", "frozen 1"),
+                ("/sys/fs/cgroup/unified", "", "cgroup.freeze", "1", "0", "frozen 1")):
+            # A hierarchy mounted there (a tmpfs takes mkdir too).
+            if key not in groups or not os.path.exists(os.path.join(mount, "cgroup.controllers" if not key
+                                                                    else "cgroup.procs")):
+                continue
+            # Back to where it was, afterwards.
+            parent = mount + groups[key].rstrip("/")
             group = os.path.join(parent, name)
             try:
                 os.mkdir(group)
@@ -274,6 +283,9 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
                     f.write(str(pid))
                 with open(os.path.join(group, state), "w") as f:
                     f.write(frozen)
+                # Freezing takes effect when every task has stopped.
+                events = os.path.join(group, "freezer.state" if key else "cgroup.events")
+                qt.wait_for(lambda: done in open(events).read(), timeout=10, what=f"{group} to be frozen")
             except OSError:
                 try:
                     with open(os.path.join(parent, "cgroup.procs"), "w") as f:
@@ -303,7 +315,8 @@ class SearchSocketTest(qt.QuiredTestCase, qt.NotesTestCase):
             self.assertEqual(p.stdout, expected)
             status = self.quire("status", expect=1).stdout
             self.assertIn(f"index:            not current: quired (pid {d.pid}) is frozen with its cgroup and "
-                          "indexes nothing until thawed (systemctl --user thaw quired)\n", status)
+                          "indexes nothing until it is thawed (systemctl --user thaw quired, docker unpause)\n",
+                          status)
         finally:
             thaw()
         served, _ = self.served_and_local(d, "--json", "archive", expect=0)

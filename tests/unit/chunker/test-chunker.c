@@ -11,7 +11,6 @@
 #include "helpers.h"
 #include "macro.h"
 
-
 static int split(const char *text, size_t min, size_t max, struct chunk_list *ret) {
         struct chunker_options opts = { .min_bytes = min, .max_bytes = max };
         return chunker_split(text, strlen(text), &opts, ret);
