@@ -196,6 +196,10 @@ int store_fail(struct store *s, int rc, const char *what) {
         /* FTS5's word for any damage it meets (a damaged structure
          * record fails every statement with "vtable constructor
          * failed"): name the index and the cure. */
+        if (s->is_repairing && (rc & 0xff) == SQLITE_CORRUPT && s->db)
+                return log_error_errno(r, "Failed to %s in %s: %s (damage no index rebuild gets past: move the "
+                                          "database aside and index the notes again)",
+                                       what, s->path, sqlite3_errmsg(s->db));
         if (rc == SQLITE_CORRUPT_VTAB && s->db)
                 return log_error_errno(r, "Failed to %s in %s: its full-text index is damaged (%s); 'quire repair' "
                                           "rebuilds it from the rows",

@@ -98,5 +98,8 @@ static int repair_in_transaction(struct store *s, void *userdata) {
 }
 
 int store_repair(struct store *s) {
-        return store_transact(s, repair_in_transaction, NULL);
+        s->is_repairing = true;
+        int r = store_transact(s, repair_in_transaction, NULL);
+        s->is_repairing = false;
+        return r;
 }

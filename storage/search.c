@@ -1148,14 +1148,26 @@ static int check_fts_index(struct store *s, const char *fts, const char *rows_sq
 
         if (asprintf(&vocab, "CREATE VIRTUAL TABLE IF NOT EXISTS temp.quire_check_%s USING fts5vocab(main, %s, 'instance')",
                      fts, fts) < 0 ||
-            asprintf(&count, "SELECT (SELECT count(*) FROM temp.quire_check_%s), (SELECT count(*) FROM main.%s_docsize), "
-                             "(%s)", fts, fts, rows_sql) < 0)
+            asprintf(&count, "SELECT (SELECT count(*) FROM temp.quire_check_%1$s), (SELECT count(*) FROM main.%2$s_docsize), "
+                             "(%3$s), (SELECT count(*) FROM main.%2$s_data WHERE id = 1)", fts, fts, rows_sql) < 0)
                 return log_error_errno(ENOMEM, "Failed to check %s: %m", s->path);
         rc = sqlite3_exec(s->db, vocab, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
                 rc = sqlite3_prepare_v2(s->db, count, -1, &st, NULL);
         if (rc == SQLITE_OK)
                 rc = sqlite3_step(st);
+        /* Every row has words (source_file has some): an index with fewer
+         * than its rows lost them (a structure record read as empty made
+         * every search find nothing, without an error). And FTS5 keeps
+         * its averages in record 1 from the start. */
+        if (rc == SQLITE_ROW && (sqlite3_column_int64(st, 0) < sqlite3_column_int64(st, 1) ||
+                                 sqlite3_column_int64(st, 3) != 1)) {
+                if (asprintf(&problem, "full-text index %s: %s", fts,
+                             sqlite3_column_int64(st, 3) != 1 ? "its averages record is missing"
+                                                              : "it holds fewer words than rows") < 0)
+                        return log_error_errno(ENOMEM, "Failed to check %s: %m", s->path);
+                return add_problem(s, n, first, problem);
+        }
         if (rc == SQLITE_ROW && sqlite3_column_int64(st, 1) != sqlite3_column_int64(st, 2)) {
                 if (asprintf(&problem, "full-text index %s: %lld rows indexed, %lld to index", fts,
                              (long long) sqlite3_column_int64(st, 1), (long long) sqlite3_column_int64(st, 2)) < 0)

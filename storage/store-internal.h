@@ -66,6 +66,7 @@ struct store {
         bool has_root_sources; /* version 3: roots.config and roots.rules */
         bool has_heading_filter; /* quire_heading_contains() registered on db */
         int stmt_errno; /* why the last store_stmt() that failed did */
+        bool is_repairing; /* store_repair(): damage now is past its cure */
         dev_t dev; /* the file opened at path, to notice it being replaced */
         ino_t ino;
         struct token_replay *replay; /* writers only; NULL: FTS5 tokenizes as usual */

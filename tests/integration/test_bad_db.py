@@ -31,6 +31,12 @@ FTS_DAMAGES = {
     "rows": ("DELETE FROM chunks_fts_docsize WHERE id = (SELECT max(id) FROM chunks_fts_docsize)",
              "chunks_fts: 2 rows indexed, 3 to index"),
     "cjk": ("UPDATE chunks_cjk_data SET block = x'0102030405' WHERE id = 10", "chunks_cjk"),
+    # Read as an empty index: every search found nothing, without an error.
+    "empty structure": ("UPDATE chunks_fts_data SET block = x'00' WHERE id = 10",
+                        "chunks_fts: it holds fewer words than rows"),
+    "empty CJK structure": ("UPDATE chunks_cjk_data SET block = x'00' WHERE id = 10",
+                            "chunks_cjk: it holds fewer words than rows"),
+    "averages": ("DELETE FROM chunks_fts_data WHERE id = 1", "chunks_fts: its averages record is missing"),
 }
 
 
@@ -448,7 +454,9 @@ class BadDatabaseTests(qt.QuireTestCase):
             f.write(b"\xff" * 64)
         with open(self.db, "rb") as f:
             data = f.read()
-        self.assertRefused(self.db, ("repair",), expect_in=("malformed",))
+        p = self.assertRefused(self.db, ("repair",), expect_in=("malformed", "move the database aside and index the "
+                                                                             "notes again"))
+        self.assertNotIn("'quire repair'", p.stderr)
         with open(self.db, "rb") as f:
             self.assertEqual(f.read(), data, "the failed repair changed the file")
 
