@@ -184,6 +184,15 @@ struct root_walk {
         struct root_plan *plan;
 };
 
+/* Whether a note indexed under a larger size cap is past this one: read
+ * again (the reader refuses it as too large), so that it leaves, however
+ * unchanged its stat. */
+static bool is_over_cap(const struct pipeline *p, const struct stat *st) {
+        uint64_t cap = p->doc_opts && p->doc_opts->max_file_bytes ? p->doc_opts->max_file_bytes
+                                                                   : DOCUMENT_MAX_BYTES_DEFAULT;
+        return st->st_size > 0 && (uint64_t) st->st_size > cap;
+}
+
 /* A note found by the walk: a job unless its size and mtime match what is
  * indexed. */
 static int on_note(const char *path, const struct stat *st, void *userdata) {
@@ -198,7 +207,7 @@ static int on_note(const char *path, const struct stat *st, void *userdata) {
 
         if (row) {
                 plan->is_seen[row - plan->rows] = true;
-                if (file_row_matches_stat(row, st)) {
+                if (file_row_matches_stat(row, st) && !is_over_cap(rw->pipeline, st)) {
                         rw->pipeline->n_unchanged_by_stat++;
                         return 0;
                 }
@@ -235,7 +244,7 @@ static void plan_path(struct pipeline *p, const struct path_plan *pp, int *r) {
         if (lstat_says_gone(k, errno, &st)) {
                 if (pp->has_row)
                         p->gone_paths[p->n_gone_paths++] = pp->path;
-        } else if (k == 0 && pp->has_row && file_row_matches_stat(&pp->row, &st))
+        } else if (k == 0 && pp->has_row && file_row_matches_stat(&pp->row, &st) && !is_over_cap(p, &st))
                 p->n_unchanged_by_stat++;
         else
                 *r = job_add(p, pp->path);

@@ -268,6 +268,21 @@ class IndexTests(qt.QuireTestCase):
                          "skipped: 3 hidden, 1 ignored, 1 editor temp, 1 not Markdown, 1 symlinks, 1 special, "
                          "1 binary, 1 too large, 0 unreadable, 0 bad names")
 
+    def test_a_lower_size_cap_takes_out_notes_indexed_under_a_higher_one(self):
+        # Unchanged by stat, the note was never looked at again: the help
+        # says that what is skipped now leaves the index.
+        self.note("keep.md")
+        self.write("big.md", "# big\n\n" + "words " * 400)
+        self.quire("index", self.notes, expect=0)
+        self.assertEqual(self.indexed(), {"keep.md", "big.md"})
+        for args in ((self.notes,), (os.path.join(self.notes, "big.md"),)):
+            with self.subTest(args=args):
+                p = self.quire("index", "--max-file-size", "1K", *args, expect=0)
+                self.assertEqual(p.stdout.splitlines()[1], "skipped: 1 too large")
+                self.assertEqual(self.indexed(), {"keep.md"})
+                self.quire("index", self.notes, expect=0)
+                self.assertEqual(self.indexed(), {"keep.md", "big.md"})
+
     def test_summary_of_a_clean_tree(self):
         self.note("keep.md")
         p = self.quire("index", self.notes, expect=0)
