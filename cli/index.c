@@ -220,6 +220,15 @@ static int drop_skipped_files(struct store *store, const struct sync_options *op
                 }
                 const char *rel = file + tree_len + (file[tree_len] == '/');
                 enum scan_verdict v = scan_classify_path(opts->rules, cache, tree ? tree : own, rel, false);
+                struct stat st;
+                /* As the walk does: never followed (it was skipped without
+                 * a word, though named on the command line). */
+                if (v == SCAN_KEEP && lstat(file, &st) == 0 && S_ISLNK(st.st_mode)) {
+                        log_warning("Skipping %s: a symlink (never followed; name the file it points to)", file);
+                        stats->walk.symlinks++;
+                        skipped[n_skipped++] = (struct index_item){ .path = file };
+                        continue;
+                }
                 if (v == SCAN_KEEP) {
                         files[n_kept++] = file;
                         continue;

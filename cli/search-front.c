@@ -768,9 +768,15 @@ int search_args_parse(int argc, char **argv, struct search_args *a) {
         }
         if (optind >= argc)
                 return usage_error("search", "missing QUERY");
-        if (optind + 1 < argc)
-                return usage_error("search", "one QUERY expected; quote it: quire search \"%s %s\"", argv[optind],
-                                   argv[optind + 1]);
+        if (optind + 1 < argc) {
+                /* The words as one query, which is what was meant. */
+                char words[512];
+                size_t len = 0;
+                for (int i = optind; i < argc && len < sizeof words; i++)
+                        len += (size_t) snprintf(words + len, sizeof words - len, "%s%s", i > optind ? " " : "",
+                                                 argv[i]);
+                return usage_error("search", "one QUERY expected; quote it: quire search \"%s\"", words);
+        }
         q->match = argv[optind];
         if (!q->match[strspn(q->match, " \t\n\r\f\v")])
                 return usage_error("search", "empty QUERY");

@@ -119,6 +119,27 @@ class UsageTests(NotesTestCase):
         self.assertIn(missing, p.stderr)
         self.assertEqual(p.stdout, "")
 
+    def test_a_symlinked_file_named_as_path_is_said_skipped(self):
+        # The walk follows no symlink, and one named on the command line
+        # was skipped without a word.
+        real = os.path.join(self.notes, "real.md")
+        with open(real, "w") as f:
+            f.write("# Real\n\nrealword\n")
+        link = os.path.join(self.notes, "link.md")
+        os.symlink("real.md", link)
+        p = self.quire("index", link, expect=0)
+        self.assertEqual(p.stderr, f"quire: Skipping {link}: a symlink (never followed; name the file it points "
+                                   "to)\n")
+        self.assertEqual(p.stdout.splitlines()[1], "skipped: 1 symlinks")
+        self.assertEqual(qt.scalar(self.db, "SELECT count(*) FROM files"), 0)
+        self.quire("index", real, expect=0)
+        self.assertEqual(qt.scalar(self.db, "SELECT count(*) FROM files"), 1)
+
+    def test_several_query_words_are_one_quoted_query_in_the_hint(self):
+        p = self.quire("search", "foo", "bar", "baz", expect=2)
+        self.assertOneLine(p.stderr)
+        self.assertIn('one QUERY expected; quote it: quire search "foo bar baz"', p.stderr)
+
     def test_index_of_the_filesystem_root_is_refused(self):
         link = os.path.join(self.tmp, "to-root")
         os.symlink("/", link)
